@@ -1,0 +1,45 @@
+//! axum side: the extractor that authenticates a REST request.
+
+use axum::extract::{FromRef, FromRequestParts};
+use http::request::Parts;
+
+use haven_error::HavenError;
+
+use crate::principal::Principal;
+use crate::verifier::{AuthError, TokenVerifier};
+
+/// An authenticated REST caller, with the raw token to forward to services.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// Who is calling.
+    pub principal: Principal,
+    /// The bearer token, forwarded so every service validates it again.
+    pub bearer: String,
+}
+
+impl<S> FromRequestParts<S> for Authenticated
+where
+    S: Send + Sync,
+    TokenVerifier: FromRef<S>,
+{
+    type Rejection = HavenError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let header = parts
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .ok_or(AuthError::Missing)?;
+        let (scheme, token) = header.split_once(' ').ok_or(AuthError::Missing)?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(AuthError::Missing.into());
+        }
+        let token = token.trim();
+        let verifier = TokenVerifier::from_ref(state);
+        let principal = verifier.verify_user(token)?;
+        Ok(Self {
+            principal,
+            bearer: token.to_owned(),
+        })
+    }
+}

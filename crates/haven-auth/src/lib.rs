@@ -1,0 +1,22 @@
+//! Authentication and authorization shared by the gateway and every service.
+//!
+//! - [`TokenVerifier`] validates JWTs: algorithms pinned, `exp`/`iss`/`aud`/`sub`
+//!   required, small leeway, `org` and `roles` claims typed.
+//! - User tokens carry the user audience; service-to-service tokens carry a separate
+//!   audience and key, so a service identity can never be replayed through the REST
+//!   gateway, which only accepts user tokens.
+//! - [`keys`] generates the development signing keys into the data directory on first
+//!   run and mints development tokens.
+//! - [`policy`] is the one role × action table that code and tests read.
+//! - [`http`] is the axum extractor, [`grpc`] the tonic interceptor and client helpers.
+
+pub mod grpc;
+pub mod http;
+pub mod keys;
+pub mod policy;
+mod principal;
+mod verifier;
+
+pub use policy::{Action, Role};
+pub use principal::{Principal, PrincipalKind};
+pub use verifier::{AuthError, Claims, TokenVerifier};

@@ -1,0 +1,213 @@
+//! The access policy: one role × action table, deny by default.
+//!
+//! Code asks [`allows`]; tests iterate [`POLICY`] and [`Action::ALL`] so the two can
+//! never disagree.
+
+use serde::{Deserialize, Serialize};
+
+/// A role named in a token's `roles` claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Administers an organisation's Haven deployment.
+    Admin,
+    /// Screens presumed victims.
+    IntakeOfficer,
+    /// Runs cases.
+    CaseWorker,
+    /// Approves plans and closures, oversees caseworkers.
+    Supervisor,
+    /// Staff of a receiving provider handling referrals.
+    ReferralCoordinator,
+    /// Sees aggregates only.
+    Analyst,
+    /// Reads the audit trail, no narratives.
+    Auditor,
+    /// Another Haven service. Only valid in service tokens.
+    Service,
+}
+
+impl Role {
+    /// Every role.
+    pub const ALL: [Role; 8] = [
+        Role::Admin,
+        Role::IntakeOfficer,
+        Role::CaseWorker,
+        Role::Supervisor,
+        Role::ReferralCoordinator,
+        Role::Analyst,
+        Role::Auditor,
+        Role::Service,
+    ];
+
+    /// The claim value, e.g. `case_worker`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::IntakeOfficer => "intake_officer",
+            Role::CaseWorker => "case_worker",
+            Role::Supervisor => "supervisor",
+            Role::ReferralCoordinator => "referral_coordinator",
+            Role::Analyst => "analyst",
+            Role::Auditor => "auditor",
+            Role::Service => "service",
+        }
+    }
+
+    /// Parses a claim value.
+    pub fn parse(value: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|role| role.as_str() == value)
+    }
+}
+
+/// Something a caller can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Create a screening.
+    ScreeningCreate,
+    /// Read screenings.
+    ScreeningRead,
+    /// Record consent on a screening.
+    ConsentRecord,
+    /// Record an identification decision.
+    DecisionRecord,
+    /// Open a case (service identity only: intake does it).
+    CaseOpen,
+    /// Read cases.
+    CaseRead,
+    /// Add an organisation to the directory.
+    OrganizationCreate,
+    /// Read the directory.
+    OrganizationRead,
+    /// Read aggregate reports.
+    ReportRead,
+    /// Stream a service's event feed.
+    EventsWatch,
+}
+
+impl Action {
+    /// Every action.
+    pub const ALL: [Action; 10] = [
+        Action::ScreeningCreate,
+        Action::ScreeningRead,
+        Action::ConsentRecord,
+        Action::DecisionRecord,
+        Action::CaseOpen,
+        Action::CaseRead,
+        Action::OrganizationCreate,
+        Action::OrganizationRead,
+        Action::ReportRead,
+        Action::EventsWatch,
+    ];
+
+    /// Dotted name, e.g. `screening.create`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::ScreeningCreate => "screening.create",
+            Action::ScreeningRead => "screening.read",
+            Action::ConsentRecord => "consent.record",
+            Action::DecisionRecord => "decision.record",
+            Action::CaseOpen => "case.open",
+            Action::CaseRead => "case.read",
+            Action::OrganizationCreate => "organization.create",
+            Action::OrganizationRead => "organization.read",
+            Action::ReportRead => "report.read",
+            Action::EventsWatch => "events.watch",
+        }
+    }
+}
+
+use Action::*;
+
+/// The policy: for each role, the actions it allows. Anything not listed is denied.
+pub const POLICY: &[(Role, &[Action])] = &[
+    (
+        Role::Admin,
+        &[
+            ScreeningCreate,
+            ScreeningRead,
+            ConsentRecord,
+            DecisionRecord,
+            CaseRead,
+            OrganizationCreate,
+            OrganizationRead,
+            ReportRead,
+            EventsWatch,
+        ],
+    ),
+    (
+        Role::IntakeOfficer,
+        &[
+            ScreeningCreate,
+            ScreeningRead,
+            ConsentRecord,
+            DecisionRecord,
+            OrganizationRead,
+        ],
+    ),
+    (
+        Role::CaseWorker,
+        &[ScreeningRead, ConsentRecord, CaseRead, OrganizationRead],
+    ),
+    (
+        Role::Supervisor,
+        &[
+            ScreeningRead,
+            ConsentRecord,
+            DecisionRecord,
+            CaseRead,
+            OrganizationRead,
+            ReportRead,
+        ],
+    ),
+    (Role::ReferralCoordinator, &[OrganizationRead]),
+    (Role::Analyst, &[OrganizationRead, ReportRead, EventsWatch]),
+    (
+        Role::Auditor,
+        &[ScreeningRead, CaseRead, OrganizationRead, ReportRead],
+    ),
+    (
+        Role::Service,
+        &[
+            ScreeningRead,
+            CaseOpen,
+            CaseRead,
+            OrganizationRead,
+            EventsWatch,
+        ],
+    ),
+];
+
+/// Whether `role` may perform `action`.
+pub fn allows(role: Role, action: Action) -> bool {
+    POLICY
+        .iter()
+        .any(|(listed, actions)| *listed == role && actions.contains(&action))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_role_appears_once_in_the_policy() {
+        for role in Role::ALL {
+            assert_eq!(
+                POLICY.iter().filter(|(listed, _)| *listed == role).count(),
+                1,
+                "{role:?}"
+            );
+            assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+    }
+
+    #[test]
+    fn only_services_open_cases_and_analysts_see_no_screenings() {
+        for role in Role::ALL {
+            assert_eq!(allows(role, CaseOpen), role == Role::Service, "{role:?}");
+        }
+        assert!(!allows(Role::Analyst, ScreeningRead));
+        assert!(!allows(Role::Analyst, CaseRead));
+        assert!(allows(Role::Analyst, ReportRead));
+    }
+}

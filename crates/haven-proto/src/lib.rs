@@ -1,0 +1,44 @@
+//! Generated gRPC contracts of Haven, compiled from `proto/haven/**`.
+//!
+//! One module per versioned package (`haven.case.v1` → [`case::v1`]), plus the
+//! encoded file descriptor set that every service serves through gRPC reflection.
+
+#![allow(missing_docs, clippy::all, missing_debug_implementations)]
+
+/// `haven.common.v1`: the event feed every domain service exposes, paging.
+pub mod common {
+    pub mod v1 {
+        tonic::include_proto!("haven.common.v1");
+    }
+}
+
+/// `haven.intake.v1`: screenings, consent, identification decisions.
+pub mod intake {
+    pub mod v1 {
+        tonic::include_proto!("haven.intake.v1");
+    }
+}
+
+/// `haven.case.v1`: cases.
+pub mod case {
+    pub mod v1 {
+        tonic::include_proto!("haven.case.v1");
+    }
+}
+
+/// `haven.referral.v1`: directory of organisations, referrals.
+pub mod referral {
+    pub mod v1 {
+        tonic::include_proto!("haven.referral.v1");
+    }
+}
+
+/// `haven.reporting.v1`: statistics from events.
+pub mod reporting {
+    pub mod v1 {
+        tonic::include_proto!("haven.reporting.v1");
+    }
+}
+
+/// Encoded `FileDescriptorSet` of every Haven proto file, for gRPC reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("haven_descriptor");
