@@ -1,0 +1,134 @@
+//! What every Haven gRPC service needs around its own handlers: keys and token
+//! verification, health and reflection (both unauthenticated), request spans that
+//! continue the caller's trace, limits, and graceful shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
+use tonic::transport::Server;
+
+use haven_auth::TokenVerifier;
+use haven_auth::grpc::AuthInterceptor;
+use haven_auth::keys::{KeyMaterial, ServiceTokens};
+use haven_config::Settings;
+
+/// Largest gRPC message a service accepts or sends.
+pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+/// Upper bound for one unary call when the caller sets no deadline.
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Keys and identities a service loads once at start-up.
+#[derive(Debug, Clone)]
+pub struct Security {
+    /// Verifies incoming user and service tokens.
+    pub verifier: TokenVerifier,
+    /// This service's own identity for calls to other services.
+    pub service_tokens: Arc<ServiceTokens>,
+}
+
+impl Security {
+    /// Loads (or, in development, generates) keys for the service called `name`.
+    pub fn load(settings: &Settings, name: &str) -> anyhow::Result<Self> {
+        let keys =
+            KeyMaterial::load_or_create(settings).map_err(|error| anyhow::anyhow!("{error}"))?;
+        let verifier = TokenVerifier::new(&settings.auth, &keys)
+            .map_err(|error| anyhow::anyhow!("{error}"))?;
+        let service_tokens = Arc::new(ServiceTokens::new(&settings.auth, &keys, name));
+        Ok(Self {
+            verifier,
+            service_tokens,
+        })
+    }
+
+    /// The interceptor that authenticates every call of a domain service.
+    pub fn interceptor(&self) -> AuthInterceptor {
+        AuthInterceptor::new(self.verifier.clone())
+    }
+}
+
+/// Serves `routes` (the service's own, already wrapped in [`Security::interceptor`])
+/// plus gRPC health and reflection on `listener` until `shutdown` is cancelled; then
+/// stops accepting, lets in-flight calls finish, and returns.
+///
+/// `health_name` is the fully qualified service name reported as SERVING, e.g.
+/// `haven.case.v1.CaseService`.
+pub async fn serve_grpc(
+    listener: TcpListener,
+    routes: Routes,
+    health_name: &'static str,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_service_status(health_name, tonic_health::ServingStatus::Serving)
+        .await;
+    health_reporter
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(haven_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+
+    let address = listener.local_addr()?;
+    tracing::info!(service = health_name, %address, "gRPC service listening");
+    let incoming = TcpListenerStream::new(listener);
+    let mut routes = routes.add_service(health_service).add_service(reflection);
+    routes = routes.prepare();
+    let signal = {
+        let shutdown = shutdown.clone();
+        async move {
+            shutdown.cancelled().await;
+            health_reporter
+                .set_service_status(health_name, tonic_health::ServingStatus::NotServing)
+                .await;
+            tracing::info!(
+                service = health_name,
+                "shutting down: draining in-flight calls"
+            );
+        }
+    };
+    Server::builder()
+        .trace_fn(haven_telemetry::grpc_request_span)
+        .timeout(DEFAULT_CALL_TIMEOUT)
+        .concurrency_limit_per_connection(256)
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .add_routes(routes)
+        .serve_with_incoming_shutdown(incoming, signal)
+        .await?;
+    tracing::info!(service = health_name, "stopped");
+    Ok(())
+}
+
+/// A cancellation token cancelled on SIGTERM or Ctrl-C.
+pub fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut terminate =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(signal) => signal,
+                    Err(error) => {
+                        tracing::error!(%error, "cannot listen for SIGTERM");
+                        let _ = ctrl_c.await;
+                        trigger.cancel();
+                        return;
+                    }
+                };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = terminate.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        trigger.cancel();
+    });
+    token
+}
