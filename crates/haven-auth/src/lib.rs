@@ -18,5 +18,5 @@ mod principal;
 mod verifier;
 
 pub use policy::{Action, Role};
-pub use principal::{Principal, PrincipalKind};
+pub use principal::{Principal, PrincipalKind, Scope};
 pub use verifier::{AuthError, Claims, TokenVerifier};

@@ -51,3 +51,35 @@ impl Principal {
         self.kind == PrincipalKind::Service || self.organization_id == organization_id
     }
 }
+
+/// Which organisations' rows a storage call may touch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every organisation (service identities only).
+    All,
+    /// One organisation.
+    Organization(Uuid),
+}
+
+impl Scope {
+    /// The scope of a caller.
+    pub fn of(principal: &Principal) -> Self {
+        match principal.kind {
+            PrincipalKind::Service => Scope::All,
+            PrincipalKind::User => Scope::Organization(principal.organization_id),
+        }
+    }
+
+    /// The organisation to filter on, if any.
+    pub fn organization(self) -> Option<Uuid> {
+        match self {
+            Scope::All => None,
+            Scope::Organization(id) => Some(id),
+        }
+    }
+
+    /// Whether a row of `organization_id` is inside the scope.
+    pub fn contains(self, organization_id: Uuid) -> bool {
+        self.organization().is_none_or(|id| id == organization_id)
+    }
+}

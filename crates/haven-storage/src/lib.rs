@@ -199,6 +199,39 @@ impl WritePool for PgPool {
     }
 }
 
+/// Implements `as_str`/`parse` (the stored and REST spelling) and
+/// `to_proto`/`from_proto` for a domain enum that mirrors a protobuf enum.
+///
+/// ```ignore
+/// haven_storage::stored_enum!(CaseStatus, pb::CaseStatus, Active => "active" / Active);
+/// ```
+#[macro_export]
+macro_rules! stored_enum {
+    ($type:ident, $proto:ty, $($variant:ident => $text:literal / $wire:ident),+ $(,)?) => {
+        impl $type {
+            /// The stored (and REST) spelling.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+
+            /// Parses the stored spelling.
+            pub fn parse(text: &str) -> Option<Self> {
+                match text { $($text => Some(Self::$variant),)+ _ => None }
+            }
+
+            /// The protobuf value.
+            pub fn to_proto(self) -> $proto {
+                match self { $(Self::$variant => <$proto>::$wire),+ }
+            }
+
+            /// From a protobuf value; `None` for UNSPECIFIED.
+            pub fn from_proto(value: $proto) -> Option<Self> {
+                match value { $(<$proto>::$wire => Some(Self::$variant),)+ _ => None }
+            }
+        }
+    };
+}
+
 /// Whether a query failed on a unique constraint (either backend).
 pub fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())

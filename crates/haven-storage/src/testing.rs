@@ -196,3 +196,54 @@ mod tests {
         );
     }
 }
+
+/// Settings for a test on embedded SQLite: a fresh data directory.
+pub fn sqlite_settings() -> (tempfile::TempDir, haven_config::Settings) {
+    let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("temp dir: {error}"));
+    let settings = haven_config::Settings {
+        data_dir: dir.path().to_path_buf(),
+        ..haven_config::Settings::default()
+    };
+    (dir, settings)
+}
+
+/// Settings for a test on a fresh Postgres database, or `None` when Postgres is not
+/// available outside CI.
+pub async fn postgres_settings() -> Option<(tempfile::TempDir, haven_config::Settings)> {
+    let server = postgres().await?;
+    let url = server.fresh_database().await;
+    let (dir, mut settings) = sqlite_settings();
+    settings.database.url = Some(haven_config::Secret::new(url));
+    Some((dir, settings))
+}
+
+/// Runs each listed async test function against SQLite and Postgres.
+///
+/// `setup` is a function in the calling module, `async fn(&Settings) -> T`; each test
+/// is `async fn(T)`. Generates `sqlite::<test>` and `postgres::<test>`; the Postgres
+/// half skips only when no server can be had outside CI.
+#[macro_export]
+macro_rules! backend_suite {
+    (setup = $setup:ident; $($test:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let (_dir, settings) = $crate::testing::sqlite_settings();
+                    super::$test(super::$setup(&settings).await).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    let Some((_dir, settings)) = $crate::testing::postgres_settings().await else {
+                        return;
+                    };
+                    super::$test(super::$setup(&settings).await).await;
+                }
+            )+
+        }
+    };
+}

@@ -1,1 +1,69 @@
-//! haven-case
+//! The case service: rehabilitation and reintegration cases.
+//!
+//! A case is opened by intake (service identity) once a person is identified and
+//! consents to assistance; opening is idempotent on the screening. Cases are shown by
+//! a pseudonymous code, never by a name.
+
+mod api;
+pub mod domain;
+pub mod store;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
+
+use haven_config::Settings;
+use haven_events::{EventFeed, EventSignal};
+use haven_proto::case::v1::case_service_server::CaseServiceServer;
+use haven_proto::common::v1::event_feed_service_server::EventFeedServiceServer;
+use haven_server::{MAX_MESSAGE_BYTES, Security, serve_grpc};
+use haven_storage::{Database, MigrationSet};
+
+pub use api::CaseApi;
+
+/// Name of this service in events, keys and schemas.
+pub const SERVICE: &str = "case";
+
+/// The case service's own tables.
+pub const MIGRATIONS: MigrationSet = MigrationSet {
+    table: "_sqlx_migrations",
+    sqlite: || sqlx::migrate!("migrations/sqlite"),
+    postgres: || sqlx::migrate!("migrations/postgres"),
+};
+
+/// Opens (and migrates) the case database.
+pub async fn connect(settings: &Settings) -> anyhow::Result<Database> {
+    Database::connect(settings, SERVICE, &[haven_events::MIGRATIONS, MIGRATIONS]).await
+}
+
+/// Serves the case service on `listener` until `shutdown` is cancelled.
+pub async fn serve(
+    listener: TcpListener,
+    settings: Settings,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let security = Security::load(&settings, SERVICE)?;
+    let database = connect(&settings).await?;
+    let signal = EventSignal::default();
+    let store = store::open(database.clone(), signal.clone(), &settings.case.code_prefix);
+    let api = CaseServiceServer::new(CaseApi::new(store))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let feed = EventFeedServiceServer::new(EventFeed::new(
+        SERVICE,
+        database.clone(),
+        signal,
+        shutdown.clone(),
+    ));
+    let routes = Routes::new(tonic::service::interceptor::InterceptedService::new(
+        api,
+        security.interceptor(),
+    ))
+    .add_service(tonic::service::interceptor::InterceptedService::new(
+        feed,
+        security.interceptor(),
+    ));
+    let served = serve_grpc(listener, routes, "haven.case.v1.CaseService", shutdown).await;
+    database.close().await;
+    served
+}

@@ -1,0 +1,105 @@
+//! The gRPC face of the case service.
+
+use std::sync::Arc;
+
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use haven_auth::grpc::principal;
+use haven_auth::{Action, Scope};
+use haven_error::HavenError;
+use haven_proto::case::v1 as pb;
+use haven_proto::case::v1::case_service_server::CaseService;
+use haven_proto::common::v1::PageResponse;
+use haven_storage::cursor;
+
+use crate::domain::CaseStatus;
+use crate::store::{CaseFilter, CaseStore, NewCase};
+
+/// Implements `haven.case.v1.CaseService`.
+#[derive(Debug, Clone)]
+pub struct CaseApi {
+    store: Arc<dyn CaseStore>,
+}
+
+impl CaseApi {
+    /// The API over a store.
+    pub fn new(store: Arc<dyn CaseStore>) -> Self {
+        Self { store }
+    }
+}
+
+/// Parses a UUID field of a request.
+pub fn parse_id(field: &str, value: &str) -> Result<Uuid, HavenError> {
+    Uuid::parse_str(value).map_err(|_| HavenError::invalid_field(field, "must be a UUID"))
+}
+
+#[tonic::async_trait]
+impl CaseService for CaseApi {
+    async fn open_case(
+        &self,
+        request: Request<pb::OpenCaseRequest>,
+    ) -> Result<Response<pb::OpenCaseResponse>, Status> {
+        principal(&request)?.require(Action::CaseOpen)?;
+        let message = request.into_inner();
+        let new = NewCase {
+            screening_id: parse_id("screening_id", &message.screening_id)?,
+            organization_id: parse_id("organization_id", &message.organization_id)?,
+        };
+        let (case, created) = self.store.open_case(new).await?;
+        Ok(Response::new(pb::OpenCaseResponse {
+            case: Some(case.to_proto()),
+            created,
+        }))
+    }
+
+    async fn get_case(
+        &self,
+        request: Request<pb::GetCaseRequest>,
+    ) -> Result<Response<pb::GetCaseResponse>, Status> {
+        let caller = principal(&request)?;
+        caller.require(Action::CaseRead)?;
+        let id = parse_id("id", &request.get_ref().id)?;
+        let case = self
+            .store
+            .get_case(Scope::of(&caller), id)
+            .await?
+            .ok_or_else(|| HavenError::not_found("case"))?;
+        Ok(Response::new(pb::GetCaseResponse {
+            case: Some(case.to_proto()),
+        }))
+    }
+
+    async fn list_cases(
+        &self,
+        request: Request<pb::ListCasesRequest>,
+    ) -> Result<Response<pb::ListCasesResponse>, Status> {
+        let caller = principal(&request)?;
+        caller.require(Action::CaseRead)?;
+        let message = request.into_inner();
+        let page = message.page.unwrap_or_default();
+        let limit = cursor::limit(page.limit)?;
+        let after = cursor::decode(&page.cursor)?;
+        let status = match pb::CaseStatus::try_from(message.status) {
+            Ok(pb::CaseStatus::Unspecified) => None,
+            Ok(status) => CaseStatus::from_proto(status),
+            Err(_) => return Err(HavenError::invalid_field("status", "unknown status").into()),
+        };
+        let cases = self
+            .store
+            .list_cases(Scope::of(&caller), &CaseFilter { status }, after, limit)
+            .await?;
+        let next_cursor = if cases.len() == limit as usize {
+            cases
+                .last()
+                .map(|case| cursor::encode(case.position))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListCasesResponse {
+            cases: cases.iter().map(|case| case.to_proto()).collect(),
+            page: Some(PageResponse { next_cursor }),
+        }))
+    }
+}

@@ -1,0 +1,119 @@
+//! Case values and their stored and wire forms.
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use haven_proto::case::v1 as pb;
+
+/// Where a case stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaseStatus {
+    /// Being worked on.
+    Active,
+    /// Services ended, being followed up.
+    FollowUp,
+    /// Closed.
+    Closed,
+    /// Closed because the person was referred elsewhere.
+    ClosedReferred,
+}
+
+/// Workflow stage of a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CaseStage {
+    /// Just opened.
+    New,
+    /// Needs being assessed.
+    Assessment,
+    /// Individual reintegration plan being made.
+    Plan,
+    /// Services being delivered.
+    Services,
+    /// Monitoring.
+    Monitoring,
+    /// Closed.
+    Closed,
+}
+
+haven_storage::stored_enum!(CaseStatus, pb::CaseStatus,
+    Active => "active" / Active,
+    FollowUp => "follow_up" / FollowUp,
+    Closed => "closed" / Closed,
+    ClosedReferred => "closed_referred" / ClosedReferred,
+);
+
+haven_storage::stored_enum!(CaseStage, pb::CaseStage,
+    New => "new" / New,
+    Assessment => "assessment" / Assessment,
+    Plan => "plan" / Plan,
+    Services => "services" / Services,
+    Monitoring => "monitoring" / Monitoring,
+    Closed => "closed" / Closed,
+);
+
+/// A stored case.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Case {
+    /// Id.
+    pub id: Uuid,
+    /// Pseudonymous code.
+    pub code: String,
+    /// Owning organisation.
+    pub organization_id: Uuid,
+    /// The screening it was opened from.
+    pub screening_id: Uuid,
+    /// Status.
+    pub status: CaseStatus,
+    /// Stage.
+    pub stage: CaseStage,
+    /// When it was opened.
+    pub opened_at: OffsetDateTime,
+    /// Incremented on every change.
+    pub version: i64,
+    /// Position in creation order, for cursors.
+    pub position: i64,
+}
+
+impl Case {
+    /// The wire form.
+    pub fn to_proto(&self) -> pb::Case {
+        pb::Case {
+            id: self.id.to_string(),
+            code: self.code.clone(),
+            organization_id: self.organization_id.to_string(),
+            screening_id: self.screening_id.to_string(),
+            status: self.status.to_proto().into(),
+            stage: self.stage.to_proto().into(),
+            opened_at: Some(prost_types::Timestamp {
+                seconds: self.opened_at.unix_timestamp(),
+                nanos: i32::try_from(self.opened_at.nanosecond()).unwrap_or_default(),
+            }),
+            version: u64::try_from(self.version).unwrap_or_default(),
+        }
+    }
+}
+
+/// Formats a pseudonymous case code: prefix, year, six-digit number.
+pub fn case_code(prefix: &str, year: i32, number: i64) -> String {
+    format!("{prefix}-{year}-{number:06}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_zero_padded_and_enums_round_trip() {
+        assert_eq!(case_code("HV", 2026, 123), "HV-2026-000123");
+        for status in [
+            CaseStatus::Active,
+            CaseStatus::FollowUp,
+            CaseStatus::Closed,
+            CaseStatus::ClosedReferred,
+        ] {
+            assert_eq!(CaseStatus::parse(status.as_str()), Some(status));
+            assert_eq!(CaseStatus::from_proto(status.to_proto()), Some(status));
+        }
+        assert_eq!(CaseStatus::from_proto(pb::CaseStatus::Unspecified), None);
+    }
+}

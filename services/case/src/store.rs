@@ -1,0 +1,239 @@
+//! Case storage: one trait, one implementation per backend.
+//!
+//! The SQL is shared (both backends take `$n` placeholders); the implementations are
+//! generated for each concrete pool so every query is checked against its backend's
+//! types, and each behaviour test runs against both.
+
+use std::sync::Arc;
+
+use sqlx::FromRow;
+use sqlx::postgres::PgPool;
+use sqlx::sqlite::SqlitePool;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use haven_auth::Scope;
+use haven_error::{HavenError, HavenResult};
+use haven_events::{EventSignal, NewEvent, OutboxWrite};
+use haven_storage::{Database, WritePool, db_error, is_unique_violation};
+
+use crate::SERVICE;
+use crate::domain::{Case, CaseStage, CaseStatus, case_code};
+
+/// What opening a case needs.
+#[derive(Debug, Clone)]
+pub struct NewCase {
+    /// The screening that identified the person.
+    pub screening_id: Uuid,
+    /// The organisation that will own the case.
+    pub organization_id: Uuid,
+}
+
+/// Filters of a case list.
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    /// Only cases with this status.
+    pub status: Option<CaseStatus>,
+}
+
+/// Persistence of cases.
+#[async_trait::async_trait]
+pub trait CaseStore: Send + Sync + std::fmt::Debug {
+    /// Opens the case of a screening, or returns the one already opened for it
+    /// (`false` then). Writes `case.opened` in the same transaction.
+    async fn open_case(&self, new: NewCase) -> HavenResult<(Case, bool)>;
+    /// A case inside `scope`, or `None` (also when it exists outside the scope).
+    async fn get_case(&self, scope: Scope, id: Uuid) -> HavenResult<Option<Case>>;
+    /// Cases inside `scope` in opening order, after the cursor position.
+    async fn list_cases(
+        &self,
+        scope: Scope,
+        filter: &CaseFilter,
+        after: Option<i64>,
+        limit: u32,
+    ) -> HavenResult<Vec<Case>>;
+}
+
+/// The store for a database.
+pub fn open(database: Database, signal: EventSignal, code_prefix: &str) -> Arc<dyn CaseStore> {
+    let code_prefix = code_prefix.to_owned();
+    match database {
+        Database::Sqlite(pool) => Arc::new(SqliteCaseStore {
+            pool,
+            signal,
+            code_prefix,
+        }),
+        Database::Postgres(pool) => Arc::new(PostgresCaseStore {
+            pool,
+            signal,
+            code_prefix,
+        }),
+    }
+}
+
+#[derive(Debug, FromRow)]
+struct CaseRow {
+    seq: i64,
+    id: Uuid,
+    code: String,
+    organization_id: Uuid,
+    screening_id: Uuid,
+    status: String,
+    stage: String,
+    opened_at: OffsetDateTime,
+    version: i64,
+}
+
+impl TryFrom<CaseRow> for Case {
+    type Error = HavenError;
+
+    fn try_from(row: CaseRow) -> HavenResult<Case> {
+        let corrupt = |what: &str| {
+            HavenError::internal(std::io::Error::other(format!(
+                "stored case has unknown {what}"
+            )))
+        };
+        Ok(Case {
+            id: row.id,
+            code: row.code,
+            organization_id: row.organization_id,
+            screening_id: row.screening_id,
+            status: CaseStatus::parse(&row.status).ok_or_else(|| corrupt("status"))?,
+            stage: CaseStage::parse(&row.stage).ok_or_else(|| corrupt("stage"))?,
+            opened_at: row.opened_at,
+            version: row.version,
+            position: row.seq,
+        })
+    }
+}
+
+const CASE_COLUMNS: &str =
+    "seq, id, code, organization_id, screening_id, status, stage, opened_at, version";
+const SELECT_BY_SCREENING: &str = "SELECT seq, id, code, organization_id, screening_id, status, stage, opened_at, version FROM cases WHERE screening_id = $1";
+const SELECT_BY_ID: &str = "SELECT seq, id, code, organization_id, screening_id, status, stage, opened_at, version FROM cases WHERE id = $1";
+const NEXT_CODE_NUMBER: &str = "INSERT INTO case_code_counters (year, last) VALUES ($1, 1) \
+    ON CONFLICT (year) DO UPDATE SET last = case_code_counters.last + 1 RETURNING last";
+const INSERT_CASE: &str = "INSERT INTO cases (id, code, organization_id, screening_id, status, stage, opened_at, version) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, 1)";
+
+macro_rules! case_store {
+    ($name:ident, $pool:ty) => {
+        /// Case storage on one backend.
+        #[derive(Debug)]
+        pub struct $name {
+            pool: $pool,
+            signal: EventSignal,
+            code_prefix: String,
+        }
+
+        impl $name {
+            async fn by_screening(&self, screening_id: Uuid) -> HavenResult<Option<Case>> {
+                let row: Option<CaseRow> = sqlx::query_as(SELECT_BY_SCREENING)
+                    .bind(screening_id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                row.map(Case::try_from).transpose()
+            }
+
+            async fn insert(&self, new: &NewCase) -> Result<Case, sqlx::Error> {
+                let mut tx = self.pool.begin_write().await?;
+                let opened_at = OffsetDateTime::now_utc();
+                let (number,): (i64,) = sqlx::query_as(NEXT_CODE_NUMBER)
+                    .bind(opened_at.year())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let id = Uuid::now_v7();
+                let code = case_code(&self.code_prefix, opened_at.year(), number);
+                sqlx::query(INSERT_CASE)
+                    .bind(id)
+                    .bind(&code)
+                    .bind(new.organization_id)
+                    .bind(new.screening_id)
+                    .bind(CaseStatus::Active.as_str())
+                    .bind(CaseStage::New.as_str())
+                    .bind(opened_at)
+                    .execute(&mut *tx)
+                    .await?;
+                let event = NewEvent {
+                    event_type: "case.opened",
+                    aggregate_id: id,
+                    organization_id: new.organization_id,
+                    payload: serde_json::json!({
+                        "case_id": id,
+                        "code": code,
+                        "screening_id": new.screening_id,
+                        "status": CaseStatus::Active.as_str(),
+                        "stage": CaseStage::New.as_str(),
+                    }),
+                };
+                OutboxWrite::append_event(&mut *tx, SERVICE, &event).await?;
+                let row: CaseRow = sqlx::query_as(SELECT_BY_ID).bind(id).fetch_one(&mut *tx).await?;
+                tx.commit().await?;
+                self.signal.notify();
+                Case::try_from(row).map_err(|error| sqlx::Error::Decode(Box::new(error)))
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl CaseStore for $name {
+            #[tracing::instrument(skip_all, fields(screening_id = %new.screening_id))]
+            async fn open_case(&self, new: NewCase) -> HavenResult<(Case, bool)> {
+                if let Some(existing) = self.by_screening(new.screening_id).await? {
+                    return Ok((existing, false));
+                }
+                match self.insert(&new).await {
+                    Ok(case) => {
+                        tracing::info!(case_id = %case.id, "case opened");
+                        Ok((case, true))
+                    }
+                    // A concurrent retry won the race: return its case.
+                    Err(error) if is_unique_violation(&error) => self
+                        .by_screening(new.screening_id)
+                        .await?
+                        .map(|case| (case, false))
+                        .ok_or_else(|| HavenError::internal(error)),
+                    Err(error) => Err(db_error(error)),
+                }
+            }
+
+            #[tracing::instrument(skip_all, fields(case_id = %id))]
+            async fn get_case(&self, scope: Scope, id: Uuid) -> HavenResult<Option<Case>> {
+                let row: Option<CaseRow> = sqlx::query_as(SELECT_BY_ID)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                let case = row.map(Case::try_from).transpose()?;
+                Ok(case.filter(|case| scope.contains(case.organization_id)))
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn list_cases(
+                &self,
+                scope: Scope,
+                filter: &CaseFilter,
+                after: Option<i64>,
+                limit: u32,
+            ) -> HavenResult<Vec<Case>> {
+                let sql = format!(
+                    "SELECT {CASE_COLUMNS} FROM cases WHERE seq > $1 \
+                     AND ($2 IS NULL OR organization_id = $2) \
+                     AND ($3 IS NULL OR status = $3) ORDER BY seq LIMIT $4"
+                );
+                let rows: Vec<CaseRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(after.unwrap_or(0))
+                    .bind(scope.organization())
+                    .bind(filter.status.map(CaseStatus::as_str))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                rows.into_iter().map(Case::try_from).collect()
+            }
+        }
+    };
+}
+
+case_store!(SqliteCaseStore, SqlitePool);
+case_store!(PostgresCaseStore, PgPool);

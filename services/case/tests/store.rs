@@ -1,0 +1,162 @@
+//! Behaviour of case storage, on SQLite and on Postgres.
+
+use std::sync::Arc;
+
+use uuid::Uuid;
+
+use haven_auth::Scope;
+use haven_case::domain::CaseStatus;
+use haven_case::store::{self, CaseFilter, CaseStore, NewCase};
+use haven_config::Settings;
+use haven_events::EventSignal;
+use haven_storage::Database;
+
+struct Fixture {
+    store: Arc<dyn CaseStore>,
+    database: Database,
+}
+
+async fn setup(settings: &Settings) -> Fixture {
+    let database = haven_case::connect(settings).await.unwrap();
+    Fixture {
+        store: store::open(database.clone(), EventSignal::default(), "AZ"),
+        database,
+    }
+}
+
+fn new_case(organization_id: Uuid) -> NewCase {
+    NewCase {
+        screening_id: Uuid::new_v4(),
+        organization_id,
+    }
+}
+
+async fn opening_twice_returns_the_same_case(fixture: Fixture) {
+    let new = new_case(Uuid::new_v4());
+    let (first, created) = fixture.store.open_case(new.clone()).await.unwrap();
+    assert!(created);
+    let (second, created_again) = fixture.store.open_case(new).await.unwrap();
+    assert!(!created_again);
+    assert_eq!(first.id, second.id);
+    assert_eq!(first.status, CaseStatus::Active);
+    let year = time::OffsetDateTime::now_utc().year();
+    assert_eq!(first.code, format!("AZ-{year}-000001"));
+    let events = haven_events::feed::events_after(&fixture.database, "case", 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1, "one case.opened event, not two");
+    assert_eq!(events[0].event_type, "case.opened");
+    assert!(!events[0].payload_json.is_empty());
+}
+
+async fn concurrent_retries_open_exactly_one_case(fixture: Fixture) {
+    let new = new_case(Uuid::new_v4());
+    let attempts = (0..10).map(|_| {
+        let store = fixture.store.clone();
+        let new = new.clone();
+        tokio::spawn(async move { store.open_case(new).await })
+    });
+    let mut ids = std::collections::HashSet::new();
+    let mut created = 0;
+    for attempt in attempts {
+        let (case, was_created) = attempt.await.unwrap().unwrap();
+        ids.insert(case.id);
+        created += usize::from(was_created);
+    }
+    assert_eq!(ids.len(), 1);
+    assert_eq!(created, 1);
+    let events = haven_events::feed::events_after(&fixture.database, "case", 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1);
+}
+
+async fn other_organizations_cases_are_invisible(fixture: Fixture) {
+    let mine = Uuid::new_v4();
+    let theirs = Uuid::new_v4();
+    let (my_case, _) = fixture.store.open_case(new_case(mine)).await.unwrap();
+    let (their_case, _) = fixture.store.open_case(new_case(theirs)).await.unwrap();
+    let scope = Scope::Organization(mine);
+    assert!(
+        fixture
+            .store
+            .get_case(scope, my_case.id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        fixture
+            .store
+            .get_case(scope, their_case.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let listed = fixture
+        .store
+        .list_cases(scope, &CaseFilter::default(), None, 50)
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|case| case.id).collect::<Vec<_>>(),
+        vec![my_case.id]
+    );
+    let all = fixture
+        .store
+        .list_cases(Scope::All, &CaseFilter::default(), None, 50)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 2);
+}
+
+async fn listing_pages_through_every_case_once(fixture: Fixture) {
+    let organization = Uuid::new_v4();
+    let mut opened = Vec::new();
+    for _ in 0..7 {
+        opened.push(
+            fixture
+                .store
+                .open_case(new_case(organization))
+                .await
+                .unwrap()
+                .0
+                .id,
+        );
+    }
+    let scope = Scope::Organization(organization);
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = fixture
+            .store
+            .list_cases(scope, &CaseFilter::default(), after, 3)
+            .await
+            .unwrap();
+        seen.extend(page.iter().map(|case| case.id));
+        if page.len() < 3 {
+            break;
+        }
+        after = page.last().map(|case| case.position);
+    }
+    assert_eq!(seen, opened);
+    let closed = CaseFilter {
+        status: Some(CaseStatus::Closed),
+    };
+    assert!(
+        fixture
+            .store
+            .list_cases(scope, &closed, None, 50)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+haven_storage::backend_suite! {
+    setup = setup;
+    opening_twice_returns_the_same_case,
+    concurrent_retries_open_exactly_one_case,
+    other_organizations_cases_are_invisible,
+    listing_pages_through_every_case_once,
+}
