@@ -1,1 +1,70 @@
-//! haven-intake
+//! The intake service: screening of presumed victims, consent, identification
+//! decisions, and opening the case once a person is identified and consents.
+
+mod api;
+pub mod cases;
+pub mod domain;
+pub mod store;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
+use tonic::service::interceptor::InterceptedService;
+
+use haven_config::Settings;
+use haven_events::{EventFeed, EventSignal};
+use haven_proto::common::v1::event_feed_service_server::EventFeedServiceServer;
+use haven_proto::intake::v1::intake_service_server::IntakeServiceServer;
+use haven_server::{MAX_MESSAGE_BYTES, Security, serve_grpc};
+use haven_storage::{Database, MigrationSet};
+
+pub use api::IntakeApi;
+
+/// Name of this service in events, keys and schemas.
+pub const SERVICE: &str = "intake";
+
+/// The intake service's own tables.
+pub const MIGRATIONS: MigrationSet = MigrationSet {
+    table: "_sqlx_migrations",
+    sqlite: || sqlx::migrate!("migrations/sqlite"),
+    postgres: || sqlx::migrate!("migrations/postgres"),
+};
+
+/// Opens (and migrates) the intake database.
+pub async fn connect(settings: &Settings) -> anyhow::Result<Database> {
+    Database::connect(settings, SERVICE, &[haven_events::MIGRATIONS, MIGRATIONS]).await
+}
+
+/// Serves the intake service on `listener` until `shutdown` is cancelled.
+pub async fn serve(
+    listener: TcpListener,
+    settings: Settings,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let security = Security::load(&settings, SERVICE)?;
+    let database = connect(&settings).await?;
+    let signal = EventSignal::default();
+    let store = store::open(database.clone(), signal.clone());
+    let opener = cases::CaseOpener::new(&settings.case.endpoint, security.service_tokens.clone())?;
+    let reconciler = tokio::spawn(cases::reconcile(
+        store.clone(),
+        opener.clone(),
+        cases::RECONCILE_EVERY,
+        shutdown.clone(),
+    ));
+    let api = IntakeServiceServer::new(IntakeApi::new(store, opener))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let feed = EventFeedServiceServer::new(EventFeed::new(
+        SERVICE,
+        database.clone(),
+        signal,
+        shutdown.clone(),
+    ));
+    let routes = Routes::new(InterceptedService::new(api, security.interceptor()))
+        .add_service(InterceptedService::new(feed, security.interceptor()));
+    let served = serve_grpc(listener, routes, "haven.intake.v1.IntakeService", shutdown).await;
+    let _ = reconciler.await;
+    database.close().await;
+    served
+}

@@ -1,0 +1,47 @@
+CREATE TABLE screenings (
+    seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+    id               BLOB NOT NULL UNIQUE,
+    organization_id  BLOB NOT NULL,
+    screened_by      TEXT NOT NULL,
+    referral_source  TEXT NOT NULL,
+    screened_at      TEXT NOT NULL,
+    settlement       TEXT NOT NULL,
+    language         TEXT NOT NULL,
+    interpreter_used BOOLEAN NOT NULL,
+    is_minor         BOOLEAN NOT NULL,
+    stage            TEXT NOT NULL,
+    case_id          BLOB,
+    created_at       TEXT NOT NULL,
+    version          BIGINT NOT NULL
+);
+CREATE INDEX screenings_organization_seq ON screenings (organization_id, seq);
+-- Screenings identified but still waiting for their case (retried until opened).
+CREATE INDEX screenings_awaiting_case ON screenings (stage) WHERE case_id IS NULL;
+
+-- Consent history: a withdrawal is a new row, never an update.
+CREATE TABLE consents (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    id           BLOB NOT NULL UNIQUE,
+    screening_id BLOB NOT NULL REFERENCES screenings (id),
+    purpose      TEXT NOT NULL,
+    given        BOOLEAN NOT NULL,
+    method       TEXT NOT NULL,
+    recorded_by  TEXT NOT NULL,
+    recorded_at  TEXT NOT NULL
+);
+CREATE INDEX consents_screening ON consents (screening_id, seq);
+
+-- Identification decisions: a correction is a new decision, never an edit.
+CREATE TABLE decisions (
+    seq                        INTEGER PRIMARY KEY AUTOINCREMENT,
+    id                         BLOB NOT NULL UNIQUE,
+    screening_id               BLOB NOT NULL REFERENCES screenings (id),
+    stage                      TEXT NOT NULL,
+    deciding_organization_type TEXT NOT NULL,
+    legal_basis                TEXT NOT NULL,
+    decided_at                 TEXT NOT NULL,
+    reasons                    TEXT NOT NULL,
+    recorded_by                TEXT NOT NULL,
+    recorded_at                TEXT NOT NULL
+);
+CREATE INDEX decisions_screening ON decisions (screening_id, seq);

@@ -1,0 +1,241 @@
+//! The gRPC face of the intake service: validation at the edge, then the store.
+
+use std::sync::Arc;
+
+use time::OffsetDateTime;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use haven_auth::grpc::principal;
+use haven_auth::{Action, Scope};
+use haven_error::{HavenError, HavenResult};
+use haven_proto::common::v1::PageResponse;
+use haven_proto::intake::v1 as pb;
+use haven_proto::intake::v1::intake_service_server::IntakeService;
+use haven_storage::cursor;
+
+use crate::cases::{CaseOpener, open_if_due};
+use crate::domain::{
+    ConsentMethod, ConsentPurpose, DecidingOrganizationType, IdentificationStage, ReferralSource,
+    Screening, from_timestamp,
+};
+use crate::store::{NewConsent, NewDecision, NewScreening, ScreeningStore};
+
+/// Tolerated clock difference for times given by clients.
+const CLOCK_SKEW: time::Duration = time::Duration::minutes(5);
+
+/// Implements `haven.intake.v1.IntakeService`.
+#[derive(Debug, Clone)]
+pub struct IntakeApi {
+    store: Arc<dyn ScreeningStore>,
+    cases: CaseOpener,
+}
+
+impl IntakeApi {
+    /// The API over a store, opening cases with `cases`.
+    pub fn new(store: Arc<dyn ScreeningStore>, cases: CaseOpener) -> Self {
+        Self { store, cases }
+    }
+}
+
+fn parse_id(field: &str, value: &str) -> HavenResult<Uuid> {
+    Uuid::parse_str(value).map_err(|_| HavenError::invalid_field(field, "must be a UUID"))
+}
+
+/// Reads a required protobuf enum field.
+fn required<P, D>(field: &str, raw: i32, from_proto: impl Fn(P) -> Option<D>) -> HavenResult<D>
+where
+    P: TryFrom<i32>,
+{
+    P::try_from(raw).ok().and_then(from_proto).ok_or_else(|| {
+        HavenError::invalid_field(field, "is required and must be one of the listed values")
+    })
+}
+
+fn text(field: &str, value: String, max_chars: usize) -> HavenResult<String> {
+    let trimmed = value.trim();
+    if trimmed.chars().count() > max_chars {
+        return Err(HavenError::invalid_field(
+            field,
+            format!("must be at most {max_chars} characters"),
+        ));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(HavenError::invalid_field(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(trimmed.to_owned())
+}
+
+fn past_time(field: &str, value: Option<prost_types::Timestamp>) -> HavenResult<OffsetDateTime> {
+    let now = OffsetDateTime::now_utc();
+    let Some(value) = value else { return Ok(now) };
+    let at = from_timestamp(&value)
+        .ok_or_else(|| HavenError::invalid_field(field, "is not a valid time"))?;
+    if at > now + CLOCK_SKEW {
+        return Err(HavenError::invalid_field(
+            field,
+            "must not be in the future",
+        ));
+    }
+    Ok(at)
+}
+
+fn language(value: String) -> HavenResult<String> {
+    let value = value.trim().to_ascii_lowercase();
+    let valid = value.is_empty()
+        || ((2..=3).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_lowercase()));
+    if !valid {
+        return Err(HavenError::invalid_field(
+            "language",
+            "must be an ISO 639 code such as `az` or `rus`",
+        ));
+    }
+    Ok(value)
+}
+
+fn reply(screening: &Screening) -> Option<pb::Screening> {
+    Some(screening.to_proto())
+}
+
+#[tonic::async_trait]
+impl IntakeService for IntakeApi {
+    async fn create_screening(
+        &self,
+        request: Request<pb::CreateScreeningRequest>,
+    ) -> Result<Response<pb::CreateScreeningResponse>, Status> {
+        let caller = principal(&request)?;
+        caller.require(Action::ScreeningCreate)?;
+        let message = request.into_inner();
+        let new = NewScreening {
+            organization_id: caller.organization_id,
+            screened_by: caller.subject.clone(),
+            referral_source: required(
+                "referral_source",
+                message.referral_source,
+                ReferralSource::from_proto,
+            )?,
+            screened_at: past_time("screened_at", message.screened_at)?,
+            settlement: text("settlement", message.settlement, 200)?,
+            language: language(message.language)?,
+            interpreter_used: message.interpreter_used,
+            is_minor: message.is_minor,
+        };
+        let screening = self.store.create_screening(new).await?;
+        Ok(Response::new(pb::CreateScreeningResponse {
+            screening: reply(&screening),
+        }))
+    }
+
+    async fn get_screening(
+        &self,
+        request: Request<pb::GetScreeningRequest>,
+    ) -> Result<Response<pb::GetScreeningResponse>, Status> {
+        let caller = principal(&request)?;
+        caller.require(Action::ScreeningRead)?;
+        let id = parse_id("id", &request.get_ref().id)?;
+        let screening = self
+            .store
+            .get_screening(Scope::of(&caller), id)
+            .await?
+            .ok_or_else(|| HavenError::not_found("screening"))?;
+        Ok(Response::new(pb::GetScreeningResponse {
+            screening: reply(&screening),
+        }))
+    }
+
+    async fn list_screenings(
+        &self,
+        request: Request<pb::ListScreeningsRequest>,
+    ) -> Result<Response<pb::ListScreeningsResponse>, Status> {
+        let caller = principal(&request)?;
+        caller.require(Action::ScreeningRead)?;
+        let page = request.into_inner().page.unwrap_or_default();
+        let limit = cursor::limit(page.limit)?;
+        let after = cursor::decode(&page.cursor)?;
+        let screenings = self
+            .store
+            .list_screenings(Scope::of(&caller), after, limit)
+            .await?;
+        let next_cursor = if screenings.len() == limit as usize {
+            screenings
+                .last()
+                .map(|screening| cursor::encode(screening.position))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListScreeningsResponse {
+            screenings: screenings.iter().map(Screening::to_proto).collect(),
+            page: Some(PageResponse { next_cursor }),
+        }))
+    }
+
+    async fn record_consent(
+        &self,
+        request: Request<pb::RecordConsentRequest>,
+    ) -> Result<Response<pb::RecordConsentResponse>, Status> {
+        let caller = principal(&request)?;
+        caller.require(Action::ConsentRecord)?;
+        let message = request.into_inner();
+        let id = parse_id("screening_id", &message.screening_id)?;
+        let consent = NewConsent {
+            purpose: required("purpose", message.purpose, ConsentPurpose::from_proto)?,
+            given: message.given,
+            method: required("method", message.method, ConsentMethod::from_proto)?,
+            recorded_by: caller.subject.clone(),
+        };
+        let screening = self
+            .store
+            .record_consent(Scope::of(&caller), id, consent)
+            .await?
+            .ok_or_else(|| HavenError::not_found("screening"))?;
+        let screening = open_if_due(self.store.as_ref(), &self.cases, screening).await;
+        Ok(Response::new(pb::RecordConsentResponse {
+            screening: reply(&screening),
+        }))
+    }
+
+    async fn record_decision(
+        &self,
+        request: Request<pb::RecordDecisionRequest>,
+    ) -> Result<Response<pb::RecordDecisionResponse>, Status> {
+        let caller = principal(&request)?;
+        caller.require(Action::DecisionRecord)?;
+        let message = request.into_inner();
+        let id = parse_id("screening_id", &message.screening_id)?;
+        let stage = required("stage", message.stage, IdentificationStage::from_proto)?;
+        if stage == IdentificationStage::Screened {
+            return Err(
+                HavenError::invalid_field("stage", "a decision must move past `screened`").into(),
+            );
+        }
+        let legal_basis = text("legal_basis", message.legal_basis, 500)?;
+        if legal_basis.is_empty() {
+            return Err(HavenError::invalid_field("legal_basis", "is required").into());
+        }
+        let decision = NewDecision {
+            stage,
+            deciding_organization_type: required(
+                "deciding_organization_type",
+                message.deciding_organization_type,
+                DecidingOrganizationType::from_proto,
+            )?,
+            legal_basis,
+            decided_at: past_time("decided_at", message.decided_at)?,
+            reasons: text("reasons", message.reasons, 4000)?,
+            recorded_by: caller.subject.clone(),
+        };
+        let screening = self
+            .store
+            .record_decision(Scope::of(&caller), id, decision)
+            .await?
+            .ok_or_else(|| HavenError::not_found("screening"))?;
+        let screening = open_if_due(self.store.as_ref(), &self.cases, screening).await;
+        Ok(Response::new(pb::RecordDecisionResponse {
+            screening: reply(&screening),
+        }))
+    }
+}

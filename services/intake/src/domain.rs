@@ -1,0 +1,272 @@
+//! Screening values and their stored and wire forms.
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use haven_proto::intake::v1 as pb;
+
+/// How the person came to the screening organisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReferralSource {
+    /// Hotline call.
+    Hotline,
+    /// Police.
+    Police,
+    /// Border guard or consulate.
+    BorderOrConsular,
+    /// Labour inspection.
+    LabourInspection,
+    /// NGO outreach.
+    NgoOutreach,
+    /// The person came by themselves.
+    SelfReferral,
+    /// An international organisation.
+    InternationalOrganization,
+    /// Anything else.
+    Other,
+}
+
+haven_storage::stored_enum!(ReferralSource, pb::ReferralSource,
+    Hotline => "hotline" / Hotline,
+    Police => "police" / Police,
+    BorderOrConsular => "border_or_consular" / BorderOrConsular,
+    LabourInspection => "labour_inspection" / LabourInspection,
+    NgoOutreach => "ngo_outreach" / NgoOutreach,
+    SelfReferral => "self_referral" / SelfReferral,
+    InternationalOrganization => "international_organization" / InternationalOrganization,
+    Other => "other" / Other,
+);
+
+/// What a consent is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsentPurpose {
+    /// Receiving assistance (a case).
+    Assistance,
+    /// Sharing data with other organisations (referrals).
+    DataSharing,
+    /// Inclusion in anonymised reporting and research.
+    Reporting,
+}
+
+haven_storage::stored_enum!(ConsentPurpose, pb::ConsentPurpose,
+    Assistance => "assistance" / Assistance,
+    DataSharing => "data_sharing" / DataSharing,
+    Reporting => "reporting" / Reporting,
+);
+
+/// How consent was given or refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsentMethod {
+    /// Spoken.
+    Verbal,
+    /// Signed.
+    Written,
+}
+
+haven_storage::stored_enum!(ConsentMethod, pb::ConsentMethod,
+    Verbal => "verbal" / Verbal,
+    Written => "written" / Written,
+);
+
+/// Stage of the identification procedure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentificationStage {
+    /// Screened, nothing decided yet.
+    Screened,
+    /// Presumed victim.
+    PresumedVictim,
+    /// Reasonable grounds: positive.
+    ReasonableGroundsPositive,
+    /// Reasonable grounds: negative.
+    ReasonableGroundsNegative,
+    /// Identified as a victim of trafficking.
+    Identified,
+    /// Found not to be a victim.
+    NotAVictim,
+}
+
+haven_storage::stored_enum!(IdentificationStage, pb::IdentificationStage,
+    Screened => "screened" / Screened,
+    PresumedVictim => "presumed_victim" / PresumedVictim,
+    ReasonableGroundsPositive => "reasonable_grounds_positive" / ReasonableGroundsPositive,
+    ReasonableGroundsNegative => "reasonable_grounds_negative" / ReasonableGroundsNegative,
+    Identified => "identified" / Identified,
+    NotAVictim => "not_a_victim" / NotAVictim,
+);
+
+/// Kind of organisation that took a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecidingOrganizationType {
+    /// Police.
+    Police,
+    /// NGO.
+    Ngo,
+    /// Prosecutor or court.
+    ProsecutorOrCourt,
+    /// Other government body.
+    OtherGovernment,
+}
+
+haven_storage::stored_enum!(DecidingOrganizationType, pb::DecidingOrganizationType,
+    Police => "police" / Police,
+    Ngo => "ngo" / Ngo,
+    ProsecutorOrCourt => "prosecutor_or_court" / ProsecutorOrCourt,
+    OtherGovernment => "other_government" / OtherGovernment,
+);
+
+/// A recorded consent (or refusal, or withdrawal).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Consent {
+    /// Id.
+    pub id: Uuid,
+    /// Purpose.
+    pub purpose: ConsentPurpose,
+    /// Given (true) or refused/withdrawn (false).
+    pub given: bool,
+    /// How.
+    pub method: ConsentMethod,
+    /// Who recorded it.
+    pub recorded_by: String,
+    /// When.
+    pub recorded_at: OffsetDateTime,
+}
+
+/// A recorded identification decision.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// Id.
+    pub id: Uuid,
+    /// Stage decided.
+    pub stage: IdentificationStage,
+    /// Kind of deciding organisation.
+    pub deciding_organization_type: DecidingOrganizationType,
+    /// Legal basis cited.
+    pub legal_basis: String,
+    /// When it was decided.
+    pub decided_at: OffsetDateTime,
+    /// Reasons given.
+    pub reasons: String,
+    /// Who recorded it.
+    pub recorded_by: String,
+    /// When it was recorded.
+    pub recorded_at: OffsetDateTime,
+}
+
+/// A screening with its consent and decision histories, oldest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Screening {
+    /// Id.
+    pub id: Uuid,
+    /// Screening organisation.
+    pub organization_id: Uuid,
+    /// Officer who screened.
+    pub screened_by: String,
+    /// How the person came.
+    pub referral_source: ReferralSource,
+    /// When.
+    pub screened_at: OffsetDateTime,
+    /// Settlement where it happened.
+    pub settlement: String,
+    /// ISO 639 language of the screening.
+    pub language: String,
+    /// Whether an interpreter was used.
+    pub interpreter_used: bool,
+    /// Whether the person is a minor.
+    pub is_minor: bool,
+    /// Current identification stage: that of the latest decision.
+    pub stage: IdentificationStage,
+    /// The case opened for this screening.
+    pub case_id: Option<Uuid>,
+    /// Consent history.
+    pub consents: Vec<Consent>,
+    /// Decision history.
+    pub decisions: Vec<Decision>,
+    /// Created.
+    pub created_at: OffsetDateTime,
+    /// Incremented on every change.
+    pub version: i64,
+    /// Position in creation order, for cursors.
+    pub position: i64,
+}
+
+impl Screening {
+    /// The latest answer for a purpose, if any: consent is checked at the time of
+    /// use against the newest record, so a withdrawal wins over an older consent.
+    pub fn consent_for(&self, purpose: ConsentPurpose) -> Option<bool> {
+        self.consents
+            .iter()
+            .rev()
+            .find(|consent| consent.purpose == purpose)
+            .map(|consent| consent.given)
+    }
+
+    /// Whether intake must open a case: identified, consenting to assistance, and
+    /// no case yet.
+    pub fn needs_case(&self) -> bool {
+        self.case_id.is_none()
+            && self.stage == IdentificationStage::Identified
+            && self.consent_for(ConsentPurpose::Assistance) == Some(true)
+    }
+
+    /// The wire form.
+    pub fn to_proto(&self) -> pb::Screening {
+        pb::Screening {
+            id: self.id.to_string(),
+            organization_id: self.organization_id.to_string(),
+            screened_by: self.screened_by.clone(),
+            referral_source: self.referral_source.to_proto().into(),
+            screened_at: Some(timestamp(self.screened_at)),
+            settlement: self.settlement.clone(),
+            language: self.language.clone(),
+            interpreter_used: self.interpreter_used,
+            is_minor: self.is_minor,
+            stage: self.stage.to_proto().into(),
+            case_id: self.case_id.map(|id| id.to_string()).unwrap_or_default(),
+            consents: self
+                .consents
+                .iter()
+                .map(|consent| pb::Consent {
+                    id: consent.id.to_string(),
+                    purpose: consent.purpose.to_proto().into(),
+                    given: consent.given,
+                    method: consent.method.to_proto().into(),
+                    recorded_by: consent.recorded_by.clone(),
+                    recorded_at: Some(timestamp(consent.recorded_at)),
+                })
+                .collect(),
+            decisions: self
+                .decisions
+                .iter()
+                .map(|decision| pb::Decision {
+                    id: decision.id.to_string(),
+                    stage: decision.stage.to_proto().into(),
+                    deciding_organization_type: decision
+                        .deciding_organization_type
+                        .to_proto()
+                        .into(),
+                    legal_basis: decision.legal_basis.clone(),
+                    decided_at: Some(timestamp(decision.decided_at)),
+                    reasons: decision.reasons.clone(),
+                    recorded_by: decision.recorded_by.clone(),
+                    recorded_at: Some(timestamp(decision.recorded_at)),
+                })
+                .collect(),
+            created_at: Some(timestamp(self.created_at)),
+            version: u64::try_from(self.version).unwrap_or_default(),
+        }
+    }
+}
+
+/// A protobuf timestamp.
+pub fn timestamp(at: OffsetDateTime) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.unix_timestamp(),
+        nanos: i32::try_from(at.nanosecond()).unwrap_or_default(),
+    }
+}
+
+/// From a protobuf timestamp; `None` if out of range.
+pub fn from_timestamp(at: &prost_types::Timestamp) -> Option<OffsetDateTime> {
+    let nanos = i128::from(at.seconds) * 1_000_000_000 + i128::from(at.nanos);
+    OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()
+}
