@@ -112,10 +112,7 @@ fn to_proto(source: &str, row: EventRow) -> Event {
         aggregate_id: row.aggregate_id.to_string(),
         organization_id: row.organization_id.to_string(),
         payload_json: row.payload,
-        occurred_at: Some(prost_types::Timestamp {
-            seconds: row.occurred_at.unix_timestamp(),
-            nanos: i32::try_from(row.occurred_at.nanosecond()).unwrap_or_default(),
-        }),
+        occurred_at: Some(haven_proto::timestamp(row.occurred_at)),
         traceparent: row.trace_id,
     }
 }

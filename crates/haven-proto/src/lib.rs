@@ -42,3 +42,17 @@ pub mod reporting {
 
 /// Encoded `FileDescriptorSet` of every Haven proto file, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("haven_descriptor");
+
+/// A protobuf timestamp from a `time` value.
+pub fn timestamp(at: time::OffsetDateTime) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.unix_timestamp(),
+        nanos: i32::try_from(at.nanosecond()).unwrap_or_default(),
+    }
+}
+
+/// A `time` value from a protobuf timestamp; `None` when out of range.
+pub fn from_timestamp(at: &prost_types::Timestamp) -> Option<time::OffsetDateTime> {
+    let nanos = i128::from(at.seconds) * 1_000_000_000 + i128::from(at.nanos);
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()
+}

@@ -84,10 +84,7 @@ impl Case {
             screening_id: self.screening_id.to_string(),
             status: self.status.to_proto().into(),
             stage: self.stage.to_proto().into(),
-            opened_at: Some(prost_types::Timestamp {
-                seconds: self.opened_at.unix_timestamp(),
-                nanos: i32::try_from(self.opened_at.nanosecond()).unwrap_or_default(),
-            }),
+            opened_at: Some(haven_proto::timestamp(self.opened_at)),
             version: u64::try_from(self.version).unwrap_or_default(),
         }
     }

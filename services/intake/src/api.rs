@@ -17,9 +17,10 @@ use haven_storage::cursor;
 use crate::cases::{CaseOpener, open_if_due};
 use crate::domain::{
     ConsentMethod, ConsentPurpose, DecidingOrganizationType, IdentificationStage, ReferralSource,
-    Screening, from_timestamp,
+    Screening,
 };
 use crate::store::{NewConsent, NewDecision, NewScreening, ScreeningStore};
+use haven_proto::from_timestamp;
 
 /// Tolerated clock difference for times given by clients.
 const CLOCK_SKEW: time::Duration = time::Duration::minutes(5);

@@ -4,6 +4,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use haven_proto::intake::v1 as pb;
+use haven_proto::timestamp;
 
 /// How the person came to the screening organisation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -255,18 +256,4 @@ impl Screening {
             version: u64::try_from(self.version).unwrap_or_default(),
         }
     }
-}
-
-/// A protobuf timestamp.
-pub fn timestamp(at: OffsetDateTime) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: at.unix_timestamp(),
-        nanos: i32::try_from(at.nanosecond()).unwrap_or_default(),
-    }
-}
-
-/// From a protobuf timestamp; `None` if out of range.
-pub fn from_timestamp(at: &prost_types::Timestamp) -> Option<OffsetDateTime> {
-    let nanos = i128::from(at.seconds) * 1_000_000_000 + i128::from(at.nanos);
-    OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()
 }

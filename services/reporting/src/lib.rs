@@ -1,1 +1,81 @@
-//! haven-reporting
+//! The reporting service: statistics computed only from the other services' event
+//! feeds, into its own projections. It never sees personal data.
+
+mod api;
+pub mod projections;
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::service::Routes;
+use tonic::service::interceptor::InterceptedService;
+
+use haven_config::Settings;
+use haven_events::EventSink;
+use haven_proto::reporting::v1::reporting_service_server::ReportingServiceServer;
+use haven_server::{MAX_MESSAGE_BYTES, Security, serve_grpc};
+use haven_storage::{Database, MigrationSet};
+
+pub use api::ReportingApi;
+
+/// Name of this service in keys and schemas.
+pub const SERVICE: &str = "reporting";
+
+/// The reporting service's own tables.
+pub const MIGRATIONS: MigrationSet = MigrationSet {
+    table: "_sqlx_migrations",
+    sqlite: || sqlx::migrate!("migrations/sqlite"),
+    postgres: || sqlx::migrate!("migrations/postgres"),
+};
+
+/// Opens (and migrates) the reporting database.
+pub async fn connect(settings: &Settings) -> anyhow::Result<Database> {
+    Database::connect(settings, SERVICE, &[haven_events::MIGRATIONS, MIGRATIONS]).await
+}
+
+/// Serves the reporting service on `listener`, following the intake, case and
+/// referral feeds, until `shutdown` is cancelled.
+pub async fn serve(
+    listener: TcpListener,
+    settings: Settings,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let security = Security::load(&settings, SERVICE)?;
+    let database = connect(&settings).await?;
+    let projections = projections::open(database.clone());
+    let feeds = [
+        ("intake", settings.intake.endpoint.clone()),
+        ("case", settings.case.endpoint.clone()),
+        ("referral", settings.referral.endpoint.clone()),
+    ];
+    let followers: Vec<_> = feeds
+        .into_iter()
+        .map(|(source, endpoint)| {
+            let sink: Arc<dyn EventSink> = projections.clone();
+            tokio::spawn(haven_events::follow(
+                source,
+                endpoint,
+                security.service_tokens.clone(),
+                sink,
+                shutdown.clone(),
+            ))
+        })
+        .collect();
+    let api = ReportingServiceServer::new(ReportingApi::new(projections))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let routes = Routes::new(InterceptedService::new(api, security.interceptor()));
+    let served = serve_grpc(
+        listener,
+        routes,
+        "haven.reporting.v1.ReportingService",
+        shutdown,
+    )
+    .await;
+    for follower in followers {
+        let _ = follower.await;
+    }
+    database.close().await;
+    served
+}
