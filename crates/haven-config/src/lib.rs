@@ -116,6 +116,7 @@ pub struct GatewaySettings {
     /// Base URL clients use, printed by `haven up` and used in the docs page.
     pub public_url: String,
     /// Origins allowed by CORS. Empty: no cross-origin access.
+    #[serde(default)]
     pub cors_allowed_origins: Vec<String>,
     /// Largest accepted request body.
     pub body_limit_bytes: usize,
