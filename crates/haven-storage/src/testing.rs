@@ -182,21 +182,6 @@ fn free_port() -> std::io::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn database_name_replaces_the_path_and_keeps_the_query() {
-        assert_eq!(
-            super::with_database("postgres://u:p@h:5/postgres?sslmode=disable", "t1"),
-            "postgres://u:p@h:5/t1?sslmode=disable"
-        );
-        assert_eq!(
-            super::with_database("postgres://h:5", "t1"),
-            "postgres://h:5/t1"
-        );
-    }
-}
-
 /// Settings for a test on embedded SQLite: a fresh data directory.
 pub fn sqlite_settings() -> (tempfile::TempDir, haven_config::Settings) {
     let dir = tempfile::tempdir().unwrap_or_else(|error| panic!("temp dir: {error}"));
@@ -246,4 +231,19 @@ macro_rules! backend_suite {
             )+
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_name_replaces_the_path_and_keeps_the_query() {
+        assert_eq!(
+            super::with_database("postgres://u:p@h:5/postgres?sslmode=disable", "t1"),
+            "postgres://u:p@h:5/t1?sslmode=disable"
+        );
+        assert_eq!(
+            super::with_database("postgres://h:5", "t1"),
+            "postgres://h:5/t1"
+        );
+    }
 }

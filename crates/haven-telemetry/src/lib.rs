@@ -85,7 +85,7 @@ where
         .json()
         .flatten_event(true)
         .with_current_span(true)
-        .with_span_list(false)
+        .with_span_list(true)
         .with_writer(writer);
     Ok(Box::new(registry.with(fmt)))
 }

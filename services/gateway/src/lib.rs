@@ -1,1 +1,262 @@
-//! haven-gateway
+//! The Haven REST gateway.
+//!
+//! Translates the public REST API (`/v1`, JSON in snake_case, OpenAPI 3.1) into gRPC
+//! calls to the intake, case, referral and reporting services. It authenticates
+//! every `/v1` call (JWT bearer) and forwards the caller's token, the request id,
+//! the W3C trace context and a deadline to the services, which validate the token
+//! again and decide what the caller may do. Every error is an RFC 9457
+//! `application/problem+json` body carrying the request id.
+//!
+//! - [`serve`] runs the gateway on a listener until a cancellation token fires.
+//! - [`app`] is the complete router, for in-process tests.
+//! - [`AppState`] holds the token verifier and lazy channels to the services.
+
+mod dto;
+mod error;
+mod extract;
+mod metrics;
+mod middleware;
+mod openapi;
+mod routes;
+mod state;
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use haven_config::Settings;
+use http::{HeaderName, Method, StatusCode, header};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub use state::AppState;
+
+/// Where the OpenAPI document is served.
+const OPENAPI_PATH: &str = "/v1/openapi.json";
+/// Where the interactive documentation is served (assets are bundled, no CDN).
+const DOCS_PATH: &str = "/docs";
+/// How long browsers may cache a CORS preflight answer.
+const CORS_MAX_AGE: Duration = Duration::from_secs(600);
+
+/// Serves the gateway on `listener` until `shutdown` is cancelled, then stops
+/// accepting connections, lets in-flight requests finish, and returns.
+///
+/// The caller binds the listener (from `settings.gateway.listen`, or port 0 in
+/// tests); the rest of `settings` configures keys, limits, CORS and backends.
+pub async fn serve(
+    listener: TcpListener,
+    settings: Settings,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let state = AppState::new(&settings)?;
+    metrics::prometheus();
+    let address = listener
+        .local_addr()
+        .context("reading the gateway listen address")?;
+    tracing::info!(
+        %address,
+        public_url = %settings.gateway.public_url,
+        "REST gateway listening"
+    );
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await
+        .context("serving the REST gateway")?;
+    tracing::info!(%address, "REST gateway stopped");
+    Ok(())
+}
+
+/// The complete gateway: `/v1` routes, health, metrics, OpenAPI and docs, with
+/// every layer (request ids, problem bodies, tracing, metrics, CORS, timeout, body
+/// limit, panic recovery).
+pub fn app(state: AppState) -> Router {
+    let (documented, openapi) = routes::documented().split_for_parts();
+    let openapi = openapi::finish(openapi, &state.gateway().public_url);
+    let router = documented
+        .route("/metrics", get(metrics::render))
+        .merge(SwaggerUi::new(DOCS_PATH).url(OPENAPI_PATH, openapi))
+        .fallback(error::route_not_found)
+        .method_not_allowed_fallback(error::method_not_allowed);
+    with_layers(router, &state).with_state(state)
+}
+
+/// Wraps every route, and the fallbacks, in the gateway's layers.
+///
+/// `Router::layer` applies to each route, so every layer also sees the matched
+/// route (for metrics). The last layer added runs first on a request.
+fn with_layers(router: Router<AppState>, state: &AppState) -> Router<AppState> {
+    let body_limit = state.gateway().body_limit_bytes;
+    let mut router = router
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(CatchPanicLayer::custom(error::PanicToProblem))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            state.call_timeout(),
+        ));
+    if let Some(cors) = cors_layer(state) {
+        router = router.layer(cors);
+    }
+    router
+        .layer(axum::middleware::from_fn(middleware::no_store_under_v1))
+        .layer(axum::middleware::from_fn(metrics::record_request))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &http::Request<_>| {
+                haven_telemetry::http_request_span(request)
+            }),
+        )
+        .layer(axum::middleware::from_fn(middleware::problem_details))
+        .layer(PropagateRequestIdLayer::new(middleware::x_request_id()))
+        .layer(SetRequestIdLayer::new(
+            middleware::x_request_id(),
+            middleware::MakeRequestUuid,
+        ))
+        .layer(axum::middleware::map_request(
+            middleware::drop_insane_request_id,
+        ))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+        ]))
+}
+
+/// CORS for exactly the configured origins; `None` when none are configured, so
+/// no CORS headers are ever sent.
+fn cors_layer(state: &AppState) -> Option<CorsLayer> {
+    let origins = state.cors_allowed_origins();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins.iter().cloned()))
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::IF_MATCH,
+                HeaderName::from_static("idempotency-key"),
+                middleware::x_request_id(),
+            ])
+            .expose_headers([header::ETAG, header::LOCATION, middleware::x_request_id()])
+            .max_age(CORS_MAX_AGE),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    fn state() -> (tempfile::TempDir, AppState) {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings {
+            data_dir: dir.path().to_path_buf(),
+            ..Settings::default()
+        };
+        let state = AppState::new(&settings).unwrap();
+        (dir, state)
+    }
+
+    async fn problem_of(response: axum::response::Response) -> serde_json::Value {
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            haven_error::PROBLEM_JSON
+        );
+        let request_id = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let problem: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(problem["request_id"], request_id.as_str());
+        problem
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_a_500_problem() {
+        let (_dir, state) = state();
+        let router = Router::new().route(
+            "/boom",
+            get(|| async {
+                if true {
+                    panic!("handler bug");
+                }
+            }),
+        );
+        let router = with_layers(router, &state).with_state(state);
+        let response = router
+            .oneshot(http::Request::get("/boom").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let problem = problem_of(response).await;
+        assert_eq!(problem["detail"], "internal error");
+        assert!(!problem.to_string().contains("handler bug"));
+    }
+
+    #[tokio::test]
+    async fn a_slow_handler_answers_a_504_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings {
+            data_dir: dir.path().to_path_buf(),
+            ..Settings::default()
+        };
+        settings.gateway.request_timeout_ms = 50;
+        let state = AppState::new(&settings).unwrap();
+        let router = Router::new().route(
+            "/slow",
+            get(|| async { tokio::time::sleep(Duration::from_secs(5)).await }),
+        );
+        let router = with_layers(router, &state).with_state(state);
+        let response = router
+            .oneshot(http::Request::get("/slow").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
+        let problem = problem_of(response).await;
+        assert_eq!(
+            problem["type"],
+            "https://haven.dev/problems/deadline_exceeded"
+        );
+    }
+
+    #[tokio::test]
+    async fn invalid_settings_are_refused_at_start_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = Settings {
+            data_dir: dir.path().to_path_buf(),
+            ..Settings::default()
+        };
+        settings.gateway.cors_allowed_origins = vec!["*".to_owned()];
+        let error = AppState::new(&settings).unwrap_err();
+        assert!(
+            error.to_string().contains("cors_allowed_origins"),
+            "{error}"
+        );
+
+        settings.gateway.cors_allowed_origins = Vec::new();
+        settings.case.endpoint = "not a url".to_owned();
+        let error = AppState::new(&settings).unwrap_err();
+        assert!(error.to_string().contains("case.endpoint"), "{error}");
+    }
+}

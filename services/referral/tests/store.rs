@@ -1,5 +1,7 @@
 //! Behaviour of directory storage, on SQLite and on Postgres.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use haven_config::Settings;

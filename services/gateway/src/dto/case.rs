@@ -1,0 +1,83 @@
+//! Cases.
+
+use haven_error::HavenError;
+use haven_proto::case::v1 as case;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+
+use super::enums::{CaseStage, CaseStatus};
+use super::{from_timestamp, non_empty, page_request};
+
+/// A rehabilitation and reintegration case. The person appears only as the
+/// pseudonymous `code`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Case {
+    /// Case id.
+    #[schema(format = Uuid)]
+    pub(crate) id: String,
+    /// Pseudonymous code shown instead of the person's name, e.g. `HV-2026-000123`.
+    pub(crate) code: String,
+    /// Organisation that owns the case.
+    #[schema(format = Uuid)]
+    pub(crate) organization_id: String,
+    /// Screening the case was opened from.
+    #[schema(format = Uuid)]
+    pub(crate) screening_id: Option<String>,
+    /// Lifecycle status.
+    pub(crate) status: Option<CaseStatus>,
+    /// Workflow stage.
+    pub(crate) stage: Option<CaseStage>,
+    /// When the case was opened.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub(crate) opened_at: Option<OffsetDateTime>,
+    /// Incremented by every change; also sent as the `ETag`.
+    pub(crate) version: u64,
+}
+
+/// One page of cases.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CasePage {
+    /// Cases of this page.
+    pub(crate) items: Vec<Case>,
+    /// Cursor of the next page; `null` on the last page.
+    pub(crate) next_cursor: Option<String>,
+}
+
+impl From<case::Case> for Case {
+    fn from(case: case::Case) -> Self {
+        Self {
+            id: case.id,
+            code: case.code,
+            organization_id: case.organization_id,
+            screening_id: non_empty(case.screening_id),
+            status: CaseStatus::from_proto(case.status),
+            stage: CaseStage::from_proto(case.stage),
+            opened_at: from_timestamp(case.opened_at),
+            version: case.version,
+        }
+    }
+}
+
+/// Query of `GET /v1/cases`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct CaseQuery {
+    /// Only cases with this status.
+    pub(crate) status: Option<CaseStatus>,
+    /// Page size, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
+    pub(crate) limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub(crate) cursor: Option<String>,
+}
+
+impl CaseQuery {
+    /// Validates the query into the gRPC request.
+    pub(crate) fn into_proto(self) -> Result<case::ListCasesRequest, HavenError> {
+        Ok(case::ListCasesRequest {
+            page: Some(page_request(self.limit, self.cursor)?),
+            status: self.status.map(CaseStatus::to_proto).unwrap_or_default(),
+        })
+    }
+}

@@ -1,0 +1,317 @@
+//! Screenings, consents and identification decisions.
+
+use haven_error::HavenError;
+use haven_proto::intake::v1 as intake;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+use super::enums::{
+    ConsentMethod, ConsentPurpose, DecidingOrganizationType, IdentificationStage, ReferralSource,
+};
+use super::{from_timestamp, non_empty, require_text, to_timestamp};
+
+/// A screening of a presumed victim, with its consents and decisions.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Screening {
+    /// Screening id.
+    #[schema(format = Uuid)]
+    pub(crate) id: String,
+    /// Organisation that holds the screening.
+    #[schema(format = Uuid)]
+    pub(crate) organization_id: String,
+    /// Subject of the user who screened.
+    pub(crate) screened_by: String,
+    /// How the person came to the organisation.
+    pub(crate) referral_source: Option<ReferralSource>,
+    /// When the screening took place.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub(crate) screened_at: Option<OffsetDateTime>,
+    /// Settlement where the screening took place.
+    pub(crate) settlement: Option<String>,
+    /// ISO 639 code of the language of the screening.
+    pub(crate) language: Option<String>,
+    /// Whether an interpreter was present.
+    pub(crate) interpreter_used: bool,
+    /// Whether the person is a minor.
+    pub(crate) is_minor: bool,
+    /// Current identification stage.
+    pub(crate) stage: Option<IdentificationStage>,
+    /// Case opened for this screening, once the person is identified and consents.
+    #[schema(format = Uuid)]
+    pub(crate) case_id: Option<String>,
+    /// Consents recorded, oldest first.
+    pub(crate) consents: Vec<Consent>,
+    /// Identification decisions recorded, oldest first.
+    pub(crate) decisions: Vec<Decision>,
+    /// When the record was created.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub(crate) created_at: Option<OffsetDateTime>,
+    /// Incremented by every change; also sent as the `ETag`.
+    pub(crate) version: u64,
+}
+
+/// A consent given or refused by the person.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Consent {
+    /// Consent id.
+    #[schema(format = Uuid)]
+    pub(crate) id: String,
+    /// What the consent covers.
+    pub(crate) purpose: Option<ConsentPurpose>,
+    /// Whether consent was given (false: refused or withdrawn).
+    pub(crate) given: bool,
+    /// How it was given.
+    pub(crate) method: Option<ConsentMethod>,
+    /// Subject of the user who recorded it.
+    pub(crate) recorded_by: String,
+    /// When it was recorded.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub(crate) recorded_at: Option<OffsetDateTime>,
+}
+
+/// An identification decision.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Decision {
+    /// Decision id.
+    #[schema(format = Uuid)]
+    pub(crate) id: String,
+    /// Stage decided.
+    pub(crate) stage: Option<IdentificationStage>,
+    /// Kind of organisation that decided.
+    pub(crate) deciding_organization_type: Option<DecidingOrganizationType>,
+    /// Legal basis of the decision.
+    pub(crate) legal_basis: String,
+    /// When the decision was taken.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub(crate) decided_at: Option<OffsetDateTime>,
+    /// Reasons given.
+    pub(crate) reasons: Option<String>,
+    /// Subject of the user who recorded it.
+    pub(crate) recorded_by: String,
+    /// When it was recorded.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub(crate) recorded_at: Option<OffsetDateTime>,
+}
+
+/// One page of screenings.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ScreeningPage {
+    /// Screenings of this page.
+    pub(crate) items: Vec<Screening>,
+    /// Cursor of the next page; `null` on the last page.
+    pub(crate) next_cursor: Option<String>,
+}
+
+impl From<intake::Screening> for Screening {
+    fn from(screening: intake::Screening) -> Self {
+        Self {
+            id: screening.id,
+            organization_id: screening.organization_id,
+            screened_by: screening.screened_by,
+            referral_source: ReferralSource::from_proto(screening.referral_source),
+            screened_at: from_timestamp(screening.screened_at),
+            settlement: non_empty(screening.settlement),
+            language: non_empty(screening.language),
+            interpreter_used: screening.interpreter_used,
+            is_minor: screening.is_minor,
+            stage: IdentificationStage::from_proto(screening.stage),
+            case_id: non_empty(screening.case_id),
+            consents: screening.consents.into_iter().map(Consent::from).collect(),
+            decisions: screening
+                .decisions
+                .into_iter()
+                .map(Decision::from)
+                .collect(),
+            created_at: from_timestamp(screening.created_at),
+            version: screening.version,
+        }
+    }
+}
+
+impl From<intake::Consent> for Consent {
+    fn from(consent: intake::Consent) -> Self {
+        Self {
+            id: consent.id,
+            purpose: ConsentPurpose::from_proto(consent.purpose),
+            given: consent.given,
+            method: ConsentMethod::from_proto(consent.method),
+            recorded_by: consent.recorded_by,
+            recorded_at: from_timestamp(consent.recorded_at),
+        }
+    }
+}
+
+impl From<intake::Decision> for Decision {
+    fn from(decision: intake::Decision) -> Self {
+        Self {
+            id: decision.id,
+            stage: IdentificationStage::from_proto(decision.stage),
+            deciding_organization_type: DecidingOrganizationType::from_proto(
+                decision.deciding_organization_type,
+            ),
+            legal_basis: decision.legal_basis,
+            decided_at: from_timestamp(decision.decided_at),
+            reasons: non_empty(decision.reasons),
+            recorded_by: decision.recorded_by,
+            recorded_at: from_timestamp(decision.recorded_at),
+        }
+    }
+}
+
+/// Body of `POST /v1/screenings`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateScreening {
+    /// How the person came to the organisation.
+    pub(crate) referral_source: ReferralSource,
+    /// When the screening took place; defaults to now.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub(crate) screened_at: Option<OffsetDateTime>,
+    /// Settlement where the screening took place.
+    #[serde(default)]
+    pub(crate) settlement: Option<String>,
+    /// ISO 639 code of the language of the screening.
+    #[serde(default)]
+    pub(crate) language: Option<String>,
+    /// Whether an interpreter was present (default false).
+    #[serde(default)]
+    pub(crate) interpreter_used: Option<bool>,
+    /// Whether the person is a minor (default false).
+    #[serde(default)]
+    pub(crate) is_minor: Option<bool>,
+}
+
+impl From<CreateScreening> for intake::CreateScreeningRequest {
+    fn from(body: CreateScreening) -> Self {
+        Self {
+            referral_source: body.referral_source.to_proto(),
+            screened_at: body.screened_at.map(to_timestamp),
+            settlement: body.settlement.unwrap_or_default(),
+            language: body.language.unwrap_or_default(),
+            interpreter_used: body.interpreter_used.unwrap_or(false),
+            is_minor: body.is_minor.unwrap_or(false),
+        }
+    }
+}
+
+/// Body of `POST /v1/screenings/{id}/consents`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RecordConsent {
+    /// What the consent covers.
+    pub(crate) purpose: ConsentPurpose,
+    /// Whether consent was given (false records a refusal or withdrawal).
+    pub(crate) given: bool,
+    /// How it was given.
+    pub(crate) method: ConsentMethod,
+}
+
+impl RecordConsent {
+    /// The gRPC request for screening `screening_id`.
+    pub(crate) fn into_proto(self, screening_id: uuid::Uuid) -> intake::RecordConsentRequest {
+        intake::RecordConsentRequest {
+            screening_id: screening_id.to_string(),
+            purpose: self.purpose.to_proto(),
+            given: self.given,
+            method: self.method.to_proto(),
+        }
+    }
+}
+
+/// Body of `POST /v1/screenings/{id}/decisions`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RecordDecision {
+    /// Stage decided.
+    pub(crate) stage: IdentificationStage,
+    /// Kind of organisation that decided.
+    pub(crate) deciding_organization_type: DecidingOrganizationType,
+    /// Legal basis of the decision.
+    pub(crate) legal_basis: String,
+    /// When the decision was taken; defaults to now.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub(crate) decided_at: Option<OffsetDateTime>,
+    /// Reasons given.
+    #[serde(default)]
+    pub(crate) reasons: Option<String>,
+}
+
+impl RecordDecision {
+    /// Validates the body into the gRPC request for screening `screening_id`.
+    pub(crate) fn into_proto(
+        self,
+        screening_id: uuid::Uuid,
+    ) -> Result<intake::RecordDecisionRequest, HavenError> {
+        require_text("legal_basis", &self.legal_basis)?;
+        Ok(intake::RecordDecisionRequest {
+            screening_id: screening_id.to_string(),
+            stage: self.stage.to_proto(),
+            deciding_organization_type: self.deciding_organization_type.to_proto(),
+            legal_basis: self.legal_basis,
+            decided_at: self.decided_at.map(to_timestamp),
+            reasons: self.reasons.unwrap_or_default(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_proto_strings_become_null_and_enums_their_rest_names() {
+        let screening = Screening::from(intake::Screening {
+            id: "0b8f6f5e-7a4c-4f4e-9a57-6a9f2b1d3c4e".into(),
+            referral_source: intake::ReferralSource::Hotline as i32,
+            stage: intake::IdentificationStage::ReasonableGroundsPositive as i32,
+            screened_at: Some(prost_types::Timestamp {
+                seconds: 1_780_000_000,
+                nanos: 0,
+            }),
+            version: 3,
+            ..Default::default()
+        });
+        let json = serde_json::to_value(&screening).unwrap();
+        assert_eq!(json["referral_source"], "hotline");
+        assert_eq!(json["stage"], "reasonable_grounds_positive");
+        assert_eq!(json["case_id"], serde_json::Value::Null);
+        assert_eq!(json["settlement"], serde_json::Value::Null);
+        assert_eq!(json["screened_at"], "2026-05-28T20:26:40Z");
+        assert_eq!(json["consents"], serde_json::json!([]));
+        assert_eq!(json["version"], 3);
+    }
+
+    #[test]
+    fn a_create_body_becomes_the_grpc_request() {
+        let body: CreateScreening = serde_json::from_value(serde_json::json!({
+            "referral_source": "border_or_consular",
+            "screened_at": "2026-01-02T03:04:05.5+01:00",
+            "is_minor": true
+        }))
+        .unwrap();
+        let request = intake::CreateScreeningRequest::from(body);
+        assert_eq!(
+            request.referral_source,
+            intake::ReferralSource::BorderOrConsular as i32
+        );
+        let screened_at = request.screened_at.unwrap();
+        assert_eq!(screened_at.seconds, 1_767_319_445);
+        assert_eq!(screened_at.nanos, 500_000_000);
+        assert!(request.is_minor);
+        assert!(!request.interpreter_used);
+    }
+
+    #[test]
+    fn a_blank_legal_basis_is_refused() {
+        let body = RecordDecision {
+            stage: IdentificationStage::Identified,
+            deciding_organization_type: DecidingOrganizationType::Police,
+            legal_basis: "  ".into(),
+            decided_at: None,
+            reasons: None,
+        };
+        let error = body.into_proto(uuid::Uuid::nil()).unwrap_err();
+        assert_eq!(error.violations()[0].field, "legal_basis");
+    }
+}

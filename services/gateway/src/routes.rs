@@ -1,0 +1,67 @@
+//! The REST routes, each documented with `#[utoipa::path]`, and the response
+//! helpers they share.
+
+pub(crate) mod cases;
+pub(crate) mod health;
+pub(crate) mod organizations;
+pub(crate) mod reports;
+pub(crate) mod screenings;
+
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use serde::Serialize;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::extract::Json;
+use crate::openapi::ApiDoc;
+use crate::state::AppState;
+
+/// Every documented route, with the OpenAPI document built from them.
+pub(crate) fn documented() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(
+            screenings::create_screening,
+            screenings::list_screenings
+        ))
+        .routes(routes!(screenings::get_screening))
+        .routes(routes!(screenings::record_consent))
+        .routes(routes!(screenings::record_decision))
+        .routes(routes!(cases::list_cases))
+        .routes(routes!(cases::get_case))
+        .routes(routes!(
+            organizations::create_organization,
+            organizations::list_organizations
+        ))
+        .routes(routes!(organizations::get_organization))
+        .routes(routes!(reports::get_summary))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+}
+
+/// A strong entity tag for a record version.
+fn etag(version: u64) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!("\"{version}\"")).ok()
+}
+
+/// `200` with the record and its `ETag`.
+fn with_etag<T: Serialize>(version: u64, body: T) -> Response {
+    let mut response = Json(body).into_response();
+    if let Some(etag) = etag(version) {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    response
+}
+
+/// `201` with the record, its `ETag` and, for a new resource, its `Location`.
+fn created<T: Serialize>(location: Option<String>, version: u64, body: T) -> Response {
+    let mut response = (StatusCode::CREATED, Json(body)).into_response();
+    if let Some(etag) = etag(version) {
+        response.headers_mut().insert(header::ETAG, etag);
+    }
+    if let Some(location) = location.and_then(|location| HeaderValue::from_str(&location).ok()) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}

@@ -1,0 +1,84 @@
+//! `/v1/cases`: cases (case service).
+
+use axum::extract::State;
+use axum::response::Response;
+use haven_error::HavenError;
+use haven_proto::case::v1 as case;
+use haven_proto::case::v1::case_service_client::CaseServiceClient;
+use tonic::transport::Channel;
+
+use super::with_etag;
+use crate::dto::case::{Case, CasePage, CaseQuery};
+use crate::dto::{missing_in_response, next_cursor};
+use crate::error::backend_error;
+use crate::extract::{Caller, Json, PathId, Query};
+use crate::openapi::{CommonErrors, NotFound};
+use crate::state::AppState;
+
+const BACKEND: &str = "case";
+
+fn cases(state: &AppState) -> CaseServiceClient<Channel> {
+    CaseServiceClient::new(state.backends().case.channel.clone())
+}
+
+/// List the cases of the caller's organisation.
+#[utoipa::path(
+    get,
+    path = "/v1/cases",
+    tag = "cases",
+    params(CaseQuery),
+    responses(
+        (status = 200, description = "One page of cases", body = CasePage),
+        CommonErrors,
+    )
+)]
+#[tracing::instrument(name = "list_cases", skip_all)]
+pub(crate) async fn list_cases(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<CaseQuery>,
+) -> Result<Json<CasePage>, HavenError> {
+    let request = caller.grpc_request(query.into_proto()?)?;
+    let response = cases(&state)
+        .list_cases(request)
+        .await
+        .map_err(backend_error(BACKEND))?
+        .into_inner();
+    Ok(Json(CasePage {
+        items: response.cases.into_iter().map(Case::from).collect(),
+        next_cursor: next_cursor(response.page),
+    }))
+}
+
+/// Get one case.
+#[utoipa::path(
+    get,
+    path = "/v1/cases/{id}",
+    tag = "cases",
+    params(("id" = uuid::Uuid, Path, description = "Case id")),
+    responses(
+        (status = 200, description = "The case", body = Case, headers(
+            ("etag" = String, description = "Version of the case"),
+        )),
+        CommonErrors,
+        NotFound,
+    )
+)]
+#[tracing::instrument(name = "get_case", skip_all, fields(case_id = %id))]
+pub(crate) async fn get_case(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+) -> Result<Response, HavenError> {
+    let request = caller.grpc_request(case::GetCaseRequest { id: id.to_string() })?;
+    let response = cases(&state)
+        .get_case(request)
+        .await
+        .map_err(backend_error(BACKEND))?;
+    let case = response
+        .into_inner()
+        .case
+        .map(Case::from)
+        .ok_or_else(|| missing_in_response("case"))?;
+    Ok(with_etag(case.version, case))
+}

@@ -1,0 +1,125 @@
+//! `/v1/organizations`: the directory of organisations (referral service).
+
+use axum::extract::State;
+use axum::response::Response;
+use haven_error::HavenError;
+use haven_proto::referral::v1 as referral;
+use haven_proto::referral::v1::referral_service_client::ReferralServiceClient;
+use tonic::transport::Channel;
+
+use super::{created, with_etag};
+use crate::dto::organization::{CreateOrganization, Organization, OrganizationPage};
+use crate::dto::{PageQuery, missing_in_response, next_cursor};
+use crate::error::backend_error;
+use crate::extract::{Caller, Json, PathId, Query};
+use crate::openapi::{BodyErrors, CommonErrors, NotFound};
+use crate::state::AppState;
+
+const BACKEND: &str = "referral";
+
+fn referral(state: &AppState) -> ReferralServiceClient<Channel> {
+    ReferralServiceClient::new(state.backends().referral.channel.clone())
+}
+
+fn organization_of(
+    organization: Option<referral::Organization>,
+) -> Result<Organization, HavenError> {
+    organization
+        .map(Organization::from)
+        .ok_or_else(|| missing_in_response("organization"))
+}
+
+/// List organisations in the directory.
+#[utoipa::path(
+    get,
+    path = "/v1/organizations",
+    tag = "organizations",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "One page of organisations", body = OrganizationPage),
+        CommonErrors,
+    )
+)]
+#[tracing::instrument(name = "list_organizations", skip_all)]
+pub(crate) async fn list_organizations(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<PageQuery>,
+) -> Result<Json<OrganizationPage>, HavenError> {
+    let page = query.into_proto()?;
+    let request = caller.grpc_request(referral::ListOrganizationsRequest { page: Some(page) })?;
+    let response = referral(&state)
+        .list_organizations(request)
+        .await
+        .map_err(backend_error(BACKEND))?
+        .into_inner();
+    Ok(Json(OrganizationPage {
+        items: response
+            .organizations
+            .into_iter()
+            .map(Organization::from)
+            .collect(),
+        next_cursor: next_cursor(response.page),
+    }))
+}
+
+/// Add an organisation to the directory.
+#[utoipa::path(
+    post,
+    path = "/v1/organizations",
+    tag = "organizations",
+    request_body = CreateOrganization,
+    responses(
+        (status = 201, description = "Organisation added", body = Organization, headers(
+            ("location" = String, description = "URL of the new organisation"),
+            ("etag" = String, description = "Version of the organisation"),
+        )),
+        CommonErrors,
+        BodyErrors,
+    )
+)]
+#[tracing::instrument(name = "create_organization", skip_all)]
+pub(crate) async fn create_organization(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<CreateOrganization>,
+) -> Result<Response, HavenError> {
+    let request = caller.grpc_request(body.into_proto()?)?;
+    let response = referral(&state)
+        .create_organization(request)
+        .await
+        .map_err(backend_error(BACKEND))?;
+    let organization = organization_of(response.into_inner().organization)?;
+    tracing::info!(organization_id = %organization.id, "organization created");
+    let location = format!("/v1/organizations/{}", organization.id);
+    Ok(created(Some(location), organization.version, organization))
+}
+
+/// Get one organisation.
+#[utoipa::path(
+    get,
+    path = "/v1/organizations/{id}",
+    tag = "organizations",
+    params(("id" = uuid::Uuid, Path, description = "Organisation id")),
+    responses(
+        (status = 200, description = "The organisation", body = Organization, headers(
+            ("etag" = String, description = "Version of the organisation"),
+        )),
+        CommonErrors,
+        NotFound,
+    )
+)]
+#[tracing::instrument(name = "get_organization", skip_all, fields(organization_id = %id))]
+pub(crate) async fn get_organization(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+) -> Result<Response, HavenError> {
+    let request = caller.grpc_request(referral::GetOrganizationRequest { id: id.to_string() })?;
+    let response = referral(&state)
+        .get_organization(request)
+        .await
+        .map_err(backend_error(BACKEND))?;
+    let organization = organization_of(response.into_inner().organization)?;
+    Ok(with_etag(organization.version, organization))
+}

@@ -1,0 +1,234 @@
+//! A fake intake service speaking real gRPC, plus the health protocol answering
+//! SERVING for all four services, so the gateway can be tested end to end without
+//! the real services. It remembers the metadata of every call.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use haven_error::HavenError;
+use haven_proto::intake::v1 as intake;
+use haven_proto::intake::v1::intake_service_server::{IntakeService, IntakeServiceServer};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::server::TcpIncoming;
+use tonic::{Request, Response, Status};
+
+/// Screening id that answers NotFound.
+pub const MISSING_ID: &str = "00000000-0000-4000-8000-000000000404";
+/// Screening id whose lookup fails with internal text that must not leak.
+pub const BROKEN_ID: &str = "00000000-0000-4000-8000-000000000500";
+/// Screening id whose lookup never finishes in time.
+pub const SLOW_ID: &str = "00000000-0000-4000-8000-000000000504";
+/// Text of the internal failure.
+pub const SECRET_TEXT: &str = "connection to db-primary:5432 refused for user haven";
+/// Case opened when a decision identifies the person.
+pub const CASE_ID: &str = "5a1d2c3b-0000-4000-8000-00000000ca5e";
+
+/// Metadata of one call the fake received.
+#[derive(Debug, Clone)]
+pub struct SeenCall {
+    pub method: &'static str,
+    pub authorization: Option<String>,
+    pub request_id: Option<String>,
+    pub grpc_timeout: Option<String>,
+}
+
+/// A running fake.
+pub struct FakeBackend {
+    pub endpoint: String,
+    seen: Arc<Mutex<Vec<SeenCall>>>,
+    shutdown: CancellationToken,
+}
+
+impl FakeBackend {
+    pub async fn start() -> Self {
+        let (reporter, health) = tonic_health::server::health_reporter();
+        for service in [
+            "haven.intake.v1.IntakeService",
+            "haven.case.v1.CaseService",
+            "haven.referral.v1.ReferralService",
+            "haven.reporting.v1.ReportingService",
+        ] {
+            reporter
+                .set_service_status(service, tonic_health::ServingStatus::Serving)
+                .await;
+        }
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let shutdown = CancellationToken::new();
+        let server = tonic::transport::Server::builder()
+            .add_service(health)
+            .add_service(IntakeServiceServer::new(FakeIntake { seen: seen.clone() }))
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(listener),
+                shutdown.clone().cancelled_owned(),
+            );
+        tokio::spawn(server);
+        Self {
+            endpoint,
+            seen,
+            shutdown,
+        }
+    }
+
+    /// The calls received so far.
+    pub fn calls(&self) -> Vec<SeenCall> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for FakeBackend {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+struct FakeIntake {
+    seen: Arc<Mutex<Vec<SeenCall>>>,
+}
+
+impl FakeIntake {
+    fn record<T>(&self, method: &'static str, request: &Request<T>) {
+        let text = |key: &str| {
+            request
+                .metadata()
+                .get(key)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned)
+        };
+        self.seen.lock().unwrap().push(SeenCall {
+            method,
+            authorization: text("authorization"),
+            request_id: text("x-request-id"),
+            grpc_timeout: text("grpc-timeout"),
+        });
+    }
+}
+
+fn timestamp(seconds: i64) -> Option<prost_types::Timestamp> {
+    Some(prost_types::Timestamp { seconds, nanos: 0 })
+}
+
+fn screening(id: &str) -> intake::Screening {
+    intake::Screening {
+        id: id.to_owned(),
+        organization_id: "0b8f6f5e-7a4c-4f4e-9a57-6a9f2b1d3c4e".to_owned(),
+        screened_by: "user-7".to_owned(),
+        referral_source: intake::ReferralSource::NgoOutreach as i32,
+        screened_at: timestamp(1_767_319_445),
+        settlement: String::new(),
+        language: "az".to_owned(),
+        interpreter_used: false,
+        is_minor: false,
+        stage: intake::IdentificationStage::Screened as i32,
+        case_id: String::new(),
+        consents: Vec::new(),
+        decisions: Vec::new(),
+        created_at: timestamp(1_767_319_500),
+        version: 1,
+    }
+}
+
+#[tonic::async_trait]
+impl IntakeService for FakeIntake {
+    async fn create_screening(
+        &self,
+        request: Request<intake::CreateScreeningRequest>,
+    ) -> Result<Response<intake::CreateScreeningResponse>, Status> {
+        self.record("create_screening", &request);
+        let body = request.into_inner();
+        let mut created = screening("7f1c9a52-3b7e-4d1a-9a0e-5c2f1e3d4b6a");
+        created.referral_source = body.referral_source;
+        created.settlement = body.settlement;
+        created.is_minor = body.is_minor;
+        if body.screened_at.is_some() {
+            created.screened_at = body.screened_at;
+        }
+        Ok(Response::new(intake::CreateScreeningResponse {
+            screening: Some(created),
+        }))
+    }
+
+    async fn get_screening(
+        &self,
+        request: Request<intake::GetScreeningRequest>,
+    ) -> Result<Response<intake::GetScreeningResponse>, Status> {
+        self.record("get_screening", &request);
+        let id = request.into_inner().id;
+        match id.as_str() {
+            MISSING_ID => Err(HavenError::not_found("screening").into_status()),
+            BROKEN_ID => Err(Status::internal(SECRET_TEXT)),
+            SLOW_ID => {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                Err(Status::internal("too late"))
+            }
+            _ => Ok(Response::new(intake::GetScreeningResponse {
+                screening: Some(screening(&id)),
+            })),
+        }
+    }
+
+    async fn list_screenings(
+        &self,
+        request: Request<intake::ListScreeningsRequest>,
+    ) -> Result<Response<intake::ListScreeningsResponse>, Status> {
+        self.record("list_screenings", &request);
+        let page = request.into_inner().page.unwrap_or_default();
+        let next_cursor = if page.cursor.is_empty() { "page-2" } else { "" };
+        Ok(Response::new(intake::ListScreeningsResponse {
+            screenings: vec![screening("11111111-1111-4111-8111-111111111111")],
+            page: Some(haven_proto::common::v1::PageResponse {
+                next_cursor: next_cursor.to_owned(),
+            }),
+        }))
+    }
+
+    async fn record_consent(
+        &self,
+        request: Request<intake::RecordConsentRequest>,
+    ) -> Result<Response<intake::RecordConsentResponse>, Status> {
+        self.record("record_consent", &request);
+        let body = request.into_inner();
+        let mut updated = screening(&body.screening_id);
+        updated.consents.push(intake::Consent {
+            id: "c0c0c0c0-0000-4000-8000-000000000001".to_owned(),
+            purpose: body.purpose,
+            given: body.given,
+            method: body.method,
+            recorded_by: "user-7".to_owned(),
+            recorded_at: timestamp(1_767_320_000),
+        });
+        updated.version = 2;
+        Ok(Response::new(intake::RecordConsentResponse {
+            screening: Some(updated),
+        }))
+    }
+
+    async fn record_decision(
+        &self,
+        request: Request<intake::RecordDecisionRequest>,
+    ) -> Result<Response<intake::RecordDecisionResponse>, Status> {
+        self.record("record_decision", &request);
+        let body = request.into_inner();
+        let mut updated = screening(&body.screening_id);
+        updated.stage = body.stage;
+        if body.stage == intake::IdentificationStage::Identified as i32 {
+            updated.case_id = CASE_ID.to_owned();
+        }
+        updated.decisions.push(intake::Decision {
+            id: "dec1dec1-0000-4000-8000-000000000001".to_owned(),
+            stage: body.stage,
+            deciding_organization_type: body.deciding_organization_type,
+            legal_basis: body.legal_basis,
+            decided_at: body.decided_at,
+            reasons: body.reasons,
+            recorded_by: "user-7".to_owned(),
+            recorded_at: timestamp(1_767_320_100),
+        });
+        updated.version = 3;
+        Ok(Response::new(intake::RecordDecisionResponse {
+            screening: Some(updated),
+        }))
+    }
+}
