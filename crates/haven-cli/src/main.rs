@@ -155,7 +155,7 @@ async fn up(settings: Settings) -> anyhow::Result<()> {
          \n  OpenAPI    {url}/v1/openapi.json\
          \n  gRPC       {}\
          \n\nGet a development token (organisation {organization}):\
-         \n  export TOKEN=$(cargo run -q -p haven-cli -- token --role intake_officer --role supervisor)\
+         \n  export TOKEN=$(cargo run -q -p haven-cli -- token --role intake_officer --role case_worker --role analyst)\
          \n  curl -H \"Authorization: Bearer $TOKEN\" {url}/v1/screenings\
          \n\nStop with Ctrl-C.\n",
         grpc.join(", ")
