@@ -1,0 +1,1 @@
+//! haven-audit: being built (see the open security issue).

@@ -1,0 +1,1 @@
+//! haven-crypto: being built (see the open security issue).
