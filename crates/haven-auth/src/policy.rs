@@ -83,11 +83,23 @@ pub enum Action {
     ReportRead,
     /// Stream a service's event feed.
     EventsWatch,
+    /// Read a person's personal data (decrypted).
+    PersonRead,
+    /// Erase a person (crypto-shredding).
+    PersonErase,
+    /// Read who accessed a person (the audit trail about them).
+    PersonAccessLogRead,
+    /// Search for duplicates through blind indexes.
+    DuplicateSearch,
+    /// Seal a case after a legal decision.
+    CaseSeal,
+    /// Read a sealed case.
+    CaseReadSealed,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 10] = [
+    pub const ALL: [Action; 16] = [
         Action::ScreeningCreate,
         Action::ScreeningRead,
         Action::ConsentRecord,
@@ -98,6 +110,12 @@ impl Action {
         Action::OrganizationRead,
         Action::ReportRead,
         Action::EventsWatch,
+        Action::PersonRead,
+        Action::PersonErase,
+        Action::PersonAccessLogRead,
+        Action::DuplicateSearch,
+        Action::CaseSeal,
+        Action::CaseReadSealed,
     ];
 
     /// Dotted name, e.g. `screening.create`.
@@ -113,6 +131,12 @@ impl Action {
             Action::OrganizationRead => "organization.read",
             Action::ReportRead => "report.read",
             Action::EventsWatch => "events.watch",
+            Action::PersonRead => "person.read",
+            Action::PersonErase => "person.erase",
+            Action::PersonAccessLogRead => "person.access_log.read",
+            Action::DuplicateSearch => "person.duplicate_search",
+            Action::CaseSeal => "case.seal",
+            Action::CaseReadSealed => "case.read_sealed",
         }
     }
 }
@@ -133,6 +157,12 @@ pub const POLICY: &[(Role, &[Action])] = &[
             OrganizationRead,
             ReportRead,
             EventsWatch,
+            PersonRead,
+            PersonErase,
+            PersonAccessLogRead,
+            DuplicateSearch,
+            CaseSeal,
+            CaseReadSealed,
         ],
     ),
     (
@@ -143,11 +173,19 @@ pub const POLICY: &[(Role, &[Action])] = &[
             ConsentRecord,
             DecisionRecord,
             OrganizationRead,
+            PersonRead,
+            DuplicateSearch,
         ],
     ),
     (
         Role::CaseWorker,
-        &[ScreeningRead, ConsentRecord, CaseRead, OrganizationRead],
+        &[
+            ScreeningRead,
+            ConsentRecord,
+            CaseRead,
+            OrganizationRead,
+            PersonRead,
+        ],
     ),
     (
         Role::Supervisor,
@@ -158,13 +196,25 @@ pub const POLICY: &[(Role, &[Action])] = &[
             CaseRead,
             OrganizationRead,
             ReportRead,
+            PersonRead,
+            PersonAccessLogRead,
+            DuplicateSearch,
+            CaseSeal,
         ],
     ),
     (Role::ReferralCoordinator, &[OrganizationRead]),
     (Role::Analyst, &[OrganizationRead, ReportRead, EventsWatch]),
+    // Auditors read the trail and (sealed) cases, never personal data or narratives.
     (
         Role::Auditor,
-        &[ScreeningRead, CaseRead, OrganizationRead, ReportRead],
+        &[
+            ScreeningRead,
+            CaseRead,
+            CaseReadSealed,
+            OrganizationRead,
+            ReportRead,
+            PersonAccessLogRead,
+        ],
     ),
     (
         Role::Service,
@@ -209,5 +259,25 @@ mod tests {
         assert!(!allows(Role::Analyst, ScreeningRead));
         assert!(!allows(Role::Analyst, CaseRead));
         assert!(allows(Role::Analyst, ReportRead));
+    }
+
+    #[test]
+    fn personal_data_is_closed_to_analysts_auditors_and_services() {
+        for role in [
+            Role::Analyst,
+            Role::Auditor,
+            Role::Service,
+            Role::ReferralCoordinator,
+        ] {
+            assert!(!allows(role, PersonRead), "{role:?}");
+        }
+        for role in Role::ALL {
+            assert_eq!(allows(role, PersonErase), role == Role::Admin, "{role:?}");
+            assert_eq!(
+                allows(role, CaseReadSealed),
+                matches!(role, Role::Admin | Role::Auditor),
+                "{role:?}"
+            );
+        }
     }
 }
