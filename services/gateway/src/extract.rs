@@ -167,6 +167,7 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let started = Instant::now();
         let authenticated = Authenticated::from_request_parts(parts, state).await?;
+        authorize(parts, &authenticated)?;
         let request_id = parts
             .headers
             .get(X_REQUEST_ID)
@@ -178,6 +179,26 @@ where
             request_id,
             deadline: started + budget,
         })
+    }
+}
+
+/// Checks the route's action against the caller's roles. A route without a rule is
+/// refused: deny by default.
+fn authorize(parts: &Parts, authenticated: &Authenticated) -> Result<(), HavenError> {
+    let path = parts
+        .extensions
+        .get::<axum::extract::MatchedPath>()
+        .map(axum::extract::MatchedPath::as_str)
+        .unwrap_or_default();
+    match crate::policy::required_action(parts.method.as_str(), path) {
+        Some(action) => authenticated.principal.require(action),
+        None => {
+            tracing::error!(method = %parts.method, path, "route has no policy rule; refusing");
+            Err(HavenError::new(
+                ErrorCode::PermissionDenied,
+                "this route is not open to anyone",
+            ))
+        }
     }
 }
 

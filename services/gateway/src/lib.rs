@@ -17,6 +17,7 @@ mod extract;
 mod metrics;
 mod middleware;
 mod openapi;
+pub mod policy;
 mod routes;
 mod state;
 

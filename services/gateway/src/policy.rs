@@ -1,0 +1,98 @@
+//! Which action each REST route performs, checked against the shared role × action
+//! policy before any backend is called. Services check again; this table is also what
+//! the authorization-matrix test walks, so code and tests cannot drift apart.
+
+use haven_auth::Action;
+
+/// One `/v1` route and the action it performs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteRule {
+    /// HTTP method, upper case.
+    pub method: &'static str,
+    /// Route template as the router matches it, e.g. `/v1/cases/{id}`.
+    pub path: &'static str,
+    /// The action the caller's roles must allow.
+    pub action: Action,
+}
+
+const fn rule(method: &'static str, path: &'static str, action: Action) -> RouteRule {
+    RouteRule {
+        method,
+        path,
+        action,
+    }
+}
+
+/// Every authenticated route. A `/v1` route missing here is refused (deny by default).
+pub const ROUTE_POLICY: &[RouteRule] = &[
+    rule("POST", "/v1/screenings", Action::ScreeningCreate),
+    rule("GET", "/v1/screenings", Action::ScreeningRead),
+    rule("GET", "/v1/screenings/{id}", Action::ScreeningRead),
+    rule(
+        "POST",
+        "/v1/screenings/{id}/consents",
+        Action::ConsentRecord,
+    ),
+    rule(
+        "POST",
+        "/v1/screenings/{id}/decisions",
+        Action::DecisionRecord,
+    ),
+    rule("GET", "/v1/cases", Action::CaseRead),
+    rule("GET", "/v1/cases/{id}", Action::CaseRead),
+    rule("POST", "/v1/organizations", Action::OrganizationCreate),
+    rule("GET", "/v1/organizations", Action::OrganizationRead),
+    rule("GET", "/v1/organizations/{id}", Action::OrganizationRead),
+    rule("GET", "/v1/reports/summary", Action::ReportRead),
+];
+
+/// The action of a matched route, if it is listed.
+pub fn required_action(method: &str, path: &str) -> Option<Action> {
+    ROUTE_POLICY
+        .iter()
+        .find(|rule| rule.method == method && rule.path == path)
+        .map(|rule| rule.action)
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::OpenApi as _;
+
+    use super::*;
+
+    #[test]
+    fn every_documented_v1_operation_has_exactly_one_rule() {
+        let document = crate::routes::documented().into_openapi();
+        let mut documented = Vec::new();
+        for (path, item) in &document.paths.paths {
+            if !path.starts_with("/v1/") {
+                continue;
+            }
+            let operations = [
+                ("GET", item.get.is_some()),
+                ("POST", item.post.is_some()),
+                ("PUT", item.put.is_some()),
+                ("PATCH", item.patch.is_some()),
+                ("DELETE", item.delete.is_some()),
+            ];
+            for (method, present) in operations {
+                if present {
+                    documented.push((method, path.clone()));
+                }
+            }
+        }
+        let _ = crate::openapi::ApiDoc::openapi();
+        for (method, path) in &documented {
+            let rules = ROUTE_POLICY
+                .iter()
+                .filter(|rule| rule.method == *method && rule.path == path)
+                .count();
+            assert_eq!(rules, 1, "{method} {path} needs exactly one policy rule");
+        }
+        assert_eq!(
+            documented.len(),
+            ROUTE_POLICY.len(),
+            "a rule names a route that does not exist"
+        );
+    }
+}
