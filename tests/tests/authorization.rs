@@ -1,0 +1,170 @@
+//! The authorization matrix on the real gateway and services: every route × every
+//! role × the owning and a foreign organisation. Expectations come from the policy
+//! table and the gateway's route table — nothing is copied by hand: allowed → success,
+//! denied → 403, another organisation's record → 404 (no existence oracle), another
+//! organisation's list → nothing of the owner's.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use haven_auth::{Role, policy};
+use haven_e2e::TestStack;
+use haven_gateway::policy::{ROUTE_POLICY, RouteRule};
+
+struct Fixture {
+    screening: String,
+    case: String,
+    organization: String,
+}
+
+async fn fixture(stack: &TestStack, owner: Uuid) -> Fixture {
+    let admin = stack.token(&["admin", "intake_officer"], owner);
+    let screening: Value = stack
+        .post(
+            &admin,
+            "/v1/screenings",
+            json!({"referral_source": "hotline"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let screening = screening["id"].as_str().unwrap().to_owned();
+    let consent = json!({"purpose": "assistance", "given": true, "method": "written"});
+    stack
+        .post(
+            &admin,
+            &format!("/v1/screenings/{screening}/consents"),
+            consent,
+        )
+        .await;
+    let decision = json!({"stage": "identified", "deciding_organization_type": "police", "legal_basis": "art. 17"});
+    let decided: Value = stack
+        .post(
+            &admin,
+            &format!("/v1/screenings/{screening}/decisions"),
+            decision,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let case = decided["case_id"].as_str().unwrap().to_owned();
+    let organization: Value = stack
+        .post(
+            &admin,
+            "/v1/organizations",
+            json!({"name": "Matrix shelter", "organization_type": "ngo"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    Fixture {
+        screening,
+        case,
+        organization: organization["id"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// The concrete request for a route, and whether its record belongs to one
+/// organisation (so a foreign caller must get 404).
+fn request(rule: &RouteRule, fixture: &Fixture) -> (String, Option<Value>, bool) {
+    let (id, scoped) = if rule.path.starts_with("/v1/screenings/") {
+        (fixture.screening.as_str(), true)
+    } else if rule.path.starts_with("/v1/cases/") {
+        (fixture.case.as_str(), true)
+    } else {
+        (fixture.organization.as_str(), false)
+    };
+    let path = rule.path.replace("{id}", id);
+    let body = match (rule.method, rule.path) {
+        ("POST", "/v1/screenings") => Some(json!({"referral_source": "police"})),
+        ("POST", "/v1/screenings/{id}/consents") => {
+            Some(json!({"purpose": "reporting", "given": true, "method": "verbal"}))
+        }
+        ("POST", "/v1/screenings/{id}/decisions") => Some(
+            json!({"stage": "identified", "deciding_organization_type": "ngo", "legal_basis": "art. 17"}),
+        ),
+        ("POST", "/v1/organizations") => {
+            Some(json!({"name": format!("Org {}", Uuid::new_v4()), "organization_type": "ngo"}))
+        }
+        ("POST", other) => panic!("the matrix needs a request body for POST {other}"),
+        _ => None,
+    };
+    (path, body, scoped && rule.path.contains("{id}"))
+}
+
+async fn every_route_every_role_two_organizations(stack: TestStack) {
+    let owner = Uuid::new_v4();
+    let stranger = Uuid::new_v4();
+    let fixture = fixture(&stack, owner).await;
+    let mut outcomes = std::collections::BTreeMap::<&str, usize>::new();
+
+    for rule in ROUTE_POLICY {
+        for role in Role::ALL.into_iter().filter(|role| *role != Role::Service) {
+            for organization in [owner, stranger] {
+                let token = stack.token(&[role.as_str()], organization);
+                let (path, body, scoped) = request(rule, &fixture);
+                let response = match body {
+                    Some(body) => stack.post(&token, &path, body).await,
+                    None => stack.get(&token, &path).await,
+                };
+                let status = response.status().as_u16();
+                let what = format!(
+                    "{} {} as {} of the {} organisation",
+                    rule.method,
+                    rule.path,
+                    role.as_str(),
+                    if organization == owner {
+                        "owning"
+                    } else {
+                        "foreign"
+                    }
+                );
+                let (expected, outcome) = if !policy::allows(role, rule.action) {
+                    (vec![403], "denied")
+                } else if scoped && organization == stranger {
+                    (vec![404], "hidden")
+                } else {
+                    (vec![200, 201], "allowed")
+                };
+                assert!(
+                    expected.contains(&status),
+                    "{what}: expected {expected:?}, got {status}"
+                );
+                if status >= 400 {
+                    assert_eq!(
+                        response.headers()["content-type"],
+                        "application/problem+json",
+                        "{what}"
+                    );
+                }
+                if outcome == "allowed" && rule.method == "GET" && !rule.path.contains("{id}") {
+                    let text = response.text().await.unwrap();
+                    let leaked = organization == stranger
+                        && (text.contains(&fixture.screening) || text.contains(&fixture.case));
+                    assert!(
+                        !leaked,
+                        "{what}: a foreign organisation's list shows the owner's records"
+                    );
+                }
+                *outcomes.entry(outcome).or_default() += 1;
+            }
+        }
+    }
+    // The matrix exercises every kind of outcome, so it cannot pass vacuously.
+    for outcome in ["allowed", "denied", "hidden"] {
+        assert!(
+            outcomes.get(outcome).copied().unwrap_or(0) > 0,
+            "no {outcome} case in {outcomes:?}"
+        );
+    }
+    stack.stop().await;
+}
+
+haven_e2e::on_both_backends! {
+    every_route_every_role_two_organizations,
+}
