@@ -16,14 +16,15 @@ use haven_gateway::policy::{ROUTE_POLICY, RouteRule};
 struct Fixture {
     screening: String,
     case: String,
+    case_to_seal: String,
     organization: String,
 }
 
-async fn fixture(stack: &TestStack, owner: Uuid) -> Fixture {
-    let admin = stack.token(&["admin", "intake_officer"], owner);
+/// An identified, consenting screening and the case intake opened for it.
+async fn screening_with_case(stack: &TestStack, admin: &str) -> (String, String) {
     let screening: Value = stack
         .post(
-            &admin,
+            admin,
             "/v1/screenings",
             json!({"referral_source": "hotline"}),
         )
@@ -35,7 +36,7 @@ async fn fixture(stack: &TestStack, owner: Uuid) -> Fixture {
     let consent = json!({"purpose": "assistance", "given": true, "method": "written"});
     stack
         .post(
-            &admin,
+            admin,
             &format!("/v1/screenings/{screening}/consents"),
             consent,
         )
@@ -43,7 +44,7 @@ async fn fixture(stack: &TestStack, owner: Uuid) -> Fixture {
     let decision = json!({"stage": "identified", "deciding_organization_type": "police", "legal_basis": "art. 17"});
     let decided: Value = stack
         .post(
-            &admin,
+            admin,
             &format!("/v1/screenings/{screening}/decisions"),
             decision,
         )
@@ -52,6 +53,14 @@ async fn fixture(stack: &TestStack, owner: Uuid) -> Fixture {
         .await
         .unwrap();
     let case = decided["case_id"].as_str().unwrap().to_owned();
+    (screening, case)
+}
+
+async fn fixture(stack: &TestStack, owner: Uuid) -> Fixture {
+    let admin = stack.token(&["admin", "intake_officer"], owner);
+    let (screening, case) = screening_with_case(stack, &admin).await;
+    // Sealing hides a case from most roles, so the seal route gets a case of its own.
+    let (_, case_to_seal) = screening_with_case(stack, &admin).await;
     let organization: Value = stack
         .post(
             &admin,
@@ -65,6 +74,7 @@ async fn fixture(stack: &TestStack, owner: Uuid) -> Fixture {
     Fixture {
         screening,
         case,
+        case_to_seal,
         organization: organization["id"].as_str().unwrap().to_owned(),
     }
 }
@@ -72,7 +82,9 @@ async fn fixture(stack: &TestStack, owner: Uuid) -> Fixture {
 /// The concrete request for a route, and whether its record belongs to one
 /// organisation (so a foreign caller must get 404).
 fn request(rule: &RouteRule, fixture: &Fixture) -> (String, Option<Value>, bool) {
-    let (id, scoped) = if rule.path.starts_with("/v1/screenings/") {
+    let (id, scoped) = if rule.path == "/v1/cases/{id}/seal" {
+        (fixture.case_to_seal.as_str(), true)
+    } else if rule.path.starts_with("/v1/screenings/") {
         (fixture.screening.as_str(), true)
     } else if rule.path.starts_with("/v1/cases/") {
         (fixture.case.as_str(), true)
@@ -88,6 +100,7 @@ fn request(rule: &RouteRule, fixture: &Fixture) -> (String, Option<Value>, bool)
         ("POST", "/v1/screenings/{id}/decisions") => Some(
             json!({"stage": "identified", "deciding_organization_type": "ngo", "legal_basis": "art. 17"}),
         ),
+        ("POST", "/v1/cases/{id}/seal") => Some(json!({"legal_basis": "court order 12/2026"})),
         ("POST", "/v1/organizations") => {
             Some(json!({"name": format!("Org {}", Uuid::new_v4()), "organization_type": "ngo"}))
         }

@@ -201,6 +201,7 @@ async fn grpc_path_opens_one_case_and_reporting_counts_it(stack: TestStack) {
             haven_proto::case::v1::OpenCaseRequest {
                 screening_id: Uuid::new_v4().to_string(),
                 organization_id: organization.to_string(),
+                person_id: String::new(),
             },
             &stack.token(&["admin"], organization),
         ))
@@ -379,9 +380,96 @@ async fn one_trace_id_runs_from_the_gateway_through_the_services(stack: TestStac
     stack.stop().await;
 }
 
+async fn a_sealed_case_is_readable_only_by_admins_and_auditors(stack: TestStack) {
+    let organization = Uuid::new_v4();
+    let officer = stack.token(OFFICER, organization);
+    let screening: Value = stack
+        .post(
+            &officer,
+            "/v1/screenings",
+            json!({"referral_source": "police"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = screening["id"].as_str().unwrap();
+    stack
+        .post(
+            &officer,
+            &format!("/v1/screenings/{id}/consents"),
+            json!({"purpose": "assistance", "given": true, "method": "written"}),
+        )
+        .await;
+    let decided: Value = stack
+        .post(
+            &officer,
+            &format!("/v1/screenings/{id}/decisions"),
+            identified_decision(),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let case = decided["case_id"].as_str().unwrap();
+
+    let supervisor = stack.token(&["supervisor"], organization);
+    let refused = stack
+        .post(
+            &supervisor,
+            &format!("/v1/cases/{case}/seal"),
+            json!({"legal_basis": " "}),
+        )
+        .await;
+    assert_eq!(refused.status(), 400, "a seal needs its legal basis");
+    let sealed = stack
+        .post(
+            &supervisor,
+            &format!("/v1/cases/{case}/seal"),
+            json!({"legal_basis": "court order 12/2026"}),
+        )
+        .await;
+    assert_eq!(sealed.status(), 201);
+
+    let case_worker = stack.token(CASE_WORKER, organization);
+    assert_eq!(
+        stack
+            .get(&case_worker, &format!("/v1/cases/{case}"))
+            .await
+            .status(),
+        404
+    );
+    let listed: Value = stack
+        .get(&case_worker, "/v1/cases")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        listed["items"].as_array().unwrap().is_empty(),
+        "sealed cases leave lists too"
+    );
+    assert_eq!(
+        stack
+            .get(&supervisor, &format!("/v1/cases/{case}"))
+            .await
+            .status(),
+        404
+    );
+    for reader in [&["auditor"][..], &["admin"][..]] {
+        let token = stack.token(reader, organization);
+        let response = stack.get(&token, &format!("/v1/cases/{case}")).await;
+        assert_eq!(response.status(), 200, "{reader:?}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["sealed"], true);
+    }
+    stack.stop().await;
+}
+
 haven_e2e::on_both_backends! {
     rest_path_opens_one_case_and_reporting_counts_it,
     grpc_path_opens_one_case_and_reporting_counts_it,
     callers_get_clear_errors_and_nothing_leaks_across_organizations,
     one_trace_id_runs_from_the_gateway_through_the_services,
+    a_sealed_case_is_readable_only_by_admins_and_auditors,
 }

@@ -45,6 +45,10 @@ impl CaseService for CaseApi {
         let new = NewCase {
             screening_id: parse_id("screening_id", &message.screening_id)?,
             organization_id: parse_id("organization_id", &message.organization_id)?,
+            person_id: match message.person_id.as_str() {
+                "" => None,
+                id => Some(parse_id("person_id", id)?),
+            },
         };
         let (case, created) = self.store.open_case(new).await?;
         Ok(Response::new(pb::OpenCaseResponse {
@@ -60,10 +64,12 @@ impl CaseService for CaseApi {
         let caller = principal(&request)?;
         caller.require(Action::CaseRead)?;
         let id = parse_id("id", &request.get_ref().id)?;
+        // A sealed case looks exactly like a missing one to those who may not read it.
         let case = self
             .store
             .get_case(Scope::of(&caller), id)
             .await?
+            .filter(|case| !case.sealed || caller.can(Action::CaseReadSealed))
             .ok_or_else(|| HavenError::not_found("case"))?;
         Ok(Response::new(pb::GetCaseResponse {
             case: Some(case.to_proto()),
@@ -87,7 +93,15 @@ impl CaseService for CaseApi {
         };
         let cases = self
             .store
-            .list_cases(Scope::of(&caller), &CaseFilter { status }, after, limit)
+            .list_cases(
+                Scope::of(&caller),
+                &CaseFilter {
+                    status,
+                    include_sealed: caller.can(Action::CaseReadSealed),
+                },
+                after,
+                limit,
+            )
             .await?;
         let next_cursor = if cases.len() == limit as usize {
             cases
@@ -100,6 +114,32 @@ impl CaseService for CaseApi {
         Ok(Response::new(pb::ListCasesResponse {
             cases: cases.iter().map(|case| case.to_proto()).collect(),
             page: Some(PageResponse { next_cursor }),
+        }))
+    }
+
+    async fn seal_case(
+        &self,
+        request: Request<pb::SealCaseRequest>,
+    ) -> Result<Response<pb::SealCaseResponse>, Status> {
+        let caller = principal(&request)?;
+        caller.require(Action::CaseSeal)?;
+        let message = request.into_inner();
+        let id = parse_id("id", &message.id)?;
+        let legal_basis = message.legal_basis.trim();
+        if legal_basis.is_empty() || legal_basis.chars().count() > 500 {
+            return Err(HavenError::invalid_field(
+                "legal_basis",
+                "is required, at most 500 characters",
+            )
+            .into());
+        }
+        let case = self
+            .store
+            .seal_case(Scope::of(&caller), id, legal_basis)
+            .await?
+            .ok_or_else(|| HavenError::not_found("case"))?;
+        Ok(Response::new(pb::SealCaseResponse {
+            case: Some(case.to_proto()),
         }))
     }
 }

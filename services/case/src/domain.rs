@@ -72,6 +72,10 @@ pub struct Case {
     pub version: i64,
     /// Position in creation order, for cursors.
     pub position: i64,
+    /// Sealed by a legal decision: only admins and auditors may read it.
+    pub sealed: bool,
+    /// The person, by id (personal data stays in intake).
+    pub person_id: Option<Uuid>,
 }
 
 impl Case {
@@ -86,6 +90,8 @@ impl Case {
             stage: self.stage.to_proto().into(),
             opened_at: Some(haven_proto::timestamp(self.opened_at)),
             version: u64::try_from(self.version).unwrap_or_default(),
+            sealed: self.sealed,
+            person_id: self.person_id.map(|id| id.to_string()).unwrap_or_default(),
         }
     }
 }

@@ -27,6 +27,8 @@ pub struct NewCase {
     pub screening_id: Uuid,
     /// The organisation that will own the case.
     pub organization_id: Uuid,
+    /// The person, if intake recorded one.
+    pub person_id: Option<Uuid>,
 }
 
 /// Filters of a case list.
@@ -34,6 +36,8 @@ pub struct NewCase {
 pub struct CaseFilter {
     /// Only cases with this status.
     pub status: Option<CaseStatus>,
+    /// Include sealed cases (only for callers allowed to read them).
+    pub include_sealed: bool,
 }
 
 /// Persistence of cases.
@@ -52,6 +56,13 @@ pub trait CaseStore: Send + Sync + std::fmt::Debug {
         after: Option<i64>,
         limit: u32,
     ) -> HavenResult<Vec<Case>>;
+    /// Seals a case inside `scope` (idempotent); `None` if not in scope.
+    async fn seal_case(
+        &self,
+        scope: Scope,
+        id: Uuid,
+        legal_basis: &str,
+    ) -> HavenResult<Option<Case>>;
 }
 
 /// The store for a database.
@@ -82,6 +93,8 @@ struct CaseRow {
     stage: String,
     opened_at: OffsetDateTime,
     version: i64,
+    sealed: bool,
+    person_id: Option<Uuid>,
 }
 
 impl TryFrom<CaseRow> for Case {
@@ -103,18 +116,20 @@ impl TryFrom<CaseRow> for Case {
             opened_at: row.opened_at,
             version: row.version,
             position: row.seq,
+            sealed: row.sealed,
+            person_id: row.person_id,
         })
     }
 }
 
-const CASE_COLUMNS: &str =
-    "seq, id, code, organization_id, screening_id, status, stage, opened_at, version";
-const SELECT_BY_SCREENING: &str = "SELECT seq, id, code, organization_id, screening_id, status, stage, opened_at, version FROM cases WHERE screening_id = $1";
-const SELECT_BY_ID: &str = "SELECT seq, id, code, organization_id, screening_id, status, stage, opened_at, version FROM cases WHERE id = $1";
+const CASE_COLUMNS: &str = "seq, id, code, organization_id, screening_id, status, stage, opened_at, version, sealed, person_id";
+const SELECT_BY_SCREENING: &str = "SELECT seq, id, code, organization_id, screening_id, status, stage, opened_at, version, sealed, person_id FROM cases WHERE screening_id = $1";
+const SELECT_BY_ID: &str = "SELECT seq, id, code, organization_id, screening_id, status, stage, opened_at, version, sealed, person_id FROM cases WHERE id = $1";
 const NEXT_CODE_NUMBER: &str = "INSERT INTO case_code_counters (year, last) VALUES ($1, 1) \
     ON CONFLICT (year) DO UPDATE SET last = case_code_counters.last + 1 RETURNING last";
-const INSERT_CASE: &str = "INSERT INTO cases (id, code, organization_id, screening_id, status, stage, opened_at, version) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, 1)";
+const INSERT_CASE: &str = "INSERT INTO cases (id, code, organization_id, screening_id, status, stage, opened_at, version, person_id) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8)";
+const SEAL_CASE: &str = "UPDATE cases SET sealed = TRUE, sealed_basis = $2, version = version + 1 WHERE id = $1 AND sealed = FALSE";
 
 macro_rules! case_store {
     ($name:ident, $pool:ty) => {
@@ -153,6 +168,7 @@ macro_rules! case_store {
                     .bind(CaseStatus::Active.as_str())
                     .bind(CaseStage::New.as_str())
                     .bind(opened_at)
+                    .bind(new.person_id)
                     .execute(&mut *tx)
                     .await?;
                 let event = NewEvent {
@@ -219,17 +235,42 @@ macro_rules! case_store {
                 let sql = format!(
                     "SELECT {CASE_COLUMNS} FROM cases WHERE seq > $1 \
                      AND ($2 IS NULL OR organization_id = $2) \
-                     AND ($3 IS NULL OR status = $3) ORDER BY seq LIMIT $4"
+                     AND ($3 IS NULL OR status = $3) AND ($5 OR sealed = FALSE) ORDER BY seq LIMIT $4"
                 );
                 let rows: Vec<CaseRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
                     .bind(after.unwrap_or(0))
                     .bind(scope.organization())
                     .bind(filter.status.map(CaseStatus::as_str))
                     .bind(i64::from(limit))
+                    .bind(filter.include_sealed)
                     .fetch_all(&self.pool)
                     .await
                     .map_err(db_error)?;
                 rows.into_iter().map(Case::try_from).collect()
+            }
+
+            #[tracing::instrument(skip_all, fields(case_id = %id))]
+            async fn seal_case(&self, scope: Scope, id: Uuid, legal_basis: &str) -> HavenResult<Option<Case>> {
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let row: Option<CaseRow> = sqlx::query_as(SELECT_BY_ID).bind(id).fetch_optional(&mut *tx).await.map_err(db_error)?;
+                let Some(case) = row.map(Case::try_from).transpose()? else { return Ok(None) };
+                if !scope.contains(case.organization_id) {
+                    return Ok(None);
+                }
+                let sealed = sqlx::query(SEAL_CASE).bind(id).bind(legal_basis).execute(&mut *tx).await.map_err(db_error)?;
+                if sealed.rows_affected() == 1 {
+                    let event = NewEvent {
+                        event_type: "case.sealed",
+                        aggregate_id: id,
+                        organization_id: case.organization_id,
+                        payload: serde_json::json!({ "case_id": id }),
+                    };
+                    OutboxWrite::append_event(&mut *tx, SERVICE, &event).await.map_err(db_error)?;
+                }
+                let row: CaseRow = sqlx::query_as(SELECT_BY_ID).bind(id).fetch_one(&mut *tx).await.map_err(db_error)?;
+                tx.commit().await.map_err(db_error)?;
+                self.signal.notify();
+                Case::try_from(row).map(Some)
             }
         }
     };

@@ -30,6 +30,7 @@ fn new_case(organization_id: Uuid) -> NewCase {
     NewCase {
         screening_id: Uuid::new_v4(),
         organization_id,
+        person_id: Some(Uuid::new_v4()),
     }
 }
 
@@ -144,6 +145,7 @@ async fn listing_pages_through_every_case_once(fixture: Fixture) {
     assert_eq!(seen, opened);
     let closed = CaseFilter {
         status: Some(CaseStatus::Closed),
+        include_sealed: true,
     };
     assert!(
         fixture
@@ -155,10 +157,78 @@ async fn listing_pages_through_every_case_once(fixture: Fixture) {
     );
 }
 
+async fn a_sealed_case_leaves_lists_unless_asked_for(fixture: Fixture) {
+    let organization = Uuid::new_v4();
+    let scope = Scope::Organization(organization);
+    let (case, _) = fixture
+        .store
+        .open_case(new_case(organization))
+        .await
+        .unwrap();
+    let foreign = fixture
+        .store
+        .seal_case(
+            Scope::Organization(Uuid::new_v4()),
+            case.id,
+            "court order 12/2026",
+        )
+        .await
+        .unwrap();
+    assert!(foreign.is_none(), "another organisation cannot seal it");
+    let sealed = fixture
+        .store
+        .seal_case(scope, case.id, "court order 12/2026")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(sealed.sealed);
+    assert_eq!(sealed.version, 2);
+    let again = fixture
+        .store
+        .seal_case(scope, case.id, "court order 12/2026")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.version, 2, "sealing twice changes nothing");
+    let hidden = CaseFilter::default();
+    assert!(
+        fixture
+            .store
+            .list_cases(scope, &hidden, None, 50)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let shown = CaseFilter {
+        include_sealed: true,
+        ..CaseFilter::default()
+    };
+    assert_eq!(
+        fixture
+            .store
+            .list_cases(scope, &shown, None, 50)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let events = haven_events::feed::events_after(&fixture.database, "case", 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|event| event.event_type == "case.sealed")
+            .count(),
+        1
+    );
+}
+
 haven_storage::backend_suite! {
     setup = setup;
     opening_twice_returns_the_same_case,
     concurrent_retries_open_exactly_one_case,
     other_organizations_cases_are_invisible,
     listing_pages_through_every_case_once,
+    a_sealed_case_leaves_lists_unless_asked_for,
 }

@@ -30,6 +30,7 @@ pub(crate) fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(screenings::record_decision))
         .routes(routes!(cases::list_cases))
         .routes(routes!(cases::get_case))
+        .routes(routes!(cases::seal_case))
         .routes(routes!(
             organizations::create_organization,
             organizations::list_organizations

@@ -33,6 +33,32 @@ pub(crate) struct Case {
     pub(crate) opened_at: Option<OffsetDateTime>,
     /// Incremented by every change; also sent as the `ETag`.
     pub(crate) version: u64,
+    /// Sealed by a legal decision: only admins and auditors can read it.
+    pub(crate) sealed: bool,
+    /// The person the case is about (id only; details are read from intake).
+    #[schema(format = Uuid)]
+    pub(crate) person_id: Option<String>,
+}
+
+/// Body of `POST /v1/cases/{id}/seal`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SealCase {
+    /// Reference of the legal decision that seals the case.
+    pub(crate) legal_basis: String,
+}
+
+impl SealCase {
+    /// Validates the body into the gRPC request.
+    pub(crate) fn into_proto(self, id: uuid::Uuid) -> Result<case::SealCaseRequest, HavenError> {
+        if self.legal_basis.trim().is_empty() {
+            return Err(HavenError::invalid_field("legal_basis", "is required"));
+        }
+        Ok(case::SealCaseRequest {
+            id: id.to_string(),
+            legal_basis: self.legal_basis,
+        })
+    }
 }
 
 /// One page of cases.
@@ -55,6 +81,8 @@ impl From<case::Case> for Case {
             stage: CaseStage::from_proto(case.stage),
             opened_at: from_timestamp(case.opened_at),
             version: case.version,
+            sealed: case.sealed,
+            person_id: non_empty(case.person_id),
         }
     }
 }

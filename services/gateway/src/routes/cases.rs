@@ -7,12 +7,12 @@ use haven_proto::case::v1 as case;
 use haven_proto::case::v1::case_service_client::CaseServiceClient;
 use tonic::transport::Channel;
 
-use super::with_etag;
-use crate::dto::case::{Case, CasePage, CaseQuery};
+use super::{created, with_etag};
+use crate::dto::case::{Case, CasePage, CaseQuery, SealCase};
 use crate::dto::{missing_in_response, next_cursor};
 use crate::error::backend_error;
 use crate::extract::{Caller, Json, PathId, Query};
-use crate::openapi::{CommonErrors, NotFound};
+use crate::openapi::{BodyErrors, CommonErrors, NotFound};
 use crate::state::AppState;
 
 const BACKEND: &str = "case";
@@ -81,4 +81,39 @@ pub(crate) async fn get_case(
         .map(Case::from)
         .ok_or_else(|| missing_in_response("case"))?;
     Ok(with_etag(case.version, case))
+}
+
+/// Seal a case after a legal decision. From then on only admins and auditors can
+/// read it; to everyone else it answers 404, like a missing case.
+#[utoipa::path(
+    post,
+    path = "/v1/cases/{id}/seal",
+    tag = "cases",
+    params(("id" = uuid::Uuid, Path, description = "Case id")),
+    request_body = SealCase,
+    responses(
+        (status = 201, description = "The sealed case", body = Case),
+        CommonErrors,
+        BodyErrors,
+        NotFound,
+    )
+)]
+#[tracing::instrument(name = "seal_case", skip_all, fields(case_id = %id))]
+pub(crate) async fn seal_case(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+    Json(body): Json<SealCase>,
+) -> Result<Response, HavenError> {
+    let request = caller.grpc_request(body.into_proto(id)?)?;
+    let response = cases(&state)
+        .seal_case(request)
+        .await
+        .map_err(backend_error(BACKEND))?;
+    let case = response
+        .into_inner()
+        .case
+        .map(Case::from)
+        .ok_or_else(|| missing_in_response("case"))?;
+    Ok(created(None, case.version, case))
 }
