@@ -240,6 +240,7 @@ async fn sql_path(sql: Arc<SqlOnly>) {
         .open_case(haven_case::store::NewCase {
             screening_id: screening.id,
             organization_id: sql.organization,
+            person_id: None,
         })
         .await
         .unwrap();
