@@ -54,11 +54,14 @@ async fn opening_twice_returns_the_same_case(fixture: Fixture) {
 
 async fn concurrent_retries_open_exactly_one_case(fixture: Fixture) {
     let new = new_case(Uuid::new_v4());
-    let attempts = (0..10).map(|_| {
-        let store = fixture.store.clone();
-        let new = new.clone();
-        tokio::spawn(async move { store.open_case(new).await })
-    });
+    // Spawn all ten before awaiting any, so they really race.
+    let attempts: Vec<_> = (0..10)
+        .map(|_| {
+            let store = fixture.store.clone();
+            let new = new.clone();
+            tokio::spawn(async move { store.open_case(new).await })
+        })
+        .collect();
     let mut ids = std::collections::HashSet::new();
     let mut created = 0;
     for attempt in attempts {

@@ -1,0 +1,255 @@
+//! Walking the whole chain, oldest first, in batches.
+//!
+//! Each entry is checked in this order, and the first failure is reported:
+//! 1. its sequence follows the previous one (else entries are missing, or misplaced),
+//! 2. its `previous_hash` is the previous entry's hash (else reordered, or wrong
+//!    start for the first entry),
+//! 3. its stored hash matches its contents (else altered).
+//!
+//! What the chain alone cannot show: the hash is unkeyed, so someone who deletes
+//! the newest entries, or rewrites an entry and recomputes every hash after it,
+//! leaves a chain that verifies. Both change the head hash. Record the head hash of
+//! a verified chain somewhere the database's administrators cannot write (a
+//! separate system, a signed log, paper) and check against it with
+//! [`verify_against`].
+
+use uuid::Uuid;
+
+use haven_error::HavenError;
+use haven_storage::{Database, db_error};
+
+use crate::hash::{self, AuditHash};
+use crate::report::{BreakReason, VerifyReport};
+use crate::row::{AuditRow, COLUMNS};
+
+/// Entries read per query: bounds memory however long the chain is.
+const BATCH: i64 = 1_000;
+
+/// Verifies the whole chain. `Err` only when the database cannot be read; a damaged
+/// chain is an `Ok` [`VerifyReport::Broken`] naming the first broken link.
+#[tracing::instrument(skip_all, fields(backend = database.backend_name()))]
+pub async fn verify(database: &Database) -> Result<VerifyReport, HavenError> {
+    walk(database, None).await
+}
+
+/// Verifies the whole chain and that it still holds `recorded_head`, the head hash of
+/// an earlier [`VerifyReport::Ok`] kept outside the database. Reports
+/// [`VerifyReport::HeadMissing`] when the chain is intact but that entry is gone.
+#[tracing::instrument(skip_all, fields(backend = database.backend_name()))]
+pub async fn verify_against(
+    database: &Database,
+    recorded_head: AuditHash,
+) -> Result<VerifyReport, HavenError> {
+    walk(database, Some(recorded_head)).await
+}
+
+async fn walk(
+    database: &Database,
+    recorded_head: Option<AuditHash>,
+) -> Result<VerifyReport, HavenError> {
+    let mut chain = Chain::new(recorded_head);
+    // Below any valid sequence, so a tampered first entry with sequence ≤ 0 is seen.
+    let mut after = i64::MIN;
+    loop {
+        let rows = match rows_after(database, after).await {
+            Ok(rows) => rows,
+            Err(error) if is_decode_error(&error) => {
+                match walk_one_by_one(database, &mut chain, after).await? {
+                    Progress::CheckedUpTo(sequence) => {
+                        after = sequence;
+                        continue;
+                    }
+                    Progress::Broken(report) => return Ok(report),
+                    Progress::End => break,
+                }
+            }
+            Err(error) => return Err(db_error(error)),
+        };
+        let Some(last) = rows.last() else { break };
+        after = last.sequence;
+        for row in &rows {
+            if let Some(report) = chain.check(row) {
+                return Ok(report);
+            }
+        }
+    }
+    Ok(chain.finish())
+}
+
+enum Progress {
+    CheckedUpTo(i64),
+    Broken(VerifyReport),
+    End,
+}
+
+/// A batch could not be decoded: reads its rows one at a time to name the first
+/// unreadable entry, checking the ones before it as usual.
+async fn walk_one_by_one(
+    database: &Database,
+    chain: &mut Chain,
+    after: i64,
+) -> Result<Progress, HavenError> {
+    let sequences = sequences_after(database, after).await.map_err(db_error)?;
+    let Some(last) = sequences.last().copied() else {
+        return Ok(Progress::End);
+    };
+    for sequence in sequences {
+        match row_at(database, sequence).await {
+            Ok(Some(row)) => {
+                if let Some(report) = chain.check(&row) {
+                    return Ok(Progress::Broken(report));
+                }
+            }
+            // Deleted while we were reading: the next entry will show the gap.
+            Ok(None) => {}
+            Err(error) if is_decode_error(&error) => {
+                return Ok(Progress::Broken(chain.unreadable(sequence)));
+            }
+            Err(error) => return Err(db_error(error)),
+        }
+    }
+    Ok(Progress::CheckedUpTo(last))
+}
+
+/// The chain as verified so far.
+#[derive(Debug)]
+struct Chain {
+    next_sequence: i64,
+    last_hash: AuditHash,
+    entries: u64,
+    recorded_head: Option<AuditHash>,
+    recorded_head_seen: bool,
+}
+
+impl Chain {
+    fn new(recorded_head: Option<AuditHash>) -> Self {
+        Self {
+            next_sequence: 1,
+            last_hash: AuditHash::ZERO,
+            entries: 0,
+            recorded_head,
+            // A head recorded from an empty chain is in every chain.
+            recorded_head_seen: recorded_head.is_none_or(|head| head.is_zero()),
+        }
+    }
+
+    /// Checks the next stored row; on success it becomes the last verified entry.
+    fn check(&mut self, row: &AuditRow) -> Option<VerifyReport> {
+        if let Some(report) = self.check_position(row.sequence, Some(row.entry_id)) {
+            return Some(report);
+        }
+        if row.previous_hash.as_slice() != self.last_hash.as_bytes() {
+            let reason = if self.entries == 0 {
+                BreakReason::WrongStart
+            } else {
+                BreakReason::Reordered
+            };
+            return Some(broken(row.sequence, Some(row.entry_id), reason));
+        }
+        let computed = hash::compute(&row.hashed_fields());
+        if row.hash.as_slice() != computed.as_bytes() {
+            return Some(broken(
+                row.sequence,
+                Some(row.entry_id),
+                BreakReason::Altered,
+            ));
+        }
+        self.next_sequence = row.sequence.saturating_add(1);
+        self.last_hash = computed;
+        self.entries += 1;
+        if self.recorded_head == Some(computed) {
+            self.recorded_head_seen = true;
+        }
+        None
+    }
+
+    /// Whether a row with `sequence` may come next.
+    fn check_position(&self, sequence: i64, entry_id: Option<Uuid>) -> Option<VerifyReport> {
+        if self.entries == 0 && sequence < 1 {
+            return Some(broken(sequence, entry_id, BreakReason::WrongStart));
+        }
+        if sequence > self.next_sequence {
+            let gap = BreakReason::Gap {
+                resumes_at: sequence,
+            };
+            return Some(broken(self.next_sequence, None, gap));
+        }
+        if sequence < self.next_sequence {
+            return Some(broken(sequence, entry_id, BreakReason::Reordered));
+        }
+        None
+    }
+
+    /// The report for a row at `sequence` that cannot be decoded.
+    fn unreadable(&self, sequence: i64) -> VerifyReport {
+        self.check_position(sequence, None)
+            .unwrap_or_else(|| broken(sequence, None, BreakReason::Unreadable))
+    }
+
+    fn finish(self) -> VerifyReport {
+        match self.recorded_head {
+            Some(recorded_head) if !self.recorded_head_seen => VerifyReport::HeadMissing {
+                recorded_head,
+                entries: self.entries,
+                head_hash: self.last_hash,
+            },
+            _ => VerifyReport::Ok {
+                entries: self.entries,
+                head_hash: self.last_hash,
+            },
+        }
+    }
+}
+
+fn broken(sequence: i64, entry_id: Option<Uuid>, reason: BreakReason) -> VerifyReport {
+    VerifyReport::Broken {
+        sequence,
+        entry_id,
+        reason,
+    }
+}
+
+/// A stored value that does not decode (wrong type, unexpected NULL): evidence of
+/// tampering, not a database failure.
+fn is_decode_error(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_)
+    )
+}
+
+async fn rows_after(database: &Database, after: i64) -> Result<Vec<AuditRow>, sqlx::Error> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM audit_log WHERE sequence > $1 ORDER BY sequence LIMIT $2");
+    let sql = sqlx::AssertSqlSafe(sql);
+    on_pool!(database, |pool| {
+        sqlx::query_as(sql)
+            .bind(after)
+            .bind(BATCH)
+            .fetch_all(pool)
+            .await
+    })
+}
+
+async fn sequences_after(database: &Database, after: i64) -> Result<Vec<i64>, sqlx::Error> {
+    const SQL: &str =
+        "SELECT sequence FROM audit_log WHERE sequence > $1 ORDER BY sequence LIMIT $2";
+    on_pool!(database, |pool| {
+        sqlx::query_scalar(SQL)
+            .bind(after)
+            .bind(BATCH)
+            .fetch_all(pool)
+            .await
+    })
+}
+
+async fn row_at(database: &Database, sequence: i64) -> Result<Option<AuditRow>, sqlx::Error> {
+    let sql = format!("SELECT {COLUMNS} FROM audit_log WHERE sequence = $1");
+    let sql = sqlx::AssertSqlSafe(sql);
+    on_pool!(database, |pool| {
+        sqlx::query_as(sql)
+            .bind(sequence)
+            .fetch_optional(pool)
+            .await
+    })
+}
