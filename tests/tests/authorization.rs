@@ -14,6 +14,7 @@ use haven_e2e::TestStack;
 use haven_gateway::policy::{ROUTE_POLICY, RouteRule};
 
 struct Fixture {
+    person: String,
     screening: String,
     case: String,
     case_to_seal: String,
@@ -22,11 +23,12 @@ struct Fixture {
 
 /// An identified, consenting screening and the case intake opened for it.
 async fn screening_with_case(stack: &TestStack, admin: &str) -> (String, String) {
+    let person = json!({"given_name": "Aynur", "family_name": "Məmmədova", "birth_year": 1994});
     let screening: Value = stack
         .post(
             admin,
             "/v1/screenings",
-            json!({"referral_source": "hotline"}),
+            json!({"referral_source": "hotline", "person": person}),
         )
         .await
         .json()
@@ -53,12 +55,20 @@ async fn screening_with_case(stack: &TestStack, admin: &str) -> (String, String)
         .await
         .unwrap();
     let case = decided["case_id"].as_str().unwrap().to_owned();
+    assert!(decided["person_id"].is_string());
     (screening, case)
 }
 
 async fn fixture(stack: &TestStack, owner: Uuid) -> Fixture {
     let admin = stack.token(&["admin", "intake_officer"], owner);
     let (screening, case) = screening_with_case(stack, &admin).await;
+    let person: Value = stack
+        .get(&admin, &format!("/v1/screenings/{screening}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let person = person["person_id"].as_str().unwrap().to_owned();
     // Sealing hides a case from most roles, so the seal route gets a case of its own.
     let (_, case_to_seal) = screening_with_case(stack, &admin).await;
     let organization: Value = stack
@@ -72,6 +82,7 @@ async fn fixture(stack: &TestStack, owner: Uuid) -> Fixture {
         .await
         .unwrap();
     Fixture {
+        person,
         screening,
         case,
         case_to_seal,
@@ -84,6 +95,8 @@ async fn fixture(stack: &TestStack, owner: Uuid) -> Fixture {
 fn request(rule: &RouteRule, fixture: &Fixture) -> (String, Option<Value>, bool) {
     let (id, scoped) = if rule.path == "/v1/cases/{id}/seal" {
         (fixture.case_to_seal.as_str(), true)
+    } else if rule.path.starts_with("/v1/persons/") {
+        (fixture.person.as_str(), true)
     } else if rule.path.starts_with("/v1/screenings/") {
         (fixture.screening.as_str(), true)
     } else if rule.path.starts_with("/v1/cases/") {
@@ -104,7 +117,8 @@ fn request(rule: &RouteRule, fixture: &Fixture) -> (String, Option<Value>, bool)
         ("POST", "/v1/organizations") => {
             Some(json!({"name": format!("Org {}", Uuid::new_v4()), "organization_type": "ngo"}))
         }
-        ("POST", other) => panic!("the matrix needs a request body for POST {other}"),
+        ("DELETE", "/v1/persons/{id}") => Some(json!({"reason": "request of the data subject"})),
+        ("POST" | "DELETE", other) => panic!("the matrix needs a request body for {other}"),
         _ => None,
     };
     (path, body, scoped && rule.path.contains("{id}"))
@@ -121,9 +135,17 @@ async fn every_route_every_role_two_organizations(stack: TestStack) {
             for organization in [owner, stranger] {
                 let token = stack.token(&[role.as_str()], organization);
                 let (path, body, scoped) = request(rule, &fixture);
-                let response = match body {
-                    Some(body) => stack.post(&token, &path, body).await,
-                    None => stack.get(&token, &path).await,
+                let response = match (rule.method, body) {
+                    ("DELETE", Some(body)) => stack
+                        .http
+                        .delete(stack.url(&path))
+                        .bearer_auth(&token)
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap(),
+                    (_, Some(body)) => stack.post(&token, &path, body).await,
+                    (_, None) => stack.get(&token, &path).await,
                 };
                 let status = response.status().as_u16();
                 let what = format!(

@@ -466,10 +466,270 @@ async fn a_sealed_case_is_readable_only_by_admins_and_auditors(stack: TestStack)
     stack.stop().await;
 }
 
+/// Every byte the stack stored: the SQLite files (with their WAL), or every row of
+/// every Haven schema as text on Postgres.
+async fn stored_bytes(stack: &TestStack) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    match &stack.settings.database.url {
+        None => {
+            for entry in std::fs::read_dir(&stack.settings.data_dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_file() {
+                    bytes.extend(std::fs::read(path).unwrap());
+                }
+            }
+        }
+        Some(url) => {
+            use sqlx::Connection as _;
+            let mut connection = sqlx::PgConnection::connect(url.expose()).await.unwrap();
+            let tables: Vec<(String, String)> = sqlx::query_as(
+                "SELECT table_schema::text, table_name::text FROM information_schema.tables \
+                 WHERE table_schema IN ('intake', 'case', 'referral', 'reporting')",
+            )
+            .fetch_all(&mut connection)
+            .await
+            .unwrap();
+            assert!(tables.len() > 10, "{tables:?}");
+            for (schema, table) in tables {
+                let rows: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT t::text FROM \"{schema}\".\"{table}\" t"
+                )))
+                .fetch_all(&mut connection)
+                .await
+                .unwrap();
+                for (row,) in rows {
+                    bytes.extend(row.into_bytes());
+                }
+            }
+        }
+    }
+    bytes
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle.as_bytes())
+}
+
+async fn personal_data_never_reaches_logs_or_storage_in_the_clear(stack: TestStack) {
+    let organization = Uuid::new_v4();
+    let officer = stack.token(
+        &["intake_officer", "case_worker", "supervisor"],
+        organization,
+    );
+    let tag = Uuid::new_v4().simple().to_string();
+    let given = format!("Canarygiven{}", &tag[..10]);
+    let family = format!("Canaryfamily{}", &tag[10..20]);
+    let phone = format!("+994 55 {}", &tag[20..26]);
+    let person = json!({
+        "given_name": given, "family_name": family, "birth_date": "1994-03-08",
+        "gender": "female", "citizenships": ["az"], "phone": phone, "address": "Canary street 1",
+    });
+    let created = stack
+        .post(
+            &officer,
+            "/v1/screenings",
+            json!({"referral_source": "hotline", "settlement": "Ganja", "person": person}),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let screening: Value = created.json().await.unwrap();
+    let id = screening["id"].as_str().unwrap();
+    let person_id = screening["person_id"].as_str().unwrap();
+    assert!(
+        !screening.to_string().contains(&given),
+        "screenings carry only the code"
+    );
+
+    let read = stack
+        .get(&officer, &format!("/v1/persons/{person_id}"))
+        .await;
+    assert_eq!(read.status(), 200);
+    assert_eq!(read.headers()["cache-control"], "no-store");
+    let read: Value = read.json().await.unwrap();
+    assert_eq!(read["details"]["given_name"], given.as_str());
+    assert_eq!(read["details"]["birth_year"], 1994);
+
+    stack
+        .post(
+            &officer,
+            &format!("/v1/screenings/{id}/consents"),
+            json!({"purpose": "assistance", "given": true, "method": "written"}),
+        )
+        .await;
+    let decided: Value = stack
+        .post(
+            &officer,
+            &format!("/v1/screenings/{id}/decisions"),
+            identified_decision(),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let case: Value = stack
+        .get(
+            &officer,
+            &format!("/v1/cases/{}", decided["case_id"].as_str().unwrap()),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        case["person_id"], person_id,
+        "the case knows the person by id only"
+    );
+    let matches = stack
+        .get(&officer, &format!("/v1/screenings/{id}/matches"))
+        .await;
+    assert_eq!(matches.status(), 200);
+
+    let log: Value = stack
+        .get(&officer, &format!("/v1/persons/{person_id}/access_log"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<&str> = log["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        vec!["person.create", "person.read", "person.duplicate_search"]
+    );
+
+    let analyst = stack.token(ANALYST, organization);
+    stack
+        .summary_until(&analyst, "", |summary| summary["cases_total"] == 1)
+        .await;
+
+    let logs = haven_e2e::logs().text();
+    for secret in [
+        given.as_str(),
+        family.as_str(),
+        phone.as_str(),
+        "Canary street",
+    ] {
+        assert!(!logs.contains(secret), "{secret} reached the logs");
+    }
+    let stored = stored_bytes(&stack).await;
+    assert!(
+        contains(&stored, "Ganja"),
+        "the check sees what is stored in the clear"
+    );
+    for secret in [
+        given.as_str(),
+        family.as_str(),
+        phone.as_str(),
+        "Canary street",
+    ] {
+        assert!(
+            !contains(&stored, secret),
+            "{secret} is stored in the clear"
+        );
+    }
+    stack.stop().await;
+}
+
+async fn erasure_removes_a_person_for_good(stack: TestStack) {
+    let organization = Uuid::new_v4();
+    let officer = stack.token(&["intake_officer"], organization);
+    let admin = stack.token(&["admin"], organization);
+    let person = json!({"given_name": "Aynur", "family_name": "Məmmədova", "birth_year": 1994});
+    let first: Value = stack
+        .post(
+            &officer,
+            "/v1/screenings",
+            json!({"referral_source": "hotline", "person": person}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let twin = json!({"given_name": "Айнур", "family_name": "Мамедова", "birth_year": 1994});
+    let second: Value = stack
+        .post(
+            &officer,
+            "/v1/screenings",
+            json!({"referral_source": "police", "person": twin}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let matches: Value = stack
+        .get(
+            &officer,
+            &format!("/v1/screenings/{}/matches", second["id"].as_str().unwrap()),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        matches["items"][0]["person_id"], first["person_id"],
+        "found across scripts"
+    );
+    assert_eq!(matches["items"][0]["kind"], "full_name");
+
+    let person_id = first["person_id"].as_str().unwrap();
+    let no_reason = stack
+        .http
+        .delete(stack.url(&format!("/v1/persons/{person_id}")))
+        .bearer_auth(&admin)
+        .json(&json!({"reason": ""}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_reason.status(), 400);
+    let erased = stack
+        .http
+        .delete(stack.url(&format!("/v1/persons/{person_id}")))
+        .bearer_auth(&admin)
+        .json(&json!({"reason": "request of the data subject"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(erased.status(), 200);
+    let erased: Value = erased.json().await.unwrap();
+    assert_eq!(erased["erased"], true);
+    assert!(erased["details"].is_null());
+    assert_eq!(erased["code"], first["person_code"]);
+
+    let after: Value = stack
+        .get(&officer, &format!("/v1/persons/{person_id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(after["details"].is_null());
+    let matches: Value = stack
+        .get(
+            &officer,
+            &format!("/v1/screenings/{}/matches", second["id"].as_str().unwrap()),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        matches["items"].as_array().unwrap().is_empty(),
+        "the erased person left the index"
+    );
+    stack.stop().await;
+}
+
 haven_e2e::on_both_backends! {
     rest_path_opens_one_case_and_reporting_counts_it,
     grpc_path_opens_one_case_and_reporting_counts_it,
     callers_get_clear_errors_and_nothing_leaks_across_organizations,
     one_trace_id_runs_from_the_gateway_through_the_services,
     a_sealed_case_is_readable_only_by_admins_and_auditors,
+    personal_data_never_reaches_logs_or_storage_in_the_clear,
+    erasure_removes_a_person_for_good,
 }

@@ -21,6 +21,7 @@
 #[macro_use]
 mod dispatch;
 
+pub mod context;
 pub mod entry;
 pub mod hash;
 pub mod read;
@@ -31,6 +32,7 @@ pub mod write;
 mod row;
 mod validation;
 
+pub use context::AuditContext;
 pub use entry::{ActorKind, AuditEntry, NewAuditEntry, Outcome};
 pub use hash::AuditHash;
 pub use read::entries_for_record;

@@ -83,3 +83,39 @@ impl tonic::service::Interceptor for ServiceIdentity {
         Ok(request)
     }
 }
+
+/// Metadata key of the request id the gateway forwards.
+pub const REQUEST_ID: &str = "x-request-id";
+/// Metadata key (and REST header) of the purpose of an access, e.g. `assistance`.
+pub const PURPOSE: &str = "x-haven-purpose";
+/// The purpose recorded when a caller states none.
+pub const DEFAULT_PURPOSE: &str = "assistance";
+
+/// The request id and the stated purpose of a call, for the audit trail. A purpose
+/// must be a short lower-case code (`assistance`, `referral`, `legal_proceedings`...),
+/// so free text, and with it personal data, cannot reach the trail.
+pub fn request_context<T>(request: &Request<T>) -> Result<(String, String), HavenError> {
+    let metadata = request.metadata();
+    let request_id = metadata
+        .get(REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .filter(|value| value.len() <= 128 && value.bytes().all(|b| b.is_ascii_graphic()))
+        .unwrap_or_default()
+        .to_owned();
+    let purpose = match metadata.get(PURPOSE).map(|value| value.to_str()) {
+        None => DEFAULT_PURPOSE.to_owned(),
+        Some(Ok(purpose)) if is_purpose_code(purpose) => purpose.to_owned(),
+        Some(_) => {
+            return Err(HavenError::invalid_field(
+                PURPOSE,
+                "must be a lower-case code of letters and underscores, at most 32 long",
+            ));
+        }
+    };
+    Ok((request_id, purpose))
+}
+
+fn is_purpose_code(purpose: &str) -> bool {
+    (1..=32).contains(&purpose.len())
+        && purpose.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+}

@@ -172,6 +172,18 @@ impl Database {
     }
 }
 
+impl From<SqlitePool> for Database {
+    fn from(pool: SqlitePool) -> Self {
+        Self::Sqlite(pool)
+    }
+}
+
+impl From<PgPool> for Database {
+    fn from(pool: PgPool) -> Self {
+        Self::Postgres(pool)
+    }
+}
+
 /// A pool that can start a write transaction. On SQLite the transaction takes the
 /// write lock up front (`BEGIN IMMEDIATE`), so two writers queue instead of failing
 /// with `SQLITE_BUSY` when a read lock would have to be upgraded.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use haven_auth::grpc::principal;
+use haven_audit::AuditContext;
 use haven_auth::{Action, Scope};
 use haven_error::HavenError;
 use haven_proto::case::v1 as pb;
@@ -40,7 +40,7 @@ impl CaseService for CaseApi {
         &self,
         request: Request<pb::OpenCaseRequest>,
     ) -> Result<Response<pb::OpenCaseResponse>, Status> {
-        principal(&request)?.require(Action::CaseOpen)?;
+        let context = AuditContext::from_request(&request, Action::CaseOpen)?;
         let message = request.into_inner();
         let new = NewCase {
             screening_id: parse_id("screening_id", &message.screening_id)?,
@@ -50,7 +50,7 @@ impl CaseService for CaseApi {
                 id => Some(parse_id("person_id", id)?),
             },
         };
-        let (case, created) = self.store.open_case(new).await?;
+        let (case, created) = self.store.open_case(&context, new).await?;
         Ok(Response::new(pb::OpenCaseResponse {
             case: Some(case.to_proto()),
             created,
@@ -61,13 +61,13 @@ impl CaseService for CaseApi {
         &self,
         request: Request<pb::GetCaseRequest>,
     ) -> Result<Response<pb::GetCaseResponse>, Status> {
-        let caller = principal(&request)?;
-        caller.require(Action::CaseRead)?;
+        let context = AuditContext::from_request(&request, Action::CaseRead)?;
+        let caller = &context.principal;
         let id = parse_id("id", &request.get_ref().id)?;
         // A sealed case looks exactly like a missing one to those who may not read it.
         let case = self
             .store
-            .get_case(Scope::of(&caller), id)
+            .get_case(&context, Scope::of(caller), id)
             .await?
             .filter(|case| !case.sealed || caller.can(Action::CaseReadSealed))
             .ok_or_else(|| HavenError::not_found("case"))?;
@@ -80,8 +80,8 @@ impl CaseService for CaseApi {
         &self,
         request: Request<pb::ListCasesRequest>,
     ) -> Result<Response<pb::ListCasesResponse>, Status> {
-        let caller = principal(&request)?;
-        caller.require(Action::CaseRead)?;
+        let context = AuditContext::from_request(&request, Action::CaseRead)?;
+        let caller = &context.principal;
         let message = request.into_inner();
         let page = message.page.unwrap_or_default();
         let limit = cursor::limit(page.limit)?;
@@ -94,7 +94,8 @@ impl CaseService for CaseApi {
         let cases = self
             .store
             .list_cases(
-                Scope::of(&caller),
+                &context,
+                Scope::of(caller),
                 &CaseFilter {
                     status,
                     include_sealed: caller.can(Action::CaseReadSealed),
@@ -121,8 +122,7 @@ impl CaseService for CaseApi {
         &self,
         request: Request<pb::SealCaseRequest>,
     ) -> Result<Response<pb::SealCaseResponse>, Status> {
-        let caller = principal(&request)?;
-        caller.require(Action::CaseSeal)?;
+        let context = AuditContext::from_request(&request, Action::CaseSeal)?;
         let message = request.into_inner();
         let id = parse_id("id", &message.id)?;
         let legal_basis = message.legal_basis.trim();
@@ -135,7 +135,7 @@ impl CaseService for CaseApi {
         }
         let case = self
             .store
-            .seal_case(Scope::of(&caller), id, legal_basis)
+            .seal_case(&context, Scope::of(&context.principal), id, legal_basis)
             .await?
             .ok_or_else(|| HavenError::not_found("case"))?;
         Ok(Response::new(pb::SealCaseResponse {

@@ -33,7 +33,16 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
 
 /// Opens (and migrates) the case database.
 pub async fn connect(settings: &Settings) -> anyhow::Result<Database> {
-    Database::connect(settings, SERVICE, &[haven_events::MIGRATIONS, MIGRATIONS]).await
+    Database::connect(
+        settings,
+        SERVICE,
+        &[
+            haven_events::MIGRATIONS,
+            haven_audit::MIGRATIONS,
+            MIGRATIONS,
+        ],
+    )
+    .await
 }
 
 /// Serves the case service on `listener` until `shutdown` is cancelled.

@@ -12,6 +12,7 @@ use sqlx::sqlite::SqlitePool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use haven_audit::{AuditContext, AuditWrite};
 use haven_auth::Scope;
 use haven_error::{HavenError, HavenResult};
 use haven_events::{EventSignal, NewEvent, OutboxWrite};
@@ -45,12 +46,20 @@ pub struct CaseFilter {
 pub trait CaseStore: Send + Sync + std::fmt::Debug {
     /// Opens the case of a screening, or returns the one already opened for it
     /// (`false` then). Writes `case.opened` in the same transaction.
-    async fn open_case(&self, new: NewCase) -> HavenResult<(Case, bool)>;
-    /// A case inside `scope`, or `None` (also when it exists outside the scope).
-    async fn get_case(&self, scope: Scope, id: Uuid) -> HavenResult<Option<Case>>;
-    /// Cases inside `scope` in opening order, after the cursor position.
+    async fn open_case(&self, context: &AuditContext, new: NewCase) -> HavenResult<(Case, bool)>;
+    /// A case inside `scope`, or `None` (also when it exists outside the scope). A
+    /// case found is audited as read.
+    async fn get_case(
+        &self,
+        context: &AuditContext,
+        scope: Scope,
+        id: Uuid,
+    ) -> HavenResult<Option<Case>>;
+    /// Cases inside `scope` in opening order, after the cursor position. Each case
+    /// returned is audited as read.
     async fn list_cases(
         &self,
+        context: &AuditContext,
         scope: Scope,
         filter: &CaseFilter,
         after: Option<i64>,
@@ -59,6 +68,7 @@ pub trait CaseStore: Send + Sync + std::fmt::Debug {
     /// Seals a case inside `scope` (idempotent); `None` if not in scope.
     async fn seal_case(
         &self,
+        context: &AuditContext,
         scope: Scope,
         id: Uuid,
         legal_basis: &str,
@@ -151,7 +161,7 @@ macro_rules! case_store {
                 row.map(Case::try_from).transpose()
             }
 
-            async fn insert(&self, new: &NewCase) -> Result<Case, sqlx::Error> {
+            async fn insert(&self, context: &AuditContext, new: &NewCase) -> Result<Case, sqlx::Error> {
                 let mut tx = self.pool.begin_write().await?;
                 let opened_at = OffsetDateTime::now_utc();
                 let (number,): (i64,) = sqlx::query_as(NEXT_CODE_NUMBER)
@@ -184,6 +194,7 @@ macro_rules! case_store {
                     }),
                 };
                 OutboxWrite::append_event(&mut *tx, SERVICE, &event).await?;
+                AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("case.open", "case", id)).await?;
                 let row: CaseRow = sqlx::query_as(SELECT_BY_ID).bind(id).fetch_one(&mut *tx).await?;
                 tx.commit().await?;
                 self.signal.notify();
@@ -194,11 +205,13 @@ macro_rules! case_store {
         #[async_trait::async_trait]
         impl CaseStore for $name {
             #[tracing::instrument(skip_all, fields(screening_id = %new.screening_id))]
-            async fn open_case(&self, new: NewCase) -> HavenResult<(Case, bool)> {
+            async fn open_case(&self, context: &AuditContext, new: NewCase) -> HavenResult<(Case, bool)> {
                 if let Some(existing) = self.by_screening(new.screening_id).await? {
+                    let database = Database::from(self.pool.clone());
+                    haven_audit::append(&database, SERVICE, &context.entry("case.open", "case", existing.id)).await?;
                     return Ok((existing, false));
                 }
-                match self.insert(&new).await {
+                match self.insert(context, &new).await {
                     Ok(case) => {
                         tracing::info!(case_id = %case.id, "case opened");
                         Ok((case, true))
@@ -214,19 +227,27 @@ macro_rules! case_store {
             }
 
             #[tracing::instrument(skip_all, fields(case_id = %id))]
-            async fn get_case(&self, scope: Scope, id: Uuid) -> HavenResult<Option<Case>> {
+            async fn get_case(&self, context: &AuditContext, scope: Scope, id: Uuid) -> HavenResult<Option<Case>> {
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
                 let row: Option<CaseRow> = sqlx::query_as(SELECT_BY_ID)
                     .bind(id)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&mut *tx)
                     .await
                     .map_err(db_error)?;
-                let case = row.map(Case::try_from).transpose()?;
-                Ok(case.filter(|case| scope.contains(case.organization_id)))
+                let case = row.map(Case::try_from).transpose()?.filter(|case| scope.contains(case.organization_id));
+                if let Some(case) = &case {
+                    AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("case.read", "case", case.id))
+                        .await
+                        .map_err(db_error)?;
+                }
+                tx.commit().await.map_err(db_error)?;
+                Ok(case)
             }
 
             #[tracing::instrument(skip_all)]
             async fn list_cases(
                 &self,
+                context: &AuditContext,
                 scope: Scope,
                 filter: &CaseFilter,
                 after: Option<i64>,
@@ -246,11 +267,21 @@ macro_rules! case_store {
                     .fetch_all(&self.pool)
                     .await
                     .map_err(db_error)?;
-                rows.into_iter().map(Case::try_from).collect()
+                let cases = rows.into_iter().map(Case::try_from).collect::<HavenResult<Vec<_>>>()?;
+                if !cases.is_empty() {
+                    let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                    for case in &cases {
+                        AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("case.read", "case", case.id))
+                            .await
+                            .map_err(db_error)?;
+                    }
+                    tx.commit().await.map_err(db_error)?;
+                }
+                Ok(cases)
             }
 
             #[tracing::instrument(skip_all, fields(case_id = %id))]
-            async fn seal_case(&self, scope: Scope, id: Uuid, legal_basis: &str) -> HavenResult<Option<Case>> {
+            async fn seal_case(&self, context: &AuditContext, scope: Scope, id: Uuid, legal_basis: &str) -> HavenResult<Option<Case>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
                 let row: Option<CaseRow> = sqlx::query_as(SELECT_BY_ID).bind(id).fetch_optional(&mut *tx).await.map_err(db_error)?;
                 let Some(case) = row.map(Case::try_from).transpose()? else { return Ok(None) };
@@ -267,6 +298,9 @@ macro_rules! case_store {
                     };
                     OutboxWrite::append_event(&mut *tx, SERVICE, &event).await.map_err(db_error)?;
                 }
+                AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("case.seal", "case", id))
+                    .await
+                    .map_err(db_error)?;
                 let row: CaseRow = sqlx::query_as(SELECT_BY_ID).bind(id).fetch_one(&mut *tx).await.map_err(db_error)?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();

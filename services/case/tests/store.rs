@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use haven_auth::Scope;
+use haven_audit::AuditContext;
+use haven_auth::{Principal, PrincipalKind, Role, Scope};
 use haven_case::domain::CaseStatus;
 use haven_case::store::{self, CaseFilter, CaseStore, NewCase};
 use haven_config::Settings;
@@ -26,6 +27,19 @@ async fn setup(settings: &Settings) -> Fixture {
     }
 }
 
+fn caller() -> AuditContext {
+    AuditContext {
+        principal: Principal {
+            subject: "service:intake".into(),
+            organization_id: Uuid::nil(),
+            roles: vec![Role::Service],
+            kind: PrincipalKind::Service,
+        },
+        purpose: "assistance".into(),
+        request_id: "req-7".into(),
+    }
+}
+
 fn new_case(organization_id: Uuid) -> NewCase {
     NewCase {
         screening_id: Uuid::new_v4(),
@@ -36,9 +50,13 @@ fn new_case(organization_id: Uuid) -> NewCase {
 
 async fn opening_twice_returns_the_same_case(fixture: Fixture) {
     let new = new_case(Uuid::new_v4());
-    let (first, created) = fixture.store.open_case(new.clone()).await.unwrap();
+    let (first, created) = fixture
+        .store
+        .open_case(&caller(), new.clone())
+        .await
+        .unwrap();
     assert!(created);
-    let (second, created_again) = fixture.store.open_case(new).await.unwrap();
+    let (second, created_again) = fixture.store.open_case(&caller(), new).await.unwrap();
     assert!(!created_again);
     assert_eq!(first.id, second.id);
     assert_eq!(first.status, CaseStatus::Active);
@@ -59,7 +77,7 @@ async fn concurrent_retries_open_exactly_one_case(fixture: Fixture) {
         .map(|_| {
             let store = fixture.store.clone();
             let new = new.clone();
-            tokio::spawn(async move { store.open_case(new).await })
+            tokio::spawn(async move { store.open_case(&caller(), new).await })
         })
         .collect();
     let mut ids = std::collections::HashSet::new();
@@ -80,13 +98,21 @@ async fn concurrent_retries_open_exactly_one_case(fixture: Fixture) {
 async fn other_organizations_cases_are_invisible(fixture: Fixture) {
     let mine = Uuid::new_v4();
     let theirs = Uuid::new_v4();
-    let (my_case, _) = fixture.store.open_case(new_case(mine)).await.unwrap();
-    let (their_case, _) = fixture.store.open_case(new_case(theirs)).await.unwrap();
+    let (my_case, _) = fixture
+        .store
+        .open_case(&caller(), new_case(mine))
+        .await
+        .unwrap();
+    let (their_case, _) = fixture
+        .store
+        .open_case(&caller(), new_case(theirs))
+        .await
+        .unwrap();
     let scope = Scope::Organization(mine);
     assert!(
         fixture
             .store
-            .get_case(scope, my_case.id)
+            .get_case(&caller(), scope, my_case.id)
             .await
             .unwrap()
             .is_some()
@@ -94,14 +120,14 @@ async fn other_organizations_cases_are_invisible(fixture: Fixture) {
     assert!(
         fixture
             .store
-            .get_case(scope, their_case.id)
+            .get_case(&caller(), scope, their_case.id)
             .await
             .unwrap()
             .is_none()
     );
     let listed = fixture
         .store
-        .list_cases(scope, &CaseFilter::default(), None, 50)
+        .list_cases(&caller(), scope, &CaseFilter::default(), None, 50)
         .await
         .unwrap();
     assert_eq!(
@@ -110,7 +136,7 @@ async fn other_organizations_cases_are_invisible(fixture: Fixture) {
     );
     let all = fixture
         .store
-        .list_cases(Scope::All, &CaseFilter::default(), None, 50)
+        .list_cases(&caller(), Scope::All, &CaseFilter::default(), None, 50)
         .await
         .unwrap();
     assert_eq!(all.len(), 2);
@@ -123,7 +149,7 @@ async fn listing_pages_through_every_case_once(fixture: Fixture) {
         opened.push(
             fixture
                 .store
-                .open_case(new_case(organization))
+                .open_case(&caller(), new_case(organization))
                 .await
                 .unwrap()
                 .0
@@ -136,7 +162,7 @@ async fn listing_pages_through_every_case_once(fixture: Fixture) {
     loop {
         let page = fixture
             .store
-            .list_cases(scope, &CaseFilter::default(), after, 3)
+            .list_cases(&caller(), scope, &CaseFilter::default(), after, 3)
             .await
             .unwrap();
         seen.extend(page.iter().map(|case| case.id));
@@ -153,7 +179,7 @@ async fn listing_pages_through_every_case_once(fixture: Fixture) {
     assert!(
         fixture
             .store
-            .list_cases(scope, &closed, None, 50)
+            .list_cases(&caller(), scope, &closed, None, 50)
             .await
             .unwrap()
             .is_empty()
@@ -165,12 +191,13 @@ async fn a_sealed_case_leaves_lists_unless_asked_for(fixture: Fixture) {
     let scope = Scope::Organization(organization);
     let (case, _) = fixture
         .store
-        .open_case(new_case(organization))
+        .open_case(&caller(), new_case(organization))
         .await
         .unwrap();
     let foreign = fixture
         .store
         .seal_case(
+            &caller(),
             Scope::Organization(Uuid::new_v4()),
             case.id,
             "court order 12/2026",
@@ -180,7 +207,7 @@ async fn a_sealed_case_leaves_lists_unless_asked_for(fixture: Fixture) {
     assert!(foreign.is_none(), "another organisation cannot seal it");
     let sealed = fixture
         .store
-        .seal_case(scope, case.id, "court order 12/2026")
+        .seal_case(&caller(), scope, case.id, "court order 12/2026")
         .await
         .unwrap()
         .unwrap();
@@ -188,7 +215,7 @@ async fn a_sealed_case_leaves_lists_unless_asked_for(fixture: Fixture) {
     assert_eq!(sealed.version, 2);
     let again = fixture
         .store
-        .seal_case(scope, case.id, "court order 12/2026")
+        .seal_case(&caller(), scope, case.id, "court order 12/2026")
         .await
         .unwrap()
         .unwrap();
@@ -197,7 +224,7 @@ async fn a_sealed_case_leaves_lists_unless_asked_for(fixture: Fixture) {
     assert!(
         fixture
             .store
-            .list_cases(scope, &hidden, None, 50)
+            .list_cases(&caller(), scope, &hidden, None, 50)
             .await
             .unwrap()
             .is_empty()
@@ -209,7 +236,7 @@ async fn a_sealed_case_leaves_lists_unless_asked_for(fixture: Fixture) {
     assert_eq!(
         fixture
             .store
-            .list_cases(scope, &shown, None, 50)
+            .list_cases(&caller(), scope, &shown, None, 50)
             .await
             .unwrap()
             .len(),

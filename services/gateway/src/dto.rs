@@ -7,6 +7,7 @@
 pub(crate) mod case;
 pub(crate) mod enums;
 pub(crate) mod organization;
+pub(crate) mod person;
 pub(crate) mod report;
 pub(crate) mod screening;
 

@@ -153,6 +153,7 @@ where
 pub(crate) struct Caller {
     authenticated: Authenticated,
     request_id: Option<AsciiMetadataValue>,
+    purpose: Option<AsciiMetadataValue>,
     deadline: Instant,
 }
 
@@ -173,10 +174,16 @@ where
             .get(X_REQUEST_ID)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| MetadataValue::try_from(value).ok());
+        let purpose = parts
+            .headers
+            .get(haven_auth::grpc::PURPOSE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| MetadataValue::try_from(value).ok());
         let budget = AppState::from_ref(state).call_timeout();
         Ok(Self {
             authenticated,
             request_id,
+            purpose,
             deadline: started + budget,
         })
     }
@@ -219,6 +226,11 @@ impl Caller {
             request
                 .metadata_mut()
                 .insert(X_REQUEST_ID, request_id.clone());
+        }
+        if let Some(purpose) = &self.purpose {
+            request
+                .metadata_mut()
+                .insert(haven_auth::grpc::PURPOSE, purpose.clone());
         }
         haven_telemetry::inject_trace_context(request.metadata_mut());
         request.set_timeout(remaining);

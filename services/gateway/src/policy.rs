@@ -38,6 +38,17 @@ pub const ROUTE_POLICY: &[RouteRule] = &[
         "/v1/screenings/{id}/decisions",
         Action::DecisionRecord,
     ),
+    rule(
+        "GET",
+        "/v1/screenings/{id}/matches",
+        Action::DuplicateSearch,
+    ),
+    rule("GET", "/v1/persons/{id}", Action::PersonRead),
+    rule(
+        "GET",
+        "/v1/persons/{id}/access_log",
+        Action::PersonAccessLogRead,
+    ),
     rule("GET", "/v1/cases", Action::CaseRead),
     rule("GET", "/v1/cases/{id}", Action::CaseRead),
     rule("POST", "/v1/cases/{id}/seal", Action::CaseSeal),
@@ -45,6 +56,8 @@ pub const ROUTE_POLICY: &[RouteRule] = &[
     rule("GET", "/v1/organizations", Action::OrganizationRead),
     rule("GET", "/v1/organizations/{id}", Action::OrganizationRead),
     rule("GET", "/v1/reports/summary", Action::ReportRead),
+    // Last, so the authorization matrix erases only after every read.
+    rule("DELETE", "/v1/persons/{id}", Action::PersonErase),
 ];
 
 /// The action of a matched route, if it is listed.

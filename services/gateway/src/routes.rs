@@ -4,6 +4,7 @@
 pub(crate) mod cases;
 pub(crate) mod health;
 pub(crate) mod organizations;
+pub(crate) mod persons;
 pub(crate) mod reports;
 pub(crate) mod screenings;
 
@@ -36,6 +37,9 @@ pub(crate) fn documented() -> OpenApiRouter<AppState> {
             organizations::list_organizations
         ))
         .routes(routes!(organizations::get_organization))
+        .routes(routes!(persons::get_person, persons::erase_person))
+        .routes(routes!(persons::access_log))
+        .routes(routes!(persons::find_matches))
         .routes(routes!(reports::get_summary))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))

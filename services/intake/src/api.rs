@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
+use haven_audit::AuditContext;
 use haven_auth::grpc::principal;
 use haven_auth::{Action, Scope};
 use haven_error::{HavenError, HavenResult};
@@ -19,6 +20,8 @@ use crate::domain::{
     ConsentMethod, ConsentPurpose, DecidingOrganizationType, IdentificationStage, ReferralSource,
     Screening,
 };
+use crate::persons::PersonDetails;
+use crate::search_limit::SearchLimit;
 use crate::store::{NewConsent, NewDecision, NewScreening, ScreeningStore};
 use haven_proto::from_timestamp;
 
@@ -30,12 +33,17 @@ const CLOCK_SKEW: time::Duration = time::Duration::minutes(5);
 pub struct IntakeApi {
     store: Arc<dyn ScreeningStore>,
     cases: CaseOpener,
+    searches: Arc<SearchLimit>,
 }
 
 impl IntakeApi {
     /// The API over a store, opening cases with `cases`.
     pub fn new(store: Arc<dyn ScreeningStore>, cases: CaseOpener) -> Self {
-        Self { store, cases }
+        Self {
+            store,
+            cases,
+            searches: Arc::new(SearchLimit::default()),
+        }
     }
 }
 
@@ -97,6 +105,10 @@ fn language(value: String) -> HavenResult<String> {
     Ok(value)
 }
 
+fn audit_context<T>(request: &Request<T>, action: Action) -> HavenResult<AuditContext> {
+    AuditContext::from_request(request, action)
+}
+
 fn reply(screening: &Screening) -> Option<pb::Screening> {
     Some(screening.to_proto())
 }
@@ -107,9 +119,10 @@ impl IntakeService for IntakeApi {
         &self,
         request: Request<pb::CreateScreeningRequest>,
     ) -> Result<Response<pb::CreateScreeningResponse>, Status> {
-        let caller = principal(&request)?;
-        caller.require(Action::ScreeningCreate)?;
+        let context = audit_context(&request, Action::ScreeningCreate)?;
+        let caller = context.principal.clone();
         let message = request.into_inner();
+        let person = message.person.map(PersonDetails::from_proto).transpose()?;
         let new = NewScreening {
             organization_id: caller.organization_id,
             screened_by: caller.subject.clone(),
@@ -124,7 +137,7 @@ impl IntakeService for IntakeApi {
             interpreter_used: message.interpreter_used,
             is_minor: message.is_minor,
         };
-        let screening = self.store.create_screening(new).await?;
+        let screening = self.store.create_screening(&context, new, person).await?;
         Ok(Response::new(pb::CreateScreeningResponse {
             screening: reply(&screening),
         }))
@@ -237,6 +250,113 @@ impl IntakeService for IntakeApi {
         let screening = open_if_due(self.store.as_ref(), &self.cases, screening).await;
         Ok(Response::new(pb::RecordDecisionResponse {
             screening: reply(&screening),
+        }))
+    }
+
+    async fn get_person(
+        &self,
+        request: Request<pb::GetPersonRequest>,
+    ) -> Result<Response<pb::GetPersonResponse>, Status> {
+        let context = audit_context(&request, Action::PersonRead)?;
+        let id = parse_id("id", &request.get_ref().id)?;
+        let person = self
+            .store
+            .get_person(&context, Scope::of(&context.principal), id)
+            .await?
+            .ok_or_else(|| HavenError::not_found("person"))?;
+        Ok(Response::new(pb::GetPersonResponse {
+            person: Some(person.to_proto()),
+        }))
+    }
+
+    async fn erase_person(
+        &self,
+        request: Request<pb::ErasePersonRequest>,
+    ) -> Result<Response<pb::ErasePersonResponse>, Status> {
+        let context = audit_context(&request, Action::PersonErase)?;
+        let message = request.into_inner();
+        let id = parse_id("id", &message.id)?;
+        let reason = text("reason", message.reason, 500)?;
+        if reason.is_empty() {
+            return Err(HavenError::invalid_field("reason", "is required").into());
+        }
+        let person = self
+            .store
+            .erase_person(&context, Scope::of(&context.principal), id, &reason)
+            .await?
+            .ok_or_else(|| HavenError::not_found("person"))?;
+        Ok(Response::new(pb::ErasePersonResponse {
+            person: Some(person.to_proto()),
+        }))
+    }
+
+    async fn find_matches(
+        &self,
+        request: Request<pb::FindMatchesRequest>,
+    ) -> Result<Response<pb::FindMatchesResponse>, Status> {
+        let context = audit_context(&request, Action::DuplicateSearch)?;
+        self.searches.check(&context.principal.subject)?;
+        let id = parse_id("screening_id", &request.get_ref().screening_id)?;
+        let matches = self
+            .store
+            .find_matches(&context, Scope::of(&context.principal), id)
+            .await?
+            .ok_or_else(|| HavenError::not_found("screening"))?;
+        Ok(Response::new(pb::FindMatchesResponse {
+            matches: matches
+                .into_iter()
+                .map(|found| pb::PersonMatch {
+                    person_id: found.person_id.to_string(),
+                    person_code: found.person_code,
+                    kind: match found.kind {
+                        haven_crypto::BlindIndexKind::FullName => pb::MatchKind::FullName,
+                        _ => pb::MatchKind::NamePart,
+                    }
+                    .into(),
+                    screening_ids: found.screening_ids.iter().map(Uuid::to_string).collect(),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn list_person_access(
+        &self,
+        request: Request<pb::ListPersonAccessRequest>,
+    ) -> Result<Response<pb::ListPersonAccessResponse>, Status> {
+        let caller = principal(&request)?;
+        caller.require(Action::PersonAccessLogRead)?;
+        let message = request.into_inner();
+        let id = parse_id("person_id", &message.person_id)?;
+        let page = message.page.unwrap_or_default();
+        let limit = cursor::limit(page.limit)?;
+        let after = cursor::decode(&page.cursor)?.unwrap_or(0);
+        let entries = self
+            .store
+            .person_access(Scope::of(&caller), id, after, limit)
+            .await?
+            .ok_or_else(|| HavenError::not_found("person"))?;
+        let next_cursor = if entries.len() == limit as usize {
+            entries
+                .last()
+                .map(|entry| cursor::encode(entry.sequence))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListPersonAccessResponse {
+            entries: entries
+                .into_iter()
+                .map(|entry| pb::AccessEntry {
+                    sequence: u64::try_from(entry.sequence).unwrap_or_default(),
+                    occurred_at: Some(haven_proto::timestamp(entry.occurred_at)),
+                    actor: entry.actor,
+                    organization_id: entry.organization_id.to_string(),
+                    action: entry.action,
+                    purpose: entry.purpose,
+                    request_id: entry.request_id,
+                })
+                .collect(),
+            page: Some(PageResponse { next_cursor }),
         }))
     }
 }

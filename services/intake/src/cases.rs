@@ -51,7 +51,10 @@ impl CaseOpener {
         let mut request = tonic::Request::new(OpenCaseRequest {
             screening_id: screening.id.to_string(),
             organization_id: screening.organization_id.to_string(),
-            person_id: String::new(),
+            person_id: screening
+                .person_id
+                .map(|id| id.to_string())
+                .unwrap_or_default(),
         });
         request.set_timeout(CALL_TIMEOUT);
         haven_telemetry::inject_trace_context(request.metadata_mut());

@@ -188,6 +188,10 @@ pub struct Screening {
     pub version: i64,
     /// Position in creation order, for cursors.
     pub position: i64,
+    /// The screened person, if details were recorded.
+    pub person_id: Option<Uuid>,
+    /// The person's pseudonymous code.
+    pub person_code: Option<String>,
 }
 
 impl Screening {
@@ -254,6 +258,8 @@ impl Screening {
                 .collect(),
             created_at: Some(timestamp(self.created_at)),
             version: u64::try_from(self.version).unwrap_or_default(),
+            person_id: self.person_id.map(|id| id.to_string()).unwrap_or_default(),
+            person_code: self.person_code.clone().unwrap_or_default(),
         }
     }
 }

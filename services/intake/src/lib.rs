@@ -4,6 +4,8 @@
 mod api;
 pub mod cases;
 pub mod domain;
+pub mod persons;
+mod search_limit;
 pub mod store;
 
 use tokio::net::TcpListener;
@@ -32,7 +34,16 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
 
 /// Opens (and migrates) the intake database.
 pub async fn connect(settings: &Settings) -> anyhow::Result<Database> {
-    Database::connect(settings, SERVICE, &[haven_events::MIGRATIONS, MIGRATIONS]).await
+    Database::connect(
+        settings,
+        SERVICE,
+        &[
+            haven_events::MIGRATIONS,
+            haven_audit::MIGRATIONS,
+            MIGRATIONS,
+        ],
+    )
+    .await
 }
 
 /// Serves the intake service on `listener` until `shutdown` is cancelled.
@@ -44,7 +55,13 @@ pub async fn serve(
     let security = Security::load(&settings, SERVICE)?;
     let database = connect(&settings).await?;
     let signal = EventSignal::default();
-    let store = store::open(database.clone(), signal.clone());
+    let crypto = persons::PersonCrypto::load(&haven_auth::keys::keys_dir(&settings.data_dir))?;
+    let store = store::open(
+        database.clone(),
+        signal.clone(),
+        crypto,
+        &settings.case.code_prefix,
+    );
     let opener = cases::CaseOpener::new(&settings.case.endpoint, security.service_tokens.clone())?;
     let reconciler = tokio::spawn(cases::reconcile(
         store.clone(),

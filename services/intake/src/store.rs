@@ -8,10 +8,14 @@ use sqlx::sqlite::SqlitePool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use haven_audit::{AuditContext, AuditEntry, AuditWrite};
 use haven_auth::Scope;
-use haven_error::{HavenError, HavenResult};
+use haven_crypto::BlindIndexKind;
+use haven_error::{ErrorCode, HavenError, HavenResult};
 use haven_events::{EventSignal, NewEvent, OutboxWrite};
 use haven_storage::{Database, WritePool, db_error};
+
+use crate::persons::{ClearFields, EncryptedColumns, Gender, Person, PersonCrypto, PersonDetails};
 
 use crate::SERVICE;
 use crate::domain::{
@@ -73,8 +77,14 @@ pub struct NewDecision {
 /// Persistence of screenings. Writes append their event in the same transaction.
 #[async_trait::async_trait]
 pub trait ScreeningStore: Send + Sync + std::fmt::Debug {
-    /// Records a new screening.
-    async fn create_screening(&self, new: NewScreening) -> HavenResult<Screening>;
+    /// Records a new screening, with the screened person's details if given (encrypted,
+    /// indexed and audited in the same transaction).
+    async fn create_screening(
+        &self,
+        context: &AuditContext,
+        new: NewScreening,
+        person: Option<PersonDetails>,
+    ) -> HavenResult<Screening>;
     /// A screening inside `scope`, or `None`.
     async fn get_screening(&self, scope: Scope, id: Uuid) -> HavenResult<Option<Screening>>;
     /// Screenings inside `scope` in creation order, after the cursor position.
@@ -102,13 +112,76 @@ pub trait ScreeningStore: Send + Sync + std::fmt::Debug {
     async fn link_case(&self, id: Uuid, case_id: Uuid) -> HavenResult<Screening>;
     /// Screenings that need a case and have none yet, oldest first.
     async fn awaiting_case(&self, limit: u32) -> HavenResult<Vec<Screening>>;
+    /// A person inside `scope`, decrypted; the read is audited. `None` if not in scope.
+    async fn get_person(
+        &self,
+        context: &AuditContext,
+        scope: Scope,
+        id: Uuid,
+    ) -> HavenResult<Option<Person>>;
+    /// Erases a person: destroys the wrapped data key, removes the blind indexes,
+    /// keeps the pseudonymous code. Audited. `None` if not in scope.
+    async fn erase_person(
+        &self,
+        context: &AuditContext,
+        scope: Scope,
+        id: Uuid,
+        reason: &str,
+    ) -> HavenResult<Option<Person>>;
+    /// Persons inside `scope` whose blind indexes match the screening's person. Audited.
+    /// `None` if the screening is not in scope.
+    async fn find_matches(
+        &self,
+        context: &AuditContext,
+        scope: Scope,
+        screening_id: Uuid,
+    ) -> HavenResult<Option<Vec<PersonMatch>>>;
+    /// The audit entries about a person inside `scope`, oldest first.
+    async fn person_access(
+        &self,
+        scope: Scope,
+        id: Uuid,
+        after: i64,
+        limit: u32,
+    ) -> HavenResult<Option<Vec<AuditEntry>>>;
+    /// Re-wraps every person's data key under the active master key; returns how many.
+    async fn rewrap_person_keys(&self) -> HavenResult<u64>;
 }
 
-/// The store for a database.
-pub fn open(database: Database, signal: EventSignal) -> Arc<dyn ScreeningStore> {
+/// Another person whose name and birth year match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PersonMatch {
+    /// The matching person.
+    pub person_id: Uuid,
+    /// Their pseudonymous code.
+    pub person_code: String,
+    /// Whether the whole name matched, or only a part of it.
+    pub kind: BlindIndexKind,
+    /// Their screenings.
+    pub screening_ids: Vec<Uuid>,
+}
+
+/// The store for a database. `code_prefix` starts the persons' pseudonymous codes.
+pub fn open(
+    database: Database,
+    signal: EventSignal,
+    crypto: PersonCrypto,
+    code_prefix: &str,
+) -> Arc<dyn ScreeningStore> {
+    let code_prefix = format!("{code_prefix}P");
     match database {
-        Database::Sqlite(pool) => Arc::new(SqliteScreeningStore { pool, signal }),
-        Database::Postgres(pool) => Arc::new(PostgresScreeningStore { pool, signal }),
+        Database::Sqlite(pool) => Arc::new(SqliteScreeningStore {
+            pool,
+            signal,
+            crypto,
+            code_prefix,
+        }),
+        Database::Postgres(pool) => Arc::new(PostgresScreeningStore {
+            pool,
+            signal,
+            crypto,
+            code_prefix,
+        }),
     }
 }
 
@@ -128,6 +201,72 @@ struct ScreeningRow {
     case_id: Option<Uuid>,
     created_at: OffsetDateTime,
     version: i64,
+    person_id: Option<Uuid>,
+    person_code: Option<String>,
+}
+
+#[derive(FromRow)]
+struct PersonRow {
+    id: Uuid,
+    code: String,
+    organization_id: Uuid,
+    wrapped_key: Option<Vec<u8>>,
+    given_name: Option<Vec<u8>>,
+    family_name: Option<Vec<u8>>,
+    patronymic: Option<Vec<u8>>,
+    birth_date: Option<Vec<u8>>,
+    phone: Option<Vec<u8>>,
+    address: Option<Vec<u8>>,
+    identity_document_number: Option<Vec<u8>>,
+    birth_year: Option<i32>,
+    gender: String,
+    citizenships: String,
+    languages: String,
+    created_at: OffsetDateTime,
+    erased_at: Option<OffsetDateTime>,
+}
+
+impl PersonRow {
+    fn decrypt(self, crypto: &PersonCrypto) -> HavenResult<Person> {
+        let details = match &self.wrapped_key {
+            None => None,
+            Some(wrapped) => {
+                let key = crypto.person_key(self.id, wrapped)?;
+                let columns: EncryptedColumns = [
+                    self.given_name,
+                    self.family_name,
+                    self.patronymic,
+                    self.birth_date,
+                    self.phone,
+                    self.address,
+                    self.identity_document_number,
+                ];
+                let clear = ClearFields {
+                    birth_year: self.birth_year,
+                    gender: Gender::parse(&self.gender),
+                    citizenships: split_codes(&self.citizenships),
+                    languages: split_codes(&self.languages),
+                };
+                Some(crypto.decrypt(&key, self.id, &columns, clear)?)
+            }
+        };
+        Ok(Person {
+            id: self.id,
+            code: self.code,
+            organization_id: self.organization_id,
+            details,
+            erased_at: self.erased_at,
+            created_at: self.created_at,
+        })
+    }
+}
+
+fn split_codes(joined: &str) -> Vec<String> {
+    joined
+        .split(',')
+        .filter(|code| !code.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 #[derive(Debug, FromRow)]
@@ -215,21 +354,37 @@ fn assemble(
         created_at: row.created_at,
         version: row.version,
         position: row.seq,
+        person_id: row.person_id,
+        person_code: row.person_code,
     })
 }
 
-const SCREENING_COLUMNS: &str = "seq, id, organization_id, screened_by, referral_source, screened_at, \
-    settlement, language, interpreter_used, is_minor, stage, case_id, created_at, version";
-const SELECT_SCREENING: &str = "SELECT seq, id, organization_id, screened_by, referral_source, screened_at, \
-    settlement, language, interpreter_used, is_minor, stage, case_id, created_at, version \
-    FROM screenings WHERE id = $1 AND ($2 IS NULL OR organization_id = $2)";
+const SCREENING_COLUMNS: &str = "s.seq, s.id, s.organization_id, s.screened_by, s.referral_source, \
+    s.screened_at, s.settlement, s.language, s.interpreter_used, s.is_minor, s.stage, s.case_id, s.created_at, \
+    s.version, s.person_id, p.code AS person_code FROM screenings s LEFT JOIN persons p ON p.id = s.person_id";
+const SELECT_SCREENING: &str = "SELECT s.seq, s.id, s.organization_id, s.screened_by, s.referral_source, \
+    s.screened_at, s.settlement, s.language, s.interpreter_used, s.is_minor, s.stage, s.case_id, s.created_at, \
+    s.version, s.person_id, p.code AS person_code FROM screenings s LEFT JOIN persons p ON p.id = s.person_id \
+    WHERE s.id = $1 AND ($2 IS NULL OR s.organization_id = $2)";
+const PERSON_COLUMNS: &str = "SELECT id, code, organization_id, wrapped_key, given_name, family_name, patronymic, \
+    birth_date, phone, address, identity_document_number, birth_year, gender, citizenships, languages, \
+    created_at, erased_at FROM persons WHERE id = $1 AND ($2 IS NULL OR organization_id = $2)";
+const INSERT_PERSON: &str = "INSERT INTO persons (id, code, organization_id, wrapped_key, given_name, family_name, \
+    patronymic, birth_date, phone, address, identity_document_number, birth_year, gender, citizenships, \
+    languages, created_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 1)";
+const NEXT_PERSON_NUMBER: &str = "INSERT INTO person_code_counters (year, last) VALUES ($1, 1) \
+    ON CONFLICT (year) DO UPDATE SET last = person_code_counters.last + 1 RETURNING last";
+const INSERT_INDEX: &str = "INSERT INTO person_blind_index (person_id, kind, value) VALUES ($1, $2, $3) \
+    ON CONFLICT DO NOTHING";
+const ERASE_PERSON: &str = "UPDATE persons SET wrapped_key = NULL, erased_at = $2, erasure_reason = $3, \
+    version = version + 1 WHERE id = $1 AND erased_at IS NULL";
 const SELECT_CONSENTS: &str = "SELECT id, purpose, given, method, recorded_by, recorded_at \
     FROM consents WHERE screening_id = $1 ORDER BY seq";
 const SELECT_DECISIONS: &str = "SELECT id, stage, deciding_organization_type, legal_basis, decided_at, reasons, \
     recorded_by, recorded_at FROM decisions WHERE screening_id = $1 ORDER BY seq";
 const INSERT_SCREENING: &str = "INSERT INTO screenings (id, organization_id, screened_by, referral_source, \
-    screened_at, settlement, language, interpreter_used, is_minor, stage, case_id, created_at, version) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, 1)";
+    screened_at, settlement, language, interpreter_used, is_minor, stage, case_id, created_at, version, person_id) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, 1, $12)";
 const INSERT_CONSENT: &str = "INSERT INTO consents (id, screening_id, purpose, given, method, recorded_by, recorded_at) \
     VALUES ($1, $2, $3, $4, $5, $6, $7)";
 const INSERT_DECISION: &str = "INSERT INTO decisions (id, screening_id, stage, deciding_organization_type, \
@@ -246,6 +401,8 @@ macro_rules! screening_store {
         pub struct $name {
             pool: $pool,
             signal: EventSignal,
+            crypto: PersonCrypto,
+            code_prefix: String,
         }
 
         impl $name {
@@ -289,6 +446,68 @@ macro_rules! screening_store {
                 Ok(screenings)
             }
 
+            async fn insert_person(
+                &self,
+                tx: &mut $connection,
+                context: &AuditContext,
+                organization_id: Uuid,
+                details: &PersonDetails,
+                now: OffsetDateTime,
+            ) -> HavenResult<Uuid> {
+                let person_id = Uuid::now_v7();
+                let (key, wrapped) = self.crypto.new_person_key(person_id)?;
+                let columns = self.crypto.encrypt(&key, person_id, details)?;
+                let (number,): (i64,) = sqlx::query_as(NEXT_PERSON_NUMBER)
+                    .bind(now.year())
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                let code = format!("{}-{}-{number:06}", self.code_prefix, now.year());
+                let [given_name, family_name, patronymic, birth_date, phone, address, document] = columns;
+                sqlx::query(INSERT_PERSON)
+                    .bind(person_id)
+                    .bind(&code)
+                    .bind(organization_id)
+                    .bind(wrapped)
+                    .bind(given_name)
+                    .bind(family_name)
+                    .bind(patronymic)
+                    .bind(birth_date)
+                    .bind(phone)
+                    .bind(address)
+                    .bind(document)
+                    .bind(details.birth_year)
+                    .bind(details.gender.map(Gender::as_str).unwrap_or("unknown"))
+                    .bind(details.citizenships.join(","))
+                    .bind(details.languages.join(","))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                for value in self.crypto.index_values(details) {
+                    sqlx::query(INSERT_INDEX)
+                        .bind(person_id)
+                        .bind(i32::from(value.kind().code()))
+                        .bind(value.as_bytes().to_vec())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                }
+                AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("person.create", "person", person_id))
+                    .await
+                    .map_err(db_error)?;
+                Ok(person_id)
+            }
+
+            async fn load_person(tx: &mut $connection, scope: Scope, id: Uuid) -> HavenResult<Option<PersonRow>> {
+                sqlx::query_as(PERSON_COLUMNS)
+                    .bind(id)
+                    .bind(scope.organization())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_error)
+            }
+
             fn decode(error: sqlx::Error) -> HavenError {
                 match error {
                     sqlx::Error::Decode(inner) => match inner.downcast::<HavenError>() {
@@ -303,10 +522,19 @@ macro_rules! screening_store {
         #[async_trait::async_trait]
         impl ScreeningStore for $name {
             #[tracing::instrument(skip_all)]
-            async fn create_screening(&self, new: NewScreening) -> HavenResult<Screening> {
+            async fn create_screening(
+                &self,
+                context: &AuditContext,
+                new: NewScreening,
+                person: Option<PersonDetails>,
+            ) -> HavenResult<Screening> {
                 let id = Uuid::now_v7();
                 let now = OffsetDateTime::now_utc();
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let person_id = match &person {
+                    Some(details) => Some(self.insert_person(&mut tx, context, new.organization_id, details, now).await?),
+                    None => None,
+                };
                 sqlx::query(INSERT_SCREENING)
                     .bind(id)
                     .bind(new.organization_id)
@@ -319,9 +547,11 @@ macro_rules! screening_store {
                     .bind(new.is_minor)
                     .bind(IdentificationStage::Screened.as_str())
                     .bind(now)
+                    .bind(person_id)
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;
+                // Categorical facts only: the event feed never carries personal data.
                 let event = NewEvent {
                     event_type: "screening.created",
                     aggregate_id: id,
@@ -330,13 +560,16 @@ macro_rules! screening_store {
                         "referral_source": new.referral_source.as_str(),
                         "is_minor": new.is_minor,
                         "screened_at": new.screened_at.unix_timestamp(),
+                        "person_id": person_id,
+                        "gender": person.as_ref().and_then(|p| p.gender).map(Gender::as_str),
+                        "birth_year": person.as_ref().and_then(|p| p.birth_year),
                     }),
                 };
                 OutboxWrite::append_event(&mut *tx, SERVICE, &event).await.map_err(db_error)?;
                 let screening = Self::load(&mut tx, Scope::All, id).await.map_err(Self::decode)?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
-                tracing::info!(screening_id = %id, "screening created");
+                tracing::info!(screening_id = %id, person_id = ?person_id, "screening created");
                 screening.ok_or_else(|| HavenError::internal(std::io::Error::other("screening vanished")))
             }
 
@@ -349,8 +582,8 @@ macro_rules! screening_store {
             #[tracing::instrument(skip_all)]
             async fn list_screenings(&self, scope: Scope, after: Option<i64>, limit: u32) -> HavenResult<Vec<Screening>> {
                 let sql = format!(
-                    "SELECT {SCREENING_COLUMNS} FROM screenings WHERE seq > $1 \
-                     AND ($2 IS NULL OR organization_id = $2) ORDER BY seq LIMIT $3"
+                    "SELECT {SCREENING_COLUMNS} WHERE s.seq > $1 \
+                     AND ($2 IS NULL OR s.organization_id = $2) ORDER BY s.seq LIMIT $3"
                 );
                 self.list(sql, scope.organization(), after.unwrap_or(0), limit).await
             }
@@ -462,14 +695,164 @@ macro_rules! screening_store {
             #[tracing::instrument(skip_all)]
             async fn awaiting_case(&self, limit: u32) -> HavenResult<Vec<Screening>> {
                 let sql = format!(
-                    "SELECT {SCREENING_COLUMNS} FROM screenings WHERE seq > $1 AND ($2 IS NULL OR organization_id = $2) \
-                     AND case_id IS NULL AND stage = 'identified' \
-                     AND (SELECT given FROM consents WHERE consents.screening_id = screenings.id \
+                    "SELECT {SCREENING_COLUMNS} WHERE s.seq > $1 AND ($2 IS NULL OR s.organization_id = $2) \
+                     AND s.case_id IS NULL AND s.stage = 'identified' \
+                     AND (SELECT given FROM consents WHERE consents.screening_id = s.id \
                           AND consents.purpose = 'assistance' ORDER BY consents.seq DESC LIMIT 1) = TRUE \
-                     ORDER BY seq LIMIT $3"
+                     ORDER BY s.seq LIMIT $3"
                 );
                 let candidates = self.list(sql, None, 0, limit).await?;
                 Ok(candidates.into_iter().filter(Screening::needs_case).collect())
+            }
+
+            #[tracing::instrument(skip_all, fields(person_id = %id))]
+            async fn get_person(&self, context: &AuditContext, scope: Scope, id: Uuid) -> HavenResult<Option<Person>> {
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let Some(row) = Self::load_person(&mut tx, scope, id).await? else {
+                    return Ok(None);
+                };
+                let person = row.decrypt(&self.crypto)?;
+                AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("person.read", "person", id))
+                    .await
+                    .map_err(db_error)?;
+                tx.commit().await.map_err(db_error)?;
+                Ok(Some(person))
+            }
+
+            #[tracing::instrument(skip_all, fields(person_id = %id))]
+            async fn erase_person(&self, context: &AuditContext, scope: Scope, id: Uuid, reason: &str) -> HavenResult<Option<Person>> {
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let Some(row) = Self::load_person(&mut tx, scope, id).await? else {
+                    return Ok(None);
+                };
+                let organization_id = row.organization_id;
+                let erased = sqlx::query(ERASE_PERSON)
+                    .bind(id)
+                    .bind(OffsetDateTime::now_utc())
+                    .bind(reason)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                sqlx::query("DELETE FROM person_blind_index WHERE person_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                if erased.rows_affected() == 1 {
+                    let event = NewEvent {
+                        event_type: "person.erased",
+                        aggregate_id: id,
+                        organization_id,
+                        payload: serde_json::json!({ "person_id": id }),
+                    };
+                    OutboxWrite::append_event(&mut *tx, SERVICE, &event).await.map_err(db_error)?;
+                }
+                AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("person.erase", "person", id))
+                    .await
+                    .map_err(db_error)?;
+                let person = Self::load_person(&mut tx, Scope::All, id)
+                    .await?
+                    .ok_or_else(|| HavenError::not_found("person"))?
+                    .decrypt(&self.crypto)?;
+                tx.commit().await.map_err(db_error)?;
+                self.signal.notify();
+                tracing::info!(person_id = %id, "person erased");
+                Ok(Some(person))
+            }
+
+            #[tracing::instrument(skip_all, fields(screening_id = %screening_id))]
+            async fn find_matches(&self, context: &AuditContext, scope: Scope, screening_id: Uuid) -> HavenResult<Option<Vec<PersonMatch>>> {
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let Some(screening) = Self::load(&mut tx, scope, screening_id).await.map_err(Self::decode)? else {
+                    return Ok(None);
+                };
+                let Some(person_id) = screening.person_id else {
+                    return Err(HavenError::new(ErrorCode::Conflict, "this screening has no person details to compare"));
+                };
+                let rows: Vec<(Uuid, String, i32)> = sqlx::query_as(
+                    "SELECT DISTINCT other.person_id, p.code, other.kind FROM person_blind_index mine \
+                     JOIN person_blind_index other ON other.value = mine.value AND other.kind = mine.kind \
+                     JOIN persons p ON p.id = other.person_id \
+                     WHERE mine.person_id = $1 AND other.person_id <> $1 AND ($2 IS NULL OR p.organization_id = $2)",
+                )
+                .bind(person_id)
+                .bind(scope.organization())
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                let mut matches: Vec<PersonMatch> = Vec::new();
+                for (other, code, kind) in rows {
+                    let kind = u8::try_from(kind).ok().and_then(BlindIndexKind::from_code).unwrap_or(BlindIndexKind::NamePart);
+                    if let Some(existing) = matches.iter_mut().find(|found| found.person_id == other) {
+                        if kind == BlindIndexKind::FullName {
+                            existing.kind = kind;
+                        }
+                        continue;
+                    }
+                    let screening_ids: Vec<(Uuid,)> = sqlx::query_as(
+                        "SELECT id FROM screenings WHERE person_id = $1 AND ($2 IS NULL OR organization_id = $2) ORDER BY seq",
+                    )
+                    .bind(other)
+                    .bind(scope.organization())
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    matches.push(PersonMatch {
+                        person_id: other,
+                        person_code: code,
+                        kind,
+                        screening_ids: screening_ids.into_iter().map(|(id,)| id).collect(),
+                    });
+                }
+                AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("person.duplicate_search", "person", person_id))
+                    .await
+                    .map_err(db_error)?;
+                tx.commit().await.map_err(db_error)?;
+                Ok(Some(matches))
+            }
+
+            #[tracing::instrument(skip_all, fields(person_id = %id))]
+            async fn person_access(&self, scope: Scope, id: Uuid, after: i64, limit: u32) -> HavenResult<Option<Vec<AuditEntry>>> {
+                let mut connection = self.pool.acquire().await.map_err(db_error)?;
+                if Self::load_person(&mut connection, scope, id).await?.is_none() {
+                    return Ok(None);
+                }
+                drop(connection);
+                let database = Database::from(self.pool.clone());
+                haven_audit::entries_for_record(&database, "person", id, after, limit).await.map(Some)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn rewrap_person_keys(&self) -> HavenResult<u64> {
+                let mut rewrapped = 0;
+                let mut after = 0_i64;
+                loop {
+                    let batch: Vec<(i64, Uuid, Vec<u8>)> = sqlx::query_as(
+                        "SELECT seq, id, wrapped_key FROM persons WHERE seq > $1 AND wrapped_key IS NOT NULL ORDER BY seq LIMIT 500",
+                    )
+                    .bind(after)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                    let Some((last, _, _)) = batch.last() else { break };
+                    after = *last;
+                    let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                    for (_, id, wrapped) in &batch {
+                        let new_wrapped = self.crypto.rewrap(*id, wrapped)?;
+                        if &new_wrapped != wrapped {
+                            // Only if nobody erased the person meanwhile.
+                            sqlx::query("UPDATE persons SET wrapped_key = $2 WHERE id = $1 AND wrapped_key IS NOT NULL")
+                                .bind(id)
+                                .bind(new_wrapped)
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(db_error)?;
+                            rewrapped += 1;
+                        }
+                    }
+                    tx.commit().await.map_err(db_error)?;
+                }
+                Ok(rewrapped)
             }
         }
     };

@@ -7,26 +7,71 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use haven_audit::AuditContext;
 use haven_auth::Scope;
+use haven_auth::{Principal, PrincipalKind, Role};
 use haven_config::Settings;
 use haven_events::EventSignal;
 use haven_intake::domain::{
     ConsentMethod, ConsentPurpose, DecidingOrganizationType, IdentificationStage, ReferralSource,
 };
+use haven_intake::persons::{Gender, PersonCrypto, PersonDetails};
 use haven_intake::store::{self, NewConsent, NewDecision, NewScreening, ScreeningStore};
 use haven_storage::Database;
 
 struct Fixture {
     store: Arc<dyn ScreeningStore>,
     database: Database,
+    keys_dir: std::path::PathBuf,
 }
 
 async fn setup(settings: &Settings) -> Fixture {
     let database = haven_intake::connect(settings).await.unwrap();
+    let keys_dir = settings.data_dir.join("keys");
+    let crypto = PersonCrypto::load(&keys_dir).unwrap();
     Fixture {
-        store: store::open(database.clone(), EventSignal::default()),
+        store: store::open(database.clone(), EventSignal::default(), crypto, "AZ"),
         database,
+        keys_dir,
     }
+}
+
+fn officer(organization_id: Uuid) -> AuditContext {
+    AuditContext {
+        principal: Principal {
+            subject: "officer-1".into(),
+            organization_id,
+            roles: vec![Role::IntakeOfficer],
+            kind: PrincipalKind::User,
+        },
+        purpose: "assistance".into(),
+        request_id: "req-1".into(),
+    }
+}
+
+fn person(given: &str, family: &str, birth_year: i32) -> PersonDetails {
+    PersonDetails {
+        given_name: given.into(),
+        family_name: family.into(),
+        birth_year: Some(birth_year),
+        gender: Some(Gender::Female),
+        citizenships: vec!["az".into()],
+        phone: "+994 50 555 12 34".into(),
+        address: "Nizami street 5, Ganja".into(),
+        ..PersonDetails::default()
+    }
+}
+
+async fn create(
+    fixture: &Fixture,
+    organization: Uuid,
+    details: Option<PersonDetails>,
+) -> haven_intake::domain::Screening {
+    fixture
+        .store
+        .create_screening(&officer(organization), screening(organization), details)
+        .await
+        .unwrap()
 }
 
 fn screening(organization_id: Uuid) -> NewScreening {
@@ -75,7 +120,7 @@ async fn a_screening_is_only_visible_to_its_organization(fixture: Fixture) {
     let mine = Uuid::new_v4();
     let created = fixture
         .store
-        .create_screening(screening(mine))
+        .create_screening(&officer(mine), screening(mine), None)
         .await
         .unwrap();
     assert_eq!(created.stage, IdentificationStage::Screened);
@@ -122,7 +167,7 @@ async fn consent_history_keeps_withdrawals(fixture: Fixture) {
     let scope = Scope::Organization(organization);
     let created = fixture
         .store
-        .create_screening(screening(organization))
+        .create_screening(&officer(organization), screening(organization), None)
         .await
         .unwrap();
     fixture
@@ -158,7 +203,7 @@ async fn an_identified_consenting_person_awaits_a_case_until_linked(fixture: Fix
     let scope = Scope::Organization(organization);
     let created = fixture
         .store
-        .create_screening(screening(organization))
+        .create_screening(&officer(organization), screening(organization), None)
         .await
         .unwrap();
     let identified = fixture
@@ -213,7 +258,7 @@ async fn a_withdrawn_consent_stops_case_opening(fixture: Fixture) {
     let scope = Scope::Organization(organization);
     let created = fixture
         .store
-        .create_screening(screening(organization))
+        .create_screening(&officer(organization), screening(organization), None)
         .await
         .unwrap();
     fixture
@@ -243,7 +288,7 @@ async fn decisions_are_history_and_set_the_stage(fixture: Fixture) {
     let scope = Scope::Organization(organization);
     let created = fixture
         .store
-        .create_screening(screening(organization))
+        .create_screening(&officer(organization), screening(organization), None)
         .await
         .unwrap();
     for stage in [
@@ -286,6 +331,324 @@ async fn decisions_are_history_and_set_the_stage(fixture: Fixture) {
     );
 }
 
+/// Every byte the database holds: SQLite files (with the WAL), or every table's rows
+/// as text on Postgres.
+async fn raw_contents(fixture: &Fixture) -> Vec<u8> {
+    match &fixture.database {
+        Database::Sqlite(pool) => {
+            sqlx::query("PRAGMA wal_checkpoint(FULL)")
+                .execute(pool)
+                .await
+                .unwrap();
+            let dir = fixture.keys_dir.parent().unwrap();
+            let mut bytes = Vec::new();
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_file() {
+                    bytes.extend(std::fs::read(path).unwrap());
+                }
+            }
+            bytes
+        }
+        Database::Postgres(pool) => {
+            let tables: Vec<(String,)> = sqlx::query_as(
+                "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema()",
+            )
+            .fetch_all(pool)
+            .await
+            .unwrap();
+            let mut bytes = Vec::new();
+            for (table,) in tables {
+                let rows: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT t::text FROM \"{table}\" t"
+                )))
+                .fetch_all(pool)
+                .await
+                .unwrap();
+                for (row,) in rows {
+                    bytes.extend(row.into_bytes());
+                }
+            }
+            bytes
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle.as_bytes())
+}
+
+async fn personal_data_is_stored_only_encrypted_and_every_read_is_audited(fixture: Fixture) {
+    let organization = Uuid::new_v4();
+    let canary = format!("Canaryname{}", &Uuid::new_v4().simple().to_string()[..8]);
+    let details = person(&canary, "Məmmədova", 1994);
+    let screening = create(&fixture, organization, Some(details.clone())).await;
+    let person_id = screening.person_id.unwrap();
+    assert!(
+        screening
+            .person_code
+            .as_deref()
+            .unwrap()
+            .starts_with("AZP-")
+    );
+
+    let scope = Scope::Organization(organization);
+    let read = fixture
+        .store
+        .get_person(&officer(organization), scope, person_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.details.as_ref(), Some(&details));
+    let foreign = Uuid::new_v4();
+    assert!(
+        fixture
+            .store
+            .get_person(&officer(foreign), Scope::Organization(foreign), person_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let raw = raw_contents(&fixture).await;
+    assert!(
+        contains(&raw, "Ganja"),
+        "the dump sees what is stored in the clear"
+    );
+    for secret in [
+        canary.as_str(),
+        "Məmmədova",
+        "+994 50 555 12 34",
+        "Nizami street",
+    ] {
+        assert!(
+            !contains(&raw, secret),
+            "{secret} is in the database in the clear"
+        );
+    }
+    let access = fixture
+        .store
+        .person_access(scope, person_id, 0, 100)
+        .await
+        .unwrap()
+        .unwrap();
+    let actions: Vec<&str> = access.iter().map(|entry| entry.action.as_str()).collect();
+    assert_eq!(actions, vec!["person.create", "person.read"]);
+    assert!(
+        access
+            .iter()
+            .all(|entry| entry.actor == "officer-1" && entry.request_id == "req-1")
+    );
+    assert!(
+        haven_audit::verify(&fixture.database)
+            .await
+            .unwrap()
+            .is_ok()
+    );
+}
+
+async fn duplicates_match_across_scripts_and_spellings_only_in_scope(fixture: Fixture) {
+    let organization = Uuid::new_v4();
+    let scope = Scope::Organization(organization);
+    let first = create(
+        &fixture,
+        organization,
+        Some(person("Aynur", "Məmmədova", 1994)),
+    )
+    .await;
+    let latin = create(
+        &fixture,
+        organization,
+        Some(person("Aynur", "Mammadova", 1994)),
+    )
+    .await;
+    let cyrillic = create(
+        &fixture,
+        organization,
+        Some(person("Айнур", "Мамедова", 1994)),
+    )
+    .await;
+    let other_year = create(
+        &fixture,
+        organization,
+        Some(person("Aynur", "Məmmədova", 1980)),
+    )
+    .await;
+    let different = create(
+        &fixture,
+        organization,
+        Some(person("Gülnar", "Hüseynova", 1994)),
+    )
+    .await;
+    let elsewhere = Uuid::new_v4();
+    create(
+        &fixture,
+        elsewhere,
+        Some(person("Aynur", "Məmmədova", 1994)),
+    )
+    .await;
+
+    let matches = fixture
+        .store
+        .find_matches(&officer(organization), scope, first.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut found: Vec<Uuid> = matches
+        .iter()
+        .filter(|found| found.kind == haven_crypto::BlindIndexKind::FullName)
+        .map(|found| found.person_id)
+        .collect();
+    found.sort();
+    let mut expected = vec![latin.person_id.unwrap(), cyrillic.person_id.unwrap()];
+    expected.sort();
+    assert_eq!(
+        found, expected,
+        "same name in three spellings, same year; nothing from another organisation"
+    );
+    let all: Vec<Uuid> = matches.iter().map(|found| found.person_id).collect();
+    assert!(!all.contains(&other_year.person_id.unwrap()));
+    assert!(!all.contains(&different.person_id.unwrap()));
+    assert_eq!(matches[0].screening_ids.len(), 1);
+}
+
+async fn erasure_shreds_the_key_and_leaves_only_the_code(fixture: Fixture) {
+    let organization = Uuid::new_v4();
+    let scope = Scope::Organization(organization);
+    let erased = create(
+        &fixture,
+        organization,
+        Some(person("Aynur", "Məmmədova", 1994)),
+    )
+    .await;
+    let twin = create(
+        &fixture,
+        organization,
+        Some(person("Aynur", "Mammadova", 1994)),
+    )
+    .await;
+    let person_id = erased.person_id.unwrap();
+    let result = fixture
+        .store
+        .erase_person(
+            &officer(organization),
+            scope,
+            person_id,
+            "request of the data subject, ref 17/2026",
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(result.details.is_none());
+    assert!(result.erased_at.is_some());
+    assert_eq!(
+        result.code,
+        erased.person_code.clone().unwrap(),
+        "the pseudonymous code remains"
+    );
+
+    // The ciphertext is still there, but no key can open it any more, not even with the
+    // master keyring: the wrapped data key is gone.
+    let stored: (Option<Vec<u8>>, Option<Vec<u8>>) = match &fixture.database {
+        Database::Sqlite(pool) => {
+            sqlx::query_as("SELECT wrapped_key, given_name FROM persons WHERE id = $1")
+                .bind(person_id)
+                .fetch_one(pool)
+                .await
+                .unwrap()
+        }
+        Database::Postgres(pool) => {
+            sqlx::query_as("SELECT wrapped_key, given_name FROM persons WHERE id = $1")
+                .bind(person_id)
+                .fetch_one(pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(stored.0.is_none(), "wrapped key destroyed");
+    let ciphertext = stored.1.expect("ciphertext left behind");
+    let keyring =
+        haven_crypto::MasterKeyring::load(&fixture.keys_dir.join("master-keys.json")).unwrap();
+    let context = haven_crypto::FieldContext::new("persons", "given_name", person_id.as_bytes());
+    for _ in 0..3 {
+        use haven_crypto::KeyWrapper as _;
+        let (guess, _) = keyring.generate_data_key(person_id.as_bytes()).unwrap();
+        assert!(haven_crypto::decrypt_str(&guess, &ciphertext, &context).is_err());
+    }
+    let reread = fixture
+        .store
+        .get_person(&officer(organization), scope, person_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(reread.details.is_none());
+    // The blind index no longer finds the erased person.
+    let matches = fixture
+        .store
+        .find_matches(&officer(organization), scope, twin.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches.iter().all(|found| found.person_id != person_id));
+    let events = haven_events::feed::events_after(&fixture.database, "intake", 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|event| event.event_type == "person.erased")
+            .count(),
+        1
+    );
+}
+
+async fn rotating_the_master_key_rewraps_every_person(fixture: Fixture) {
+    let organization = Uuid::new_v4();
+    let scope = Scope::Organization(organization);
+    let created = create(
+        &fixture,
+        organization,
+        Some(person("Rəşid", "Cəfərov", 1988)),
+    )
+    .await;
+    let path = fixture.keys_dir.join("master-keys.json");
+    let mut keyring = haven_crypto::MasterKeyring::load(&path).unwrap();
+    let old = {
+        use haven_crypto::KeyWrapper as _;
+        keyring.active_version()
+    };
+    keyring.rotate().unwrap();
+    keyring.save(&path).unwrap();
+    let store = store::open(
+        fixture.database.clone(),
+        EventSignal::default(),
+        PersonCrypto::load(&fixture.keys_dir).unwrap(),
+        "AZ",
+    );
+    assert_eq!(store.rewrap_person_keys().await.unwrap(), 1);
+    assert_eq!(
+        store.rewrap_person_keys().await.unwrap(),
+        0,
+        "already on the active version"
+    );
+    keyring.retire(old).unwrap();
+    keyring.save(&path).unwrap();
+    let store = store::open(
+        fixture.database.clone(),
+        EventSignal::default(),
+        PersonCrypto::load(&fixture.keys_dir).unwrap(),
+        "AZ",
+    );
+    let person = store
+        .get_person(&officer(organization), scope, created.person_id.unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(person.details.unwrap().family_name, "Cəfərov");
+}
+
 haven_storage::backend_suite! {
     setup = setup;
     a_screening_is_only_visible_to_its_organization,
@@ -293,4 +656,8 @@ haven_storage::backend_suite! {
     an_identified_consenting_person_awaits_a_case_until_linked,
     a_withdrawn_consent_stops_case_opening,
     decisions_are_history_and_set_the_stage,
+    personal_data_is_stored_only_encrypted_and_every_read_is_audited,
+    duplicates_match_across_scripts_and_spellings_only_in_scope,
+    erasure_shreds_the_key_and_leaves_only_the_code,
+    rotating_the_master_key_rewraps_every_person,
 }

@@ -184,6 +184,16 @@ mod tests {
             |v| referral::OrganizationType::from(v).as_str_name(),
             "ORGANIZATION_TYPE_",
         );
+        assert_spelling(
+            Gender::ALL,
+            |v| intake::Gender::from(v).as_str_name(),
+            "GENDER_",
+        );
+        assert_spelling(
+            MatchKind::ALL,
+            |v| intake::MatchKind::from(v).as_str_name(),
+            "MATCH_KIND_",
+        );
     }
 
     #[test]
@@ -197,4 +207,14 @@ mod tests {
         assert_eq!(ReferralSource::from_proto(0), None);
         assert_eq!(ReferralSource::from_proto(9999), None);
     }
+}
+
+api_enum! {
+    /// Gender (HTCDS list).
+    Gender => intake::Gender { Female, Male, TransgenderOrOther, Unknown }
+}
+
+api_enum! {
+    /// How a duplicate candidate matched.
+    MatchKind => intake::MatchKind { FullName, NamePart }
 }

@@ -49,6 +49,11 @@ pub(crate) struct Screening {
     pub(crate) created_at: Option<OffsetDateTime>,
     /// Incremented by every change; also sent as the `ETag`.
     pub(crate) version: u64,
+    /// The screened person (details only through `GET /v1/persons/{id}`).
+    #[schema(format = Uuid)]
+    pub(crate) person_id: Option<String>,
+    /// The person's pseudonymous code.
+    pub(crate) person_code: Option<String>,
 }
 
 /// A consent given or refused by the person.
@@ -125,6 +130,8 @@ impl From<intake::Screening> for Screening {
                 .collect(),
             created_at: from_timestamp(screening.created_at),
             version: screening.version,
+            person_id: non_empty(screening.person_id),
+            person_code: non_empty(screening.person_code),
         }
     }
 }
@@ -180,6 +187,9 @@ pub(crate) struct CreateScreening {
     /// Whether the person is a minor (default false).
     #[serde(default)]
     pub(crate) is_minor: Option<bool>,
+    /// The screened person's details; stored only encrypted.
+    #[serde(default)]
+    pub(crate) person: Option<super::person::PersonDetails>,
 }
 
 impl From<CreateScreening> for intake::CreateScreeningRequest {
@@ -191,6 +201,7 @@ impl From<CreateScreening> for intake::CreateScreeningRequest {
             language: body.language.unwrap_or_default(),
             interpreter_used: body.interpreter_used.unwrap_or(false),
             is_minor: body.is_minor.unwrap_or(false),
+            person: body.person.map(Into::into),
         }
     }
 }

@@ -31,6 +31,7 @@ pub struct SeenCall {
     pub authorization: Option<String>,
     pub request_id: Option<String>,
     pub grpc_timeout: Option<String>,
+    pub purpose: Option<String>,
 }
 
 /// A running fake.
@@ -102,6 +103,7 @@ impl FakeIntake {
             authorization: text("authorization"),
             request_id: text("x-request-id"),
             grpc_timeout: text("grpc-timeout"),
+            purpose: text("x-haven-purpose"),
         });
     }
 }
@@ -127,6 +129,8 @@ fn screening(id: &str) -> intake::Screening {
         decisions: Vec::new(),
         created_at: timestamp(1_767_319_500),
         version: 1,
+        person_id: String::new(),
+        person_code: String::new(),
     }
 }
 
@@ -230,5 +234,47 @@ impl IntakeService for FakeIntake {
         Ok(Response::new(intake::RecordDecisionResponse {
             screening: Some(updated),
         }))
+    }
+
+    async fn get_person(
+        &self,
+        request: Request<intake::GetPersonRequest>,
+    ) -> Result<Response<intake::GetPersonResponse>, Status> {
+        self.record("get_person", &request);
+        let id = request.into_inner().id;
+        Ok(Response::new(intake::GetPersonResponse {
+            person: Some(intake::Person {
+                id,
+                code: "HVP-2026-000001".to_owned(),
+                organization_id: "0b0b0b0b-0000-4000-8000-000000000001".to_owned(),
+                details: Some(intake::PersonDetails {
+                    given_name: "Aynur".to_owned(),
+                    ..Default::default()
+                }),
+                erased: false,
+                created_at: timestamp(1_767_320_000),
+            }),
+        }))
+    }
+
+    async fn erase_person(
+        &self,
+        _request: Request<intake::ErasePersonRequest>,
+    ) -> Result<Response<intake::ErasePersonResponse>, Status> {
+        Err(Status::not_found("person not found"))
+    }
+
+    async fn find_matches(
+        &self,
+        _request: Request<intake::FindMatchesRequest>,
+    ) -> Result<Response<intake::FindMatchesResponse>, Status> {
+        Err(Status::not_found("screening not found"))
+    }
+
+    async fn list_person_access(
+        &self,
+        _request: Request<intake::ListPersonAccessRequest>,
+    ) -> Result<Response<intake::ListPersonAccessResponse>, Status> {
+        Err(Status::not_found("person not found"))
     }
 }

@@ -170,3 +170,39 @@ async fn a_request_over_its_time_budget_is_504() {
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
     problem(response).await;
 }
+
+#[tokio::test]
+async fn reading_a_person_forwards_the_stated_purpose_and_is_never_cached() {
+    let backend = FakeBackend::start().await;
+    let gateway = TestGateway::with_backends_at(&backend.endpoint).await;
+    let token = gateway.token(&["case_worker"]);
+    let id = "5e1f0c3a-0000-4000-8000-000000000009";
+    let response = gateway
+        .client
+        .get(gateway.url(&format!("/v1/persons/{id}")))
+        .bearer_auth(&token)
+        .header("x-haven-purpose", "legal_proceedings")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[CACHE_CONTROL], "no-store");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["details"]["given_name"], "Aynur");
+    let calls = backend.calls();
+    let call = calls.last().unwrap();
+    assert_eq!(call.method, "get_person");
+    assert_eq!(call.purpose.as_deref(), Some("legal_proceedings"));
+
+    // An analyst sees aggregates only: the gateway refuses before calling intake.
+    let analyst = gateway.token(&["analyst"]);
+    let refused = gateway
+        .client
+        .get(gateway.url(&format!("/v1/persons/{id}")))
+        .bearer_auth(&analyst)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(backend.calls().len(), calls.len());
+}
