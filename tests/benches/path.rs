@@ -189,6 +189,8 @@ struct SqlOnly {
     screenings: Arc<dyn haven_intake::store::ScreeningStore>,
     cases: Arc<dyn haven_case::store::CaseStore>,
     organization: Uuid,
+    officer: haven_audit::AuditContext,
+    intake: haven_audit::AuditContext,
 }
 
 async fn sql_path(sql: Arc<SqlOnly>) {
@@ -201,16 +203,20 @@ async fn sql_path(sql: Arc<SqlOnly>) {
     let now = time::OffsetDateTime::now_utc();
     let screening = sql
         .screenings
-        .create_screening(NewScreening {
-            organization_id: sql.organization,
-            screened_by: "bench".into(),
-            referral_source: ReferralSource::Hotline,
-            screened_at: now,
-            settlement: String::new(),
-            language: String::new(),
-            interpreter_used: false,
-            is_minor: false,
-        })
+        .create_screening(
+            &sql.officer,
+            NewScreening {
+                organization_id: sql.organization,
+                screened_by: "bench".into(),
+                referral_source: ReferralSource::Hotline,
+                screened_at: now,
+                settlement: String::new(),
+                language: String::new(),
+                interpreter_used: false,
+                is_minor: false,
+            },
+            None,
+        )
         .await
         .unwrap();
     let consent = NewConsent {
@@ -237,18 +243,42 @@ async fn sql_path(sql: Arc<SqlOnly>) {
         .unwrap();
     let (case, _) = sql
         .cases
-        .open_case(haven_case::store::NewCase {
-            screening_id: screening.id,
-            organization_id: sql.organization,
-            person_id: None,
-        })
+        .open_case(
+            &sql.intake,
+            haven_case::store::NewCase {
+                screening_id: screening.id,
+                organization_id: sql.organization,
+                person_id: None,
+            },
+        )
         .await
         .unwrap();
     sql.screenings
         .link_case(screening.id, case.id)
         .await
         .unwrap();
-    sql.cases.get_case(scope, case.id).await.unwrap().unwrap();
+    sql.cases
+        .get_case(&sql.officer, scope, case.id)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+fn audit_context(
+    organization: Uuid,
+    role: haven_auth::Role,
+    kind: haven_auth::PrincipalKind,
+) -> haven_audit::AuditContext {
+    haven_audit::AuditContext {
+        principal: haven_auth::Principal {
+            subject: "bench".into(),
+            organization_id: organization,
+            roles: vec![role],
+            kind,
+        },
+        purpose: "assistance".into(),
+        request_id: String::new(),
+    }
 }
 
 fn report(layer: &str, figures: &Figures, baseline: Option<&Figures>) {
@@ -286,6 +316,9 @@ async fn bench_backend(backend: Backend, paths: usize, clients: usize) {
             screenings: haven_intake::store::open(
                 intake_database,
                 haven_events::EventSignal::default(),
+                haven_intake::persons::PersonCrypto::load(&stack.settings.data_dir.join("keys"))
+                    .unwrap(),
+                "BENCH",
             ),
             cases: haven_case::store::open(
                 case_database,
@@ -293,6 +326,16 @@ async fn bench_backend(backend: Backend, paths: usize, clients: usize) {
                 "BENCH",
             ),
             organization,
+            officer: audit_context(
+                organization,
+                haven_auth::Role::IntakeOfficer,
+                haven_auth::PrincipalKind::User,
+            ),
+            intake: audit_context(
+                Uuid::nil(),
+                haven_auth::Role::Service,
+                haven_auth::PrincipalKind::Service,
+            ),
         })
     };
     let sql_figures = measure(paths, clients, move || sql_path(sql.clone())).await;
