@@ -9,6 +9,11 @@ use crate::principal::Principal;
 use crate::verifier::{AuthError, TokenVerifier};
 
 /// An authenticated REST caller, with the raw token to forward to services.
+///
+/// A middleware that already verified the request's token (e.g. to key a rate
+/// limit) may store the result in the request extensions; the extractor then reuses
+/// it instead of verifying the same token again. Only the server can set
+/// extensions, and the stored token must equal the request's.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     /// Who is calling.
@@ -35,6 +40,11 @@ where
             return Err(AuthError::Missing.into());
         }
         let token = token.trim();
+        if let Some(verified) = parts.extensions.get::<Authenticated>()
+            && verified.bearer == token
+        {
+            return Ok(verified.clone());
+        }
         let verifier = TokenVerifier::from_ref(state);
         let principal = verifier.verify_user(token)?;
         Ok(Self {

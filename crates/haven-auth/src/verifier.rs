@@ -61,7 +61,9 @@ pub struct Claims {
 struct VerifyingKey {
     key: DecodingKey,
     validation: Validation,
-    kid: Option<&'static str>,
+    /// `kid` every token must carry; `None` only for a single configured public key
+    /// without `auth.public_key_id`.
+    kid: Option<String>,
 }
 
 /// Validates user and service tokens.
@@ -112,12 +114,12 @@ impl TokenVerifier {
                         format!("auth.public_key_file is not a valid PEM key: {error}"),
                     )
                 })?;
-                (key, algorithm, None)
+                (key, algorithm, settings.public_key_id.clone())
             }
             (None, Some(secret)) => (
                 DecodingKey::from_secret(secret.expose()).map_err(HavenError::internal)?,
                 Algorithm::HS256,
-                Some(DEV_KEY_ID),
+                Some(DEV_KEY_ID.to_owned()),
             ),
             (None, None) => {
                 return Err(HavenError::new(
@@ -147,7 +149,7 @@ impl TokenVerifier {
                     &settings.service_audience,
                     settings.leeway_seconds,
                 ),
-                kid: Some(SERVICE_KEY_ID),
+                kid: Some(SERVICE_KEY_ID.to_owned()),
             }),
         })
     }
@@ -171,7 +173,7 @@ impl TokenVerifier {
 
 fn decode(key: &VerifyingKey, token: &str) -> Result<Claims, AuthError> {
     let header = jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(Some(e)))?;
-    if let Some(expected) = key.kid
+    if let Some(expected) = key.kid.as_deref()
         && header.kid.as_deref() != Some(expected)
     {
         return Err(AuthError::Invalid(None));

@@ -8,7 +8,9 @@ use tokio::net::TcpStream;
 const TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Checks `target`: `http://host:port[/path]` must answer 200 (default path
-/// `/healthz`); `grpc://host:port` must report SERVING on the gRPC health protocol.
+/// `/healthz`); `grpc://host:port` (plaintext) or `grpcs://host:port` (TLS, trusting
+/// `grpc_tls.ca_file` and presenting the configured client certificate) must report
+/// SERVING on the gRPC health protocol.
 pub async fn check(target: &str) -> anyhow::Result<()> {
     if let Some(rest) = target.strip_prefix("http://") {
         let (authority, path) = match rest.find('/') {
@@ -19,12 +21,22 @@ pub async fn check(target: &str) -> anyhow::Result<()> {
             .await
             .map_err(|_| anyhow::anyhow!("{target}: no answer within {TIMEOUT:?}"))?;
     }
-    if let Some(authority) = target.strip_prefix("grpc://") {
-        return tokio::time::timeout(TIMEOUT, grpc_serving(authority))
+    if let Some(authority) = target.strip_prefix("grpcs://") {
+        let settings = haven_config::Settings::load()?;
+        let endpoint = haven_server::client_endpoint(&format!("https://{authority}"), &settings)?;
+        return tokio::time::timeout(TIMEOUT, grpc_serving(endpoint, target))
             .await
             .map_err(|_| anyhow::anyhow!("{target}: no answer within {TIMEOUT:?}"))?;
     }
-    anyhow::bail!("{target}: expected http://host:port[/path] or grpc://host:port")
+    if let Some(authority) = target.strip_prefix("grpc://") {
+        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{authority}"))?;
+        return tokio::time::timeout(TIMEOUT, grpc_serving(endpoint, target))
+            .await
+            .map_err(|_| anyhow::anyhow!("{target}: no answer within {TIMEOUT:?}"))?;
+    }
+    anyhow::bail!(
+        "{target}: expected http://host:port[/path], grpc://host:port or grpcs://host:port"
+    )
 }
 
 async fn http_ok(authority: &str, path: &str) -> anyhow::Result<()> {
@@ -42,12 +54,13 @@ async fn http_ok(authority: &str, path: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn grpc_serving(authority: &str) -> anyhow::Result<()> {
+async fn grpc_serving(endpoint: tonic::transport::Endpoint, target: &str) -> anyhow::Result<()> {
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{authority}"))?
+    let channel = endpoint
         .connect()
-        .await?;
+        .await
+        .map_err(|error| anyhow::anyhow!("{target}: {error}"))?;
     let response = HealthClient::new(channel)
         .check(HealthCheckRequest {
             service: String::new(),
@@ -56,7 +69,7 @@ async fn grpc_serving(authority: &str) -> anyhow::Result<()> {
         .into_inner();
     anyhow::ensure!(
         response.status == ServingStatus::Serving as i32,
-        "grpc://{authority} is not serving"
+        "{target} is not serving"
     );
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! addresses, and serves them all over real gRPC and HTTP.
 
 pub mod healthcheck;
+pub mod operations;
 
 use std::net::SocketAddr;
 

@@ -56,6 +56,35 @@ enum Command {
         /// What to check.
         target: String,
     },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// The master keys that wrap every person's data key.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check every service's hash chain; name the first altered, deleted or reordered
+    /// entry. Prints each chain's head hash: keep it elsewhere to detect truncation.
+    Verify,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Add a new master key version, make it active, and re-wrap every person's key
+    /// under it. Restart the services afterwards so new persons use it too.
+    Rotate,
+    /// Remove an old master key version after re-wrapping anything still under it.
+    Retire {
+        /// The version to retire (not the active one).
+        version: u32,
+    },
 }
 
 fn main() -> ExitCode {
@@ -131,6 +160,15 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Healthcheck { .. } => Ok(()),
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => haven_cli::operations::verify_audit(&settings).await,
+        Command::Keys { command } => match command {
+            KeysCommand::Rotate => haven_cli::operations::rotate_keys(&settings).await,
+            KeysCommand::Retire { version } => {
+                haven_cli::operations::retire_key(&settings, version).await
+            }
+        },
     }
 }
 

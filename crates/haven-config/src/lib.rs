@@ -5,6 +5,11 @@
 //! variables `HAVEN__SECTION__KEY` (e.g. `HAVEN__GATEWAY__LISTEN=0.0.0.0:8080`).
 //! Secrets are wrapped in [`Secret`] so they never appear in `Debug` output or logs.
 //! [`Settings::load`] validates after loading and names the offending key.
+//!
+//! TLS is off by default (development). `gateway.tls_cert_file`/`tls_key_file` turn
+//! on HTTPS at the gateway; the `grpc_tls` section (e.g.
+//! `HAVEN__GRPC_TLS__CERT_FILE`) turns on TLS, and with `client_ca_file` mutual TLS,
+//! for gRPC. Files named there are checked at start-up.
 
 mod secret;
 
@@ -56,6 +61,10 @@ pub struct Settings {
     pub referral: ServiceSettings,
     /// The reporting service.
     pub reporting: ServiceSettings,
+    /// TLS of the gRPC listeners and of the gRPC clients between Haven processes.
+    /// Unset: plaintext (development).
+    #[serde(default)]
+    pub grpc_tls: GrpcTlsSettings,
 }
 
 /// Which database to use.
@@ -88,6 +97,10 @@ pub struct AuthSettings {
     pub public_key_file: Option<PathBuf>,
     /// Algorithm of `public_key_file`: `RS256`, `ES256` or `EdDSA`.
     pub public_key_algorithm: String,
+    /// `kid` that user tokens verified by `public_key_file` must carry. Unset: the
+    /// `kid` header is not checked (there is only one key).
+    #[serde(default)]
+    pub public_key_id: Option<String>,
     /// Shared secret for service-to-service tokens. Unset: generated under
     /// `data_dir/keys` (fine for one host; set it explicitly for several).
     pub service_secret: Option<Secret<String>>,
@@ -122,6 +135,52 @@ pub struct GatewaySettings {
     pub body_limit_bytes: usize,
     /// Time budget of one request, propagated as the gRPC deadline.
     pub request_timeout_ms: u64,
+    /// PEM certificate chain served over HTTPS. Set together with `tls_key_file`;
+    /// both unset: plain HTTP (development, or TLS ended by a proxy in front).
+    #[serde(default)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of `tls_cert_file`.
+    #[serde(default)]
+    pub tls_key_file: Option<PathBuf>,
+    /// Requests one caller (user of an organisation, or client IP when
+    /// unauthenticated) may make per minute, sustained.
+    pub rate_limit_per_minute: u32,
+    /// Requests one caller may make in a burst above the sustained rate.
+    pub rate_limit_burst: u32,
+}
+
+/// TLS between Haven processes over gRPC.
+///
+/// `cert_file`/`key_file` are this process's identity: served by its gRPC listener,
+/// and presented as a client certificate when a server it calls asks for one (so
+/// issue them for both server and client authentication). With `client_ca_file`
+/// set, gRPC listeners refuse clients without a certificate signed by that CA
+/// (mutual TLS, e.g. for ministry systems). `ca_file` is what clients verify
+/// `https://` endpoints against.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrpcTlsSettings {
+    /// PEM certificate chain of this process.
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of `cert_file`.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// PEM CA certificate(s) that client certificates must chain to. Set: gRPC
+    /// listeners require a client certificate.
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
+    /// PEM CA certificate(s) that clients trust for `https://` endpoints. Unset: the
+    /// bundled public web roots.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+}
+
+impl GrpcTlsSettings {
+    /// Whether gRPC listeners serve TLS.
+    pub fn serves_tls(&self) -> bool {
+        self.cert_file.is_some() && self.key_file.is_some()
+    }
 }
 
 /// Where a gRPC service listens and how others reach it.
@@ -176,6 +235,7 @@ impl Default for Settings {
                 leeway_seconds: 30,
                 public_key_file: None,
                 public_key_algorithm: "RS256".to_owned(),
+                public_key_id: None,
                 service_secret: None,
                 service_token_ttl_seconds: 300,
             },
@@ -190,6 +250,10 @@ impl Default for Settings {
                 cors_allowed_origins: Vec::new(),
                 body_limit_bytes: 1024 * 1024,
                 request_timeout_ms: 10_000,
+                tls_cert_file: None,
+                tls_key_file: None,
+                rate_limit_per_minute: 600,
+                rate_limit_burst: 100,
             },
             intake: service(50051),
             case: CaseSettings {
@@ -199,6 +263,7 @@ impl Default for Settings {
             },
             referral: service(50053),
             reporting: service(50054),
+            grpc_tls: GrpcTlsSettings::default(),
         }
     }
 }
@@ -276,6 +341,17 @@ impl Settings {
                 "must be one of RS256, ES256, EdDSA",
             ));
         }
+        if let Some(key_id) = &self.auth.public_key_id {
+            if key_id.is_empty() {
+                return Err(invalid("auth.public_key_id", "must not be empty"));
+            }
+            if self.auth.public_key_file.is_none() {
+                return Err(invalid(
+                    "auth.public_key_id",
+                    "is only used with auth.public_key_file",
+                ));
+            }
+        }
         if let Some(secret) = &self.auth.service_secret
             && secret.expose().len() < 32
         {
@@ -309,6 +385,23 @@ impl Settings {
             check_url("gateway.cors_allowed_origins", origin)?;
         }
         check_url("gateway.public_url", &self.gateway.public_url)?;
+        if self.gateway.rate_limit_per_minute == 0 {
+            return Err(invalid(
+                "gateway.rate_limit_per_minute",
+                "must be at least 1",
+            ));
+        }
+        if self.gateway.rate_limit_burst == 0 {
+            return Err(invalid("gateway.rate_limit_burst", "must be at least 1"));
+        }
+        check_key_pair(
+            (
+                "gateway.tls_cert_file",
+                self.gateway.tls_cert_file.as_deref(),
+            ),
+            ("gateway.tls_key_file", self.gateway.tls_key_file.as_deref()),
+        )?;
+        self.grpc_tls.validate()?;
         check_url("intake.endpoint", &self.intake.endpoint)?;
         check_url("case.endpoint", &self.case.endpoint)?;
         check_url("referral.endpoint", &self.referral.endpoint)?;
@@ -324,6 +417,91 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+impl GrpcTlsSettings {
+    /// Checks that certificate and key come together, that requiring client
+    /// certificates comes with a server identity, and that every named file holds PEM.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_key_pair(
+            ("grpc_tls.cert_file", self.cert_file.as_deref()),
+            ("grpc_tls.key_file", self.key_file.as_deref()),
+        )?;
+        if let Some(path) = &self.client_ca_file {
+            if !self.serves_tls() {
+                return Err(invalid(
+                    "grpc_tls.client_ca_file",
+                    "requires grpc_tls.cert_file and grpc_tls.key_file: client certificates are only asked for over TLS",
+                ));
+            }
+            check_pem_file("grpc_tls.client_ca_file", path, PemKind::Certificate)?;
+        }
+        if let Some(path) = &self.ca_file {
+            check_pem_file("grpc_tls.ca_file", path, PemKind::Certificate)?;
+        }
+        Ok(())
+    }
+}
+
+/// What a PEM file must contain.
+#[derive(Debug, Clone, Copy)]
+enum PemKind {
+    Certificate,
+    PrivateKey,
+}
+
+/// A certificate and its key: both set or neither, and both readable PEM.
+fn check_key_pair(
+    (cert_key, cert_path): (&str, Option<&Path>),
+    (key_key, key_path): (&str, Option<&Path>),
+) -> Result<(), ConfigError> {
+    match (cert_path, key_path) {
+        (None, None) => Ok(()),
+        (Some(_), None) => Err(invalid(
+            key_key,
+            &format!("must be set when {cert_key} is set"),
+        )),
+        (None, Some(_)) => Err(invalid(
+            cert_key,
+            &format!("must be set when {key_key} is set"),
+        )),
+        (Some(cert_path), Some(key_path)) => {
+            check_pem_file(cert_key, cert_path, PemKind::Certificate)?;
+            check_pem_file(key_key, key_path, PemKind::PrivateKey)
+        }
+    }
+}
+
+/// Reads `path` and checks it holds the expected kind of PEM block. Full parsing
+/// happens where the file is used; this catches a missing, unreadable or swapped
+/// file at start-up with the key that names it.
+fn check_pem_file(key: &str, path: &Path, kind: PemKind) -> Result<(), ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| invalid(key, &format!("cannot read `{}`: {error}", path.display())))?;
+    let holds_expected = text.lines().any(|line| {
+        let Some(label) = line
+            .trim()
+            .strip_prefix("-----BEGIN ")
+            .and_then(|rest| rest.strip_suffix("-----"))
+        else {
+            return false;
+        };
+        match kind {
+            PemKind::Certificate => label == "CERTIFICATE",
+            PemKind::PrivateKey => label.ends_with("PRIVATE KEY"),
+        }
+    });
+    if holds_expected {
+        return Ok(());
+    }
+    let expected = match kind {
+        PemKind::Certificate => "a PEM certificate (-----BEGIN CERTIFICATE-----)",
+        PemKind::PrivateKey => "a PEM private key (-----BEGIN PRIVATE KEY-----)",
+    };
+    Err(invalid(
+        key,
+        &format!("`{}` does not hold {expected}", path.display()),
+    ))
 }
 
 fn invalid(key: &str, message: &str) -> ConfigError {
@@ -430,5 +608,155 @@ mod tests {
         )
         .unwrap();
         assert!(!format!("{settings:?}").contains("hunter2"));
+    }
+
+    /// Writes PEM-looking files into a temporary directory.
+    struct PemFiles {
+        dir: tempfile::TempDir,
+    }
+
+    impl PemFiles {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(
+                dir.path().join("cert.pem"),
+                "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+            )
+            .unwrap();
+            std::fs::write(
+                dir.path().join("key.pem"),
+                "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n",
+            )
+            .unwrap();
+            Self { dir }
+        }
+
+        fn path(&self, name: &str) -> String {
+            self.dir.path().join(name).display().to_string()
+        }
+    }
+
+    fn load_error(pairs: &[(&str, &str)]) -> String {
+        Settings::load_from(None, vars(pairs))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn defaults_are_plaintext_with_a_rate_limit() {
+        let settings = Settings::load_from(None, vars(&[])).unwrap();
+        assert!(settings.gateway.tls_cert_file.is_none());
+        assert!(settings.gateway.tls_key_file.is_none());
+        assert!(!settings.grpc_tls.serves_tls());
+        assert!(settings.grpc_tls.client_ca_file.is_none());
+        assert!(settings.grpc_tls.ca_file.is_none());
+        assert!(settings.gateway.rate_limit_per_minute > 0);
+        assert!(settings.gateway.rate_limit_burst > 0);
+    }
+
+    #[test]
+    fn tls_files_load_from_the_environment() {
+        let files = PemFiles::new();
+        let cert = files.path("cert.pem");
+        let key = files.path("key.pem");
+        let settings = Settings::load_from(
+            None,
+            vars(&[
+                ("HAVEN__GATEWAY__TLS_CERT_FILE", &cert),
+                ("HAVEN__GATEWAY__TLS_KEY_FILE", &key),
+                ("HAVEN__GRPC_TLS__CERT_FILE", &cert),
+                ("HAVEN__GRPC_TLS__KEY_FILE", &key),
+                ("HAVEN__GRPC_TLS__CLIENT_CA_FILE", &cert),
+                ("HAVEN__GRPC_TLS__CA_FILE", &cert),
+                ("HAVEN__GATEWAY__RATE_LIMIT_PER_MINUTE", "120"),
+                ("HAVEN__GATEWAY__RATE_LIMIT_BURST", "10"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            settings.gateway.tls_cert_file.as_deref(),
+            Some(Path::new(&cert))
+        );
+        assert!(settings.grpc_tls.serves_tls());
+        assert_eq!(
+            settings.grpc_tls.client_ca_file.as_deref(),
+            Some(Path::new(&cert))
+        );
+        assert_eq!(settings.grpc_tls.ca_file.as_deref(), Some(Path::new(&cert)));
+        assert_eq!(settings.gateway.rate_limit_per_minute, 120);
+        assert_eq!(settings.gateway.rate_limit_burst, 10);
+    }
+
+    #[test]
+    fn a_certificate_without_its_key_names_the_missing_key() {
+        let files = PemFiles::new();
+        let cert = files.path("cert.pem");
+        let key = files.path("key.pem");
+
+        let error = load_error(&[("HAVEN__GRPC_TLS__CERT_FILE", &cert)]);
+        assert!(error.contains("`grpc_tls.key_file`"), "{error}");
+        let error = load_error(&[("HAVEN__GRPC_TLS__KEY_FILE", &key)]);
+        assert!(error.contains("`grpc_tls.cert_file`"), "{error}");
+        let error = load_error(&[("HAVEN__GATEWAY__TLS_CERT_FILE", &cert)]);
+        assert!(error.contains("`gateway.tls_key_file`"), "{error}");
+        let error = load_error(&[("HAVEN__GATEWAY__TLS_KEY_FILE", &key)]);
+        assert!(error.contains("`gateway.tls_cert_file`"), "{error}");
+    }
+
+    #[test]
+    fn a_missing_tls_file_names_its_key() {
+        let files = PemFiles::new();
+        let cert = files.path("cert.pem");
+        let missing = files.path("missing.pem");
+
+        let error = load_error(&[
+            ("HAVEN__GATEWAY__TLS_CERT_FILE", &cert),
+            ("HAVEN__GATEWAY__TLS_KEY_FILE", &missing),
+        ]);
+        assert!(error.contains("`gateway.tls_key_file`"), "{error}");
+        assert!(error.contains("cannot read"), "{error}");
+
+        let error = load_error(&[("HAVEN__GRPC_TLS__CA_FILE", &missing)]);
+        assert!(error.contains("`grpc_tls.ca_file`"), "{error}");
+        assert!(error.contains("cannot read"), "{error}");
+    }
+
+    #[test]
+    fn swapped_certificate_and_key_are_refused() {
+        let files = PemFiles::new();
+        let error = load_error(&[
+            ("HAVEN__GRPC_TLS__CERT_FILE", &files.path("key.pem")),
+            ("HAVEN__GRPC_TLS__KEY_FILE", &files.path("cert.pem")),
+        ]);
+        assert!(error.contains("`grpc_tls.cert_file`"), "{error}");
+        assert!(error.contains("PEM certificate"), "{error}");
+
+        let error = load_error(&[
+            ("HAVEN__GRPC_TLS__CERT_FILE", &files.path("cert.pem")),
+            ("HAVEN__GRPC_TLS__KEY_FILE", &files.path("cert.pem")),
+        ]);
+        assert!(error.contains("`grpc_tls.key_file`"), "{error}");
+        assert!(error.contains("PEM private key"), "{error}");
+    }
+
+    #[test]
+    fn requiring_client_certificates_needs_a_server_identity() {
+        let files = PemFiles::new();
+        let error = load_error(&[("HAVEN__GRPC_TLS__CLIENT_CA_FILE", &files.path("cert.pem"))]);
+        assert!(error.contains("`grpc_tls.client_ca_file`"), "{error}");
+    }
+
+    #[test]
+    fn a_zero_rate_limit_is_refused() {
+        let error = load_error(&[("HAVEN__GATEWAY__RATE_LIMIT_PER_MINUTE", "0")]);
+        assert!(error.contains("gateway.rate_limit_per_minute"), "{error}");
+        let error = load_error(&[("HAVEN__GATEWAY__RATE_LIMIT_BURST", "0")]);
+        assert!(error.contains("gateway.rate_limit_burst"), "{error}");
+    }
+
+    #[test]
+    fn a_public_key_id_needs_a_public_key() {
+        let error = load_error(&[("HAVEN__AUTH__PUBLIC_KEY_ID", "prod-2026")]);
+        assert!(error.contains("auth.public_key_id"), "{error}");
     }
 }

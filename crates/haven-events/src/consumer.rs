@@ -24,11 +24,12 @@ pub trait EventSink: Send + Sync + 'static {
     async fn apply(&self, event: &Event) -> Result<(), HavenError>;
 }
 
-/// Follows the feed of `source` at `endpoint` until `shutdown`, resuming after the
+/// Follows the feed of `source` at `endpoint` (plain or TLS, as built by the caller)
+/// until `shutdown`, resuming after the
 /// stored checkpoint and reconnecting with backoff on any failure.
 pub async fn follow(
     source: &'static str,
-    endpoint: String,
+    endpoint: Endpoint,
     tokens: Arc<ServiceTokens>,
     sink: Arc<dyn EventSink>,
     shutdown: CancellationToken,
@@ -56,12 +57,12 @@ pub async fn follow(
 
 async fn follow_once(
     source: &'static str,
-    endpoint: &str,
+    endpoint: &Endpoint,
     tokens: &Arc<ServiceTokens>,
     sink: &dyn EventSink,
 ) -> Result<u64, HavenError> {
-    let channel = Endpoint::from_shared(endpoint.to_owned())
-        .map_err(|error| HavenError::unavailable(source, error))?
+    let channel = endpoint
+        .clone()
         .connect_timeout(Duration::from_secs(5))
         .connect()
         .await

@@ -16,7 +16,7 @@ use haven_config::Settings;
 use haven_events::{EventFeed, EventSignal};
 use haven_proto::case::v1::case_service_server::CaseServiceServer;
 use haven_proto::common::v1::event_feed_service_server::EventFeedServiceServer;
-use haven_server::{MAX_MESSAGE_BYTES, Security, serve_grpc};
+use haven_server::{MAX_MESSAGE_BYTES, Security, serve_grpc_with};
 use haven_storage::{Database, MigrationSet};
 
 pub use api::CaseApi;
@@ -72,7 +72,14 @@ pub async fn serve(
         feed,
         security.interceptor(),
     ));
-    let served = serve_grpc(listener, routes, "haven.case.v1.CaseService", shutdown).await;
+    let served = serve_grpc_with(
+        listener,
+        routes,
+        "haven.case.v1.CaseService",
+        shutdown,
+        &settings.grpc_tls,
+    )
+    .await;
     database.close().await;
     served
 }

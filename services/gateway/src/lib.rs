@@ -7,7 +7,8 @@
 //! again and decide what the caller may do. Every error is an RFC 9457
 //! `application/problem+json` body carrying the request id.
 //!
-//! - [`serve`] runs the gateway on a listener until a cancellation token fires.
+//! - [`serve`] runs the gateway on a listener until a cancellation token fires,
+//!   over HTTPS when `gateway.tls_cert_file`/`tls_key_file` are set.
 //! - [`app`] is the complete router, for in-process tests.
 //! - [`AppState`] holds the token verifier and lazy channels to the services.
 
@@ -18,8 +19,10 @@ mod metrics;
 mod middleware;
 mod openapi;
 pub mod policy;
+mod rate_limit;
 mod routes;
 mod state;
+mod tls;
 
 use std::time::Duration;
 
@@ -53,13 +56,16 @@ const CORS_MAX_AGE: Duration = Duration::from_secs(600);
 /// accepting connections, lets in-flight requests finish, and returns.
 ///
 /// The caller binds the listener (from `settings.gateway.listen`, or port 0 in
-/// tests); the rest of `settings` configures keys, limits, CORS and backends.
+/// tests); the rest of `settings` configures keys, limits, CORS, backends and, with
+/// `gateway.tls_cert_file` and `gateway.tls_key_file`, HTTPS (HTTP/2 and HTTP/1.1
+/// by ALPN) instead of plain HTTP.
 pub async fn serve(
     listener: TcpListener,
     settings: Settings,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let state = AppState::new(&settings)?;
+    let tls_acceptor = tls::acceptor(&settings.gateway)?;
     metrics::prometheus();
     let address = listener
         .local_addr()
@@ -67,19 +73,32 @@ pub async fn serve(
     tracing::info!(
         %address,
         public_url = %settings.gateway.public_url,
+        tls = tls_acceptor.is_some(),
         "REST gateway listening"
     );
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-        .context("serving the REST gateway")?;
+    let service = app(state).into_make_service_with_connect_info::<rate_limit::ClientAddr>();
+    let served = match tls_acceptor {
+        None => {
+            axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+                .await
+        }
+        Some(acceptor) => {
+            let listener = tls::TlsListener::new(listener, acceptor, shutdown.clone())
+                .context("starting the TLS listener")?;
+            axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+                .await
+        }
+    };
+    served.context("serving the REST gateway")?;
     tracing::info!(%address, "REST gateway stopped");
     Ok(())
 }
 
 /// The complete gateway: `/v1` routes, health, metrics, OpenAPI and docs, with
-/// every layer (request ids, problem bodies, tracing, metrics, CORS, timeout, body
-/// limit, panic recovery).
+/// every layer (request ids, problem bodies, tracing, metrics, CORS, rate limit,
+/// timeout, body limit, panic recovery).
 pub fn app(state: AppState) -> Router {
     let (documented, openapi) = routes::documented().split_for_parts();
     let openapi = openapi::finish(openapi, &state.gateway().public_url);
@@ -104,6 +123,12 @@ fn with_layers(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         .layer(TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,
             state.call_timeout(),
+        ))
+        // Inside CORS, so a 429 still carries CORS headers a browser can read;
+        // inside request ids and problem bodies, so it names the request.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::limit,
         ));
     if let Some(cors) = cors_layer(state) {
         router = router.layer(cors);

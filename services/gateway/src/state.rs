@@ -1,5 +1,6 @@
 //! What every request handler shares: the token verifier, lazy gRPC channels to the
-//! four backends, and the gateway settings.
+//! four backends (over TLS for `https://` endpoints), the rate limiter, and the
+//! gateway settings.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +11,9 @@ use haven_auth::TokenVerifier;
 use haven_auth::keys::KeyMaterial;
 use haven_config::{GatewaySettings, Settings};
 use http::HeaderValue;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
+
+use crate::rate_limit::RateLimiter;
 
 /// How long to wait for a TCP (and HTTP/2) connection to a backend.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -31,10 +34,11 @@ impl Backend {
         name: &'static str,
         health_service: &'static str,
         endpoint: &str,
+        settings: &Settings,
         call_timeout: Duration,
     ) -> anyhow::Result<Self> {
-        let channel = Endpoint::from_shared(endpoint.to_owned())
-            .with_context(|| format!("{name}.endpoint `{endpoint}` is not a valid URL"))?
+        let channel = haven_server::client_endpoint(endpoint, settings)
+            .with_context(|| format!("{name}.endpoint `{endpoint}`"))?
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(call_timeout)
             .tcp_nodelay(true)
@@ -73,6 +77,7 @@ impl Backends {
 struct Shared {
     verifier: TokenVerifier,
     backends: Backends,
+    rate_limiter: RateLimiter,
     gateway: GatewaySettings,
     cors_allowed_origins: Vec<HeaderValue>,
 }
@@ -104,30 +109,35 @@ impl AppState {
             "gateway.request_timeout_ms must be at least 1"
         );
         let cors_allowed_origins = cors_origins(&gateway.cors_allowed_origins)?;
+        let rate_limiter = RateLimiter::new(&gateway)?;
         let call_timeout = Duration::from_millis(gateway.request_timeout_ms);
         let backends = Backends {
             intake: Backend::connect_lazy(
                 "intake",
                 haven_proto::intake::v1::intake_service_server::SERVICE_NAME,
                 &settings.intake.endpoint,
+                settings,
                 call_timeout,
             )?,
             case: Backend::connect_lazy(
                 "case",
                 haven_proto::case::v1::case_service_server::SERVICE_NAME,
                 &settings.case.endpoint,
+                settings,
                 call_timeout,
             )?,
             referral: Backend::connect_lazy(
                 "referral",
                 haven_proto::referral::v1::referral_service_server::SERVICE_NAME,
                 &settings.referral.endpoint,
+                settings,
                 call_timeout,
             )?,
             reporting: Backend::connect_lazy(
                 "reporting",
                 haven_proto::reporting::v1::reporting_service_server::SERVICE_NAME,
                 &settings.reporting.endpoint,
+                settings,
                 call_timeout,
             )?,
         };
@@ -135,6 +145,7 @@ impl AppState {
             shared: Arc::new(Shared {
                 verifier,
                 backends,
+                rate_limiter,
                 gateway,
                 cors_allowed_origins,
             }),
@@ -144,6 +155,16 @@ impl AppState {
     /// The backends.
     pub(crate) fn backends(&self) -> &Backends {
         &self.shared.backends
+    }
+
+    /// Verifies user tokens.
+    pub(crate) fn verifier(&self) -> &TokenVerifier {
+        &self.shared.verifier
+    }
+
+    /// The per-caller rate limiter of this gateway.
+    pub(crate) fn rate_limiter(&self) -> &RateLimiter {
+        &self.shared.rate_limiter
     }
 
     /// The gateway settings.

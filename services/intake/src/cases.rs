@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use uuid::Uuid;
 
 use haven_auth::grpc::ServiceIdentity;
@@ -36,9 +36,12 @@ pub struct CaseOpener {
 impl CaseOpener {
     /// A client for `endpoint`; connects lazily, so intake starts even when the case
     /// service is not up yet.
-    pub fn new(endpoint: &str, tokens: Arc<ServiceTokens>) -> anyhow::Result<Self> {
-        let channel = Endpoint::from_shared(endpoint.to_owned())
-            .map_err(|error| anyhow::anyhow!("case.endpoint: {error}"))?
+    pub fn new(
+        settings: &haven_config::Settings,
+        tokens: Arc<ServiceTokens>,
+    ) -> anyhow::Result<Self> {
+        let channel = haven_server::client_endpoint(&settings.case.endpoint, settings)
+            .map_err(|error| anyhow::anyhow!("case.endpoint: {error:#}"))?
             .connect_timeout(Duration::from_secs(3))
             .connect_lazy();
         Ok(Self {

@@ -17,7 +17,7 @@ use haven_config::Settings;
 use haven_events::{EventFeed, EventSignal};
 use haven_proto::common::v1::event_feed_service_server::EventFeedServiceServer;
 use haven_proto::intake::v1::intake_service_server::IntakeServiceServer;
-use haven_server::{MAX_MESSAGE_BYTES, Security, serve_grpc};
+use haven_server::{MAX_MESSAGE_BYTES, Security, serve_grpc_with};
 use haven_storage::{Database, MigrationSet};
 
 pub use api::IntakeApi;
@@ -62,7 +62,7 @@ pub async fn serve(
         crypto,
         &settings.case.code_prefix,
     );
-    let opener = cases::CaseOpener::new(&settings.case.endpoint, security.service_tokens.clone())?;
+    let opener = cases::CaseOpener::new(&settings, security.service_tokens.clone())?;
     let reconciler = tokio::spawn(cases::reconcile(
         store.clone(),
         opener.clone(),
@@ -80,7 +80,14 @@ pub async fn serve(
     ));
     let routes = Routes::new(InterceptedService::new(api, security.interceptor()))
         .add_service(InterceptedService::new(feed, security.interceptor()));
-    let served = serve_grpc(listener, routes, "haven.intake.v1.IntakeService", shutdown).await;
+    let served = serve_grpc_with(
+        listener,
+        routes,
+        "haven.intake.v1.IntakeService",
+        shutdown,
+        &settings.grpc_tls,
+    )
+    .await;
     let _ = reconciler.await;
     database.close().await;
     served

@@ -14,7 +14,7 @@ use haven_config::Settings;
 use haven_events::{EventFeed, EventSignal};
 use haven_proto::common::v1::event_feed_service_server::EventFeedServiceServer;
 use haven_proto::referral::v1::referral_service_server::ReferralServiceServer;
-use haven_server::{MAX_MESSAGE_BYTES, Security, serve_grpc};
+use haven_server::{MAX_MESSAGE_BYTES, Security, serve_grpc_with};
 use haven_storage::{Database, MigrationSet};
 
 pub use api::ReferralApi;
@@ -55,11 +55,12 @@ pub async fn serve(
     ));
     let routes = Routes::new(InterceptedService::new(api, security.interceptor()))
         .add_service(InterceptedService::new(feed, security.interceptor()));
-    let served = serve_grpc(
+    let served = serve_grpc_with(
         listener,
         routes,
         "haven.referral.v1.ReferralService",
         shutdown,
+        &settings.grpc_tls,
     )
     .await;
     database.close().await;

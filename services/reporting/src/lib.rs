@@ -14,7 +14,7 @@ use tonic::service::interceptor::InterceptedService;
 use haven_config::Settings;
 use haven_events::EventSink;
 use haven_proto::reporting::v1::reporting_service_server::ReportingServiceServer;
-use haven_server::{MAX_MESSAGE_BYTES, Security, serve_grpc};
+use haven_server::{MAX_MESSAGE_BYTES, Security, serve_grpc_with};
 use haven_storage::{Database, MigrationSet};
 
 pub use api::ReportingApi;
@@ -49,28 +49,29 @@ pub async fn serve(
         ("case", settings.case.endpoint.clone()),
         ("referral", settings.referral.endpoint.clone()),
     ];
-    let followers: Vec<_> = feeds
-        .into_iter()
-        .map(|(source, endpoint)| {
-            let sink: Arc<dyn EventSink> = projections.clone();
-            tokio::spawn(haven_events::follow(
-                source,
-                endpoint,
-                security.service_tokens.clone(),
-                sink,
-                shutdown.clone(),
-            ))
-        })
-        .collect();
+    let mut followers = Vec::new();
+    for (source, url) in feeds {
+        let endpoint = haven_server::client_endpoint(&url, &settings)
+            .map_err(|error| anyhow::anyhow!("{source}.endpoint: {error:#}"))?;
+        let sink: Arc<dyn EventSink> = projections.clone();
+        followers.push(tokio::spawn(haven_events::follow(
+            source,
+            endpoint,
+            security.service_tokens.clone(),
+            sink,
+            shutdown.clone(),
+        )));
+    }
     let api = ReportingServiceServer::new(ReportingApi::new(projections))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let routes = Routes::new(InterceptedService::new(api, security.interceptor()));
-    let served = serve_grpc(
+    let served = serve_grpc_with(
         listener,
         routes,
         "haven.reporting.v1.ReportingService",
         shutdown,
+        &settings.grpc_tls,
     )
     .await;
     for follower in followers {

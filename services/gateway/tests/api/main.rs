@@ -9,3 +9,5 @@ mod fake_backend;
 mod forwarding;
 mod helpers;
 mod operations;
+mod rate_limit;
+mod tls;

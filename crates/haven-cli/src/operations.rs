@@ -1,0 +1,93 @@
+//! Operator commands: audit verification and master-key rotation.
+
+use haven_audit::VerifyReport;
+use haven_config::Settings;
+use haven_crypto::{KeyWrapper as _, MasterKeyring};
+use haven_events::EventSignal;
+use haven_intake::persons::{MASTER_KEYRING_FILE, PersonCrypto};
+
+/// Verifies the audit chain of every service that keeps one. Prints one line per
+/// service; fails if any chain is broken.
+pub async fn verify_audit(settings: &Settings) -> anyhow::Result<()> {
+    let mut broken = Vec::new();
+    for (service, database) in [
+        ("intake", haven_intake::connect(settings).await?),
+        ("case", haven_case::connect(settings).await?),
+    ] {
+        let report = haven_audit::verify(&database)
+            .await
+            .map_err(|error| anyhow::anyhow!("{service}: {error}"))?;
+        database.close().await;
+        match &report {
+            VerifyReport::Ok { entries, head_hash } => {
+                println!("{service}: audit chain intact, {entries} entries, head {head_hash}");
+            }
+            other => {
+                println!("{service}: {other}");
+                broken.push(service);
+            }
+        }
+    }
+    anyhow::ensure!(
+        broken.is_empty(),
+        "audit chain broken in {}",
+        broken.join(", ")
+    );
+    Ok(())
+}
+
+/// Adds and activates a new master key version, then re-wraps every person's key.
+pub async fn rotate_keys(settings: &Settings) -> anyhow::Result<()> {
+    let keys_dir = haven_auth::keys::keys_dir(&settings.data_dir);
+    let path = keys_dir.join(MASTER_KEYRING_FILE);
+    std::fs::create_dir_all(&keys_dir)?;
+    let mut keyring =
+        MasterKeyring::load_or_create(&path).map_err(|error| anyhow::anyhow!("{error}"))?;
+    let version = keyring
+        .rotate()
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    keyring
+        .save(&path)
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    let rewrapped = rewrap(settings).await?;
+    println!("master key version {version} is active; re-wrapped {rewrapped} person keys");
+    println!("restart the services so that new persons are wrapped under version {version} too");
+    Ok(())
+}
+
+/// Retires an old master key version once nothing is wrapped under it any more.
+pub async fn retire_key(settings: &Settings, version: u32) -> anyhow::Result<()> {
+    let path = haven_auth::keys::keys_dir(&settings.data_dir).join(MASTER_KEYRING_FILE);
+    let mut keyring = MasterKeyring::load(&path).map_err(|error| anyhow::anyhow!("{error}"))?;
+    anyhow::ensure!(
+        version != keyring.active_version(),
+        "version {version} is the active master key; rotate first"
+    );
+    // Anything still wrapped under the old version moves to the active one first.
+    let rewrapped = rewrap(settings).await?;
+    keyring
+        .retire(version)
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    keyring
+        .save(&path)
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    println!("master key version {version} retired; re-wrapped {rewrapped} person keys first");
+    Ok(())
+}
+
+async fn rewrap(settings: &Settings) -> anyhow::Result<u64> {
+    let database = haven_intake::connect(settings).await?;
+    let crypto = PersonCrypto::load(&haven_auth::keys::keys_dir(&settings.data_dir))?;
+    let store = haven_intake::store::open(
+        database.clone(),
+        EventSignal::default(),
+        crypto,
+        &settings.case.code_prefix,
+    );
+    let rewrapped = store
+        .rewrap_person_keys()
+        .await
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    database.close().await;
+    Ok(rewrapped)
+}
