@@ -649,6 +649,81 @@ async fn rotating_the_master_key_rewraps_every_person(fixture: Fixture) {
     assert_eq!(person.details.unwrap().family_name, "Cəfərov");
 }
 
+/// Makes every audit write fail, as a full disk or a broken trail would.
+async fn break_the_audit_trail(database: &Database) {
+    match database {
+        Database::Sqlite(pool) => {
+            sqlx::query("CREATE TRIGGER audit_log_broken BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'audit trail unavailable'); END")
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+        Database::Postgres(pool) => {
+            sqlx::query("CREATE FUNCTION audit_log_broken() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit trail unavailable'; END $$")
+                .execute(pool)
+                .await
+                .unwrap();
+            sqlx::query("CREATE TRIGGER audit_log_broken BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION audit_log_broken()")
+                .execute(pool)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+async fn count(database: &Database, table: &str) -> i64 {
+    let sql = sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}"));
+    let (count,): (i64,) = match database {
+        Database::Sqlite(pool) => sqlx::query_as(sql).fetch_one(pool).await.unwrap(),
+        Database::Postgres(pool) => sqlx::query_as(sql).fetch_one(pool).await.unwrap(),
+    };
+    count
+}
+
+async fn when_the_audit_write_fails_the_request_fails_and_nothing_is_stored(fixture: Fixture) {
+    let organization = Uuid::new_v4();
+    let scope = Scope::Organization(organization);
+    let kept = create(
+        &fixture,
+        organization,
+        Some(person("Aynur", "Məmmədova", 1994)),
+    )
+    .await;
+    let before = [
+        count(&fixture.database, "screenings").await,
+        count(&fixture.database, "persons").await,
+    ];
+    break_the_audit_trail(&fixture.database).await;
+
+    let refused = fixture
+        .store
+        .create_screening(
+            &officer(organization),
+            screening(organization),
+            Some(person("Rəşid", "Cəfərov", 1988)),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), haven_error::ErrorCode::Internal);
+    let after = [
+        count(&fixture.database, "screenings").await,
+        count(&fixture.database, "persons").await,
+    ];
+    assert_eq!(before, after, "no screening or person half-written");
+    assert!(
+        fixture
+            .store
+            .get_person(&officer(organization), scope, kept.person_id.unwrap())
+            .await
+            .is_err(),
+        "no unaudited read"
+    );
+    let events = haven_events::feed::events_after(&fixture.database, "intake", 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 1, "no event for the refused write");
+}
+
 haven_storage::backend_suite! {
     setup = setup;
     a_screening_is_only_visible_to_its_organization,
@@ -660,4 +735,5 @@ haven_storage::backend_suite! {
     duplicates_match_across_scripts_and_spellings_only_in_scope,
     erasure_shreds_the_key_and_leaves_only_the_code,
     rotating_the_master_key_rewraps_every_person,
+    when_the_audit_write_fails_the_request_fails_and_nothing_is_stored,
 }
