@@ -238,7 +238,7 @@ async fn sql_path(sql: Arc<SqlOnly>) {
         recorded_by: "bench".into(),
     };
     sql.screenings
-        .record_decision(scope, screening.id, decision)
+        .record_decision(scope, screening.id, decision, &[])
         .await
         .unwrap();
     let (case, _) = sql

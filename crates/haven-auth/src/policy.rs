@@ -95,11 +95,15 @@ pub enum Action {
     CaseSeal,
     /// Read a sealed case.
     CaseReadSealed,
+    /// Read statutory clocks.
+    ClockRead,
+    /// Record that a clock's obligation was met.
+    ClockComplete,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 18] = [
         Action::ScreeningCreate,
         Action::ScreeningRead,
         Action::ConsentRecord,
@@ -116,6 +120,8 @@ impl Action {
         Action::DuplicateSearch,
         Action::CaseSeal,
         Action::CaseReadSealed,
+        Action::ClockRead,
+        Action::ClockComplete,
     ];
 
     /// Dotted name, e.g. `screening.create`.
@@ -137,6 +143,8 @@ impl Action {
             Action::DuplicateSearch => "person.duplicate_search",
             Action::CaseSeal => "case.seal",
             Action::CaseReadSealed => "case.read_sealed",
+            Action::ClockRead => "clock.read",
+            Action::ClockComplete => "clock.complete",
         }
     }
 }
@@ -163,6 +171,8 @@ pub const POLICY: &[(Role, &[Action])] = &[
             DuplicateSearch,
             CaseSeal,
             CaseReadSealed,
+            ClockRead,
+            ClockComplete,
         ],
     ),
     (
@@ -175,6 +185,8 @@ pub const POLICY: &[(Role, &[Action])] = &[
             OrganizationRead,
             PersonRead,
             DuplicateSearch,
+            ClockRead,
+            ClockComplete,
         ],
     ),
     (
@@ -200,6 +212,8 @@ pub const POLICY: &[(Role, &[Action])] = &[
             PersonAccessLogRead,
             DuplicateSearch,
             CaseSeal,
+            ClockRead,
+            ClockComplete,
         ],
     ),
     (Role::ReferralCoordinator, &[OrganizationRead]),

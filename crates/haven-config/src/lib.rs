@@ -54,7 +54,7 @@ pub struct Settings {
     /// The REST gateway.
     pub gateway: GatewaySettings,
     /// The intake service.
-    pub intake: ServiceSettings,
+    pub intake: IntakeSettings,
     /// The case service.
     pub case: CaseSettings,
     /// The referral service.
@@ -193,6 +193,64 @@ pub struct ServiceSettings {
     pub endpoint: String,
 }
 
+/// The intake service: where it listens, when it opens cases, its statutory clocks.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntakeSettings {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// URL other services use to reach it.
+    pub endpoint: String,
+    /// Open the case already at a `presumed_victim` decision (with consent to
+    /// assistance), not only once the person is identified.
+    pub open_case_when_presumed: bool,
+    /// Statutory clocks of this deployment, started by identification decisions.
+    pub clocks: Vec<ClockRule>,
+}
+
+/// A statutory deadline: when a decision reaches `starts_at_stage`, a clock starts at
+/// the decision's time and is due `due_after_hours` later.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ClockRule {
+    /// Stable code, e.g. `police_referral`.
+    pub name: String,
+    /// What must happen by the due time.
+    pub description: String,
+    /// Identification stage that starts it, e.g. `presumed_victim`.
+    pub starts_at_stage: String,
+    /// Hours from the decision to the due time.
+    pub due_after_hours: u32,
+}
+
+impl IntakeSettings {
+    /// The address part, as for any service.
+    pub fn service(&self) -> ServiceSettings {
+        ServiceSettings {
+            listen: self.listen,
+            endpoint: self.endpoint.clone(),
+        }
+    }
+}
+
+/// The founding deployment's statutory clocks.
+pub fn default_clocks() -> Vec<ClockRule> {
+    vec![
+        ClockRule {
+            name: "police_referral".to_owned(),
+            description: "refer the presumed victim to the competent police unit".to_owned(),
+            starts_at_stage: "presumed_victim".to_owned(),
+            due_after_hours: 24,
+        },
+        ClockRule {
+            name: "reflection_period_review".to_owned(),
+            description: "review the recovery and reflection period (at least 30 days)".to_owned(),
+            starts_at_stage: "reasonable_grounds_positive".to_owned(),
+            due_after_hours: 30 * 24,
+        },
+    ]
+}
+
 /// The case service: where it listens and case-specific settings.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -255,7 +313,12 @@ impl Default for Settings {
                 rate_limit_per_minute: 600,
                 rate_limit_burst: 100,
             },
-            intake: service(50051),
+            intake: IntakeSettings {
+                listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+                endpoint: "http://127.0.0.1:50051".to_owned(),
+                open_case_when_presumed: false,
+                clocks: default_clocks(),
+            },
             case: CaseSettings {
                 listen: SocketAddr::from(([127, 0, 0, 1], 50052)),
                 endpoint: "http://127.0.0.1:50052".to_owned(),
@@ -402,6 +465,7 @@ impl Settings {
             ("gateway.tls_key_file", self.gateway.tls_key_file.as_deref()),
         )?;
         self.grpc_tls.validate()?;
+        validate_clocks(&self.intake.clocks)?;
         check_url("intake.endpoint", &self.intake.endpoint)?;
         check_url("case.endpoint", &self.case.endpoint)?;
         check_url("referral.endpoint", &self.referral.endpoint)?;
@@ -504,6 +568,46 @@ fn check_pem_file(key: &str, path: &Path, kind: PemKind) -> Result<(), ConfigErr
     ))
 }
 
+/// Identification stages a clock can start at (intake's spelling).
+pub const CLOCK_STAGES: [&str; 5] = [
+    "presumed_victim",
+    "reasonable_grounds_positive",
+    "reasonable_grounds_negative",
+    "identified",
+    "not_a_victim",
+];
+
+fn validate_clocks(clocks: &[ClockRule]) -> Result<(), ConfigError> {
+    let mut names = std::collections::HashSet::new();
+    for clock in clocks {
+        let code = !clock.name.is_empty()
+            && clock.name.len() <= 64
+            && clock
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'_');
+        if !code || !names.insert(clock.name.as_str()) {
+            return Err(invalid(
+                "intake.clocks.name",
+                "must be unique lower-case codes (letters and underscores)",
+            ));
+        }
+        if !CLOCK_STAGES.contains(&clock.starts_at_stage.as_str()) {
+            return Err(invalid(
+                "intake.clocks.starts_at_stage",
+                "must be one of presumed_victim, reasonable_grounds_positive, reasonable_grounds_negative, identified, not_a_victim",
+            ));
+        }
+        if clock.due_after_hours == 0 || clock.due_after_hours > 24 * 366 {
+            return Err(invalid(
+                "intake.clocks.due_after_hours",
+                "must be between 1 and 8784",
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn invalid(key: &str, message: &str) -> ConfigError {
     ConfigError::Invalid {
         key: key.to_owned(),
@@ -595,6 +699,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("listen_adress"), "{error}");
+    }
+
+    #[test]
+    fn a_deployment_defines_its_own_clocks_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("haven.toml");
+        std::fs::write(
+            &file,
+            "[intake]\nopen_case_when_presumed = true\n\n[[intake.clocks]]\nname = \"prosecutor_notice\"\n\
+             description = \"notify the prosecutor\"\nstarts_at_stage = \"identified\"\ndue_after_hours = 72\n",
+        )
+        .unwrap();
+        let settings = Settings::load_from(Some(&file), vars(&[])).unwrap();
+        assert!(settings.intake.open_case_when_presumed);
+        assert_eq!(settings.intake.clocks.len(), 1);
+        assert_eq!(settings.intake.clocks[0].due_after_hours, 72);
+        std::fs::write(
+            &file,
+            "[[intake.clocks]]\nname = \"x\"\ndescription = \"x\"\nstarts_at_stage = \"arrested\"\ndue_after_hours = 1\n",
+        )
+        .unwrap();
+        let error = Settings::load_from(Some(&file), vars(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("intake.clocks.starts_at_stage"), "{error}");
     }
 
     #[test]

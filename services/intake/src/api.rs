@@ -34,15 +34,22 @@ pub struct IntakeApi {
     store: Arc<dyn ScreeningStore>,
     cases: CaseOpener,
     searches: Arc<SearchLimit>,
+    clock_rules: Arc<Vec<haven_config::ClockRule>>,
 }
 
 impl IntakeApi {
-    /// The API over a store, opening cases with `cases`.
-    pub fn new(store: Arc<dyn ScreeningStore>, cases: CaseOpener) -> Self {
+    /// The API over a store, opening cases with `cases` and starting the statutory
+    /// clocks `clock_rules` describe.
+    pub fn new(
+        store: Arc<dyn ScreeningStore>,
+        cases: CaseOpener,
+        clock_rules: Vec<haven_config::ClockRule>,
+    ) -> Self {
         Self {
             store,
             cases,
             searches: Arc::new(SearchLimit::default()),
+            clock_rules: Arc::new(clock_rules),
         }
     }
 }
@@ -244,7 +251,7 @@ impl IntakeService for IntakeApi {
         };
         let screening = self
             .store
-            .record_decision(Scope::of(&caller), id, decision)
+            .record_decision(Scope::of(&caller), id, decision, &self.clock_rules)
             .await?
             .ok_or_else(|| HavenError::not_found("screening"))?;
         let screening = open_if_due(self.store.as_ref(), &self.cases, screening).await;
@@ -306,7 +313,12 @@ impl IntakeService for IntakeApi {
             matches: matches
                 .into_iter()
                 .map(|found| pb::PersonMatch {
-                    person_id: found.person_id.to_string(),
+                    // Another organisation's record: only its holder is disclosed.
+                    person_id: if found.restricted {
+                        String::new()
+                    } else {
+                        found.person_id.to_string()
+                    },
                     person_code: found.person_code,
                     kind: match found.kind {
                         haven_crypto::BlindIndexKind::FullName => pb::MatchKind::FullName,
@@ -314,6 +326,8 @@ impl IntakeService for IntakeApi {
                     }
                     .into(),
                     screening_ids: found.screening_ids.iter().map(Uuid::to_string).collect(),
+                    organization_id: found.organization_id.to_string(),
+                    restricted: found.restricted,
                 })
                 .collect(),
         }))

@@ -31,6 +31,8 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct CaseOpener {
     client: CaseServiceClient<InterceptedService<Channel, ServiceIdentity>>,
+    /// Open cases already for presumed victims (deployment setting).
+    when_presumed: bool,
 }
 
 impl CaseOpener {
@@ -46,6 +48,7 @@ impl CaseOpener {
             .connect_lazy();
         Ok(Self {
             client: CaseServiceClient::with_interceptor(channel, ServiceIdentity::new(tokens)),
+            when_presumed: settings.intake.open_case_when_presumed,
         })
     }
 
@@ -76,7 +79,7 @@ pub async fn open_if_due(
     opener: &CaseOpener,
     screening: Screening,
 ) -> Screening {
-    if !screening.needs_case() {
+    if !screening.needs_case(opener.when_presumed) {
         return screening;
     }
     let opened = match opener.open(&screening).await {
@@ -105,7 +108,7 @@ pub async fn reconcile(
             () = tokio::time::sleep(every) => {}
             () = shutdown.cancelled() => return,
         }
-        let waiting = match store.awaiting_case(50).await {
+        let waiting = match store.awaiting_case(50, opener.when_presumed).await {
             Ok(waiting) => waiting,
             Err(error) => {
                 tracing::warn!(code = %error.code(), "cannot list screenings awaiting a case");

@@ -205,11 +205,17 @@ impl Screening {
             .map(|consent| consent.given)
     }
 
-    /// Whether intake must open a case: identified, consenting to assistance, and
-    /// no case yet.
-    pub fn needs_case(&self) -> bool {
+    /// Whether intake must open a case: identified (or, when the deployment allows it,
+    /// presumed), consenting to assistance, and no case yet.
+    pub fn needs_case(&self, when_presumed: bool) -> bool {
+        let stage_qualifies = match self.stage {
+            IdentificationStage::Identified => true,
+            IdentificationStage::PresumedVictim
+            | IdentificationStage::ReasonableGroundsPositive => when_presumed,
+            _ => false,
+        };
         self.case_id.is_none()
-            && self.stage == IdentificationStage::Identified
+            && stage_qualifies
             && self.consent_for(ConsentPurpose::Assistance) == Some(true)
     }
 

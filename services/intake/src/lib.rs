@@ -3,6 +3,8 @@
 
 mod api;
 pub mod cases;
+mod clock_api;
+pub mod clocks;
 pub mod domain;
 pub mod persons;
 mod search_limit;
@@ -16,6 +18,7 @@ use tonic::service::interceptor::InterceptedService;
 use haven_config::Settings;
 use haven_events::{EventFeed, EventSignal};
 use haven_proto::common::v1::event_feed_service_server::EventFeedServiceServer;
+use haven_proto::intake::v1::clock_service_server::ClockServiceServer;
 use haven_proto::intake::v1::intake_service_server::IntakeServiceServer;
 use haven_server::{MAX_MESSAGE_BYTES, Security, serve_grpc_with};
 use haven_storage::{Database, MigrationSet};
@@ -69,9 +72,14 @@ pub async fn serve(
         cases::RECONCILE_EVERY,
         shutdown.clone(),
     ));
-    let api = IntakeServiceServer::new(IntakeApi::new(store, opener))
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let clock_api = ClockServiceServer::new(clock_api::ClockApi::new(store.clone()));
+    let api = IntakeServiceServer::new(IntakeApi::new(
+        store,
+        opener,
+        settings.intake.clocks.clone(),
+    ))
+    .max_decoding_message_size(MAX_MESSAGE_BYTES)
+    .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let feed = EventFeedServiceServer::new(EventFeed::new(
         SERVICE,
         database.clone(),
@@ -79,7 +87,8 @@ pub async fn serve(
         shutdown.clone(),
     ));
     let routes = Routes::new(InterceptedService::new(api, security.interceptor()))
-        .add_service(InterceptedService::new(feed, security.interceptor()));
+        .add_service(InterceptedService::new(feed, security.interceptor()))
+        .add_service(InterceptedService::new(clock_api, security.interceptor()));
     let served = serve_grpc_with(
         listener,
         routes,

@@ -15,6 +15,7 @@ use haven_error::{ErrorCode, HavenError, HavenResult};
 use haven_events::{EventSignal, NewEvent, OutboxWrite};
 use haven_storage::{Database, WritePool, db_error};
 
+use crate::clocks::{self, Clock};
 use crate::persons::{ClearFields, EncryptedColumns, Gender, Person, PersonCrypto, PersonDetails};
 
 use crate::SERVICE;
@@ -101,17 +102,34 @@ pub trait ScreeningStore: Send + Sync + std::fmt::Debug {
         id: Uuid,
         consent: NewConsent,
     ) -> HavenResult<Option<Screening>>;
-    /// Appends a decision and moves the screening to its stage; `None` if not in scope.
+    /// Appends a decision and moves the screening to its stage, starting the statutory
+    /// clocks `rules` attach to that stage; `None` if not in scope.
     async fn record_decision(
         &self,
         scope: Scope,
         id: Uuid,
         decision: NewDecision,
+        rules: &[haven_config::ClockRule],
     ) -> HavenResult<Option<Screening>>;
     /// Links the case opened for a screening (once: a second link is ignored).
     async fn link_case(&self, id: Uuid, case_id: Uuid) -> HavenResult<Screening>;
     /// Screenings that need a case and have none yet, oldest first.
-    async fn awaiting_case(&self, limit: u32) -> HavenResult<Vec<Screening>>;
+    async fn awaiting_case(&self, limit: u32, when_presumed: bool) -> HavenResult<Vec<Screening>>;
+    /// Clocks inside `scope` matching `filter`, soonest due first, after the cursor.
+    async fn list_clocks(
+        &self,
+        scope: Scope,
+        filter: &ClockFilter,
+        after: Option<(OffsetDateTime, i64)>,
+        limit: u32,
+    ) -> HavenResult<Vec<Clock>>;
+    /// Marks a clock met (idempotent); `None` if not in scope.
+    async fn complete_clock(
+        &self,
+        scope: Scope,
+        id: Uuid,
+        completed_by: &str,
+    ) -> HavenResult<Option<Clock>>;
     /// A person inside `scope`, decrypted; the read is audited. `None` if not in scope.
     async fn get_person(
         &self,
@@ -148,6 +166,17 @@ pub trait ScreeningStore: Send + Sync + std::fmt::Debug {
     async fn rewrap_person_keys(&self) -> HavenResult<u64>;
 }
 
+/// Which clocks to list.
+#[derive(Debug, Clone, Copy)]
+pub struct ClockFilter {
+    /// `None`: every clock not completed.
+    pub state: Option<clocks::ClockState>,
+    /// The moment states are computed at.
+    pub now: OffsetDateTime,
+    /// Width of the due-soon window.
+    pub window: time::Duration,
+}
+
 /// Another person whose name and birth year match.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PersonMatch {
@@ -157,8 +186,13 @@ pub struct PersonMatch {
     pub person_code: String,
     /// Whether the whole name matched, or only a part of it.
     pub kind: BlindIndexKind,
-    /// Their screenings.
+    /// Their screenings (none when restricted).
     pub screening_ids: Vec<Uuid>,
+    /// The organisation holding the record.
+    pub organization_id: Uuid,
+    /// Held by an organisation outside the caller's scope: only `organization_id` may
+    /// be disclosed.
+    pub restricted: bool,
 }
 
 /// The store for a database. `code_prefix` starts the persons' pseudonymous codes.
@@ -389,6 +423,41 @@ const INSERT_CONSENT: &str = "INSERT INTO consents (id, screening_id, purpose, g
     VALUES ($1, $2, $3, $4, $5, $6, $7)";
 const INSERT_DECISION: &str = "INSERT INTO decisions (id, screening_id, stage, deciding_organization_type, \
     legal_basis, decided_at, reasons, recorded_by, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+const INSERT_CLOCK: &str = "INSERT INTO clocks (id, screening_id, organization_id, name, description, started_at, due_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (screening_id, name) DO NOTHING";
+const CLOCK_COLUMNS: &str = "seq, id, screening_id, organization_id, name, description, started_at, due_at, completed_at, completed_by";
+
+#[derive(Debug, FromRow)]
+struct ClockRow {
+    seq: i64,
+    id: Uuid,
+    screening_id: Uuid,
+    organization_id: Uuid,
+    name: String,
+    description: String,
+    started_at: OffsetDateTime,
+    due_at: OffsetDateTime,
+    completed_at: Option<OffsetDateTime>,
+    completed_by: Option<String>,
+}
+
+impl From<ClockRow> for Clock {
+    fn from(row: ClockRow) -> Self {
+        Clock {
+            id: row.id,
+            screening_id: row.screening_id,
+            organization_id: row.organization_id,
+            name: row.name,
+            description: row.description,
+            started_at: row.started_at,
+            due_at: row.due_at,
+            completed_at: row.completed_at,
+            completed_by: row.completed_by,
+            position: row.seq,
+        }
+    }
+}
+
 const BUMP_VERSION: &str = "UPDATE screenings SET version = version + 1 WHERE id = $1";
 const SET_STAGE: &str = "UPDATE screenings SET stage = $2, version = version + 1 WHERE id = $1";
 const LINK_CASE: &str =
@@ -623,7 +692,13 @@ macro_rules! screening_store {
             }
 
             #[tracing::instrument(skip_all, fields(screening_id = %id))]
-            async fn record_decision(&self, scope: Scope, id: Uuid, decision: NewDecision) -> HavenResult<Option<Screening>> {
+            async fn record_decision(
+                &self,
+                scope: Scope,
+                id: Uuid,
+                decision: NewDecision,
+                rules: &[haven_config::ClockRule],
+            ) -> HavenResult<Option<Screening>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
                 let Some(screening) = Self::load(&mut tx, scope, id).await.map_err(Self::decode)? else {
                     return Ok(None);
@@ -659,6 +734,29 @@ macro_rules! screening_store {
                     }),
                 };
                 OutboxWrite::append_event(&mut *tx, SERVICE, &event).await.map_err(db_error)?;
+                for rule in clocks::started_by(rules, decision.stage) {
+                    let clock_id = Uuid::now_v7();
+                    let started = sqlx::query(INSERT_CLOCK)
+                        .bind(clock_id)
+                        .bind(id)
+                        .bind(screening.organization_id)
+                        .bind(&rule.name)
+                        .bind(&rule.description)
+                        .bind(decision.decided_at)
+                        .bind(clocks::due_at(rule, decision.decided_at))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    if started.rows_affected() == 1 {
+                        let event = NewEvent {
+                            event_type: "clock.started",
+                            aggregate_id: clock_id,
+                            organization_id: screening.organization_id,
+                            payload: serde_json::json!({ "screening_id": id, "name": rule.name }),
+                        };
+                        OutboxWrite::append_event(&mut *tx, SERVICE, &event).await.map_err(db_error)?;
+                    }
+                }
                 let updated = Self::load(&mut tx, scope, id).await.map_err(Self::decode)?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
@@ -693,16 +791,92 @@ macro_rules! screening_store {
             }
 
             #[tracing::instrument(skip_all)]
-            async fn awaiting_case(&self, limit: u32) -> HavenResult<Vec<Screening>> {
+            async fn awaiting_case(&self, limit: u32, when_presumed: bool) -> HavenResult<Vec<Screening>> {
+                let stages = if when_presumed {
+                    "('identified', 'presumed_victim', 'reasonable_grounds_positive')"
+                } else {
+                    "('identified')"
+                };
                 let sql = format!(
                     "SELECT {SCREENING_COLUMNS} WHERE s.seq > $1 AND ($2 IS NULL OR s.organization_id = $2) \
-                     AND s.case_id IS NULL AND s.stage = 'identified' \
+                     AND s.case_id IS NULL AND s.stage IN {stages} \
                      AND (SELECT given FROM consents WHERE consents.screening_id = s.id \
                           AND consents.purpose = 'assistance' ORDER BY consents.seq DESC LIMIT 1) = TRUE \
                      ORDER BY s.seq LIMIT $3"
                 );
                 let candidates = self.list(sql, None, 0, limit).await?;
-                Ok(candidates.into_iter().filter(Screening::needs_case).collect())
+                Ok(candidates.into_iter().filter(|screening| screening.needs_case(when_presumed)).collect())
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn list_clocks(
+                &self,
+                scope: Scope,
+                filter: &ClockFilter,
+                after: Option<(OffsetDateTime, i64)>,
+                limit: u32,
+            ) -> HavenResult<Vec<Clock>> {
+                let state = match filter.state {
+                    None => "completed_at IS NULL",
+                    Some(clocks::ClockState::Overdue) => "completed_at IS NULL AND due_at <= $4",
+                    Some(clocks::ClockState::DueSoon) => "completed_at IS NULL AND due_at > $4 AND due_at <= $5",
+                    Some(clocks::ClockState::Open) => "completed_at IS NULL AND due_at > $5",
+                    Some(clocks::ClockState::Completed) => "completed_at IS NOT NULL",
+                };
+                let (after_due, after_seq) = after.unwrap_or((OffsetDateTime::UNIX_EPOCH, 0));
+                let sql = format!(
+                    "SELECT {CLOCK_COLUMNS} FROM clocks WHERE ($1 IS NULL OR organization_id = $1) AND {state} \
+                     AND (due_at > $2 OR (due_at = $2 AND seq > $3)) ORDER BY due_at, seq LIMIT $6"
+                );
+                let rows: Vec<ClockRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(scope.organization())
+                    .bind(after_due)
+                    .bind(after_seq)
+                    .bind(filter.now)
+                    .bind(filter.now + filter.window)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                Ok(rows.into_iter().map(Clock::from).collect())
+            }
+
+            #[tracing::instrument(skip_all, fields(clock_id = %id))]
+            async fn complete_clock(&self, scope: Scope, id: Uuid, completed_by: &str) -> HavenResult<Option<Clock>> {
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let select = format!("SELECT {CLOCK_COLUMNS} FROM clocks WHERE id = $1 AND ($2 IS NULL OR organization_id = $2)");
+                let row: Option<ClockRow> = sqlx::query_as(sqlx::AssertSqlSafe(select.clone()))
+                    .bind(id)
+                    .bind(scope.organization())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                let Some(row) = row else { return Ok(None) };
+                let completed = sqlx::query("UPDATE clocks SET completed_at = $2, completed_by = $3 WHERE id = $1 AND completed_at IS NULL")
+                    .bind(id)
+                    .bind(OffsetDateTime::now_utc())
+                    .bind(completed_by)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                if completed.rows_affected() == 1 {
+                    let event = NewEvent {
+                        event_type: "clock.completed",
+                        aggregate_id: id,
+                        organization_id: row.organization_id,
+                        payload: serde_json::json!({ "screening_id": row.screening_id, "name": row.name }),
+                    };
+                    OutboxWrite::append_event(&mut *tx, SERVICE, &event).await.map_err(db_error)?;
+                }
+                let row: ClockRow = sqlx::query_as(sqlx::AssertSqlSafe(select))
+                    .bind(id)
+                    .bind(scope.organization())
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                tx.commit().await.map_err(db_error)?;
+                self.signal.notify();
+                Ok(Some(Clock::from(row)))
             }
 
             #[tracing::instrument(skip_all, fields(person_id = %id))]
@@ -769,19 +943,21 @@ macro_rules! screening_store {
                 let Some(person_id) = screening.person_id else {
                     return Err(HavenError::new(ErrorCode::Conflict, "this screening has no person details to compare"));
                 };
-                let rows: Vec<(Uuid, String, i32)> = sqlx::query_as(
-                    "SELECT DISTINCT other.person_id, p.code, other.kind FROM person_blind_index mine \
+                // Matches in every organisation: a re-trafficked person often reappears
+                // elsewhere. Outside the caller's scope only the holder is disclosed.
+                let rows: Vec<(Uuid, String, i32, Uuid)> = sqlx::query_as(
+                    "SELECT DISTINCT other.person_id, p.code, other.kind, p.organization_id FROM person_blind_index mine \
                      JOIN person_blind_index other ON other.value = mine.value AND other.kind = mine.kind \
                      JOIN persons p ON p.id = other.person_id \
-                     WHERE mine.person_id = $1 AND other.person_id <> $1 AND ($2 IS NULL OR p.organization_id = $2)",
+                     WHERE mine.person_id = $1 AND other.person_id <> $1",
                 )
                 .bind(person_id)
-                .bind(scope.organization())
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(db_error)?;
                 let mut matches: Vec<PersonMatch> = Vec::new();
-                for (other, code, kind) in rows {
+                for (other, code, kind, holder) in rows {
+                    let restricted = !scope.contains(holder);
                     let kind = u8::try_from(kind).ok().and_then(BlindIndexKind::from_code).unwrap_or(BlindIndexKind::NamePart);
                     if let Some(existing) = matches.iter_mut().find(|found| found.person_id == other) {
                         if kind == BlindIndexKind::FullName {
@@ -789,19 +965,25 @@ macro_rules! screening_store {
                         }
                         continue;
                     }
-                    let screening_ids: Vec<(Uuid,)> = sqlx::query_as(
-                        "SELECT id FROM screenings WHERE person_id = $1 AND ($2 IS NULL OR organization_id = $2) ORDER BY seq",
-                    )
-                    .bind(other)
-                    .bind(scope.organization())
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
+                    let screening_ids: Vec<(Uuid,)> = if restricted {
+                        Vec::new()
+                    } else {
+                        sqlx::query_as(
+                            "SELECT id FROM screenings WHERE person_id = $1 AND ($2 IS NULL OR organization_id = $2) ORDER BY seq",
+                        )
+                        .bind(other)
+                        .bind(scope.organization())
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(db_error)?
+                    };
                     matches.push(PersonMatch {
                         person_id: other,
-                        person_code: code,
+                        person_code: if restricted { String::new() } else { code },
                         kind,
                         screening_ids: screening_ids.into_iter().map(|(id,)| id).collect(),
+                        organization_id: holder,
+                        restricted,
                     });
                 }
                 AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("person.duplicate_search", "person", person_id))

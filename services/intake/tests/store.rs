@@ -208,13 +208,25 @@ async fn an_identified_consenting_person_awaits_a_case_until_linked(fixture: Fix
         .unwrap();
     let identified = fixture
         .store
-        .record_decision(scope, created.id, decision(IdentificationStage::Identified))
+        .record_decision(
+            scope,
+            created.id,
+            decision(IdentificationStage::Identified),
+            &[],
+        )
         .await
         .unwrap()
         .unwrap();
     assert_eq!(identified.stage, IdentificationStage::Identified);
-    assert!(!identified.needs_case(), "no consent yet");
-    assert!(fixture.store.awaiting_case(50).await.unwrap().is_empty());
+    assert!(!identified.needs_case(false), "no consent yet");
+    assert!(
+        fixture
+            .store
+            .awaiting_case(50, false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let consenting = fixture
         .store
@@ -222,8 +234,8 @@ async fn an_identified_consenting_person_awaits_a_case_until_linked(fixture: Fix
         .await
         .unwrap()
         .unwrap();
-    assert!(consenting.needs_case());
-    let waiting = fixture.store.awaiting_case(50).await.unwrap();
+    assert!(consenting.needs_case(false));
+    let waiting = fixture.store.awaiting_case(50, false).await.unwrap();
     assert_eq!(
         waiting.iter().map(|s| s.id).collect::<Vec<_>>(),
         vec![created.id]
@@ -242,7 +254,14 @@ async fn an_identified_consenting_person_awaits_a_case_until_linked(fixture: Fix
         Some(case_id),
         "the first case stays linked"
     );
-    assert!(fixture.store.awaiting_case(50).await.unwrap().is_empty());
+    assert!(
+        fixture
+            .store
+            .awaiting_case(50, false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let types = event_types(&fixture.database).await;
     assert_eq!(
         types
@@ -277,10 +296,22 @@ async fn a_withdrawn_consent_stops_case_opening(fixture: Fixture) {
         .unwrap();
     fixture
         .store
-        .record_decision(scope, created.id, decision(IdentificationStage::Identified))
+        .record_decision(
+            scope,
+            created.id,
+            decision(IdentificationStage::Identified),
+            &[],
+        )
         .await
         .unwrap();
-    assert!(fixture.store.awaiting_case(50).await.unwrap().is_empty());
+    assert!(
+        fixture
+            .store
+            .awaiting_case(50, false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 async fn decisions_are_history_and_set_the_stage(fixture: Fixture) {
@@ -298,7 +329,7 @@ async fn decisions_are_history_and_set_the_stage(fixture: Fixture) {
     ] {
         fixture
             .store
-            .record_decision(scope, created.id, decision(stage))
+            .record_decision(scope, created.id, decision(stage), &[])
             .await
             .unwrap();
     }
@@ -496,6 +527,12 @@ async fn duplicates_match_across_scripts_and_spellings_only_in_scope(fixture: Fi
         .await
         .unwrap()
         .unwrap();
+    // Another organisation's record shows up as a restricted hint: holder only.
+    let (foreign, matches): (Vec<_>, Vec<_>) =
+        matches.into_iter().partition(|found| found.restricted);
+    assert_eq!(foreign.len(), 1);
+    assert_eq!(foreign[0].organization_id, elsewhere);
+    assert!(foreign[0].person_code.is_empty() && foreign[0].screening_ids.is_empty());
     let mut found: Vec<Uuid> = matches
         .iter()
         .filter(|found| found.kind == haven_crypto::BlindIndexKind::FullName)
@@ -504,10 +541,7 @@ async fn duplicates_match_across_scripts_and_spellings_only_in_scope(fixture: Fi
     found.sort();
     let mut expected = vec![latin.person_id.unwrap(), cyrillic.person_id.unwrap()];
     expected.sort();
-    assert_eq!(
-        found, expected,
-        "same name in three spellings, same year; nothing from another organisation"
-    );
+    assert_eq!(found, expected, "same name in three spellings, same year");
     let all: Vec<Uuid> = matches.iter().map(|found| found.person_id).collect();
     assert!(!all.contains(&other_year.person_id.unwrap()));
     assert!(!all.contains(&different.person_id.unwrap()));
@@ -724,6 +758,202 @@ async fn when_the_audit_write_fails_the_request_fails_and_nothing_is_stored(fixt
     assert_eq!(events.len(), 1, "no event for the refused write");
 }
 
+fn decided_hours_ago(stage: IdentificationStage, hours: i64) -> NewDecision {
+    NewDecision {
+        decided_at: OffsetDateTime::now_utc() - time::Duration::hours(hours),
+        ..decision(stage)
+    }
+}
+
+async fn decisions_start_statutory_clocks_that_fall_due(fixture: Fixture) {
+    use haven_intake::clocks::ClockState;
+    use haven_intake::store::ClockFilter;
+    let rules = haven_config::default_clocks();
+    let organization = Uuid::new_v4();
+    let scope = Scope::Organization(organization);
+    let late = create(&fixture, organization, None).await;
+    let fresh = create(&fixture, organization, None).await;
+    fixture
+        .store
+        .record_decision(
+            scope,
+            late.id,
+            decided_hours_ago(IdentificationStage::PresumedVictim, 30),
+            &rules,
+        )
+        .await
+        .unwrap();
+    // A corrected decision at the same stage does not start a second clock.
+    fixture
+        .store
+        .record_decision(
+            scope,
+            late.id,
+            decided_hours_ago(IdentificationStage::PresumedVictim, 29),
+            &rules,
+        )
+        .await
+        .unwrap();
+    fixture
+        .store
+        .record_decision(
+            scope,
+            fresh.id,
+            decided_hours_ago(IdentificationStage::PresumedVictim, 2),
+            &rules,
+        )
+        .await
+        .unwrap();
+    fixture
+        .store
+        .record_decision(
+            scope,
+            fresh.id,
+            decided_hours_ago(IdentificationStage::ReasonableGroundsPositive, 1),
+            &rules,
+        )
+        .await
+        .unwrap();
+
+    let now = OffsetDateTime::now_utc();
+    let filter = |state| ClockFilter {
+        state,
+        now,
+        window: time::Duration::hours(24),
+    };
+    let open = fixture
+        .store
+        .list_clocks(scope, &filter(None), None, 50)
+        .await
+        .unwrap();
+    assert_eq!(open.len(), 3);
+    assert!(
+        open.windows(2).all(|pair| pair[0].due_at <= pair[1].due_at),
+        "soonest due first"
+    );
+    let overdue = fixture
+        .store
+        .list_clocks(scope, &filter(Some(ClockState::Overdue)), None, 50)
+        .await
+        .unwrap();
+    assert_eq!(
+        overdue
+            .iter()
+            .map(|c| (c.screening_id, c.name.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(late.id, "police_referral")]
+    );
+    let due_soon = fixture
+        .store
+        .list_clocks(scope, &filter(Some(ClockState::DueSoon)), None, 50)
+        .await
+        .unwrap();
+    assert_eq!(
+        due_soon
+            .iter()
+            .map(|c| (c.screening_id, c.name.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(fresh.id, "police_referral")]
+    );
+    let later = fixture
+        .store
+        .list_clocks(scope, &filter(Some(ClockState::Open)), None, 50)
+        .await
+        .unwrap();
+    assert_eq!(later[0].name, "reflection_period_review");
+    assert_eq!(
+        later[0].due_at - later[0].started_at,
+        time::Duration::days(30)
+    );
+
+    let foreign = Scope::Organization(Uuid::new_v4());
+    assert!(
+        fixture
+            .store
+            .list_clocks(foreign, &filter(None), None, 50)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        fixture
+            .store
+            .complete_clock(foreign, overdue[0].id, "stranger")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let done = fixture
+        .store
+        .complete_clock(scope, overdue[0].id, "officer-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        done.state(now, time::Duration::hours(24)),
+        ClockState::Completed
+    );
+    assert!(
+        fixture
+            .store
+            .list_clocks(scope, &filter(Some(ClockState::Overdue)), None, 50)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let first_page = fixture
+        .store
+        .list_clocks(scope, &filter(None), None, 1)
+        .await
+        .unwrap();
+    let cursor = first_page
+        .last()
+        .map(|clock| (clock.due_at, clock.position));
+    let second_page = fixture
+        .store
+        .list_clocks(scope, &filter(None), cursor, 10)
+        .await
+        .unwrap();
+    assert_eq!(first_page.len() + second_page.len(), 2);
+    assert_ne!(first_page[0].id, second_page[0].id);
+}
+
+async fn a_deployment_may_open_cases_for_presumed_victims(fixture: Fixture) {
+    let organization = Uuid::new_v4();
+    let scope = Scope::Organization(organization);
+    let created = create(&fixture, organization, None).await;
+    fixture
+        .store
+        .record_consent(scope, created.id, consent(ConsentPurpose::Assistance, true))
+        .await
+        .unwrap();
+    let presumed = fixture
+        .store
+        .record_decision(
+            scope,
+            created.id,
+            decision(IdentificationStage::PresumedVictim),
+            &[],
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!presumed.needs_case(false));
+    assert!(presumed.needs_case(true));
+    assert!(
+        fixture
+            .store
+            .awaiting_case(50, false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        fixture.store.awaiting_case(50, true).await.unwrap().len(),
+        1
+    );
+}
+
 haven_storage::backend_suite! {
     setup = setup;
     a_screening_is_only_visible_to_its_organization,
@@ -736,4 +966,6 @@ haven_storage::backend_suite! {
     erasure_shreds_the_key_and_leaves_only_the_code,
     rotating_the_master_key_rewraps_every_person,
     when_the_audit_write_fails_the_request_fails_and_nothing_is_stored,
+    decisions_start_statutory_clocks_that_fall_due,
+    a_deployment_may_open_cases_for_presumed_victims,
 }
