@@ -10,6 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "haven/common/v1/paging.proto",
         "haven/intake/v1/intake.proto",
         "haven/intake/v1/clocks.proto",
+        "haven/intake/v1/indicator_sets.proto",
         "haven/case/v1/case.proto",
         "haven/referral/v1/referral.proto",
         "haven/reporting/v1/reporting.proto",

@@ -214,6 +214,7 @@ async fn sql_path(sql: Arc<SqlOnly>) {
                 language: String::new(),
                 interpreter_used: false,
                 is_minor: false,
+                assessment: Default::default(),
             },
             None,
         )

@@ -99,11 +99,17 @@ pub enum Action {
     ClockRead,
     /// Record that a clock's obligation was met.
     ClockComplete,
+    /// Change the assessment parts of a screening.
+    ScreeningUpdate,
+    /// Read indicator sets.
+    IndicatorSetRead,
+    /// Publish a new indicator set version.
+    IndicatorSetPublish,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 18] = [
+    pub const ALL: [Action; 21] = [
         Action::ScreeningCreate,
         Action::ScreeningRead,
         Action::ConsentRecord,
@@ -122,6 +128,9 @@ impl Action {
         Action::CaseReadSealed,
         Action::ClockRead,
         Action::ClockComplete,
+        Action::ScreeningUpdate,
+        Action::IndicatorSetRead,
+        Action::IndicatorSetPublish,
     ];
 
     /// Dotted name, e.g. `screening.create`.
@@ -145,6 +154,9 @@ impl Action {
             Action::CaseReadSealed => "case.read_sealed",
             Action::ClockRead => "clock.read",
             Action::ClockComplete => "clock.complete",
+            Action::ScreeningUpdate => "screening.update",
+            Action::IndicatorSetRead => "indicator_set.read",
+            Action::IndicatorSetPublish => "indicator_set.publish",
         }
     }
 }
@@ -173,6 +185,9 @@ pub const POLICY: &[(Role, &[Action])] = &[
             CaseReadSealed,
             ClockRead,
             ClockComplete,
+            ScreeningUpdate,
+            IndicatorSetRead,
+            IndicatorSetPublish,
         ],
     ),
     (
@@ -187,6 +202,8 @@ pub const POLICY: &[(Role, &[Action])] = &[
             DuplicateSearch,
             ClockRead,
             ClockComplete,
+            ScreeningUpdate,
+            IndicatorSetRead,
         ],
     ),
     (
@@ -197,6 +214,7 @@ pub const POLICY: &[(Role, &[Action])] = &[
             CaseRead,
             OrganizationRead,
             PersonRead,
+            IndicatorSetRead,
         ],
     ),
     (
@@ -214,6 +232,8 @@ pub const POLICY: &[(Role, &[Action])] = &[
             CaseSeal,
             ClockRead,
             ClockComplete,
+            ScreeningUpdate,
+            IndicatorSetRead,
         ],
     ),
     (Role::ReferralCoordinator, &[OrganizationRead]),

@@ -206,6 +206,10 @@ pub struct IntakeSettings {
     pub open_case_when_presumed: bool,
     /// Statutory clocks of this deployment, started by identification decisions.
     pub clocks: Vec<ClockRule>,
+    /// Local legal categories of exploitation a screening may record besides the HTCDS
+    /// types (lower-case codes, e.g. `article_144_1`).
+    #[serde(default)]
+    pub local_exploitation_categories: Vec<String>,
 }
 
 /// A statutory deadline: when a decision reaches `starts_at_stage`, a clock starts at
@@ -318,6 +322,7 @@ impl Default for Settings {
                 endpoint: "http://127.0.0.1:50051".to_owned(),
                 open_case_when_presumed: false,
                 clocks: default_clocks(),
+                local_exploitation_categories: Vec::new(),
             },
             case: CaseSettings {
                 listen: SocketAddr::from(([127, 0, 0, 1], 50052)),

@@ -15,6 +15,7 @@ use haven_proto::intake::v1 as pb;
 use haven_proto::intake::v1::intake_service_server::IntakeService;
 use haven_storage::cursor;
 
+use crate::assessment::{AssessmentParts, Exploitation, IndicatorAnswers, Risk};
 use crate::cases::{CaseOpener, open_if_due};
 use crate::domain::{
     ConsentMethod, ConsentPurpose, DecidingOrganizationType, IdentificationStage, ReferralSource,
@@ -34,22 +35,22 @@ pub struct IntakeApi {
     store: Arc<dyn ScreeningStore>,
     cases: CaseOpener,
     searches: Arc<SearchLimit>,
-    clock_rules: Arc<Vec<haven_config::ClockRule>>,
+    settings: Arc<haven_config::IntakeSettings>,
 }
 
 impl IntakeApi {
-    /// The API over a store, opening cases with `cases` and starting the statutory
-    /// clocks `clock_rules` describe.
+    /// The API over a store, opening cases with `cases`, with the deployment's
+    /// statutory clocks and local exploitation categories from `settings`.
     pub fn new(
         store: Arc<dyn ScreeningStore>,
         cases: CaseOpener,
-        clock_rules: Vec<haven_config::ClockRule>,
+        settings: haven_config::IntakeSettings,
     ) -> Self {
         Self {
             store,
             cases,
             searches: Arc::new(SearchLimit::default()),
-            clock_rules: Arc::new(clock_rules),
+            settings: Arc::new(settings),
         }
     }
 }
@@ -116,6 +117,52 @@ fn audit_context<T>(request: &Request<T>, action: Action) -> HavenResult<AuditCo
     AuditContext::from_request(request, action)
 }
 
+impl IntakeApi {
+    /// Validates the assessment parts of a request against the indicator set they
+    /// name and the deployment's categories.
+    async fn assessment(
+        &self,
+        indicators: Option<pb::IndicatorAssessment>,
+        exploitation: Option<pb::ExploitationDetails>,
+        risk: Option<pb::RiskAssessment>,
+    ) -> HavenResult<AssessmentParts> {
+        let indicators = match indicators {
+            None => None,
+            Some(assessment) => {
+                let version = match assessment.indicator_set_version {
+                    0 => None,
+                    version => Some(i32::try_from(version).map_err(|_| {
+                        HavenError::invalid_field(
+                            "indicators.indicator_set_version",
+                            "no such version",
+                        )
+                    })?),
+                };
+                let set = self
+                    .store
+                    .get_indicator_set(version)
+                    .await?
+                    .ok_or_else(|| {
+                        HavenError::invalid_field(
+                            "indicators.indicator_set_version",
+                            "no such indicator set version",
+                        )
+                    })?;
+                Some(IndicatorAnswers::from_proto(assessment, &set)?)
+            }
+        };
+        Ok(AssessmentParts {
+            indicators,
+            exploitation: exploitation
+                .map(|details| {
+                    Exploitation::from_proto(details, &self.settings.local_exploitation_categories)
+                })
+                .transpose()?,
+            risk: risk.map(Risk::from_proto).transpose()?,
+        })
+    }
+}
+
 fn reply(screening: &Screening) -> Option<pb::Screening> {
     Some(screening.to_proto())
 }
@@ -130,6 +177,9 @@ impl IntakeService for IntakeApi {
         let caller = context.principal.clone();
         let message = request.into_inner();
         let person = message.person.map(PersonDetails::from_proto).transpose()?;
+        let assessment = self
+            .assessment(message.indicators, message.exploitation, message.risk)
+            .await?;
         let new = NewScreening {
             organization_id: caller.organization_id,
             screened_by: caller.subject.clone(),
@@ -143,6 +193,7 @@ impl IntakeService for IntakeApi {
             language: language(message.language)?,
             interpreter_used: message.interpreter_used,
             is_minor: message.is_minor,
+            assessment,
         };
         let screening = self.store.create_screening(&context, new, person).await?;
         Ok(Response::new(pb::CreateScreeningResponse {
@@ -251,7 +302,7 @@ impl IntakeService for IntakeApi {
         };
         let screening = self
             .store
-            .record_decision(Scope::of(&caller), id, decision, &self.clock_rules)
+            .record_decision(Scope::of(&caller), id, decision, &self.settings.clocks)
             .await?
             .ok_or_else(|| HavenError::not_found("screening"))?;
         let screening = open_if_due(self.store.as_ref(), &self.cases, screening).await;
@@ -371,6 +422,43 @@ impl IntakeService for IntakeApi {
                 })
                 .collect(),
             page: Some(PageResponse { next_cursor }),
+        }))
+    }
+
+    async fn update_screening(
+        &self,
+        request: Request<pb::UpdateScreeningRequest>,
+    ) -> Result<Response<pb::UpdateScreeningResponse>, Status> {
+        let caller = principal(&request)?;
+        caller.require(Action::ScreeningUpdate)?;
+        let message = request.into_inner();
+        let id = parse_id("id", &message.id)?;
+        if message.expected_version == 0 {
+            return Err(HavenError::new(
+                haven_error::ErrorCode::PreconditionRequired,
+                "expected_version (If-Match) is required to update a screening",
+            )
+            .into());
+        }
+        let expected_version = i64::try_from(message.expected_version)
+            .map_err(|_| HavenError::invalid_field("expected_version", "is too large"))?;
+        let parts = self
+            .assessment(message.indicators, message.exploitation, message.risk)
+            .await?;
+        if parts == AssessmentParts::default() {
+            return Err(HavenError::invalid_field(
+                "indicators",
+                "give at least one of indicators, exploitation, risk",
+            )
+            .into());
+        }
+        let screening = self
+            .store
+            .update_screening(Scope::of(&caller), id, expected_version, parts)
+            .await?
+            .ok_or_else(|| HavenError::not_found("screening"))?;
+        Ok(Response::new(pb::UpdateScreeningResponse {
+            screening: reply(&screening),
         }))
     }
 }

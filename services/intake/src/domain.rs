@@ -192,6 +192,8 @@ pub struct Screening {
     pub person_id: Option<Uuid>,
     /// The person's pseudonymous code.
     pub person_code: Option<String>,
+    /// Indicator answers, exploitation details, risk.
+    pub assessment: crate::assessment::AssessmentParts,
 }
 
 impl Screening {
@@ -266,6 +268,17 @@ impl Screening {
             version: u64::try_from(self.version).unwrap_or_default(),
             person_id: self.person_id.map(|id| id.to_string()).unwrap_or_default(),
             person_code: self.person_code.clone().unwrap_or_default(),
+            indicators: self
+                .assessment
+                .indicators
+                .as_ref()
+                .map(|answers| answers.to_proto()),
+            exploitation: self
+                .assessment
+                .exploitation
+                .as_ref()
+                .map(|details| details.to_proto()),
+            risk: self.assessment.risk.as_ref().map(|risk| risk.to_proto()),
         }
     }
 }

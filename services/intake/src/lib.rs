@@ -2,10 +2,12 @@
 //! decisions, and opening the case once a person is identified and consents.
 
 mod api;
+pub mod assessment;
 pub mod cases;
 mod clock_api;
 pub mod clocks;
 pub mod domain;
+mod indicator_api;
 pub mod persons;
 mod search_limit;
 pub mod store;
@@ -19,6 +21,7 @@ use haven_config::Settings;
 use haven_events::{EventFeed, EventSignal};
 use haven_proto::common::v1::event_feed_service_server::EventFeedServiceServer;
 use haven_proto::intake::v1::clock_service_server::ClockServiceServer;
+use haven_proto::intake::v1::indicator_set_service_server::IndicatorSetServiceServer;
 use haven_proto::intake::v1::intake_service_server::IntakeServiceServer;
 use haven_server::{MAX_MESSAGE_BYTES, Security, serve_grpc_with};
 use haven_storage::{Database, MigrationSet};
@@ -72,14 +75,16 @@ pub async fn serve(
         cases::RECONCILE_EVERY,
         shutdown.clone(),
     ));
+    store
+        .ensure_default_indicator_set()
+        .await
+        .map_err(|error| anyhow::anyhow!("default indicator set: {error}"))?;
     let clock_api = ClockServiceServer::new(clock_api::ClockApi::new(store.clone()));
-    let api = IntakeServiceServer::new(IntakeApi::new(
-        store,
-        opener,
-        settings.intake.clocks.clone(),
-    ))
-    .max_decoding_message_size(MAX_MESSAGE_BYTES)
-    .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let indicator_api =
+        IndicatorSetServiceServer::new(indicator_api::IndicatorSetApi::new(store.clone()));
+    let api = IntakeServiceServer::new(IntakeApi::new(store, opener, settings.intake.clone()))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let feed = EventFeedServiceServer::new(EventFeed::new(
         SERVICE,
         database.clone(),
@@ -88,7 +93,11 @@ pub async fn serve(
     ));
     let routes = Routes::new(InterceptedService::new(api, security.interceptor()))
         .add_service(InterceptedService::new(feed, security.interceptor()))
-        .add_service(InterceptedService::new(clock_api, security.interceptor()));
+        .add_service(InterceptedService::new(clock_api, security.interceptor()))
+        .add_service(InterceptedService::new(
+            indicator_api,
+            security.interceptor(),
+        ));
     let served = serve_grpc_with(
         listener,
         routes,

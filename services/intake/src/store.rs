@@ -15,6 +15,7 @@ use haven_error::{ErrorCode, HavenError, HavenResult};
 use haven_events::{EventSignal, NewEvent, OutboxWrite};
 use haven_storage::{Database, WritePool, db_error};
 
+use crate::assessment::{AssessmentParts, IndicatorSet, IndicatorSetDefinition};
 use crate::clocks::{self, Clock};
 use crate::persons::{ClearFields, EncryptedColumns, Gender, Person, PersonCrypto, PersonDetails};
 
@@ -43,6 +44,8 @@ pub struct NewScreening {
     pub interpreter_used: bool,
     /// Minor.
     pub is_minor: bool,
+    /// Indicator answers, exploitation details and risk, as far as known.
+    pub assessment: AssessmentParts,
 }
 
 /// A consent to record.
@@ -115,6 +118,27 @@ pub trait ScreeningStore: Send + Sync + std::fmt::Debug {
     async fn link_case(&self, id: Uuid, case_id: Uuid) -> HavenResult<Screening>;
     /// Screenings that need a case and have none yet, oldest first.
     async fn awaiting_case(&self, limit: u32, when_presumed: bool) -> HavenResult<Vec<Screening>>;
+    /// Replaces the assessment parts given, if the screening is still at
+    /// `expected_version`: a stale version is `PreconditionFailed`. `None` if not in scope.
+    async fn update_screening(
+        &self,
+        scope: Scope,
+        id: Uuid,
+        expected_version: i64,
+        parts: AssessmentParts,
+    ) -> HavenResult<Option<Screening>>;
+    /// Publishes the shipped default indicator set as version 1 if none exists.
+    async fn ensure_default_indicator_set(&self) -> HavenResult<()>;
+    /// Every published indicator set, newest first.
+    async fn list_indicator_sets(&self) -> HavenResult<Vec<IndicatorSet>>;
+    /// One version, or the newest when `version` is `None`.
+    async fn get_indicator_set(&self, version: Option<i32>) -> HavenResult<Option<IndicatorSet>>;
+    /// Publishes a new version (the next number).
+    async fn publish_indicator_set(
+        &self,
+        definition: IndicatorSetDefinition,
+        published_by: &str,
+    ) -> HavenResult<IndicatorSet>;
     /// Clocks inside `scope` matching `filter`, soonest due first, after the cursor.
     async fn list_clocks(
         &self,
@@ -237,6 +261,42 @@ struct ScreeningRow {
     version: i64,
     person_id: Option<Uuid>,
     person_code: Option<String>,
+    indicator_answers: Option<String>,
+    exploitation: Option<String>,
+    risk: Option<String>,
+}
+
+fn parse_part<T: serde::de::DeserializeOwned>(stored: Option<String>) -> HavenResult<Option<T>> {
+    stored
+        .map(|json| serde_json::from_str(&json).map_err(HavenError::internal))
+        .transpose()
+}
+
+fn part_json<T: serde::Serialize>(part: &Option<T>) -> HavenResult<Option<String>> {
+    part.as_ref()
+        .map(|value| serde_json::to_string(value).map_err(HavenError::internal))
+        .transpose()
+}
+
+#[derive(FromRow)]
+struct IndicatorSetRow {
+    version: i32,
+    definition: String,
+    published_at: OffsetDateTime,
+    published_by: String,
+}
+
+impl TryFrom<IndicatorSetRow> for IndicatorSet {
+    type Error = HavenError;
+
+    fn try_from(row: IndicatorSetRow) -> HavenResult<Self> {
+        Ok(IndicatorSet {
+            version: row.version,
+            definition: serde_json::from_str(&row.definition).map_err(HavenError::internal)?,
+            published_at: row.published_at,
+            published_by: row.published_by,
+        })
+    }
 }
 
 #[derive(FromRow)]
@@ -390,16 +450,22 @@ fn assemble(
         position: row.seq,
         person_id: row.person_id,
         person_code: row.person_code,
+        assessment: AssessmentParts {
+            indicators: parse_part(row.indicator_answers)?,
+            exploitation: parse_part(row.exploitation)?,
+            risk: parse_part(row.risk)?,
+        },
     })
 }
 
 const SCREENING_COLUMNS: &str = "s.seq, s.id, s.organization_id, s.screened_by, s.referral_source, \
     s.screened_at, s.settlement, s.language, s.interpreter_used, s.is_minor, s.stage, s.case_id, s.created_at, \
-    s.version, s.person_id, p.code AS person_code FROM screenings s LEFT JOIN persons p ON p.id = s.person_id";
+    s.version, s.person_id, p.code AS person_code, s.indicator_answers, s.exploitation, s.risk \
+    FROM screenings s LEFT JOIN persons p ON p.id = s.person_id";
 const SELECT_SCREENING: &str = "SELECT s.seq, s.id, s.organization_id, s.screened_by, s.referral_source, \
     s.screened_at, s.settlement, s.language, s.interpreter_used, s.is_minor, s.stage, s.case_id, s.created_at, \
-    s.version, s.person_id, p.code AS person_code FROM screenings s LEFT JOIN persons p ON p.id = s.person_id \
-    WHERE s.id = $1 AND ($2 IS NULL OR s.organization_id = $2)";
+    s.version, s.person_id, p.code AS person_code, s.indicator_answers, s.exploitation, s.risk \
+    FROM screenings s LEFT JOIN persons p ON p.id = s.person_id WHERE s.id = $1 AND ($2 IS NULL OR s.organization_id = $2)";
 const PERSON_COLUMNS: &str = "SELECT id, code, organization_id, wrapped_key, given_name, family_name, patronymic, \
     birth_date, phone, address, identity_document_number, birth_year, gender, citizenships, languages, \
     created_at, erased_at FROM persons WHERE id = $1 AND ($2 IS NULL OR organization_id = $2)";
@@ -417,8 +483,15 @@ const SELECT_CONSENTS: &str = "SELECT id, purpose, given, method, recorded_by, r
 const SELECT_DECISIONS: &str = "SELECT id, stage, deciding_organization_type, legal_basis, decided_at, reasons, \
     recorded_by, recorded_at FROM decisions WHERE screening_id = $1 ORDER BY seq";
 const INSERT_SCREENING: &str = "INSERT INTO screenings (id, organization_id, screened_by, referral_source, \
-    screened_at, settlement, language, interpreter_used, is_minor, stage, case_id, created_at, version, person_id) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, 1, $12)";
+    screened_at, settlement, language, interpreter_used, is_minor, stage, case_id, created_at, version, person_id, \
+    indicator_set_version, indicator_answers, exploitation, risk) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, 1, $12, $13, $14, $15, $16)";
+const UPDATE_ASSESSMENT: &str = "UPDATE screenings SET \
+    indicator_set_version = CASE WHEN $3 THEN $4 ELSE indicator_set_version END, \
+    indicator_answers = CASE WHEN $3 THEN $5 ELSE indicator_answers END, \
+    exploitation = CASE WHEN $6 THEN $7 ELSE exploitation END, \
+    risk = CASE WHEN $8 THEN $9 ELSE risk END, \
+    version = version + 1 WHERE id = $1 AND version = $2";
 const INSERT_CONSENT: &str = "INSERT INTO consents (id, screening_id, purpose, given, method, recorded_by, recorded_at) \
     VALUES ($1, $2, $3, $4, $5, $6, $7)";
 const INSERT_DECISION: &str = "INSERT INTO decisions (id, screening_id, stage, deciding_organization_type, \
@@ -617,6 +690,10 @@ macro_rules! screening_store {
                     .bind(IdentificationStage::Screened.as_str())
                     .bind(now)
                     .bind(person_id)
+                    .bind(new.assessment.indicators.as_ref().map(|answers| answers.version))
+                    .bind(part_json(&new.assessment.indicators)?)
+                    .bind(part_json(&new.assessment.exploitation)?)
+                    .bind(part_json(&new.assessment.risk)?)
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;
@@ -632,6 +709,10 @@ macro_rules! screening_store {
                         "person_id": person_id,
                         "gender": person.as_ref().and_then(|p| p.gender).map(Gender::as_str),
                         "birth_year": person.as_ref().and_then(|p| p.birth_year),
+                        "exploitation_types": new.assessment.exploitation.as_ref().map(|e| e.types.clone()),
+                        "means_of_control": new.assessment.exploitation.as_ref().map(|e| e.means_of_control.clone()),
+                        "citizenships": person.as_ref().map(|p| p.citizenships.clone()),
+                        "risk_level": new.assessment.risk.as_ref().map(|r| r.level.clone()),
                     }),
                 };
                 OutboxWrite::append_event(&mut *tx, SERVICE, &event).await.map_err(db_error)?;
@@ -806,6 +887,121 @@ macro_rules! screening_store {
                 );
                 let candidates = self.list(sql, None, 0, limit).await?;
                 Ok(candidates.into_iter().filter(|screening| screening.needs_case(when_presumed)).collect())
+            }
+
+            #[tracing::instrument(skip_all, fields(screening_id = %id))]
+            async fn update_screening(&self, scope: Scope, id: Uuid, expected_version: i64, parts: AssessmentParts) -> HavenResult<Option<Screening>> {
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let Some(current) = Self::load(&mut tx, scope, id).await.map_err(Self::decode)? else {
+                    return Ok(None);
+                };
+                let updated = sqlx::query(UPDATE_ASSESSMENT)
+                    .bind(id)
+                    .bind(expected_version)
+                    .bind(parts.indicators.is_some())
+                    .bind(parts.indicators.as_ref().map(|answers| answers.version))
+                    .bind(part_json(&parts.indicators)?)
+                    .bind(parts.exploitation.is_some())
+                    .bind(part_json(&parts.exploitation)?)
+                    .bind(parts.risk.is_some())
+                    .bind(part_json(&parts.risk)?)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                if updated.rows_affected() == 0 {
+                    return Err(HavenError::new(
+                        ErrorCode::PreconditionFailed,
+                        format!("the screening changed since you read it (now at version {})", current.version),
+                    ));
+                }
+                let event = NewEvent {
+                    event_type: "screening.updated",
+                    aggregate_id: id,
+                    organization_id: current.organization_id,
+                    payload: serde_json::json!({
+                        "exploitation_types": parts.exploitation.as_ref().map(|e| e.types.clone()),
+                        "means_of_control": parts.exploitation.as_ref().map(|e| e.means_of_control.clone()),
+                        "risk_level": parts.risk.as_ref().map(|r| r.level.clone()),
+                        "indicator_set_version": parts.indicators.as_ref().map(|answers| answers.version),
+                    }),
+                };
+                OutboxWrite::append_event(&mut *tx, SERVICE, &event).await.map_err(db_error)?;
+                let screening = Self::load(&mut tx, scope, id).await.map_err(Self::decode)?;
+                tx.commit().await.map_err(db_error)?;
+                self.signal.notify();
+                Ok(screening)
+            }
+
+            async fn ensure_default_indicator_set(&self) -> HavenResult<()> {
+                let definition: IndicatorSetDefinition =
+                    serde_json::from_str(crate::assessment::DEFAULT_SET).map_err(HavenError::internal)?;
+                let json = serde_json::to_string(&definition).map_err(HavenError::internal)?;
+                sqlx::query(
+                    "INSERT INTO indicator_sets (version, name, definition, published_at, published_by) \
+                     VALUES (1, $1, $2, $3, 'haven') ON CONFLICT (version) DO NOTHING",
+                )
+                .bind(&definition.name)
+                .bind(json)
+                .bind(OffsetDateTime::now_utc())
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(())
+            }
+
+            async fn list_indicator_sets(&self) -> HavenResult<Vec<IndicatorSet>> {
+                let rows: Vec<IndicatorSetRow> = sqlx::query_as(
+                    "SELECT version, definition, published_at, published_by FROM indicator_sets ORDER BY version DESC",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_error)?;
+                rows.into_iter().map(IndicatorSet::try_from).collect()
+            }
+
+            async fn get_indicator_set(&self, version: Option<i32>) -> HavenResult<Option<IndicatorSet>> {
+                let row: Option<IndicatorSetRow> = sqlx::query_as(
+                    "SELECT version, definition, published_at, published_by FROM indicator_sets \
+                     WHERE ($1 IS NULL OR version = $1) ORDER BY version DESC LIMIT 1",
+                )
+                .bind(version)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+                row.map(IndicatorSet::try_from).transpose()
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn publish_indicator_set(&self, definition: IndicatorSetDefinition, published_by: &str) -> HavenResult<IndicatorSet> {
+                let json = serde_json::to_string(&definition).map_err(HavenError::internal)?;
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let inserted = sqlx::query(
+                    "INSERT INTO indicator_sets (version, name, definition, published_at, published_by) \
+                     VALUES ((SELECT COALESCE(MAX(version), 0) + 1 FROM indicator_sets), $1, $2, $3, $4)",
+                )
+                .bind(&definition.name)
+                .bind(json)
+                .bind(OffsetDateTime::now_utc())
+                .bind(published_by)
+                .execute(&mut *tx)
+                .await;
+                match inserted {
+                    Ok(_) => {}
+                    Err(error) if haven_storage::is_unique_violation(&error) => {
+                        return Err(HavenError::new(ErrorCode::Conflict, "another version was published at the same time; retry"));
+                    }
+                    Err(error) => return Err(db_error(error)),
+                }
+                let row: IndicatorSetRow = sqlx::query_as(
+                    "SELECT version, definition, published_at, published_by FROM indicator_sets ORDER BY version DESC LIMIT 1",
+                )
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                tx.commit().await.map_err(db_error)?;
+                let set = IndicatorSet::try_from(row)?;
+                tracing::info!(version = set.version, "indicator set published");
+                Ok(set)
             }
 
             #[tracing::instrument(skip_all)]

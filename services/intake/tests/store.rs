@@ -12,6 +12,7 @@ use haven_auth::Scope;
 use haven_auth::{Principal, PrincipalKind, Role};
 use haven_config::Settings;
 use haven_events::EventSignal;
+use haven_intake::assessment::{Answer, AssessmentParts, Exploitation, IndicatorAnswers, Risk};
 use haven_intake::domain::{
     ConsentMethod, ConsentPurpose, DecidingOrganizationType, IdentificationStage, ReferralSource,
 };
@@ -84,6 +85,7 @@ fn screening(organization_id: Uuid) -> NewScreening {
         language: "az".into(),
         interpreter_used: false,
         is_minor: false,
+        assessment: AssessmentParts::default(),
     }
 }
 
@@ -954,6 +956,142 @@ async fn a_deployment_may_open_cases_for_presumed_victims(fixture: Fixture) {
     );
 }
 
+async fn indicator_sets_are_versioned_data_and_screenings_keep_theirs(fixture: Fixture) {
+    fixture.store.ensure_default_indicator_set().await.unwrap();
+    fixture.store.ensure_default_indicator_set().await.unwrap();
+    let first = fixture
+        .store
+        .get_indicator_set(None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.version, 1);
+    assert!(first.definition.has("document_retention"));
+
+    let organization = Uuid::new_v4();
+    let scope = Scope::Organization(organization);
+    let mut new = screening(organization);
+    new.assessment = AssessmentParts {
+        indicators: Some(IndicatorAnswers {
+            version: 1,
+            answers: vec![("document_retention".into(), Answer::Yes)],
+        }),
+        exploitation: Some(Exploitation {
+            types: vec!["forced_labour".into()],
+            countries_of_exploitation: vec!["RU".into()],
+            ..Exploitation::default()
+        }),
+        risk: Some(Risk {
+            level: "high".into(),
+            factors: vec![],
+            immediate_needs: vec!["shelter".into()],
+        }),
+    };
+    let created = fixture
+        .store
+        .create_screening(&officer(organization), new.clone(), None)
+        .await
+        .unwrap();
+    assert_eq!(created.assessment, new.assessment);
+
+    let mut second = first.definition.clone();
+    second.name = "Revised indicators".into();
+    second.groups[0]
+        .indicators
+        .retain(|indicator| indicator.code != "isolation");
+    let published = fixture
+        .store
+        .publish_indicator_set(second, "admin-1")
+        .await
+        .unwrap();
+    assert_eq!(published.version, 2);
+    assert_eq!(
+        fixture
+            .store
+            .get_indicator_set(None)
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        2
+    );
+    assert_eq!(
+        fixture
+            .store
+            .get_indicator_set(Some(1))
+            .await
+            .unwrap()
+            .unwrap()
+            .definition,
+        first.definition
+    );
+    assert_eq!(fixture.store.list_indicator_sets().await.unwrap().len(), 2);
+    let reread = fixture
+        .store
+        .get_screening(scope, created.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        reread.assessment.indicators.unwrap().version,
+        1,
+        "old screenings keep their version"
+    );
+}
+
+async fn updates_need_the_current_version(fixture: Fixture) {
+    let organization = Uuid::new_v4();
+    let scope = Scope::Organization(organization);
+    let created = create(&fixture, organization, None).await;
+    let risk = AssessmentParts {
+        risk: Some(Risk {
+            level: "medium".into(),
+            factors: vec!["threats_to_family".into()],
+            immediate_needs: vec![],
+        }),
+        ..AssessmentParts::default()
+    };
+    let updated = fixture
+        .store
+        .update_screening(scope, created.id, created.version, risk.clone())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(updated.version, created.version + 1);
+    assert_eq!(updated.assessment.risk, risk.risk);
+    // A second writer who read the old version loses: nothing of theirs is stored.
+    let stale = AssessmentParts {
+        risk: Some(Risk {
+            level: "low".into(),
+            factors: vec![],
+            immediate_needs: vec![],
+        }),
+        ..AssessmentParts::default()
+    };
+    let refused = fixture
+        .store
+        .update_screening(scope, created.id, created.version, stale)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), haven_error::ErrorCode::PreconditionFailed);
+    let current = fixture
+        .store
+        .get_screening(scope, created.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(current.assessment.risk, risk.risk);
+    let foreign = Scope::Organization(Uuid::new_v4());
+    assert!(
+        fixture
+            .store
+            .update_screening(foreign, created.id, current.version, risk)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 haven_storage::backend_suite! {
     setup = setup;
     a_screening_is_only_visible_to_its_organization,
@@ -968,4 +1106,6 @@ haven_storage::backend_suite! {
     when_the_audit_write_fails_the_request_fails_and_nothing_is_stored,
     decisions_start_statutory_clocks_that_fall_due,
     a_deployment_may_open_cases_for_presumed_victims,
+    indicator_sets_are_versioned_data_and_screenings_keep_theirs,
+    updates_need_the_current_version,
 }

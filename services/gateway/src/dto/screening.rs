@@ -202,6 +202,9 @@ impl From<CreateScreening> for intake::CreateScreeningRequest {
             interpreter_used: body.interpreter_used.unwrap_or(false),
             is_minor: body.is_minor.unwrap_or(false),
             person: body.person.map(Into::into),
+            indicators: None,
+            exploitation: None,
+            risk: None,
         }
     }
 }

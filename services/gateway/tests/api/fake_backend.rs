@@ -131,6 +131,9 @@ fn screening(id: &str) -> intake::Screening {
         version: 1,
         person_id: String::new(),
         person_code: String::new(),
+        indicators: None,
+        exploitation: None,
+        risk: None,
     }
 }
 
@@ -276,5 +279,12 @@ impl IntakeService for FakeIntake {
         _request: Request<intake::ListPersonAccessRequest>,
     ) -> Result<Response<intake::ListPersonAccessResponse>, Status> {
         Err(Status::not_found("person not found"))
+    }
+
+    async fn update_screening(
+        &self,
+        _request: Request<intake::UpdateScreeningRequest>,
+    ) -> Result<Response<intake::UpdateScreeningResponse>, Status> {
+        Err(Status::not_found("screening not found"))
     }
 }
