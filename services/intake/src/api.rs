@@ -23,7 +23,7 @@ use crate::domain::{
 };
 use crate::persons::PersonDetails;
 use crate::search_limit::SearchLimit;
-use crate::store::{NewConsent, NewDecision, NewScreening, ScreeningStore};
+use crate::store::{NewConsent, NewDecision, NewScreening, ScreeningFilter, ScreeningStore};
 use haven_proto::from_timestamp;
 
 /// Tolerated clock difference for times given by clients.
@@ -224,12 +224,43 @@ impl IntakeService for IntakeApi {
     ) -> Result<Response<pb::ListScreeningsResponse>, Status> {
         let caller = principal(&request)?;
         caller.require(Action::ScreeningRead)?;
-        let page = request.into_inner().page.unwrap_or_default();
+        let message = request.into_inner();
+        let page = message.page.unwrap_or_default();
         let limit = cursor::limit(page.limit)?;
         let after = cursor::decode(&page.cursor)?;
+        let optional_enum = |field: &str, raw: i32| -> HavenResult<Option<i32>> {
+            match raw {
+                0 => Ok(None),
+                raw if raw > 0 => Ok(Some(raw)),
+                _ => Err(HavenError::invalid_field(field, "unknown value")),
+            }
+        };
+        let stage = optional_enum("stage", message.stage)?
+            .map(|raw| required("stage", raw, IdentificationStage::from_proto))
+            .transpose()?;
+        let referral_source = optional_enum("referral_source", message.referral_source)?
+            .map(|raw| required("referral_source", raw, ReferralSource::from_proto))
+            .transpose()?;
+        let time = |field: &str,
+                    value: Option<prost_types::Timestamp>|
+         -> HavenResult<Option<OffsetDateTime>> {
+            value
+                .map(|value| {
+                    from_timestamp(&value)
+                        .ok_or_else(|| HavenError::invalid_field(field, "is not a valid time"))
+                })
+                .transpose()
+        };
+        let filter = ScreeningFilter {
+            stage,
+            referral_source,
+            screened_from: time("screened_from", message.screened_from)?,
+            screened_before: time("screened_before", message.screened_before)?,
+            overdue_clock_at: message.overdue_clock.then(OffsetDateTime::now_utc),
+        };
         let screenings = self
             .store
-            .list_screenings(Scope::of(&caller), after, limit)
+            .list_screenings(Scope::of(&caller), &filter, after, limit)
             .await?;
         let next_cursor = if screenings.len() == limit as usize {
             screenings

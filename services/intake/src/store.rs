@@ -91,10 +91,12 @@ pub trait ScreeningStore: Send + Sync + std::fmt::Debug {
     ) -> HavenResult<Screening>;
     /// A screening inside `scope`, or `None`.
     async fn get_screening(&self, scope: Scope, id: Uuid) -> HavenResult<Option<Screening>>;
-    /// Screenings inside `scope` in creation order, after the cursor position.
+    /// Screenings inside `scope` matching `filter`, in creation order, after the
+    /// cursor position.
     async fn list_screenings(
         &self,
         scope: Scope,
+        filter: &ScreeningFilter,
         after: Option<i64>,
         limit: u32,
     ) -> HavenResult<Vec<Screening>>;
@@ -188,6 +190,21 @@ pub trait ScreeningStore: Send + Sync + std::fmt::Debug {
     ) -> HavenResult<Option<Vec<AuditEntry>>>;
     /// Re-wraps every person's data key under the active master key; returns how many.
     async fn rewrap_person_keys(&self) -> HavenResult<u64>;
+}
+
+/// Filters of a screening list; `None` does not filter.
+#[derive(Debug, Clone, Default)]
+pub struct ScreeningFilter {
+    /// Current identification stage.
+    pub stage: Option<IdentificationStage>,
+    /// How the person came.
+    pub referral_source: Option<ReferralSource>,
+    /// Screened at or after.
+    pub screened_from: Option<OffsetDateTime>,
+    /// Screened before.
+    pub screened_before: Option<OffsetDateTime>,
+    /// Only those with a clock past due at this moment.
+    pub overdue_clock_at: Option<OffsetDateTime>,
 }
 
 /// Which clocks to list.
@@ -577,6 +594,11 @@ macro_rules! screening_store {
                     .fetch_all(&mut *connection)
                     .await
                     .map_err(db_error)?;
+                Self::with_histories(&mut connection, rows).await
+            }
+
+            /// Loads the consent and decision histories of listed screenings.
+            async fn with_histories(connection: &mut $connection, rows: Vec<ScreeningRow>) -> HavenResult<Vec<Screening>> {
                 let mut screenings = Vec::with_capacity(rows.len());
                 for row in rows {
                     let consents: Vec<ConsentRow> =
@@ -730,12 +752,35 @@ macro_rules! screening_store {
             }
 
             #[tracing::instrument(skip_all)]
-            async fn list_screenings(&self, scope: Scope, after: Option<i64>, limit: u32) -> HavenResult<Vec<Screening>> {
+            async fn list_screenings(
+                &self,
+                scope: Scope,
+                filter: &ScreeningFilter,
+                after: Option<i64>,
+                limit: u32,
+            ) -> HavenResult<Vec<Screening>> {
                 let sql = format!(
-                    "SELECT {SCREENING_COLUMNS} WHERE s.seq > $1 \
-                     AND ($2 IS NULL OR s.organization_id = $2) ORDER BY s.seq LIMIT $3"
+                    "SELECT {SCREENING_COLUMNS} WHERE s.seq > $1 AND ($2 IS NULL OR s.organization_id = $2) \
+                     AND ($4 IS NULL OR s.stage = $4) AND ($5 IS NULL OR s.referral_source = $5) \
+                     AND ($6 IS NULL OR s.screened_at >= $6) AND ($7 IS NULL OR s.screened_at < $7) \
+                     AND ($8 IS NULL OR EXISTS (SELECT 1 FROM clocks c WHERE c.screening_id = s.id \
+                          AND c.completed_at IS NULL AND c.due_at <= $8)) \
+                     ORDER BY s.seq LIMIT $3"
                 );
-                self.list(sql, scope.organization(), after.unwrap_or(0), limit).await
+                let mut connection = self.pool.acquire().await.map_err(db_error)?;
+                let rows: Vec<ScreeningRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(after.unwrap_or(0))
+                    .bind(scope.organization())
+                    .bind(i64::from(limit))
+                    .bind(filter.stage.map(IdentificationStage::as_str))
+                    .bind(filter.referral_source.map(ReferralSource::as_str))
+                    .bind(filter.screened_from)
+                    .bind(filter.screened_before)
+                    .bind(filter.overdue_clock_at)
+                    .fetch_all(&mut *connection)
+                    .await
+                    .map_err(db_error)?;
+                Self::with_histories(&mut connection, rows).await
             }
 
             #[tracing::instrument(skip_all, fields(screening_id = %id))]

@@ -17,7 +17,9 @@ use haven_intake::domain::{
     ConsentMethod, ConsentPurpose, DecidingOrganizationType, IdentificationStage, ReferralSource,
 };
 use haven_intake::persons::{Gender, PersonCrypto, PersonDetails};
-use haven_intake::store::{self, NewConsent, NewDecision, NewScreening, ScreeningStore};
+use haven_intake::store::{
+    self, NewConsent, NewDecision, NewScreening, ScreeningFilter, ScreeningStore,
+};
 use haven_storage::Database;
 
 struct Fixture {
@@ -145,7 +147,7 @@ async fn a_screening_is_only_visible_to_its_organization(fixture: Fixture) {
     assert!(
         fixture
             .store
-            .list_screenings(other, None, 50)
+            .list_screenings(other, &ScreeningFilter::default(), None, 50)
             .await
             .unwrap()
             .is_empty()
@@ -1092,6 +1094,68 @@ async fn updates_need_the_current_version(fixture: Fixture) {
     );
 }
 
+async fn lists_filter_by_stage_source_period_and_overdue_clock(fixture: Fixture) {
+    let rules = haven_config::default_clocks();
+    let organization = Uuid::new_v4();
+    let scope = Scope::Organization(organization);
+    let hotline = create(&fixture, organization, None).await;
+    let mut police = screening(organization);
+    police.referral_source = ReferralSource::Police;
+    police.screened_at = OffsetDateTime::now_utc() - time::Duration::days(40);
+    let police = fixture
+        .store
+        .create_screening(&officer(organization), police, None)
+        .await
+        .unwrap();
+    fixture
+        .store
+        .record_decision(
+            scope,
+            hotline.id,
+            decided_hours_ago(IdentificationStage::PresumedVictim, 48),
+            &rules,
+        )
+        .await
+        .unwrap();
+
+    let ids = |screenings: Vec<haven_intake::domain::Screening>| {
+        screenings.into_iter().map(|s| s.id).collect::<Vec<_>>()
+    };
+    let list = |filter: ScreeningFilter| {
+        let store = fixture.store.clone();
+        async move {
+            store
+                .list_screenings(scope, &filter, None, 50)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        ids(list(ScreeningFilter::default()).await),
+        vec![hotline.id, police.id]
+    );
+    let presumed = ScreeningFilter {
+        stage: Some(IdentificationStage::PresumedVictim),
+        ..ScreeningFilter::default()
+    };
+    assert_eq!(ids(list(presumed).await), vec![hotline.id]);
+    let by_police = ScreeningFilter {
+        referral_source: Some(ReferralSource::Police),
+        ..ScreeningFilter::default()
+    };
+    assert_eq!(ids(list(by_police).await), vec![police.id]);
+    let recent = ScreeningFilter {
+        screened_from: Some(OffsetDateTime::now_utc() - time::Duration::days(7)),
+        ..ScreeningFilter::default()
+    };
+    assert_eq!(ids(list(recent).await), vec![hotline.id]);
+    let overdue = ScreeningFilter {
+        overdue_clock_at: Some(OffsetDateTime::now_utc()),
+        ..ScreeningFilter::default()
+    };
+    assert_eq!(ids(list(overdue).await), vec![hotline.id]);
+}
+
 haven_storage::backend_suite! {
     setup = setup;
     a_screening_is_only_visible_to_its_organization,
@@ -1108,4 +1172,5 @@ haven_storage::backend_suite! {
     a_deployment_may_open_cases_for_presumed_victims,
     indicator_sets_are_versioned_data_and_screenings_keep_theirs,
     updates_need_the_current_version,
+    lists_filter_by_stage_source_period_and_overdue_clock,
 }

@@ -79,7 +79,10 @@ pub(crate) async fn list_screenings(
     Query(query): Query<PageQuery>,
 ) -> Result<Json<ScreeningPage>, HavenError> {
     let page = query.into_proto()?;
-    let request = caller.grpc_request(intake::ListScreeningsRequest { page: Some(page) })?;
+    let request = caller.grpc_request(intake::ListScreeningsRequest {
+        page: Some(page),
+        ..Default::default()
+    })?;
     let response = intake(&state)
         .list_screenings(request)
         .await
