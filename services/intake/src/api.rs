@@ -492,4 +492,22 @@ impl IntakeService for IntakeApi {
             screening: reply(&screening),
         }))
     }
+
+    async fn confirm_match(
+        &self,
+        request: Request<pb::ConfirmMatchRequest>,
+    ) -> Result<Response<pb::ConfirmMatchResponse>, Status> {
+        let context = audit_context(&request, Action::DuplicateSearch)?;
+        let message = request.into_inner();
+        let screening_id = parse_id("screening_id", &message.screening_id)?;
+        let other = parse_id("person_id", &message.person_id)?;
+        let screening = self
+            .store
+            .confirm_match(&context, Scope::of(&context.principal), screening_id, other)
+            .await?
+            .ok_or_else(|| HavenError::not_found("screening or person"))?;
+        Ok(Response::new(pb::ConfirmMatchResponse {
+            screening: reply(&screening),
+        }))
+    }
 }

@@ -194,6 +194,8 @@ pub struct Screening {
     pub person_code: Option<String>,
     /// Indicator answers, exploitation details, risk.
     pub assessment: crate::assessment::AssessmentParts,
+    /// Confirmed as a person trafficked again.
+    pub re_trafficked: bool,
 }
 
 impl Screening {
@@ -279,6 +281,7 @@ impl Screening {
                 .as_ref()
                 .map(|details| details.to_proto()),
             risk: self.assessment.risk.as_ref().map(|risk| risk.to_proto()),
+            re_trafficked: self.re_trafficked,
         }
     }
 }

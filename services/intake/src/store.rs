@@ -180,6 +180,15 @@ pub trait ScreeningStore: Send + Sync + std::fmt::Debug {
         scope: Scope,
         screening_id: Uuid,
     ) -> HavenResult<Option<Vec<PersonMatch>>>;
+    /// Links the screening's person to `other` (both inside `scope`) and marks the
+    /// screening as re-trafficking. Audited. `None` if either is not in scope.
+    async fn confirm_match(
+        &self,
+        context: &AuditContext,
+        scope: Scope,
+        screening_id: Uuid,
+        other: Uuid,
+    ) -> HavenResult<Option<Screening>>;
     /// The audit entries about a person inside `scope`, oldest first.
     async fn person_access(
         &self,
@@ -281,6 +290,7 @@ struct ScreeningRow {
     indicator_answers: Option<String>,
     exploitation: Option<String>,
     risk: Option<String>,
+    re_trafficked: bool,
 }
 
 fn parse_part<T: serde::de::DeserializeOwned>(stored: Option<String>) -> HavenResult<Option<T>> {
@@ -472,17 +482,18 @@ fn assemble(
             exploitation: parse_part(row.exploitation)?,
             risk: parse_part(row.risk)?,
         },
+        re_trafficked: row.re_trafficked,
     })
 }
 
 const SCREENING_COLUMNS: &str = "s.seq, s.id, s.organization_id, s.screened_by, s.referral_source, \
     s.screened_at, s.settlement, s.language, s.interpreter_used, s.is_minor, s.stage, s.case_id, s.created_at, \
-    s.version, s.person_id, p.code AS person_code, s.indicator_answers, s.exploitation, s.risk \
-    FROM screenings s LEFT JOIN persons p ON p.id = s.person_id";
+    s.version, s.person_id, p.code AS person_code, s.indicator_answers, s.exploitation, s.risk, \
+    s.re_trafficked FROM screenings s LEFT JOIN persons p ON p.id = s.person_id";
 const SELECT_SCREENING: &str = "SELECT s.seq, s.id, s.organization_id, s.screened_by, s.referral_source, \
     s.screened_at, s.settlement, s.language, s.interpreter_used, s.is_minor, s.stage, s.case_id, s.created_at, \
-    s.version, s.person_id, p.code AS person_code, s.indicator_answers, s.exploitation, s.risk \
-    FROM screenings s LEFT JOIN persons p ON p.id = s.person_id WHERE s.id = $1 AND ($2 IS NULL OR s.organization_id = $2)";
+    s.version, s.person_id, p.code AS person_code, s.indicator_answers, s.exploitation, s.risk, \
+    s.re_trafficked FROM screenings s LEFT JOIN persons p ON p.id = s.person_id WHERE s.id = $1 AND ($2 IS NULL OR s.organization_id = $2)";
 const PERSON_COLUMNS: &str = "SELECT id, code, organization_id, wrapped_key, given_name, family_name, patronymic, \
     birth_date, phone, address, identity_document_number, birth_year, gender, citizenships, languages, \
     created_at, erased_at FROM persons WHERE id = $1 AND ($2 IS NULL OR organization_id = $2)";
@@ -1232,6 +1243,58 @@ macro_rules! screening_store {
                     .map_err(db_error)?;
                 tx.commit().await.map_err(db_error)?;
                 Ok(Some(matches))
+            }
+
+            #[tracing::instrument(skip_all, fields(screening_id = %screening_id, other = %other))]
+            async fn confirm_match(&self, context: &AuditContext, scope: Scope, screening_id: Uuid, other: Uuid) -> HavenResult<Option<Screening>> {
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let Some(screening) = Self::load(&mut tx, scope, screening_id).await.map_err(Self::decode)? else {
+                    return Ok(None);
+                };
+                let Some(person_id) = screening.person_id else {
+                    return Err(HavenError::new(ErrorCode::Conflict, "this screening has no person details to link"));
+                };
+                if person_id == other {
+                    return Err(HavenError::invalid_field("person_id", "is the screening's own person"));
+                }
+                if Self::load_person(&mut tx, scope, other).await?.is_none() {
+                    return Ok(None);
+                }
+                sqlx::query(
+                    "INSERT INTO person_links (person_id, linked_person_id, screening_id, confirmed_by, confirmed_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                )
+                .bind(person_id)
+                .bind(other)
+                .bind(screening_id)
+                .bind(&context.principal.subject)
+                .bind(OffsetDateTime::now_utc())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                let marked = sqlx::query(
+                    "UPDATE screenings SET re_trafficked = TRUE, version = version + 1 WHERE id = $1 AND re_trafficked = FALSE",
+                )
+                .bind(screening_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                if marked.rows_affected() == 1 {
+                    let event = NewEvent {
+                        event_type: "screening.re_trafficking_confirmed",
+                        aggregate_id: screening_id,
+                        organization_id: screening.organization_id,
+                        payload: serde_json::json!({ "person_id": person_id, "linked_person_id": other }),
+                    };
+                    OutboxWrite::append_event(&mut *tx, SERVICE, &event).await.map_err(db_error)?;
+                }
+                AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("person.link", "person", person_id))
+                    .await
+                    .map_err(db_error)?;
+                let updated = Self::load(&mut tx, scope, screening_id).await.map_err(Self::decode)?;
+                tx.commit().await.map_err(db_error)?;
+                self.signal.notify();
+                Ok(updated)
             }
 
             #[tracing::instrument(skip_all, fields(person_id = %id))]

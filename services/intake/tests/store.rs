@@ -1156,6 +1156,74 @@ async fn lists_filter_by_stage_source_period_and_overdue_clock(fixture: Fixture)
     assert_eq!(ids(list(overdue).await), vec![hotline.id]);
 }
 
+async fn a_confirmed_match_marks_re_trafficking(fixture: Fixture) {
+    let organization = Uuid::new_v4();
+    let scope = Scope::Organization(organization);
+    let earlier = create(
+        &fixture,
+        organization,
+        Some(person("Aynur", "Məmmədova", 1994)),
+    )
+    .await;
+    let again = create(
+        &fixture,
+        organization,
+        Some(person("Айнур", "Мамедова", 1994)),
+    )
+    .await;
+    let matches = fixture
+        .store
+        .find_matches(&officer(organization), scope, again.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let earlier_person = earlier.person_id.unwrap();
+    assert_eq!(matches[0].person_id, earlier_person);
+    let confirmed = fixture
+        .store
+        .confirm_match(&officer(organization), scope, again.id, earlier_person)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(confirmed.re_trafficked);
+    let twice = fixture
+        .store
+        .confirm_match(&officer(organization), scope, again.id, earlier_person)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        twice.version, confirmed.version,
+        "confirming again changes nothing"
+    );
+    let events = haven_events::feed::events_after(&fixture.database, "intake", 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e.event_type == "screening.re_trafficking_confirmed")
+            .count(),
+        1
+    );
+    let foreign = Uuid::new_v4();
+    let outsider = create(&fixture, foreign, Some(person("Aynur", "Mammadova", 1994))).await;
+    let refused = fixture
+        .store
+        .confirm_match(
+            &officer(organization),
+            scope,
+            again.id,
+            outsider.person_id.unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        refused.is_none(),
+        "another organisation's person cannot be linked from here"
+    );
+}
+
 haven_storage::backend_suite! {
     setup = setup;
     a_screening_is_only_visible_to_its_organization,
@@ -1173,4 +1241,5 @@ haven_storage::backend_suite! {
     indicator_sets_are_versioned_data_and_screenings_keep_theirs,
     updates_need_the_current_version,
     lists_filter_by_stage_source_period_and_overdue_clock,
+    a_confirmed_match_marks_re_trafficking,
 }

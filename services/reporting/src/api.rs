@@ -48,6 +48,7 @@ impl ReportingService for ReportingApi {
             cases_total: summary.cases_total,
             cases_open: summary.cases_open,
             organizations_total: summary.organizations_total,
+            re_trafficked_total: summary.re_trafficked_total,
             checkpoints,
             generated_at: Some(haven_proto::timestamp(time::OffsetDateTime::now_utc())),
         }))

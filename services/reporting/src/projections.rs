@@ -29,6 +29,8 @@ pub struct Summary {
     pub cases_open: u64,
     /// Organisations in the directory.
     pub organizations_total: u64,
+    /// Screenings confirmed as re-trafficking.
+    pub re_trafficked_total: u64,
 }
 
 /// Reads of the projections.
@@ -53,6 +55,7 @@ pub fn open(database: Database) -> Arc<dyn Projections> {
 enum Effect {
     ScreeningCreated { referral_source: String },
     DecisionRecorded { stage: String },
+    ReTraffickingConfirmed,
     CaseOpened { status: String },
     OrganizationCreated { organization_type: String },
     Ignored,
@@ -89,6 +92,7 @@ fn effect(event: &Event) -> HavenResult<Effect> {
         ("intake", "screening.decision_recorded") => Effect::DecisionRecorded {
             stage: parse::<DecisionRecorded>(event)?.stage,
         },
+        ("intake", "screening.re_trafficking_confirmed") => Effect::ReTraffickingConfirmed,
         ("case", "case.opened") => Effect::CaseOpened {
             status: parse::<CaseOpened>(event)?.status,
         },
@@ -104,7 +108,8 @@ const SUMMARY: &str = "SELECT \
     (SELECT COUNT(*) FROM screenings WHERE stage = 'identified' AND ($1 IS NULL OR organization_id = $1)), \
     (SELECT COUNT(*) FROM cases WHERE $1 IS NULL OR organization_id = $1), \
     (SELECT COUNT(*) FROM cases WHERE status IN ('active', 'follow_up') AND ($1 IS NULL OR organization_id = $1)), \
-    (SELECT COUNT(*) FROM organizations)";
+    (SELECT COUNT(*) FROM organizations), \
+    (SELECT COUNT(*) FROM screenings WHERE re_trafficked AND ($1 IS NULL OR organization_id = $1))";
 
 macro_rules! projections {
     ($name:ident, $pool:ty) => {
@@ -153,6 +158,10 @@ macro_rules! projections {
                         .bind(stage)
                         .execute(&mut *tx)
                         .await,
+                    Effect::ReTraffickingConfirmed => sqlx::query("UPDATE screenings SET re_trafficked = TRUE WHERE id = $1")
+                        .bind(aggregate_id)
+                        .execute(&mut *tx)
+                        .await,
                     Effect::CaseOpened { status } => sqlx::query(
                         "INSERT INTO cases (id, organization_id, status, opened_at) VALUES ($1, $2, $3, $4) \
                          ON CONFLICT (id) DO NOTHING",
@@ -181,7 +190,7 @@ macro_rules! projections {
         #[async_trait::async_trait]
         impl Projections for $name {
             async fn summary(&self, organization_id: Option<Uuid>) -> HavenResult<Summary> {
-                let (screenings, identified, cases, open, organizations): (i64, i64, i64, i64, i64) =
+                let (screenings, identified, cases, open, organizations, re_trafficked): (i64, i64, i64, i64, i64, i64) =
                     sqlx::query_as(SUMMARY)
                         .bind(organization_id)
                         .fetch_one(&self.pool)
@@ -194,6 +203,7 @@ macro_rules! projections {
                     cases_total: count(cases),
                     cases_open: count(open),
                     organizations_total: count(organizations),
+                    re_trafficked_total: count(re_trafficked),
                 })
             }
 

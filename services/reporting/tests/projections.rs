@@ -64,6 +64,14 @@ fn path(organization: Uuid) -> Vec<Event> {
             serde_json::json!({"stage": "identified"}),
         ),
         event(
+            "intake",
+            4,
+            "screening.re_trafficking_confirmed",
+            screening,
+            organization,
+            serde_json::json!({}),
+        ),
+        event(
             "case",
             1,
             "case.opened",
@@ -99,10 +107,11 @@ async fn events_count_once_even_when_replayed(projections: Arc<dyn Projections>)
     assert_eq!(summary.cases_total, 1);
     assert_eq!(summary.cases_open, 1);
     assert_eq!(summary.organizations_total, 1);
+    assert_eq!(summary.re_trafficked_total, 1);
     let checkpoints = projections.checkpoints().await.unwrap();
-    assert_eq!(checkpoints.get("intake"), Some(&3));
+    assert_eq!(checkpoints.get("intake"), Some(&4));
     assert_eq!(checkpoints.get("case"), Some(&1));
-    assert_eq!(projections.checkpoint("intake").await.unwrap(), 3);
+    assert_eq!(projections.checkpoint("intake").await.unwrap(), 4);
 }
 
 async fn summaries_filter_by_organization(projections: Arc<dyn Projections>) {

@@ -23,6 +23,8 @@ pub(crate) struct Summary {
     pub(crate) cases_open: u64,
     /// Organisations in the directory.
     pub(crate) organizations_total: u64,
+    /// Screened persons confirmed as trafficked again.
+    pub(crate) re_trafficked_total: u64,
     /// How far each feed has been applied, e.g. `{"intake": 42}`.
     pub(crate) checkpoints: BTreeMap<String, u64>,
     /// When the figures were computed.
@@ -38,6 +40,7 @@ impl From<reporting::GetSummaryResponse> for Summary {
             cases_total: summary.cases_total,
             cases_open: summary.cases_open,
             organizations_total: summary.organizations_total,
+            re_trafficked_total: summary.re_trafficked_total,
             checkpoints: summary.checkpoints.into_iter().collect(),
             generated_at: from_timestamp(summary.generated_at),
         }
@@ -75,6 +78,7 @@ mod tests {
             cases_total: 2,
             cases_open: 1,
             organizations_total: 3,
+            re_trafficked_total: 1,
             checkpoints: [("intake".to_owned(), 42), ("case".to_owned(), 7)].into(),
             generated_at: Some(prost_types::Timestamp {
                 seconds: 1_767_319_445,

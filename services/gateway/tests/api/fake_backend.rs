@@ -134,6 +134,7 @@ fn screening(id: &str) -> intake::Screening {
         indicators: None,
         exploitation: None,
         risk: None,
+        re_trafficked: false,
     }
 }
 
@@ -285,6 +286,13 @@ impl IntakeService for FakeIntake {
         &self,
         _request: Request<intake::UpdateScreeningRequest>,
     ) -> Result<Response<intake::UpdateScreeningResponse>, Status> {
+        Err(Status::not_found("screening not found"))
+    }
+
+    async fn confirm_match(
+        &self,
+        _request: Request<intake::ConfirmMatchRequest>,
+    ) -> Result<Response<intake::ConfirmMatchResponse>, Status> {
         Err(Status::not_found("screening not found"))
     }
 }
