@@ -15,6 +15,8 @@ use haven_gateway::policy::{ROUTE_POLICY, RouteRule};
 
 struct Fixture {
     person: String,
+    twin: String,
+    clock: String,
     screening: String,
     case: String,
     case_to_seal: String,
@@ -70,7 +72,28 @@ async fn fixture(stack: &TestStack, owner: Uuid) -> Fixture {
         .unwrap();
     let person = person["person_id"].as_str().unwrap().to_owned();
     // Sealing hides a case from most roles, so the seal route gets a case of its own.
-    let (_, case_to_seal) = screening_with_case(stack, &admin).await;
+    let (twin_screening, case_to_seal) = screening_with_case(stack, &admin).await;
+    let twin: Value = stack
+        .get(&admin, &format!("/v1/screenings/{twin_screening}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let twin = twin["person_id"].as_str().unwrap().to_owned();
+    // A presumed-victim decision starts the police-referral clock.
+    let presumed = json!({"stage": "presumed_victim", "deciding_organization_type": "ngo", "legal_basis": "art. 17"});
+    stack
+        .post(
+            &admin,
+            &format!("/v1/screenings/{twin_screening}/decisions"),
+            presumed,
+        )
+        .await;
+    let clocks: Value = stack.get(&admin, "/v1/clocks").await.json().await.unwrap();
+    let clock = clocks["items"][0]["id"]
+        .as_str()
+        .expect("a clock")
+        .to_owned();
     let organization: Value = stack
         .post(
             &admin,
@@ -83,6 +106,8 @@ async fn fixture(stack: &TestStack, owner: Uuid) -> Fixture {
         .unwrap();
     Fixture {
         person,
+        twin,
+        clock,
         screening,
         case,
         case_to_seal,
@@ -95,6 +120,10 @@ async fn fixture(stack: &TestStack, owner: Uuid) -> Fixture {
 fn request(rule: &RouteRule, fixture: &Fixture) -> (String, Option<Value>, bool) {
     let (id, scoped) = if rule.path == "/v1/cases/{id}/seal" {
         (fixture.case_to_seal.as_str(), true)
+    } else if rule.path.starts_with("/v1/clocks/") {
+        (fixture.clock.as_str(), true)
+    } else if rule.path.starts_with("/v1/indicator_sets/") {
+        ("1", false)
     } else if rule.path.starts_with("/v1/persons/") {
         (fixture.person.as_str(), true)
     } else if rule.path.starts_with("/v1/screenings/") {
@@ -104,7 +133,7 @@ fn request(rule: &RouteRule, fixture: &Fixture) -> (String, Option<Value>, bool)
     } else {
         (fixture.organization.as_str(), false)
     };
-    let path = rule.path.replace("{id}", id);
+    let path = rule.path.replace("{id}", id).replace("{version}", id);
     let body = match (rule.method, rule.path) {
         ("POST", "/v1/screenings") => Some(json!({"referral_source": "police"})),
         ("POST", "/v1/screenings/{id}/consents") => {
@@ -118,7 +147,14 @@ fn request(rule: &RouteRule, fixture: &Fixture) -> (String, Option<Value>, bool)
             Some(json!({"name": format!("Org {}", Uuid::new_v4()), "organization_type": "ngo"}))
         }
         ("DELETE", "/v1/persons/{id}") => Some(json!({"reason": "request of the data subject"})),
-        ("POST" | "DELETE", other) => panic!("the matrix needs a request body for {other}"),
+        ("PATCH", "/v1/screenings/{id}") => Some(json!({"risk": {"level": "medium"}})),
+        ("POST", "/v1/screenings/{id}/matches/confirm") => Some(json!({"person_id": fixture.twin})),
+        ("POST", "/v1/clocks/{id}/complete") => Some(json!({})),
+        ("POST", "/v1/indicator_sets") => Some(json!({"name": "Matrix set", "groups": [
+            {"exploitation_type": "general", "indicators": [{"code": "threats", "label": "Threatened"}]}]})),
+        ("POST" | "DELETE" | "PATCH", other) => {
+            panic!("the matrix needs a request body for {other}")
+        }
         _ => None,
     };
     (path, body, scoped && rule.path.contains("{id}"))
@@ -144,6 +180,21 @@ async fn every_route_every_role_two_organizations(stack: TestStack) {
                         .send()
                         .await
                         .unwrap(),
+                    ("PATCH", Some(body)) => {
+                        // Always the current version: the matrix tests who may, not races.
+                        let owner_admin = stack.token(&["admin"], owner);
+                        let current = stack.get(&owner_admin, &path).await;
+                        let etag = current.headers()["etag"].to_str().unwrap().to_owned();
+                        stack
+                            .http
+                            .patch(stack.url(&path))
+                            .bearer_auth(&token)
+                            .header("if-match", etag)
+                            .json(&body)
+                            .send()
+                            .await
+                            .unwrap()
+                    }
                     (_, Some(body)) => stack.post(&token, &path, body).await,
                     (_, None) => stack.get(&token, &path).await,
                 };

@@ -4,7 +4,9 @@
 //! spelling ([`enums`]); ids are UUID strings; timestamps are RFC 3339. Empty proto
 //! strings of optional fields become `null`.
 
+pub(crate) mod assessment;
 pub(crate) mod case;
+pub(crate) mod clock;
 pub(crate) mod enums;
 pub(crate) mod organization;
 pub(crate) mod person;

@@ -24,6 +24,7 @@ pub(crate) const BEARER: &str = "bearer";
     components(schemas(ProblemBody, ProblemField)),
     tags(
         (name = "screenings", description = "Screenings, consent and identification decisions"),
+        (name = "clocks", description = "Statutory deadlines started by identification decisions"),
         (name = "persons", description = "Personal data: audited reads, erasure, access log"),
         (name = "cases", description = "Rehabilitation and reintegration cases"),
         (name = "organizations", description = "Directory of organisations"),

@@ -28,6 +28,7 @@ pub const ROUTE_POLICY: &[RouteRule] = &[
     rule("POST", "/v1/screenings", Action::ScreeningCreate),
     rule("GET", "/v1/screenings", Action::ScreeningRead),
     rule("GET", "/v1/screenings/{id}", Action::ScreeningRead),
+    rule("PATCH", "/v1/screenings/{id}", Action::ScreeningUpdate),
     rule(
         "POST",
         "/v1/screenings/{id}/consents",
@@ -42,6 +43,20 @@ pub const ROUTE_POLICY: &[RouteRule] = &[
         "GET",
         "/v1/screenings/{id}/matches",
         Action::DuplicateSearch,
+    ),
+    rule(
+        "POST",
+        "/v1/screenings/{id}/matches/confirm",
+        Action::DuplicateSearch,
+    ),
+    rule("GET", "/v1/clocks", Action::ClockRead),
+    rule("POST", "/v1/clocks/{id}/complete", Action::ClockComplete),
+    rule("GET", "/v1/indicator_sets", Action::IndicatorSetRead),
+    rule("POST", "/v1/indicator_sets", Action::IndicatorSetPublish),
+    rule(
+        "GET",
+        "/v1/indicator_sets/{version}",
+        Action::IndicatorSetRead,
     ),
     rule("GET", "/v1/persons/{id}", Action::PersonRead),
     rule(

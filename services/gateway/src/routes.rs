@@ -2,6 +2,7 @@
 //! helpers they share.
 
 pub(crate) mod cases;
+pub(crate) mod clocks;
 pub(crate) mod health;
 pub(crate) mod organizations;
 pub(crate) mod persons;
@@ -26,7 +27,10 @@ pub(crate) fn documented() -> OpenApiRouter<AppState> {
             screenings::create_screening,
             screenings::list_screenings
         ))
-        .routes(routes!(screenings::get_screening))
+        .routes(routes!(
+            screenings::get_screening,
+            screenings::update_screening
+        ))
         .routes(routes!(screenings::record_consent))
         .routes(routes!(screenings::record_decision))
         .routes(routes!(cases::list_cases))
@@ -40,6 +44,14 @@ pub(crate) fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(persons::get_person, persons::erase_person))
         .routes(routes!(persons::access_log))
         .routes(routes!(persons::find_matches))
+        .routes(routes!(persons::confirm_match))
+        .routes(routes!(clocks::list_clocks))
+        .routes(routes!(clocks::complete_clock))
+        .routes(routes!(
+            clocks::list_indicator_sets,
+            clocks::publish_indicator_set
+        ))
+        .routes(routes!(clocks::get_indicator_set))
         .routes(routes!(reports::get_summary))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))

@@ -194,6 +194,31 @@ mod tests {
             |v| intake::MatchKind::from(v).as_str_name(),
             "MATCH_KIND_",
         );
+        assert_spelling(
+            IndicatorAnswer::ALL,
+            |v| intake::IndicatorAnswer::from(v).as_str_name(),
+            "INDICATOR_ANSWER_",
+        );
+        assert_spelling(
+            ExploitationType::ALL,
+            |v| intake::ExploitationType::from(v).as_str_name(),
+            "EXPLOITATION_TYPE_",
+        );
+        assert_spelling(
+            RiskLevel::ALL,
+            |v| intake::RiskLevel::from(v).as_str_name(),
+            "RISK_LEVEL_",
+        );
+        assert_spelling(
+            ImmediateNeed::ALL,
+            |v| intake::ImmediateNeed::from(v).as_str_name(),
+            "IMMEDIATE_NEED_",
+        );
+        assert_spelling(
+            ClockState::ALL,
+            |v| intake::ClockState::from(v).as_str_name(),
+            "CLOCK_STATE_",
+        );
     }
 
     #[test]
@@ -217,4 +242,40 @@ api_enum! {
 api_enum! {
     /// How a duplicate candidate matched.
     MatchKind => intake::MatchKind { FullName, NamePart }
+}
+
+api_enum! {
+    /// Answer to one trafficking indicator.
+    IndicatorAnswer => intake::IndicatorAnswer { Yes, No, Unknown }
+}
+
+api_enum! {
+    /// HTCDS exploitation type.
+    ExploitationType => intake::ExploitationType {
+        ForcedLabour,
+        SexualExploitation,
+        ChildLabour,
+        ForcedMarriage,
+        Servitude,
+        ForcedBegging,
+        OrganRemoval,
+        ForcedCriminality,
+        Slavery,
+        Other,
+    }
+}
+
+api_enum! {
+    /// Risk level.
+    RiskLevel => intake::RiskLevel { Low, Medium, High }
+}
+
+api_enum! {
+    /// Immediate need found at screening.
+    ImmediateNeed => intake::ImmediateNeed { Shelter, Medical, Safety, Interpreter, Legal, FoodAndClothing }
+}
+
+api_enum! {
+    /// Where a statutory clock stands.
+    ClockState => intake::ClockState { Open, DueSoon, Overdue, Completed }
 }

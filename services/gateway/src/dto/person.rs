@@ -131,14 +131,20 @@ pub(crate) struct ErasePerson {
     pub(crate) reason: String,
 }
 
-/// Another person whose name and birth year match.
+/// Another person whose name and birth year match. A record of another organisation
+/// shows only which organisation holds it (`restricted`): contact them.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct PersonMatch {
-    /// The matching person.
+    /// The matching person (`null` when restricted).
     #[schema(format = Uuid)]
-    pub(crate) person_id: String,
-    /// Their pseudonymous code.
-    pub(crate) person_code: String,
+    pub(crate) person_id: Option<String>,
+    /// Their pseudonymous code (`null` when restricted).
+    pub(crate) person_code: Option<String>,
+    /// The organisation holding the record.
+    #[schema(format = Uuid)]
+    pub(crate) organization_id: String,
+    /// Held by another organisation: only `organization_id` is disclosed.
+    pub(crate) restricted: bool,
     /// Whether the whole name matched or a part of it.
     pub(crate) kind: Option<MatchKind>,
     /// Their screenings visible to you.
@@ -159,8 +165,10 @@ impl From<intake::FindMatchesResponse> for Matches {
                 .matches
                 .into_iter()
                 .map(|found| PersonMatch {
-                    person_id: found.person_id,
-                    person_code: found.person_code,
+                    person_id: non_empty(found.person_id),
+                    person_code: non_empty(found.person_code),
+                    organization_id: found.organization_id,
+                    restricted: found.restricted,
                     kind: MatchKind::from_proto(found.kind),
                     screening_ids: found.screening_ids,
                 })
@@ -211,4 +219,13 @@ impl From<intake::AccessEntry> for AccessEntry {
             request_id: entry.request_id,
         }
     }
+}
+
+/// Body of `POST /v1/screenings/{id}/matches/confirm`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ConfirmMatch {
+    /// The matching person confirmed to be the screening's person.
+    #[schema(format = Uuid)]
+    pub(crate) person_id: uuid::Uuid,
 }

@@ -54,6 +54,14 @@ pub(crate) struct Screening {
     pub(crate) person_id: Option<String>,
     /// The person's pseudonymous code.
     pub(crate) person_code: Option<String>,
+    /// Answers to the indicator set.
+    pub(crate) indicators: Option<super::assessment::IndicatorAssessment>,
+    /// Exploitation details.
+    pub(crate) exploitation: Option<super::assessment::ExploitationDetails>,
+    /// Risk assessment.
+    pub(crate) risk: Option<super::assessment::RiskAssessment>,
+    /// Confirmed as a person trafficked again.
+    pub(crate) re_trafficked: bool,
 }
 
 /// A consent given or refused by the person.
@@ -132,6 +140,12 @@ impl From<intake::Screening> for Screening {
             version: screening.version,
             person_id: non_empty(screening.person_id),
             person_code: non_empty(screening.person_code),
+            indicators: screening.indicators.map(Into::into),
+            exploitation: screening.exploitation.map(Into::into),
+            risk: screening
+                .risk
+                .and_then(super::assessment::RiskAssessment::from_proto),
+            re_trafficked: screening.re_trafficked,
         }
     }
 }
@@ -190,6 +204,15 @@ pub(crate) struct CreateScreening {
     /// The screened person's details; stored only encrypted.
     #[serde(default)]
     pub(crate) person: Option<super::person::PersonDetails>,
+    /// Answers to the indicator set (default the newest version).
+    #[serde(default)]
+    pub(crate) indicators: Option<super::assessment::IndicatorAssessment>,
+    /// Exploitation details, as far as known.
+    #[serde(default)]
+    pub(crate) exploitation: Option<super::assessment::ExploitationDetails>,
+    /// Risk assessment.
+    #[serde(default)]
+    pub(crate) risk: Option<super::assessment::RiskAssessment>,
 }
 
 impl From<CreateScreening> for intake::CreateScreeningRequest {
@@ -202,9 +225,9 @@ impl From<CreateScreening> for intake::CreateScreeningRequest {
             interpreter_used: body.interpreter_used.unwrap_or(false),
             is_minor: body.is_minor.unwrap_or(false),
             person: body.person.map(Into::into),
-            indicators: None,
-            exploitation: None,
-            risk: None,
+            indicators: body.indicators.map(Into::into),
+            exploitation: body.exploitation.map(Into::into),
+            risk: body.risk.map(Into::into),
         }
     }
 }
@@ -327,5 +350,48 @@ mod tests {
         };
         let error = body.into_proto(uuid::Uuid::nil()).unwrap_err();
         assert_eq!(error.violations()[0].field, "legal_basis");
+    }
+}
+
+/// Query of `GET /v1/screenings`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ScreeningQuery {
+    /// Only screenings at this identification stage.
+    pub(crate) stage: Option<IdentificationStage>,
+    /// Only screenings that came this way.
+    pub(crate) referral_source: Option<ReferralSource>,
+    /// Screened at or after (RFC 3339).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub(crate) screened_from: Option<OffsetDateTime>,
+    /// Screened before (RFC 3339).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub(crate) screened_before: Option<OffsetDateTime>,
+    /// Only screenings with a statutory clock past due.
+    pub(crate) overdue_clock: Option<bool>,
+    /// Page size, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
+    pub(crate) limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub(crate) cursor: Option<String>,
+}
+
+impl ScreeningQuery {
+    /// Validates the query into the gRPC request.
+    pub(crate) fn into_proto(self) -> Result<intake::ListScreeningsRequest, HavenError> {
+        Ok(intake::ListScreeningsRequest {
+            page: Some(super::page_request(self.limit, self.cursor)?),
+            stage: self
+                .stage
+                .map(IdentificationStage::to_proto)
+                .unwrap_or_default(),
+            referral_source: self
+                .referral_source
+                .map(ReferralSource::to_proto)
+                .unwrap_or_default(),
+            screened_from: self.screened_from.map(to_timestamp),
+            screened_before: self.screened_before.map(to_timestamp),
+            overdue_clock: self.overdue_clock.unwrap_or(false),
+        })
     }
 }

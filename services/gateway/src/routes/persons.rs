@@ -7,7 +7,7 @@ use haven_proto::intake::v1 as intake;
 use haven_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use tonic::transport::Channel;
 
-use crate::dto::person::{AccessLog, ErasePerson, Matches, Person};
+use crate::dto::person::{AccessLog, ConfirmMatch, ErasePerson, Matches, Person};
 use crate::dto::{PageQuery, missing_in_response, next_cursor, require_text};
 use crate::error::backend_error;
 use crate::extract::{Caller, Json, PathId, Query};
@@ -152,4 +152,43 @@ pub(crate) async fn find_matches(
         .await
         .map_err(backend_error(BACKEND))?;
     Ok(Json(Matches::from(response.into_inner())))
+}
+
+/// Confirm that a match is the same person seen before: links the two records and
+/// marks the screening as re-trafficking (counted by reporting). Both records must be
+/// your organisation's.
+#[utoipa::path(
+    post,
+    path = "/v1/screenings/{id}/matches/confirm",
+    tag = "screenings",
+    params(("id" = uuid::Uuid, Path, description = "Screening id")),
+    request_body = ConfirmMatch,
+    responses(
+        (status = 201, description = "The screening, marked as re-trafficking", body = crate::dto::screening::Screening),
+        CommonErrors,
+        BodyErrors,
+        NotFound,
+    )
+)]
+#[tracing::instrument(name = "confirm_match", skip_all, fields(screening_id = %id))]
+pub(crate) async fn confirm_match(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+    Json(body): Json<ConfirmMatch>,
+) -> Result<axum::response::Response, HavenError> {
+    let request = caller.grpc_request(intake::ConfirmMatchRequest {
+        screening_id: id.to_string(),
+        person_id: body.person_id.to_string(),
+    })?;
+    let response = intake(&state)
+        .confirm_match(request)
+        .await
+        .map_err(backend_error(BACKEND))?;
+    let screening = response
+        .into_inner()
+        .screening
+        .map(crate::dto::screening::Screening::from)
+        .ok_or_else(|| missing_in_response("screening"))?;
+    Ok(super::created(None, screening.version, screening))
 }

@@ -8,10 +8,11 @@ use haven_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use tonic::transport::Channel;
 
 use super::{created, with_etag};
+use crate::dto::assessment::UpdateScreening;
 use crate::dto::screening::{
-    CreateScreening, RecordConsent, RecordDecision, Screening, ScreeningPage,
+    CreateScreening, RecordConsent, RecordDecision, Screening, ScreeningPage, ScreeningQuery,
 };
-use crate::dto::{PageQuery, missing_in_response, next_cursor};
+use crate::dto::{missing_in_response, next_cursor};
 use crate::error::backend_error;
 use crate::extract::{Caller, Json, PathId, Query};
 use crate::openapi::{BodyErrors, CommonErrors, NotFound};
@@ -61,12 +62,13 @@ pub(crate) async fn create_screening(
     Ok(created(Some(location), screening.version, screening))
 }
 
-/// List the screenings of the caller's organisation, newest first.
+/// List the screenings of the caller's organisation in the order they were recorded,
+/// optionally filtered.
 #[utoipa::path(
     get,
     path = "/v1/screenings",
     tag = "screenings",
-    params(PageQuery),
+    params(ScreeningQuery),
     responses(
         (status = 200, description = "One page of screenings", body = ScreeningPage),
         CommonErrors,
@@ -76,13 +78,9 @@ pub(crate) async fn create_screening(
 pub(crate) async fn list_screenings(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<PageQuery>,
+    Query(query): Query<ScreeningQuery>,
 ) -> Result<Json<ScreeningPage>, HavenError> {
-    let page = query.into_proto()?;
-    let request = caller.grpc_request(intake::ListScreeningsRequest {
-        page: Some(page),
-        ..Default::default()
-    })?;
+    let request = caller.grpc_request(query.into_proto()?)?;
     let response = intake(&state)
         .list_screenings(request)
         .await
@@ -193,4 +191,68 @@ pub(crate) async fn record_decision(
         tracing::info!(case_id = %case_id, "screening has a case");
     }
     Ok(created(None, screening.version, screening))
+}
+
+/// The version an `If-Match: "<version>"` header names.
+fn if_match(headers: &http::HeaderMap) -> Result<u64, HavenError> {
+    let Some(value) = headers.get(http::header::IF_MATCH) else {
+        return Err(HavenError::new(
+            haven_error::ErrorCode::PreconditionRequired,
+            "send If-Match with the ETag you read",
+        ));
+    };
+    value
+        .to_str()
+        .ok()
+        .map(|value| value.trim().trim_start_matches("W/").trim_matches('"'))
+        .and_then(|version| version.parse::<u64>().ok())
+        .filter(|version| *version > 0)
+        .ok_or_else(|| HavenError::invalid_field("if-match", "must be an ETag this API returned"))
+}
+
+/// Replace the assessment parts of a screening (indicators, exploitation, risk). Needs
+/// `If-Match` with the screening's ETag: `428` without it, `412` if someone changed
+/// the screening since.
+#[utoipa::path(
+    patch,
+    path = "/v1/screenings/{id}",
+    tag = "screenings",
+    params(
+        ("id" = uuid::Uuid, Path, description = "Screening id"),
+        ("if-match" = String, Header, description = "ETag of the version you read"),
+    ),
+    request_body = UpdateScreening,
+    responses(
+        (status = 200, description = "The updated screening", body = Screening, headers(
+            ("etag" = String, description = "New version of the screening"),
+        )),
+        CommonErrors,
+        BodyErrors,
+        NotFound,
+        (status = 412, description = "The screening changed since you read it"),
+        (status = 428, description = "If-Match is missing"),
+    )
+)]
+#[tracing::instrument(name = "update_screening", skip_all, fields(screening_id = %id))]
+pub(crate) async fn update_screening(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+    headers: http::HeaderMap,
+    Json(body): Json<UpdateScreening>,
+) -> Result<Response, HavenError> {
+    let expected_version = if_match(&headers)?;
+    let request = caller.grpc_request(intake::UpdateScreeningRequest {
+        id: id.to_string(),
+        expected_version,
+        indicators: body.indicators.map(Into::into),
+        exploitation: body.exploitation.map(Into::into),
+        risk: body.risk.map(Into::into),
+    })?;
+    let response = intake(&state)
+        .update_screening(request)
+        .await
+        .map_err(backend_error(BACKEND))?;
+    let screening = screening_of(response.into_inner().screening)?;
+    Ok(with_etag(screening.version, screening))
 }
