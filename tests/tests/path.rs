@@ -559,11 +559,11 @@ async fn personal_data_never_reaches_logs_or_storage_in_the_clear(stack: TestSta
         )
         .await;
     let decided: Value = stack
-        .post(
-            &officer,
-            &format!("/v1/screenings/{id}/decisions"),
-            identified_decision(),
-        )
+        .post(&officer, &format!("/v1/screenings/{id}/decisions"), {
+            let mut decision = identified_decision();
+            decision["reasons"] = json!(format!("{given} said the recruiter kept her passport"));
+            decision
+        })
         .await
         .json()
         .await

@@ -291,6 +291,7 @@ struct ScreeningRow {
     exploitation: Option<String>,
     risk: Option<String>,
     re_trafficked: bool,
+    wrapped_key: Option<Vec<u8>>,
 }
 
 fn parse_part<T: serde::de::DeserializeOwned>(stored: Option<String>) -> HavenResult<Option<T>> {
@@ -408,8 +409,43 @@ struct DecisionRow {
     legal_basis: String,
     decided_at: OffsetDateTime,
     reasons: String,
+    reasons_ciphertext: Option<Vec<u8>>,
     recorded_by: String,
     recorded_at: OffsetDateTime,
+}
+
+/// Decrypts the reasons of a screening's decisions in place. Without the screening's
+/// key (its person was erased) the reasons are gone for good and read as empty.
+fn open_reasons(
+    crypto: &PersonCrypto,
+    screening_id: Uuid,
+    wrapped_key: Option<&[u8]>,
+    decisions: &mut [DecisionRow],
+) -> HavenResult<()> {
+    if decisions
+        .iter()
+        .all(|decision| decision.reasons_ciphertext.is_none())
+    {
+        return Ok(());
+    }
+    let key = wrapped_key
+        .map(|wrapped| crypto.person_key(screening_id, wrapped))
+        .transpose()?;
+    for decision in decisions {
+        let Some(ciphertext) = decision.reasons_ciphertext.take() else {
+            continue;
+        };
+        decision.reasons = match &key {
+            Some(key) => {
+                let context =
+                    haven_crypto::FieldContext::new("decisions", "reasons", decision.id.as_bytes());
+                haven_crypto::decrypt_str(key, &ciphertext, &context)
+                    .map_err(HavenError::internal)?
+            }
+            None => String::new(),
+        };
+    }
+    Ok(())
 }
 
 fn corrupt(what: &str) -> HavenError {
@@ -489,11 +525,11 @@ fn assemble(
 const SCREENING_COLUMNS: &str = "s.seq, s.id, s.organization_id, s.screened_by, s.referral_source, \
     s.screened_at, s.settlement, s.language, s.interpreter_used, s.is_minor, s.stage, s.case_id, s.created_at, \
     s.version, s.person_id, p.code AS person_code, s.indicator_answers, s.exploitation, s.risk, \
-    s.re_trafficked FROM screenings s LEFT JOIN persons p ON p.id = s.person_id";
+    s.re_trafficked, s.wrapped_key FROM screenings s LEFT JOIN persons p ON p.id = s.person_id";
 const SELECT_SCREENING: &str = "SELECT s.seq, s.id, s.organization_id, s.screened_by, s.referral_source, \
     s.screened_at, s.settlement, s.language, s.interpreter_used, s.is_minor, s.stage, s.case_id, s.created_at, \
     s.version, s.person_id, p.code AS person_code, s.indicator_answers, s.exploitation, s.risk, \
-    s.re_trafficked FROM screenings s LEFT JOIN persons p ON p.id = s.person_id WHERE s.id = $1 AND ($2 IS NULL OR s.organization_id = $2)";
+    s.re_trafficked, s.wrapped_key FROM screenings s LEFT JOIN persons p ON p.id = s.person_id WHERE s.id = $1 AND ($2 IS NULL OR s.organization_id = $2)";
 const PERSON_COLUMNS: &str = "SELECT id, code, organization_id, wrapped_key, given_name, family_name, patronymic, \
     birth_date, phone, address, identity_document_number, birth_year, gender, citizenships, languages, \
     created_at, erased_at FROM persons WHERE id = $1 AND ($2 IS NULL OR organization_id = $2)";
@@ -509,11 +545,11 @@ const ERASE_PERSON: &str = "UPDATE persons SET wrapped_key = NULL, erased_at = $
 const SELECT_CONSENTS: &str = "SELECT id, purpose, given, method, recorded_by, recorded_at \
     FROM consents WHERE screening_id = $1 ORDER BY seq";
 const SELECT_DECISIONS: &str = "SELECT id, stage, deciding_organization_type, legal_basis, decided_at, reasons, \
-    recorded_by, recorded_at FROM decisions WHERE screening_id = $1 ORDER BY seq";
+    reasons_ciphertext, recorded_by, recorded_at FROM decisions WHERE screening_id = $1 ORDER BY seq";
 const INSERT_SCREENING: &str = "INSERT INTO screenings (id, organization_id, screened_by, referral_source, \
     screened_at, settlement, language, interpreter_used, is_minor, stage, case_id, created_at, version, person_id, \
-    indicator_set_version, indicator_answers, exploitation, risk) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, 1, $12, $13, $14, $15, $16)";
+    indicator_set_version, indicator_answers, exploitation, risk, wrapped_key) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, 1, $12, $13, $14, $15, $16, $17)";
 const UPDATE_ASSESSMENT: &str = "UPDATE screenings SET \
     indicator_set_version = CASE WHEN $3 THEN $4 ELSE indicator_set_version END, \
     indicator_answers = CASE WHEN $3 THEN $5 ELSE indicator_answers END, \
@@ -523,7 +559,8 @@ const UPDATE_ASSESSMENT: &str = "UPDATE screenings SET \
 const INSERT_CONSENT: &str = "INSERT INTO consents (id, screening_id, purpose, given, method, recorded_by, recorded_at) \
     VALUES ($1, $2, $3, $4, $5, $6, $7)";
 const INSERT_DECISION: &str = "INSERT INTO decisions (id, screening_id, stage, deciding_organization_type, \
-    legal_basis, decided_at, reasons, recorded_by, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
+    legal_basis, decided_at, reasons, reasons_ciphertext, recorded_by, recorded_at) \
+    VALUES ($1, $2, $3, $4, $5, $6, '', $7, $8, $9)";
 const INSERT_CLOCK: &str = "INSERT INTO clocks (id, screening_id, organization_id, name, description, started_at, due_at) \
     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (screening_id, name) DO NOTHING";
 const CLOCK_COLUMNS: &str = "seq, id, screening_id, organization_id, name, description, started_at, due_at, completed_at, completed_by";
@@ -578,6 +615,7 @@ macro_rules! screening_store {
         impl $name {
             async fn load(
                 connection: &mut $connection,
+                crypto: &PersonCrypto,
                 scope: Scope,
                 id: Uuid,
             ) -> Result<Option<Screening>, sqlx::Error> {
@@ -589,8 +627,10 @@ macro_rules! screening_store {
                 let Some(row) = row else { return Ok(None) };
                 let consents: Vec<ConsentRow> =
                     sqlx::query_as(SELECT_CONSENTS).bind(id).fetch_all(&mut *connection).await?;
-                let decisions: Vec<DecisionRow> =
+                let mut decisions: Vec<DecisionRow> =
                     sqlx::query_as(SELECT_DECISIONS).bind(id).fetch_all(&mut *connection).await?;
+                open_reasons(crypto, id, row.wrapped_key.as_deref(), &mut decisions)
+                    .map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
                 assemble(row, consents, decisions)
                     .map(Some)
                     .map_err(|error| sqlx::Error::Decode(Box::new(error)))
@@ -605,17 +645,18 @@ macro_rules! screening_store {
                     .fetch_all(&mut *connection)
                     .await
                     .map_err(db_error)?;
-                Self::with_histories(&mut connection, rows).await
+                Self::with_histories(&mut connection, &self.crypto, rows).await
             }
 
             /// Loads the consent and decision histories of listed screenings.
-            async fn with_histories(connection: &mut $connection, rows: Vec<ScreeningRow>) -> HavenResult<Vec<Screening>> {
+            async fn with_histories(connection: &mut $connection, crypto: &PersonCrypto, rows: Vec<ScreeningRow>) -> HavenResult<Vec<Screening>> {
                 let mut screenings = Vec::with_capacity(rows.len());
                 for row in rows {
                     let consents: Vec<ConsentRow> =
                         sqlx::query_as(SELECT_CONSENTS).bind(row.id).fetch_all(&mut *connection).await.map_err(db_error)?;
-                    let decisions: Vec<DecisionRow> =
+                    let mut decisions: Vec<DecisionRow> =
                         sqlx::query_as(SELECT_DECISIONS).bind(row.id).fetch_all(&mut *connection).await.map_err(db_error)?;
+                    open_reasons(crypto, row.id, row.wrapped_key.as_deref(), &mut decisions)?;
                     screenings.push(assemble(row, consents, decisions)?);
                 }
                 Ok(screenings)
@@ -674,6 +715,31 @@ macro_rules! screening_store {
                 Ok(person_id)
             }
 
+            /// Encrypts decision reasons under the screening's key (made now for screenings
+            /// recorded before reasons were encrypted, or whose key was shredded).
+            async fn seal_reasons(&self, tx: &mut $connection, screening_id: Uuid, decision_id: Uuid, reasons: &str) -> HavenResult<Vec<u8>> {
+                let (wrapped,): (Option<Vec<u8>>,) = sqlx::query_as("SELECT wrapped_key FROM screenings WHERE id = $1")
+                    .bind(screening_id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                let key = match wrapped {
+                    Some(wrapped) => self.crypto.person_key(screening_id, &wrapped)?,
+                    None => {
+                        let (key, wrapped) = self.crypto.new_person_key(screening_id)?;
+                        sqlx::query("UPDATE screenings SET wrapped_key = $2 WHERE id = $1")
+                            .bind(screening_id)
+                            .bind(wrapped)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_error)?;
+                        key
+                    }
+                };
+                let context = haven_crypto::FieldContext::new("decisions", "reasons", decision_id.as_bytes());
+                haven_crypto::encrypt_str(&key, reasons, &context).map_err(HavenError::internal)
+            }
+
             async fn load_person(tx: &mut $connection, scope: Scope, id: Uuid) -> HavenResult<Option<PersonRow>> {
                 sqlx::query_as(PERSON_COLUMNS)
                     .bind(id)
@@ -727,6 +793,7 @@ macro_rules! screening_store {
                     .bind(part_json(&new.assessment.indicators)?)
                     .bind(part_json(&new.assessment.exploitation)?)
                     .bind(part_json(&new.assessment.risk)?)
+                    .bind(self.crypto.new_person_key(id)?.1)
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;
@@ -749,7 +816,7 @@ macro_rules! screening_store {
                     }),
                 };
                 OutboxWrite::append_event(&mut *tx, SERVICE, &event).await.map_err(db_error)?;
-                let screening = Self::load(&mut tx, Scope::All, id).await.map_err(Self::decode)?;
+                let screening = Self::load(&mut tx, &self.crypto, Scope::All, id).await.map_err(Self::decode)?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
                 tracing::info!(screening_id = %id, person_id = ?person_id, "screening created");
@@ -759,7 +826,7 @@ macro_rules! screening_store {
             #[tracing::instrument(skip_all, fields(screening_id = %id))]
             async fn get_screening(&self, scope: Scope, id: Uuid) -> HavenResult<Option<Screening>> {
                 let mut connection = self.pool.acquire().await.map_err(db_error)?;
-                Self::load(&mut connection, scope, id).await.map_err(Self::decode)
+                Self::load(&mut connection, &self.crypto, scope, id).await.map_err(Self::decode)
             }
 
             #[tracing::instrument(skip_all)]
@@ -791,13 +858,13 @@ macro_rules! screening_store {
                     .fetch_all(&mut *connection)
                     .await
                     .map_err(db_error)?;
-                Self::with_histories(&mut connection, rows).await
+                Self::with_histories(&mut connection, &self.crypto, rows).await
             }
 
             #[tracing::instrument(skip_all, fields(screening_id = %id))]
             async fn record_consent(&self, scope: Scope, id: Uuid, consent: NewConsent) -> HavenResult<Option<Screening>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(screening) = Self::load(&mut tx, scope, id).await.map_err(Self::decode)? else {
+                let Some(screening) = Self::load(&mut tx, &self.crypto, scope, id).await.map_err(Self::decode)? else {
                     return Ok(None);
                 };
                 sqlx::query(INSERT_CONSENT)
@@ -822,7 +889,7 @@ macro_rules! screening_store {
                     }),
                 };
                 OutboxWrite::append_event(&mut *tx, SERVICE, &event).await.map_err(db_error)?;
-                let updated = Self::load(&mut tx, scope, id).await.map_err(Self::decode)?;
+                let updated = Self::load(&mut tx, &self.crypto, scope, id).await.map_err(Self::decode)?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
                 Ok(updated)
@@ -837,17 +904,22 @@ macro_rules! screening_store {
                 rules: &[haven_config::ClockRule],
             ) -> HavenResult<Option<Screening>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(screening) = Self::load(&mut tx, scope, id).await.map_err(Self::decode)? else {
+                let Some(screening) = Self::load(&mut tx, &self.crypto, scope, id).await.map_err(Self::decode)? else {
                     return Ok(None);
                 };
+                let decision_id = Uuid::now_v7();
+                let reasons = match decision.reasons.as_str() {
+                    "" => None,
+                    reasons => Some(self.seal_reasons(&mut tx, id, decision_id, reasons).await?),
+                };
                 sqlx::query(INSERT_DECISION)
-                    .bind(Uuid::now_v7())
+                    .bind(decision_id)
                     .bind(id)
                     .bind(decision.stage.as_str())
                     .bind(decision.deciding_organization_type.as_str())
                     .bind(&decision.legal_basis)
                     .bind(decision.decided_at)
-                    .bind(&decision.reasons)
+                    .bind(reasons)
                     .bind(&decision.recorded_by)
                     .bind(OffsetDateTime::now_utc())
                     .execute(&mut *tx)
@@ -894,7 +966,7 @@ macro_rules! screening_store {
                         OutboxWrite::append_event(&mut *tx, SERVICE, &event).await.map_err(db_error)?;
                     }
                 }
-                let updated = Self::load(&mut tx, scope, id).await.map_err(Self::decode)?;
+                let updated = Self::load(&mut tx, &self.crypto, scope, id).await.map_err(Self::decode)?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
                 Ok(updated)
@@ -909,7 +981,7 @@ macro_rules! screening_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;
-                let screening = Self::load(&mut tx, Scope::All, id)
+                let screening = Self::load(&mut tx, &self.crypto, Scope::All, id)
                     .await
                     .map_err(Self::decode)?
                     .ok_or_else(|| HavenError::not_found("screening"))?;
@@ -948,7 +1020,7 @@ macro_rules! screening_store {
             #[tracing::instrument(skip_all, fields(screening_id = %id))]
             async fn update_screening(&self, scope: Scope, id: Uuid, expected_version: i64, parts: AssessmentParts) -> HavenResult<Option<Screening>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(current) = Self::load(&mut tx, scope, id).await.map_err(Self::decode)? else {
+                let Some(current) = Self::load(&mut tx, &self.crypto, scope, id).await.map_err(Self::decode)? else {
                     return Ok(None);
                 };
                 let updated = sqlx::query(UPDATE_ASSESSMENT)
@@ -982,7 +1054,7 @@ macro_rules! screening_store {
                     }),
                 };
                 OutboxWrite::append_event(&mut *tx, SERVICE, &event).await.map_err(db_error)?;
-                let screening = Self::load(&mut tx, scope, id).await.map_err(Self::decode)?;
+                let screening = Self::load(&mut tx, &self.crypto, scope, id).await.map_err(Self::decode)?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
                 Ok(screening)
@@ -1159,6 +1231,12 @@ macro_rules! screening_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;
+                // Narratives recorded on the person's screenings go with them.
+                sqlx::query("UPDATE screenings SET wrapped_key = NULL WHERE person_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
                 sqlx::query("DELETE FROM person_blind_index WHERE person_id = $1")
                     .bind(id)
                     .execute(&mut *tx)
@@ -1189,7 +1267,7 @@ macro_rules! screening_store {
             #[tracing::instrument(skip_all, fields(screening_id = %screening_id))]
             async fn find_matches(&self, context: &AuditContext, scope: Scope, screening_id: Uuid) -> HavenResult<Option<Vec<PersonMatch>>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(screening) = Self::load(&mut tx, scope, screening_id).await.map_err(Self::decode)? else {
+                let Some(screening) = Self::load(&mut tx, &self.crypto, scope, screening_id).await.map_err(Self::decode)? else {
                     return Ok(None);
                 };
                 let Some(person_id) = screening.person_id else {
@@ -1248,7 +1326,7 @@ macro_rules! screening_store {
             #[tracing::instrument(skip_all, fields(screening_id = %screening_id, other = %other))]
             async fn confirm_match(&self, context: &AuditContext, scope: Scope, screening_id: Uuid, other: Uuid) -> HavenResult<Option<Screening>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(screening) = Self::load(&mut tx, scope, screening_id).await.map_err(Self::decode)? else {
+                let Some(screening) = Self::load(&mut tx, &self.crypto, scope, screening_id).await.map_err(Self::decode)? else {
                     return Ok(None);
                 };
                 let Some(person_id) = screening.person_id else {
@@ -1291,7 +1369,7 @@ macro_rules! screening_store {
                 AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("person.link", "person", person_id))
                     .await
                     .map_err(db_error)?;
-                let updated = Self::load(&mut tx, scope, screening_id).await.map_err(Self::decode)?;
+                let updated = Self::load(&mut tx, &self.crypto, scope, screening_id).await.map_err(Self::decode)?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
                 Ok(updated)
@@ -1311,32 +1389,37 @@ macro_rules! screening_store {
             #[tracing::instrument(skip_all)]
             async fn rewrap_person_keys(&self) -> HavenResult<u64> {
                 let mut rewrapped = 0;
-                let mut after = 0_i64;
-                loop {
-                    let batch: Vec<(i64, Uuid, Vec<u8>)> = sqlx::query_as(
-                        "SELECT seq, id, wrapped_key FROM persons WHERE seq > $1 AND wrapped_key IS NOT NULL ORDER BY seq LIMIT 500",
-                    )
-                    .bind(after)
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(db_error)?;
-                    let Some((last, _, _)) = batch.last() else { break };
-                    after = *last;
-                    let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                    for (_, id, wrapped) in &batch {
-                        let new_wrapped = self.crypto.rewrap(*id, wrapped)?;
-                        if &new_wrapped != wrapped {
-                            // Only if nobody erased the person meanwhile.
-                            sqlx::query("UPDATE persons SET wrapped_key = $2 WHERE id = $1 AND wrapped_key IS NOT NULL")
-                                .bind(id)
-                                .bind(new_wrapped)
-                                .execute(&mut *tx)
-                                .await
-                                .map_err(db_error)?;
-                            rewrapped += 1;
+                // Persons' keys, and the screenings' keys that seal decision reasons.
+                for table in ["persons", "screenings"] {
+                    let mut after = 0_i64;
+                    loop {
+                        let select = format!(
+                            "SELECT seq, id, wrapped_key FROM {table} WHERE seq > $1 AND wrapped_key IS NOT NULL ORDER BY seq LIMIT 500"
+                        );
+                        let batch: Vec<(i64, Uuid, Vec<u8>)> = sqlx::query_as(sqlx::AssertSqlSafe(select))
+                            .bind(after)
+                            .fetch_all(&self.pool)
+                            .await
+                            .map_err(db_error)?;
+                        let Some((last, _, _)) = batch.last() else { break };
+                        after = *last;
+                        let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                        for (_, id, wrapped) in &batch {
+                            let new_wrapped = self.crypto.rewrap(*id, wrapped)?;
+                            if &new_wrapped != wrapped {
+                                // Only if nobody shredded the key meanwhile.
+                                let update = format!("UPDATE {table} SET wrapped_key = $2 WHERE id = $1 AND wrapped_key IS NOT NULL");
+                                sqlx::query(sqlx::AssertSqlSafe(update))
+                                    .bind(id)
+                                    .bind(new_wrapped)
+                                    .execute(&mut *tx)
+                                    .await
+                                    .map_err(db_error)?;
+                                rewrapped += 1;
+                            }
                         }
+                        tx.commit().await.map_err(db_error)?;
                     }
-                    tx.commit().await.map_err(db_error)?;
                 }
                 Ok(rewrapped)
             }

@@ -447,6 +447,21 @@ async fn personal_data_is_stored_only_encrypted_and_every_read_is_audited(fixtur
             .is_none()
     );
 
+    let reasons = format!("{canary} was held by her employer");
+    let with_reasons = NewDecision {
+        reasons: reasons.clone(),
+        ..decision(IdentificationStage::PresumedVictim)
+    };
+    let decided = fixture
+        .store
+        .record_decision(scope, screening.id, with_reasons, &[])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        decided.decisions[0].reasons, reasons,
+        "the reasons read back"
+    );
     let raw = raw_contents(&fixture).await;
     assert!(
         contains(&raw, "Ganja"),
@@ -568,6 +583,15 @@ async fn erasure_shreds_the_key_and_leaves_only_the_code(fixture: Fixture) {
     )
     .await;
     let person_id = erased.person_id.unwrap();
+    let with_reasons = NewDecision {
+        reasons: "told of threats by the recruiter".into(),
+        ..decision(IdentificationStage::PresumedVictim)
+    };
+    fixture
+        .store
+        .record_decision(scope, erased.id, with_reasons, &[])
+        .await
+        .unwrap();
     let result = fixture
         .store
         .erase_person(
@@ -622,6 +646,16 @@ async fn erasure_shreds_the_key_and_leaves_only_the_code(fixture: Fixture) {
         .unwrap()
         .unwrap();
     assert!(reread.details.is_none());
+    let screening = fixture
+        .store
+        .get_screening(scope, erased.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        screening.decisions[0].reasons, "",
+        "narratives about the person are shredded too"
+    );
     // The blind index no longer finds the erased person.
     let matches = fixture
         .store
@@ -665,7 +699,8 @@ async fn rotating_the_master_key_rewraps_every_person(fixture: Fixture) {
         PersonCrypto::load(&fixture.keys_dir).unwrap(),
         "AZ",
     );
-    assert_eq!(store.rewrap_person_keys().await.unwrap(), 1);
+    // The person's key and the screening's key (it seals decision reasons).
+    assert_eq!(store.rewrap_person_keys().await.unwrap(), 2);
     assert_eq!(
         store.rewrap_person_keys().await.unwrap(),
         0,
