@@ -153,6 +153,7 @@ async fn grpc_path(
                 purpose: intake::ConsentPurpose::Assistance.into(),
                 given: true,
                 method: intake::ConsentMethod::Written.into(),
+                ..Default::default()
             },
             &officer,
         ))
@@ -215,6 +216,8 @@ async fn sql_path(sql: Arc<SqlOnly>) {
                 interpreter_used: false,
                 is_minor: false,
                 assessment: Default::default(),
+                coordinates: None,
+                guardian: None,
             },
             None,
         )
@@ -225,6 +228,8 @@ async fn sql_path(sql: Arc<SqlOnly>) {
         given: true,
         method: ConsentMethod::Written,
         recorded_by: "bench".into(),
+        by_guardian: false,
+        organization_types: vec![],
     };
     sql.screenings
         .record_consent(scope, screening.id, consent)

@@ -382,10 +382,79 @@ async fn indicator_sets_are_published_as_new_versions(stack: TestStack) {
     stack.stop().await;
 }
 
+async fn minors_act_through_a_guardian_and_sharing_consent_can_be_limited(stack: TestStack) {
+    let organization = Uuid::new_v4();
+    let officer = stack.token(OFFICER, organization);
+    let refused = stack
+        .post(
+            &officer,
+            "/v1/screenings",
+            json!({"referral_source": "hotline", "is_minor": true}),
+        )
+        .await;
+    assert_eq!(refused.status(), 400);
+    let problem: Value = refused.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["field"], "guardian");
+
+    let minor = create(
+        &stack,
+        &officer,
+        json!({"referral_source": "hotline", "is_minor": true, "coordinates": {"latitude": 40.41, "longitude": 49.87},
+               "guardian": {"name": "Leyla Həsənova", "relationship": "parent", "contact": "+994 50 111 22 33"}}),
+    )
+    .await;
+    assert_eq!(minor["guardian"]["relationship"], "parent");
+    assert_eq!(minor["coordinates"]["latitude"], 40.41);
+    let id = minor["id"].as_str().unwrap();
+    let by_minor = stack
+        .post(
+            &officer,
+            &format!("/v1/screenings/{id}/consents"),
+            json!({"purpose": "assistance", "given": true, "method": "verbal"}),
+        )
+        .await;
+    assert_eq!(
+        by_minor.status(),
+        400,
+        "a minor consents through the guardian"
+    );
+    let by_guardian = stack
+        .post(&officer, &format!("/v1/screenings/{id}/consents"), json!({"purpose": "assistance", "given": true, "method": "written", "by_guardian": true}))
+        .await;
+    assert_eq!(by_guardian.status(), 201);
+    let limited = stack
+        .post(
+            &officer,
+            &format!("/v1/screenings/{id}/consents"),
+            json!({"purpose": "data_sharing", "given": true, "method": "written", "by_guardian": true, "organization_types": ["ngo", "government"]}),
+        )
+        .await;
+    assert_eq!(limited.status(), 201);
+    let limited: Value = limited.json().await.unwrap();
+    assert_eq!(
+        limited["consents"][1]["organization_types"],
+        json!(["ngo", "government"])
+    );
+    let wrong = stack
+        .post(
+            &officer,
+            &format!("/v1/screenings/{id}/consents"),
+            json!({"purpose": "assistance", "given": true, "method": "written", "by_guardian": true, "organization_types": ["ngo"]}),
+        )
+        .await;
+    assert_eq!(
+        wrong.status(),
+        400,
+        "only data sharing is limited by organisation type"
+    );
+    stack.stop().await;
+}
+
 haven_e2e::on_both_backends! {
     a_full_screening_opens_a_case_only_with_consent_at_the_time,
     statutory_clocks_fall_due_and_can_be_completed,
     duplicates_across_scripts_are_found_and_re_trafficking_is_counted,
     updates_need_if_match_and_lose_to_a_newer_version,
     indicator_sets_are_published_as_new_versions,
+    minors_act_through_a_guardian_and_sharing_consent_can_be_limited,
 }

@@ -150,6 +150,7 @@ async fn grpc_path_opens_one_case_and_reporting_counts_it(stack: TestStack) {
                 purpose: intake::ConsentPurpose::Assistance.into(),
                 given: true,
                 method: intake::ConsentMethod::Verbal.into(),
+                ..Default::default()
             },
             &officer,
         ))

@@ -163,6 +163,50 @@ impl IntakeApi {
     }
 }
 
+/// Kinds of organisation a data-sharing consent can be limited to.
+const ORGANIZATION_TYPES: [&str; 5] = [
+    "government",
+    "ngo",
+    "international_organization",
+    "private",
+    "other",
+];
+
+fn coordinates(value: pb::Coordinates) -> HavenResult<(f64, f64)> {
+    let valid =
+        (-90.0..=90.0).contains(&value.latitude) && (-180.0..=180.0).contains(&value.longitude);
+    if !valid {
+        return Err(HavenError::invalid_field(
+            "coordinates",
+            "latitude -90..90 and longitude -180..180",
+        ));
+    }
+    Ok((value.latitude, value.longitude))
+}
+
+fn guardian(value: pb::Guardian) -> HavenResult<crate::domain::Guardian> {
+    let name = text("guardian.name", value.name, 200)?;
+    if name.is_empty() {
+        return Err(HavenError::invalid_field("guardian.name", "is required"));
+    }
+    let relationship = text("guardian.relationship", value.relationship, 64)?;
+    if !relationship
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b == b'_')
+        || relationship.is_empty()
+    {
+        return Err(HavenError::invalid_field(
+            "guardian.relationship",
+            "must be a code such as parent or legal_guardian",
+        ));
+    }
+    Ok(crate::domain::Guardian {
+        name,
+        relationship,
+        contact: text("guardian.contact", value.contact, 100)?,
+    })
+}
+
 fn reply(screening: &Screening) -> Option<pb::Screening> {
     Some(screening.to_proto())
 }
@@ -194,7 +238,16 @@ impl IntakeService for IntakeApi {
             interpreter_used: message.interpreter_used,
             is_minor: message.is_minor,
             assessment,
+            coordinates: message.coordinates.map(coordinates).transpose()?,
+            guardian: message.guardian.map(guardian).transpose()?,
         };
+        if new.is_minor && new.guardian.is_none() {
+            return Err(HavenError::invalid_field(
+                "guardian",
+                "is required when the person is a minor",
+            )
+            .into());
+        }
         let screening = self.store.create_screening(&context, new, person).await?;
         Ok(Response::new(pb::CreateScreeningResponse {
             screening: reply(&screening),
@@ -284,11 +337,43 @@ impl IntakeService for IntakeApi {
         caller.require(Action::ConsentRecord)?;
         let message = request.into_inner();
         let id = parse_id("screening_id", &message.screening_id)?;
+        let purpose = required("purpose", message.purpose, ConsentPurpose::from_proto)?;
+        if !message.organization_types.is_empty() && purpose != ConsentPurpose::DataSharing {
+            return Err(HavenError::invalid_field(
+                "organization_types",
+                "only limits a data-sharing consent",
+            )
+            .into());
+        }
+        for kind in &message.organization_types {
+            if !ORGANIZATION_TYPES.contains(&kind.as_str()) {
+                return Err(HavenError::invalid_field(
+                    "organization_types",
+                    "must be government, ngo, international_organization, private or other",
+                )
+                .into());
+            }
+        }
+        let screening = self
+            .store
+            .get_screening(Scope::of(&caller), id)
+            .await?
+            .ok_or_else(|| HavenError::not_found("screening"))?;
+        // A minor consents through their guardian or representative.
+        if screening.is_minor && !message.by_guardian {
+            return Err(HavenError::invalid_field(
+                "by_guardian",
+                "a minor's consent is given by their guardian",
+            )
+            .into());
+        }
         let consent = NewConsent {
-            purpose: required("purpose", message.purpose, ConsentPurpose::from_proto)?,
+            purpose,
             given: message.given,
             method: required("method", message.method, ConsentMethod::from_proto)?,
             recorded_by: caller.subject.clone(),
+            by_guardian: message.by_guardian,
+            organization_types: message.organization_types,
         };
         let screening = self
             .store

@@ -130,6 +130,28 @@ pub struct Consent {
     pub recorded_by: String,
     /// When.
     pub recorded_at: OffsetDateTime,
+    /// Given or refused by a minor's guardian.
+    pub by_guardian: bool,
+    /// Data sharing only: the kinds of organisation it covers (empty = any).
+    pub organization_types: Vec<String>,
+}
+
+/// The guardian or legal representative of a minor. Personal data: stored encrypted.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Guardian {
+    /// Name.
+    pub name: String,
+    /// Relationship code, e.g. `parent`.
+    pub relationship: String,
+    /// Contact.
+    pub contact: String,
+}
+
+// Personal data must never reach a log line through `{:?}`.
+impl std::fmt::Debug for Guardian {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("Guardian([redacted])")
+    }
 }
 
 /// A recorded identification decision.
@@ -196,6 +218,10 @@ pub struct Screening {
     pub assessment: crate::assessment::AssessmentParts,
     /// Confirmed as a person trafficked again.
     pub re_trafficked: bool,
+    /// Where the screening took place (latitude, longitude).
+    pub coordinates: Option<(f64, f64)>,
+    /// A minor's guardian; `None` also once shredded with the person.
+    pub guardian: Option<Guardian>,
 }
 
 impl Screening {
@@ -247,6 +273,8 @@ impl Screening {
                     method: consent.method.to_proto().into(),
                     recorded_by: consent.recorded_by.clone(),
                     recorded_at: Some(timestamp(consent.recorded_at)),
+                    by_guardian: consent.by_guardian,
+                    organization_types: consent.organization_types.clone(),
                 })
                 .collect(),
             decisions: self
@@ -282,6 +310,17 @@ impl Screening {
                 .map(|details| details.to_proto()),
             risk: self.assessment.risk.as_ref().map(|risk| risk.to_proto()),
             re_trafficked: self.re_trafficked,
+            coordinates: self
+                .coordinates
+                .map(|(latitude, longitude)| pb::Coordinates {
+                    latitude,
+                    longitude,
+                }),
+            guardian: self.guardian.as_ref().map(|guardian| pb::Guardian {
+                name: guardian.name.clone(),
+                relationship: guardian.relationship.clone(),
+                contact: guardian.contact.clone(),
+            }),
         }
     }
 }

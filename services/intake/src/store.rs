@@ -46,6 +46,10 @@ pub struct NewScreening {
     pub is_minor: bool,
     /// Indicator answers, exploitation details and risk, as far as known.
     pub assessment: AssessmentParts,
+    /// Where (latitude, longitude), if known.
+    pub coordinates: Option<(f64, f64)>,
+    /// A minor's guardian.
+    pub guardian: Option<crate::domain::Guardian>,
 }
 
 /// A consent to record.
@@ -59,6 +63,10 @@ pub struct NewConsent {
     pub method: ConsentMethod,
     /// Who records it.
     pub recorded_by: String,
+    /// Given or refused by a minor's guardian.
+    pub by_guardian: bool,
+    /// Data sharing only: the kinds of organisation it covers (empty = any).
+    pub organization_types: Vec<String>,
 }
 
 /// A decision to record.
@@ -292,6 +300,9 @@ struct ScreeningRow {
     risk: Option<String>,
     re_trafficked: bool,
     wrapped_key: Option<Vec<u8>>,
+    latitude: Option<f64>,
+    longitude: Option<f64>,
+    guardian: Option<Vec<u8>>,
 }
 
 fn parse_part<T: serde::de::DeserializeOwned>(stored: Option<String>) -> HavenResult<Option<T>> {
@@ -399,6 +410,8 @@ struct ConsentRow {
     method: String,
     recorded_by: String,
     recorded_at: OffsetDateTime,
+    by_guardian: bool,
+    organization_types: String,
 }
 
 #[derive(Debug, FromRow)]
@@ -471,6 +484,8 @@ fn assemble(
                     .ok_or_else(|| corrupt("consent method"))?,
                 recorded_by: row.recorded_by,
                 recorded_at: row.recorded_at,
+                by_guardian: row.by_guardian,
+                organization_types: split_codes(&row.organization_types),
             })
         })
         .collect::<HavenResult<Vec<_>>>()?;
@@ -519,17 +534,41 @@ fn assemble(
             risk: parse_part(row.risk)?,
         },
         re_trafficked: row.re_trafficked,
+        coordinates: row.latitude.zip(row.longitude),
+        // Decrypted by the caller, which holds the keys.
+        guardian: None,
     })
+}
+
+/// Decrypts a minor's guardian; `None` when there is none or the key was shredded.
+fn open_guardian(
+    crypto: &PersonCrypto,
+    screening_id: Uuid,
+    wrapped_key: Option<&[u8]>,
+    stored: Option<&[u8]>,
+) -> HavenResult<Option<crate::domain::Guardian>> {
+    let (Some(wrapped), Some(stored)) = (wrapped_key, stored) else {
+        return Ok(None);
+    };
+    let key = crypto.person_key(screening_id, wrapped)?;
+    let context =
+        haven_crypto::FieldContext::new("screenings", "guardian", screening_id.as_bytes());
+    let json = haven_crypto::decrypt_str(&key, stored, &context).map_err(HavenError::internal)?;
+    serde_json::from_str(&json)
+        .map(Some)
+        .map_err(HavenError::internal)
 }
 
 const SCREENING_COLUMNS: &str = "s.seq, s.id, s.organization_id, s.screened_by, s.referral_source, \
     s.screened_at, s.settlement, s.language, s.interpreter_used, s.is_minor, s.stage, s.case_id, s.created_at, \
     s.version, s.person_id, p.code AS person_code, s.indicator_answers, s.exploitation, s.risk, \
-    s.re_trafficked, s.wrapped_key FROM screenings s LEFT JOIN persons p ON p.id = s.person_id";
+    s.re_trafficked, s.wrapped_key, s.latitude, s.longitude, s.guardian \
+    FROM screenings s LEFT JOIN persons p ON p.id = s.person_id";
 const SELECT_SCREENING: &str = "SELECT s.seq, s.id, s.organization_id, s.screened_by, s.referral_source, \
     s.screened_at, s.settlement, s.language, s.interpreter_used, s.is_minor, s.stage, s.case_id, s.created_at, \
     s.version, s.person_id, p.code AS person_code, s.indicator_answers, s.exploitation, s.risk, \
-    s.re_trafficked, s.wrapped_key FROM screenings s LEFT JOIN persons p ON p.id = s.person_id WHERE s.id = $1 AND ($2 IS NULL OR s.organization_id = $2)";
+    s.re_trafficked, s.wrapped_key, s.latitude, s.longitude, s.guardian \
+    FROM screenings s LEFT JOIN persons p ON p.id = s.person_id WHERE s.id = $1 AND ($2 IS NULL OR s.organization_id = $2)";
 const PERSON_COLUMNS: &str = "SELECT id, code, organization_id, wrapped_key, given_name, family_name, patronymic, \
     birth_date, phone, address, identity_document_number, birth_year, gender, citizenships, languages, \
     created_at, erased_at FROM persons WHERE id = $1 AND ($2 IS NULL OR organization_id = $2)";
@@ -542,22 +581,22 @@ const INSERT_INDEX: &str = "INSERT INTO person_blind_index (person_id, kind, val
     ON CONFLICT DO NOTHING";
 const ERASE_PERSON: &str = "UPDATE persons SET wrapped_key = NULL, erased_at = $2, erasure_reason = $3, \
     version = version + 1 WHERE id = $1 AND erased_at IS NULL";
-const SELECT_CONSENTS: &str = "SELECT id, purpose, given, method, recorded_by, recorded_at \
-    FROM consents WHERE screening_id = $1 ORDER BY seq";
+const SELECT_CONSENTS: &str = "SELECT id, purpose, given, method, recorded_by, recorded_at, by_guardian, \
+    organization_types FROM consents WHERE screening_id = $1 ORDER BY seq";
 const SELECT_DECISIONS: &str = "SELECT id, stage, deciding_organization_type, legal_basis, decided_at, reasons, \
     reasons_ciphertext, recorded_by, recorded_at FROM decisions WHERE screening_id = $1 ORDER BY seq";
 const INSERT_SCREENING: &str = "INSERT INTO screenings (id, organization_id, screened_by, referral_source, \
     screened_at, settlement, language, interpreter_used, is_minor, stage, case_id, created_at, version, person_id, \
-    indicator_set_version, indicator_answers, exploitation, risk, wrapped_key) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, 1, $12, $13, $14, $15, $16, $17)";
+    indicator_set_version, indicator_answers, exploitation, risk, wrapped_key, latitude, longitude, guardian) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, 1, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
 const UPDATE_ASSESSMENT: &str = "UPDATE screenings SET \
     indicator_set_version = CASE WHEN $3 THEN $4 ELSE indicator_set_version END, \
     indicator_answers = CASE WHEN $3 THEN $5 ELSE indicator_answers END, \
     exploitation = CASE WHEN $6 THEN $7 ELSE exploitation END, \
     risk = CASE WHEN $8 THEN $9 ELSE risk END, \
     version = version + 1 WHERE id = $1 AND version = $2";
-const INSERT_CONSENT: &str = "INSERT INTO consents (id, screening_id, purpose, given, method, recorded_by, recorded_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7)";
+const INSERT_CONSENT: &str = "INSERT INTO consents (id, screening_id, purpose, given, method, recorded_by, recorded_at, \
+    by_guardian, organization_types) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 const INSERT_DECISION: &str = "INSERT INTO decisions (id, screening_id, stage, deciding_organization_type, \
     legal_basis, decided_at, reasons, reasons_ciphertext, recorded_by, recorded_at) \
     VALUES ($1, $2, $3, $4, $5, $6, '', $7, $8, $9)";
@@ -631,9 +670,11 @@ macro_rules! screening_store {
                     sqlx::query_as(SELECT_DECISIONS).bind(id).fetch_all(&mut *connection).await?;
                 open_reasons(crypto, id, row.wrapped_key.as_deref(), &mut decisions)
                     .map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
-                assemble(row, consents, decisions)
-                    .map(Some)
-                    .map_err(|error| sqlx::Error::Decode(Box::new(error)))
+                let guardian = open_guardian(crypto, id, row.wrapped_key.as_deref(), row.guardian.as_deref())
+                    .map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
+                let mut screening = assemble(row, consents, decisions).map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
+                screening.guardian = guardian;
+                Ok(Some(screening))
             }
 
             async fn list(&self, sql: String, bind_organization: Option<Uuid>, after: i64, limit: u32) -> HavenResult<Vec<Screening>> {
@@ -657,7 +698,10 @@ macro_rules! screening_store {
                     let mut decisions: Vec<DecisionRow> =
                         sqlx::query_as(SELECT_DECISIONS).bind(row.id).fetch_all(&mut *connection).await.map_err(db_error)?;
                     open_reasons(crypto, row.id, row.wrapped_key.as_deref(), &mut decisions)?;
-                    screenings.push(assemble(row, consents, decisions)?);
+                    let guardian = open_guardian(crypto, row.id, row.wrapped_key.as_deref(), row.guardian.as_deref())?;
+                    let mut screening = assemble(row, consents, decisions)?;
+                    screening.guardian = guardian;
+                    screenings.push(screening);
                 }
                 Ok(screenings)
             }
@@ -771,6 +815,15 @@ macro_rules! screening_store {
             ) -> HavenResult<Screening> {
                 let id = Uuid::now_v7();
                 let now = OffsetDateTime::now_utc();
+                let (screening_key, wrapped_screening_key) = self.crypto.new_person_key(id)?;
+                let guardian = match &new.guardian {
+                    None => None,
+                    Some(guardian) => {
+                        let json = serde_json::to_string(guardian).map_err(HavenError::internal)?;
+                        let context = haven_crypto::FieldContext::new("screenings", "guardian", id.as_bytes());
+                        Some(haven_crypto::encrypt_str(&screening_key, &json, &context).map_err(HavenError::internal)?)
+                    }
+                };
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
                 let person_id = match &person {
                     Some(details) => Some(self.insert_person(&mut tx, context, new.organization_id, details, now).await?),
@@ -793,7 +846,10 @@ macro_rules! screening_store {
                     .bind(part_json(&new.assessment.indicators)?)
                     .bind(part_json(&new.assessment.exploitation)?)
                     .bind(part_json(&new.assessment.risk)?)
-                    .bind(self.crypto.new_person_key(id)?.1)
+                    .bind(wrapped_screening_key)
+                    .bind(new.coordinates.map(|(latitude, _)| latitude))
+                    .bind(new.coordinates.map(|(_, longitude)| longitude))
+                    .bind(guardian)
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;
@@ -875,6 +931,8 @@ macro_rules! screening_store {
                     .bind(consent.method.as_str())
                     .bind(&consent.recorded_by)
                     .bind(OffsetDateTime::now_utc())
+                    .bind(consent.by_guardian)
+                    .bind(consent.organization_types.join(","))
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;

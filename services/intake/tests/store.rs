@@ -88,6 +88,8 @@ fn screening(organization_id: Uuid) -> NewScreening {
         interpreter_used: false,
         is_minor: false,
         assessment: AssessmentParts::default(),
+        coordinates: Some((40.6828, 46.3606)),
+        guardian: None,
     }
 }
 
@@ -97,6 +99,8 @@ fn consent(purpose: ConsentPurpose, given: bool) -> NewConsent {
         given,
         method: ConsentMethod::Written,
         recorded_by: "officer-1".into(),
+        by_guardian: false,
+        organization_types: vec![],
     }
 }
 
@@ -462,7 +466,30 @@ async fn personal_data_is_stored_only_encrypted_and_every_read_is_audited(fixtur
         decided.decisions[0].reasons, reasons,
         "the reasons read back"
     );
+    let guardian_name = format!("Guardian{canary}");
+    let mut minor = crate::screening(organization);
+    minor.is_minor = true;
+    minor.guardian = Some(haven_intake::domain::Guardian {
+        name: guardian_name.clone(),
+        relationship: "parent".into(),
+        contact: "+994 12 000 00 00".into(),
+    });
+    let minor = fixture
+        .store
+        .create_screening(&officer(organization), minor, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        minor.guardian.as_ref().unwrap().name,
+        guardian_name,
+        "the guardian reads back"
+    );
+    assert_eq!(minor.coordinates, Some((40.6828, 46.3606)));
     let raw = raw_contents(&fixture).await;
+    assert!(
+        !contains(&raw, &guardian_name),
+        "the guardian is stored only encrypted"
+    );
     assert!(
         contains(&raw, "Ganja"),
         "the dump sees what is stored in the clear"

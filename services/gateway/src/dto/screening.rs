@@ -62,6 +62,50 @@ pub(crate) struct Screening {
     pub(crate) risk: Option<super::assessment::RiskAssessment>,
     /// Confirmed as a person trafficked again.
     pub(crate) re_trafficked: bool,
+    /// Where the screening took place.
+    pub(crate) coordinates: Option<Coordinates>,
+    /// A minor's guardian or representative.
+    pub(crate) guardian: Option<Guardian>,
+}
+
+/// A place, WGS 84.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Coordinates {
+    /// Latitude, -90 to 90.
+    pub(crate) latitude: f64,
+    /// Longitude, -180 to 180.
+    pub(crate) longitude: f64,
+}
+
+/// The guardian or legal representative of a minor (stored encrypted).
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Guardian {
+    /// Name.
+    pub(crate) name: String,
+    /// Relationship code, e.g. `parent`, `legal_guardian`.
+    pub(crate) relationship: String,
+    /// Contact.
+    #[serde(default)]
+    pub(crate) contact: Option<String>,
+}
+
+// Personal data never reaches a log line through `{:?}`.
+impl std::fmt::Debug for Guardian {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("Guardian([redacted])")
+    }
+}
+
+impl From<Guardian> for intake::Guardian {
+    fn from(guardian: Guardian) -> Self {
+        Self {
+            name: guardian.name,
+            relationship: guardian.relationship,
+            contact: guardian.contact.unwrap_or_default(),
+        }
+    }
 }
 
 /// A consent given or refused by the person.
@@ -81,6 +125,10 @@ pub(crate) struct Consent {
     /// When it was recorded.
     #[serde(with = "time::serde::rfc3339::option")]
     pub(crate) recorded_at: Option<OffsetDateTime>,
+    /// Given or refused by a minor's guardian.
+    pub(crate) by_guardian: bool,
+    /// Data sharing only: the kinds of organisation it covers (empty = any).
+    pub(crate) organization_types: Vec<String>,
 }
 
 /// An identification decision.
@@ -146,6 +194,15 @@ impl From<intake::Screening> for Screening {
                 .risk
                 .and_then(super::assessment::RiskAssessment::from_proto),
             re_trafficked: screening.re_trafficked,
+            coordinates: screening.coordinates.map(|place| Coordinates {
+                latitude: place.latitude,
+                longitude: place.longitude,
+            }),
+            guardian: screening.guardian.map(|guardian| Guardian {
+                name: guardian.name,
+                relationship: guardian.relationship,
+                contact: non_empty(guardian.contact),
+            }),
         }
     }
 }
@@ -159,6 +216,8 @@ impl From<intake::Consent> for Consent {
             method: ConsentMethod::from_proto(consent.method),
             recorded_by: consent.recorded_by,
             recorded_at: from_timestamp(consent.recorded_at),
+            by_guardian: consent.by_guardian,
+            organization_types: consent.organization_types,
         }
     }
 }
@@ -213,6 +272,12 @@ pub(crate) struct CreateScreening {
     /// Risk assessment.
     #[serde(default)]
     pub(crate) risk: Option<super::assessment::RiskAssessment>,
+    /// Where the screening took place.
+    #[serde(default)]
+    pub(crate) coordinates: Option<Coordinates>,
+    /// The guardian or representative; required when `is_minor` is true.
+    #[serde(default)]
+    pub(crate) guardian: Option<Guardian>,
 }
 
 impl From<CreateScreening> for intake::CreateScreeningRequest {
@@ -228,6 +293,11 @@ impl From<CreateScreening> for intake::CreateScreeningRequest {
             indicators: body.indicators.map(Into::into),
             exploitation: body.exploitation.map(Into::into),
             risk: body.risk.map(Into::into),
+            coordinates: body.coordinates.map(|place| intake::Coordinates {
+                latitude: place.latitude,
+                longitude: place.longitude,
+            }),
+            guardian: body.guardian.map(Into::into),
         }
     }
 }
@@ -242,6 +312,13 @@ pub(crate) struct RecordConsent {
     pub(crate) given: bool,
     /// How it was given.
     pub(crate) method: ConsentMethod,
+    /// Given or refused by a minor's guardian (required for minors).
+    #[serde(default)]
+    pub(crate) by_guardian: bool,
+    /// Data sharing only: limit to these kinds of organisation (`government`, `ngo`,
+    /// `international_organization`, `private`, `other`); empty = any.
+    #[serde(default)]
+    pub(crate) organization_types: Vec<String>,
 }
 
 impl RecordConsent {
@@ -252,6 +329,8 @@ impl RecordConsent {
             purpose: self.purpose.to_proto(),
             given: self.given,
             method: self.method.to_proto(),
+            by_guardian: self.by_guardian,
+            organization_types: self.organization_types,
         }
     }
 }

@@ -135,6 +135,8 @@ fn screening(id: &str) -> intake::Screening {
         exploitation: None,
         risk: None,
         re_trafficked: false,
+        coordinates: None,
+        guardian: None,
     }
 }
 
@@ -206,6 +208,8 @@ impl IntakeService for FakeIntake {
             method: body.method,
             recorded_by: "user-7".to_owned(),
             recorded_at: timestamp(1_767_320_000),
+            by_guardian: body.by_guardian,
+            organization_types: body.organization_types,
         });
         updated.version = 2;
         Ok(Response::new(intake::RecordConsentResponse {
