@@ -95,6 +95,7 @@ pub async fn serve(
 /// Runs every service's migrations.
 pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
     for database in [
+        haven_gateway::connect(settings).await?,
         haven_intake::connect(settings).await?,
         haven_case::connect(settings).await?,
         haven_referral::connect(settings).await?,

@@ -10,11 +10,17 @@
 //! - [`serve`] runs the gateway on a listener until a cancellation token fires,
 //!   over HTTPS when `gateway.tls_cert_file`/`tls_key_file` are set.
 //! - [`app`] is the complete router, for in-process tests.
-//! - [`AppState`] holds the token verifier and lazy channels to the services.
+//! - [`AppState`] holds the token verifier, lazy channels to the services and the
+//!   gateway's own database.
+//!
+//! The gateway holds no domain state. Its one database (SQLite file `gateway.db`
+//! under the data directory, or the `gateway` Postgres schema) keeps
+//! `Idempotency-Key` records for a day, so a retried create is answered once.
 
 mod dto;
 mod error;
 mod extract;
+mod idempotency;
 mod metrics;
 mod middleware;
 mod openapi;
@@ -31,6 +37,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 use haven_config::Settings;
+use haven_storage::{Database, MigrationSet};
 use http::{HeaderName, Method, StatusCode, header};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -52,6 +59,21 @@ const DOCS_PATH: &str = "/docs";
 /// How long browsers may cache a CORS preflight answer.
 const CORS_MAX_AGE: Duration = Duration::from_secs(600);
 
+/// Name of the gateway's database: SQLite file `gateway.db`, Postgres schema `gateway`.
+pub const SERVICE: &str = "gateway";
+
+/// The gateway's own tables (idempotency records).
+pub const GATEWAY_MIGRATIONS: MigrationSet = MigrationSet {
+    table: "_sqlx_migrations",
+    sqlite: || sqlx::migrate!("migrations/sqlite"),
+    postgres: || sqlx::migrate!("migrations/postgres"),
+};
+
+/// Opens (and migrates) the gateway's database.
+pub async fn connect(settings: &Settings) -> anyhow::Result<Database> {
+    Database::connect(settings, SERVICE, &[GATEWAY_MIGRATIONS]).await
+}
+
 /// Serves the gateway on `listener` until `shutdown` is cancelled, then stops
 /// accepting connections, lets in-flight requests finish, and returns.
 ///
@@ -64,7 +86,7 @@ pub async fn serve(
     settings: Settings,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let state = AppState::new(&settings)?;
+    let state = AppState::connect(&settings).await?;
     let tls_acceptor = tls::acceptor(&settings.gateway)?;
     metrics::prometheus();
     let address = listener
@@ -76,6 +98,7 @@ pub async fn serve(
         tls = tls_acceptor.is_some(),
         "REST gateway listening"
     );
+    let database = state.database().clone();
     let service = app(state).into_make_service_with_connect_info::<rate_limit::ClientAddr>();
     let served = match tls_acceptor {
         None => {
@@ -91,6 +114,7 @@ pub async fn serve(
                 .await
         }
     };
+    database.close().await;
     served.context("serving the REST gateway")?;
     tracing::info!(%address, "REST gateway stopped");
     Ok(())
@@ -98,10 +122,11 @@ pub async fn serve(
 
 /// The complete gateway: `/v1` routes, health, metrics, OpenAPI and docs, with
 /// every layer (request ids, problem bodies, tracing, metrics, CORS, rate limit,
-/// timeout, body limit, panic recovery).
+/// timeout, body limit, `Idempotency-Key` replay, panic recovery).
 pub fn app(state: AppState) -> Router {
     let (documented, openapi) = routes::documented().split_for_parts();
-    let openapi = openapi::finish(openapi, &state.gateway().public_url);
+    let mut openapi = openapi::finish(openapi, &state.gateway().public_url);
+    idempotency::document(&mut openapi);
     let router = documented
         .route("/metrics", get(metrics::render))
         .merge(SwaggerUi::new(DOCS_PATH).url(OPENAPI_PATH, openapi))
@@ -117,6 +142,12 @@ pub fn app(state: AppState) -> Router {
 fn with_layers(router: Router<AppState>, state: &AppState) -> Router<AppState> {
     let body_limit = state.gateway().body_limit_bytes;
     let mut router = router
+        // Innermost: sees the matched route and the verified caller, reads a body
+        // already bounded by the limit, and a timeout or panic drops its claim.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::handle,
+        ))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(CatchPanicLayer::custom(error::PanicToProblem))
@@ -176,10 +207,16 @@ fn cors_layer(state: &AppState) -> Option<CorsLayer> {
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,
                 header::IF_MATCH,
-                HeaderName::from_static("idempotency-key"),
+                HeaderName::from_static(idempotency::IDEMPOTENCY_KEY),
                 middleware::x_request_id(),
             ])
-            .expose_headers([header::ETAG, header::LOCATION, middleware::x_request_id()])
+            .expose_headers([
+                header::ETAG,
+                header::LOCATION,
+                header::RETRY_AFTER,
+                HeaderName::from_static(idempotency::IDEMPOTENCY_REPLAYED),
+                middleware::x_request_id(),
+            ])
             .max_age(CORS_MAX_AGE),
     )
 }
@@ -191,13 +228,13 @@ mod tests {
 
     use super::*;
 
-    fn state() -> (tempfile::TempDir, AppState) {
+    async fn state() -> (tempfile::TempDir, AppState) {
         let dir = tempfile::tempdir().unwrap();
         let settings = Settings {
             data_dir: dir.path().to_path_buf(),
             ..Settings::default()
         };
-        let state = AppState::new(&settings).unwrap();
+        let state = AppState::connect(&settings).await.unwrap();
         (dir, state)
     }
 
@@ -220,7 +257,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_handler_answers_a_500_problem() {
-        let (_dir, state) = state();
+        let (_dir, state) = state().await;
         let router = Router::new().route(
             "/boom",
             get(|| async {
@@ -248,7 +285,7 @@ mod tests {
             ..Settings::default()
         };
         settings.gateway.request_timeout_ms = 50;
-        let state = AppState::new(&settings).unwrap();
+        let state = AppState::connect(&settings).await.unwrap();
         let router = Router::new().route(
             "/slow",
             get(|| async { tokio::time::sleep(Duration::from_secs(5)).await }),
@@ -274,7 +311,7 @@ mod tests {
             ..Settings::default()
         };
         settings.gateway.cors_allowed_origins = vec!["*".to_owned()];
-        let error = AppState::new(&settings).unwrap_err();
+        let error = AppState::connect(&settings).await.unwrap_err();
         assert!(
             error.to_string().contains("cors_allowed_origins"),
             "{error}"
@@ -282,7 +319,7 @@ mod tests {
 
         settings.gateway.cors_allowed_origins = Vec::new();
         settings.case.endpoint = "not a url".to_owned();
-        let error = AppState::new(&settings).unwrap_err();
+        let error = AppState::connect(&settings).await.unwrap_err();
         assert!(error.to_string().contains("case.endpoint"), "{error}");
     }
 }

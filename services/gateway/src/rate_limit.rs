@@ -225,7 +225,7 @@ pub(crate) async fn limit(
 }
 
 /// The caller of a request with a valid bearer token, if any.
-fn authenticate(state: &AppState, request: &Request) -> Option<Authenticated> {
+pub(crate) fn authenticate(state: &AppState, request: &Request) -> Option<Authenticated> {
     let header = request
         .headers()
         .get(header::AUTHORIZATION)?

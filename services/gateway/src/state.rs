@@ -1,6 +1,6 @@
 //! What every request handler shares: the token verifier, lazy gRPC channels to the
-//! four backends (over TLS for `https://` endpoints), the rate limiter, and the
-//! gateway settings.
+//! four backends (over TLS for `https://` endpoints), the rate limiter, the gateway's
+//! own database (idempotency records), and the gateway settings.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,9 +10,11 @@ use axum::extract::FromRef;
 use haven_auth::TokenVerifier;
 use haven_auth::keys::KeyMaterial;
 use haven_config::{GatewaySettings, Settings};
+use haven_storage::Database;
 use http::HeaderValue;
 use tonic::transport::Channel;
 
+use crate::idempotency::Idempotency;
 use crate::rate_limit::RateLimiter;
 
 /// How long to wait for a TCP (and HTTP/2) connection to a backend.
@@ -78,6 +80,8 @@ struct Shared {
     verifier: TokenVerifier,
     backends: Backends,
     rate_limiter: RateLimiter,
+    database: Database,
+    idempotency: Idempotency,
     gateway: GatewaySettings,
     cors_allowed_origins: Vec<HeaderValue>,
 }
@@ -89,12 +93,14 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Loads (in development, generates) the token keys and builds lazy gRPC channels
-    /// to the four services; nothing is connected until the first call, so the
-    /// gateway starts even when a backend is down.
+    /// Loads (in development, generates) the token keys, builds lazy gRPC channels
+    /// to the four services, and opens (and migrates) the gateway's own database:
+    /// `gateway.db` under `data_dir`, or the `gateway` schema when `database.url` is
+    /// set. The services are not connected until the first call, so the gateway
+    /// starts even when a backend is down; its database must answer.
     ///
     /// Must be called inside a Tokio runtime (the channels spawn their workers).
-    pub fn new(settings: &Settings) -> anyhow::Result<Self> {
+    pub async fn connect(settings: &Settings) -> anyhow::Result<Self> {
         let keys = KeyMaterial::load_or_create(settings)
             .map_err(|error| anyhow::anyhow!("loading token keys: {error}"))?;
         let verifier = TokenVerifier::new(&settings.auth, &keys)
@@ -141,11 +147,17 @@ impl AppState {
                 call_timeout,
             )?,
         };
+        let database = crate::connect(settings)
+            .await
+            .context("opening the gateway database")?;
+        let idempotency = Idempotency::new(&database, call_timeout);
         Ok(Self {
             shared: Arc::new(Shared {
                 verifier,
                 backends,
                 rate_limiter,
+                database,
+                idempotency,
                 gateway,
                 cors_allowed_origins,
             }),
@@ -165,6 +177,16 @@ impl AppState {
     /// The per-caller rate limiter of this gateway.
     pub(crate) fn rate_limiter(&self) -> &RateLimiter {
         &self.shared.rate_limiter
+    }
+
+    /// The gateway's own database.
+    pub(crate) fn database(&self) -> &Database {
+        &self.shared.database
+    }
+
+    /// Idempotency records.
+    pub(crate) fn idempotency(&self) -> &Idempotency {
+        &self.shared.idempotency
     }
 
     /// The gateway settings.

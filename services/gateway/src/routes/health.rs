@@ -1,5 +1,5 @@
 //! `/healthz` (liveness) and `/readyz` (every backend answers the gRPC health
-//! check). Neither needs authentication.
+//! check and the gateway's own database answers). Neither needs authentication.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -42,13 +42,27 @@ pub(crate) enum BackendHealth {
     Timeout,
 }
 
-/// Every backend is serving.
+/// Whether the gateway's own database (idempotency records) answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum DatabaseHealth {
+    /// A query succeeded.
+    Reachable,
+    /// The query failed.
+    Unreachable,
+    /// The database did not answer in time.
+    Timeout,
+}
+
+/// Every backend is serving and the gateway's database answers.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Readiness {
     /// Always `ready`.
     status: &'static str,
     /// Health of each backend by name.
     backends: BTreeMap<&'static str, BackendHealth>,
+    /// Health of the gateway's own database.
+    database: DatabaseHealth,
 }
 
 /// Liveness: the process answers.
@@ -63,36 +77,54 @@ pub(crate) async fn healthz() -> Json<Liveness> {
     Json(Liveness { status: "ok" })
 }
 
-/// Readiness: every backend service answers the gRPC health check.
+/// Readiness: every backend service answers the gRPC health check and the
+/// gateway's own database answers a query.
 #[utoipa::path(
     get,
     path = "/readyz",
     tag = "operations",
     security(()),
     responses(
-        (status = 200, description = "Every backend is serving", body = Readiness),
-        (status = 503, description = "Some backend is not serving; `backends` says which",
+        (status = 200, description = "Every backend is serving and the database answers",
+            body = Readiness),
+        (status = 503, description = "Some backend is not serving or the database does not \
+            answer; `backends` and `database` say which",
             body = ProblemBody, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
-    let checks = state.backends().all().map(check);
-    let results = futures::future::join_all(checks).await;
+    let checks = futures::future::join_all(state.backends().all().map(check));
+    let (results, database) = tokio::join!(checks, check_database(&state));
     let backends: BTreeMap<&'static str, BackendHealth> = results.into_iter().collect();
-    let down: Vec<&str> = backends
+    let mut down: Vec<&str> = backends
         .iter()
         .filter(|(_, health)| **health != BackendHealth::Serving)
         .map(|(name, _)| *name)
         .collect();
+    if database != DatabaseHealth::Reachable {
+        down.push("database");
+    }
     if down.is_empty() {
         return Json(Readiness {
             status: "ready",
             backends,
+            database,
         })
         .into_response();
     }
-    tracing::warn!(backends = ?down, "not ready: backends unavailable");
-    not_ready(&down, &backends)
+    tracing::warn!(unavailable = ?down, "not ready");
+    not_ready(&down, &backends, database)
+}
+
+async fn check_database(state: &AppState) -> DatabaseHealth {
+    match tokio::time::timeout(HEALTH_CHECK_TIMEOUT, state.database().ping()).await {
+        Err(_elapsed) => DatabaseHealth::Timeout,
+        Ok(Err(error)) => {
+            error.log();
+            DatabaseHealth::Unreachable
+        }
+        Ok(Ok(())) => DatabaseHealth::Reachable,
+    }
 }
 
 async fn check(backend: &Backend) -> (&'static str, BackendHealth) {
@@ -113,15 +145,24 @@ async fn check(backend: &Backend) -> (&'static str, BackendHealth) {
     (backend.name, health)
 }
 
-/// 503 problem with a `backends` extension member.
-fn not_ready(down: &[&str], backends: &BTreeMap<&'static str, BackendHealth>) -> Response {
+/// 503 problem with `backends` and `database` extension members.
+fn not_ready(
+    down: &[&str],
+    backends: &BTreeMap<&'static str, BackendHealth>,
+    database: DatabaseHealth,
+) -> Response {
     let problem = Problem::new(
         ErrorCode::Unavailable,
         format!("not ready: {} unavailable", down.join(", ")),
     );
     let mut body = serde_json::to_value(problem).unwrap_or_default();
-    if let (Some(object), Ok(backends)) = (body.as_object_mut(), serde_json::to_value(backends)) {
+    if let (Some(object), Ok(backends), Ok(database)) = (
+        body.as_object_mut(),
+        serde_json::to_value(backends),
+        serde_json::to_value(database),
+    ) {
         object.insert("backends".to_owned(), backends);
+        object.insert("database".to_owned(), database);
     }
     let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
     response

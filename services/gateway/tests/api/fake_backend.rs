@@ -1,12 +1,16 @@
-//! A fake intake service speaking real gRPC, plus the health protocol answering
-//! SERVING for all four services, so the gateway can be tested end to end without
-//! the real services. It remembers the metadata of every call.
+//! A fake intake service (and its indicator sets) speaking real gRPC, plus the health
+//! protocol answering SERVING for all four services, so the gateway can be tested end
+//! to end without the real services. It remembers the metadata of every call.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use haven_error::HavenError;
 use haven_proto::intake::v1 as intake;
+use haven_proto::intake::v1::indicator_set_service_server::{
+    IndicatorSetService, IndicatorSetServiceServer,
+};
 use haven_proto::intake::v1::intake_service_server::{IntakeService, IntakeServiceServer};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -23,6 +27,15 @@ pub const SLOW_ID: &str = "00000000-0000-4000-8000-000000000504";
 pub const SECRET_TEXT: &str = "connection to db-primary:5432 refused for user haven";
 /// Case opened when a decision identifies the person.
 pub const CASE_ID: &str = "5a1d2c3b-0000-4000-8000-00000000ca5e";
+/// Name of an indicator set whose first publication fails as if intake were
+/// restarting; later ones succeed.
+pub const FLAKY_NAME: &str = "Flaky";
+/// Name of an indicator set that takes [`SLOW_PUBLISH`] to publish.
+pub const SLOW_NAME: &str = "Slow";
+/// How long publishing [`SLOW_NAME`] takes.
+pub const SLOW_PUBLISH: Duration = Duration::from_millis(500);
+/// Version every publication answers with.
+pub const PUBLISHED_VERSION: u32 = 2;
 
 /// Metadata of one call the fake received.
 #[derive(Debug, Clone)]
@@ -61,6 +74,10 @@ impl FakeBackend {
         let server = tonic::transport::Server::builder()
             .add_service(health)
             .add_service(IntakeServiceServer::new(FakeIntake { seen: seen.clone() }))
+            .add_service(IndicatorSetServiceServer::new(FakeIndicatorSets {
+                seen: seen.clone(),
+                flaky_failed: AtomicBool::new(false),
+            }))
             .serve_with_incoming_shutdown(
                 TcpIncoming::from(listener),
                 shutdown.clone().cancelled_owned(),
@@ -91,21 +108,25 @@ struct FakeIntake {
 
 impl FakeIntake {
     fn record<T>(&self, method: &'static str, request: &Request<T>) {
-        let text = |key: &str| {
-            request
-                .metadata()
-                .get(key)
-                .and_then(|value| value.to_str().ok())
-                .map(str::to_owned)
-        };
-        self.seen.lock().unwrap().push(SeenCall {
-            method,
-            authorization: text("authorization"),
-            request_id: text("x-request-id"),
-            grpc_timeout: text("grpc-timeout"),
-            purpose: text("x-haven-purpose"),
-        });
+        record_call(&self.seen, method, request);
     }
+}
+
+fn record_call<T>(seen: &Mutex<Vec<SeenCall>>, method: &'static str, request: &Request<T>) {
+    let text = |key: &str| {
+        request
+            .metadata()
+            .get(key)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_owned)
+    };
+    seen.lock().unwrap().push(SeenCall {
+        method,
+        authorization: text("authorization"),
+        request_id: text("x-request-id"),
+        grpc_timeout: text("grpc-timeout"),
+        purpose: text("x-haven-purpose"),
+    });
 }
 
 fn timestamp(seconds: i64) -> Option<prost_types::Timestamp> {
@@ -152,6 +173,7 @@ impl IntakeService for FakeIntake {
         created.referral_source = body.referral_source;
         created.settlement = body.settlement;
         created.is_minor = body.is_minor;
+        created.guardian = body.guardian;
         if body.screened_at.is_some() {
             created.screened_at = body.screened_at;
         }
@@ -298,5 +320,55 @@ impl IntakeService for FakeIntake {
         _request: Request<intake::ConfirmMatchRequest>,
     ) -> Result<Response<intake::ConfirmMatchResponse>, Status> {
         Err(Status::not_found("screening not found"))
+    }
+}
+
+/// Indicator sets: publication only, which the idempotency tests use as their create.
+struct FakeIndicatorSets {
+    seen: Arc<Mutex<Vec<SeenCall>>>,
+    /// Whether the first publication of [`FLAKY_NAME`] has failed already.
+    flaky_failed: AtomicBool,
+}
+
+#[tonic::async_trait]
+impl IndicatorSetService for FakeIndicatorSets {
+    async fn list_indicator_sets(
+        &self,
+        request: Request<intake::ListIndicatorSetsRequest>,
+    ) -> Result<Response<intake::ListIndicatorSetsResponse>, Status> {
+        record_call(&self.seen, "list_indicator_sets", &request);
+        Err(Status::unimplemented("not faked"))
+    }
+
+    async fn get_indicator_set(
+        &self,
+        request: Request<intake::GetIndicatorSetRequest>,
+    ) -> Result<Response<intake::GetIndicatorSetResponse>, Status> {
+        record_call(&self.seen, "get_indicator_set", &request);
+        Err(Status::unimplemented("not faked"))
+    }
+
+    async fn publish_indicator_set(
+        &self,
+        request: Request<intake::PublishIndicatorSetRequest>,
+    ) -> Result<Response<intake::PublishIndicatorSetResponse>, Status> {
+        record_call(&self.seen, "publish_indicator_set", &request);
+        let body = request.into_inner();
+        match body.name.as_str() {
+            FLAKY_NAME if !self.flaky_failed.swap(true, Ordering::SeqCst) => {
+                return Err(Status::unavailable("intake is restarting"));
+            }
+            SLOW_NAME => tokio::time::sleep(SLOW_PUBLISH).await,
+            _ => {}
+        }
+        Ok(Response::new(intake::PublishIndicatorSetResponse {
+            set: Some(intake::IndicatorSet {
+                version: PUBLISHED_VERSION,
+                name: body.name,
+                groups: body.groups,
+                published_at: timestamp(1_767_320_200),
+                published_by: "user-7".to_owned(),
+            }),
+        }))
     }
 }

@@ -8,6 +8,7 @@ mod errors;
 mod fake_backend;
 mod forwarding;
 mod helpers;
+mod idempotency;
 mod operations;
 mod rate_limit;
 mod tls;
