@@ -450,6 +450,52 @@ async fn minors_act_through_a_guardian_and_sharing_consent_can_be_limited(stack:
     stack.stop().await;
 }
 
+async fn the_same_idempotency_key_twice_creates_one_screening(stack: TestStack) {
+    let organization = Uuid::new_v4();
+    let officer = stack.token(OFFICER, organization);
+    let body = json!({"referral_source": "hotline", "settlement": "Şəki",
+        "person": {"given_name": "Aynur", "family_name": "Məmmədova", "birth_year": 1994}});
+    let send = |body: Value| {
+        stack
+            .http
+            .post(stack.url("/v1/screenings"))
+            .bearer_auth(&officer)
+            .header("idempotency-key", "intake-retry-1")
+            .json(&body)
+            .send()
+    };
+    let first = send(body.clone()).await.unwrap();
+    assert_eq!(first.status(), 201);
+    assert!(first.headers().get("idempotency-replayed").is_none());
+    let location = first.headers()["location"].clone();
+    let first: Value = first.json().await.unwrap();
+    let second = send(body.clone()).await.unwrap();
+    assert_eq!(second.status(), 201);
+    assert_eq!(second.headers()["idempotency-replayed"], "true");
+    assert_eq!(second.headers()["location"], location);
+    let second: Value = second.json().await.unwrap();
+    assert_eq!(second["id"], first["id"]);
+    assert_eq!(second["person_code"], first["person_code"]);
+    let listed: Value = stack
+        .get(&officer, "/v1/screenings")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed["items"].as_array().unwrap().len(),
+        1,
+        "one screening"
+    );
+
+    let mut changed = body;
+    changed["settlement"] = json!("Quba");
+    let reused = send(changed).await.unwrap();
+    assert_eq!(reused.status(), 422);
+    assert_eq!(reused.headers()["content-type"], "application/problem+json");
+    stack.stop().await;
+}
+
 haven_e2e::on_both_backends! {
     a_full_screening_opens_a_case_only_with_consent_at_the_time,
     statutory_clocks_fall_due_and_can_be_completed,
@@ -457,4 +503,5 @@ haven_e2e::on_both_backends! {
     updates_need_if_match_and_lose_to_a_newer_version,
     indicator_sets_are_published_as_new_versions,
     minors_act_through_a_guardian_and_sharing_consent_can_be_limited,
+    the_same_idempotency_key_twice_creates_one_screening,
 }

@@ -23,7 +23,9 @@ use crate::domain::{
 };
 use crate::persons::PersonDetails;
 use crate::search_limit::SearchLimit;
-use crate::store::{NewConsent, NewDecision, NewScreening, ScreeningFilter, ScreeningStore};
+use crate::store::{
+    IdempotencyKey, NewConsent, NewDecision, NewScreening, ScreeningFilter, ScreeningStore,
+};
 use haven_proto::from_timestamp;
 
 /// Tolerated clock difference for times given by clients.
@@ -163,6 +165,24 @@ impl IntakeApi {
     }
 }
 
+/// Takes the idempotency key out of a create request and hashes the rest.
+fn idempotency(message: &mut pb::CreateScreeningRequest) -> HavenResult<Option<IdempotencyKey>> {
+    let key = std::mem::take(&mut message.idempotency_key);
+    if key.is_empty() {
+        return Ok(None);
+    }
+    if key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(HavenError::invalid_field(
+            "idempotency_key",
+            "must be 1 to 128 printable ASCII characters",
+        ));
+    }
+    use prost::Message as _;
+    use sha2::Digest as _;
+    let request_hash = sha2::Sha256::digest(message.encode_to_vec()).to_vec();
+    Ok(Some(IdempotencyKey { key, request_hash }))
+}
+
 /// Kinds of organisation a data-sharing consent can be limited to.
 const ORGANIZATION_TYPES: [&str; 5] = [
     "government",
@@ -219,7 +239,8 @@ impl IntakeService for IntakeApi {
     ) -> Result<Response<pb::CreateScreeningResponse>, Status> {
         let context = audit_context(&request, Action::ScreeningCreate)?;
         let caller = context.principal.clone();
-        let message = request.into_inner();
+        let mut message = request.into_inner();
+        let once = idempotency(&mut message)?;
         let person = message.person.map(PersonDetails::from_proto).transpose()?;
         let assessment = self
             .assessment(message.indicators, message.exploitation, message.risk)
@@ -248,8 +269,12 @@ impl IntakeService for IntakeApi {
             )
             .into());
         }
-        let screening = self.store.create_screening(&context, new, person).await?;
+        let (screening, replayed) = self
+            .store
+            .create_screening_once(&context, new, person, once)
+            .await?;
         Ok(Response::new(pb::CreateScreeningResponse {
+            replayed,
             screening: reply(&screening),
         }))
     }

@@ -96,7 +96,21 @@ pub trait ScreeningStore: Send + Sync + std::fmt::Debug {
         context: &AuditContext,
         new: NewScreening,
         person: Option<PersonDetails>,
-    ) -> HavenResult<Screening>;
+    ) -> HavenResult<Screening> {
+        self.create_screening_once(context, new, person, None)
+            .await
+            .map(|(screening, _)| screening)
+    }
+    /// Like `create_screening`, but with an idempotency key: the same key and request
+    /// hash return the screening created the first time (`true`); the same key with
+    /// another request is `Unprocessable`. Keys are per organisation.
+    async fn create_screening_once(
+        &self,
+        context: &AuditContext,
+        new: NewScreening,
+        person: Option<PersonDetails>,
+        once: Option<IdempotencyKey>,
+    ) -> HavenResult<(Screening, bool)>;
     /// A screening inside `scope`, or `None`.
     async fn get_screening(&self, scope: Scope, id: Uuid) -> HavenResult<Option<Screening>>;
     /// Screenings inside `scope` matching `filter`, in creation order, after the
@@ -207,6 +221,15 @@ pub trait ScreeningStore: Send + Sync + std::fmt::Debug {
     ) -> HavenResult<Option<Vec<AuditEntry>>>;
     /// Re-wraps every person's data key under the active master key; returns how many.
     async fn rewrap_person_keys(&self) -> HavenResult<u64>;
+}
+
+/// A client's idempotency key for a create, with the hash of its request.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    /// The key the client chose.
+    pub key: String,
+    /// SHA-256 of the request without the key.
+    pub request_hash: Vec<u8>,
 }
 
 /// Filters of a screening list; `None` does not filter.
@@ -784,6 +807,30 @@ macro_rules! screening_store {
                 haven_crypto::encrypt_str(&key, reasons, &context).map_err(HavenError::internal)
             }
 
+            /// The screening an idempotency key created, if any; a different request under
+            /// the same key is refused.
+            async fn replay_screening(&self, organization_id: Uuid, once: &IdempotencyKey) -> HavenResult<Option<Screening>> {
+                let row: Option<(Vec<u8>, Uuid)> = sqlx::query_as(
+                    "SELECT request_hash, screening_id FROM screening_idempotency WHERE organization_id = $1 AND key = $2",
+                )
+                .bind(organization_id)
+                .bind(&once.key)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(db_error)?;
+                let Some((request_hash, screening_id)) = row else { return Ok(None) };
+                if request_hash != once.request_hash {
+                    return Err(HavenError::new(
+                        ErrorCode::Unprocessable,
+                        "this Idempotency-Key was used with a different request",
+                    ));
+                }
+                let mut connection = self.pool.acquire().await.map_err(db_error)?;
+                Self::load(&mut connection, &self.crypto, Scope::Organization(organization_id), screening_id)
+                    .await
+                    .map_err(Self::decode)
+            }
+
             async fn load_person(tx: &mut $connection, scope: Scope, id: Uuid) -> HavenResult<Option<PersonRow>> {
                 sqlx::query_as(PERSON_COLUMNS)
                     .bind(id)
@@ -807,12 +854,18 @@ macro_rules! screening_store {
         #[async_trait::async_trait]
         impl ScreeningStore for $name {
             #[tracing::instrument(skip_all)]
-            async fn create_screening(
+            async fn create_screening_once(
                 &self,
                 context: &AuditContext,
                 new: NewScreening,
                 person: Option<PersonDetails>,
-            ) -> HavenResult<Screening> {
+                once: Option<IdempotencyKey>,
+            ) -> HavenResult<(Screening, bool)> {
+                if let Some(once) = &once
+                    && let Some(earlier) = self.replay_screening(new.organization_id, once).await?
+                {
+                    return Ok((earlier, true));
+                }
                 let id = Uuid::now_v7();
                 let now = OffsetDateTime::now_utc();
                 let (screening_key, wrapped_screening_key) = self.crypto.new_person_key(id)?;
@@ -872,11 +925,38 @@ macro_rules! screening_store {
                     }),
                 };
                 OutboxWrite::append_event(&mut *tx, SERVICE, &event).await.map_err(db_error)?;
+                if let Some(once) = &once {
+                    let recorded = sqlx::query(
+                        "INSERT INTO screening_idempotency (organization_id, key, request_hash, screening_id, created_at) \
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(new.organization_id)
+                    .bind(&once.key)
+                    .bind(&once.request_hash)
+                    .bind(id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await;
+                    match recorded {
+                        Ok(_) => {}
+                        // A concurrent retry won: undo ours, answer with theirs.
+                        Err(error) if haven_storage::is_unique_violation(&error) => {
+                            drop(tx);
+                            let earlier = self
+                                .replay_screening(new.organization_id, once)
+                                .await?
+                                .ok_or_else(|| HavenError::internal(error))?;
+                            return Ok((earlier, true));
+                        }
+                        Err(error) => return Err(db_error(error)),
+                    }
+                }
                 let screening = Self::load(&mut tx, &self.crypto, Scope::All, id).await.map_err(Self::decode)?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
                 tracing::info!(screening_id = %id, person_id = ?person_id, "screening created");
-                screening.ok_or_else(|| HavenError::internal(std::io::Error::other("screening vanished")))
+                let screening = screening.ok_or_else(|| HavenError::internal(std::io::Error::other("screening vanished")))?;
+                Ok((screening, false))
             }
 
             #[tracing::instrument(skip_all, fields(screening_id = %id))]

@@ -18,7 +18,7 @@ use haven_intake::domain::{
 };
 use haven_intake::persons::{Gender, PersonCrypto, PersonDetails};
 use haven_intake::store::{
-    self, NewConsent, NewDecision, NewScreening, ScreeningFilter, ScreeningStore,
+    self, IdempotencyKey, NewConsent, NewDecision, NewScreening, ScreeningFilter, ScreeningStore,
 };
 use haven_storage::Database;
 
@@ -1286,6 +1286,69 @@ async fn a_confirmed_match_marks_re_trafficking(fixture: Fixture) {
     );
 }
 
+async fn an_idempotency_key_creates_one_screening_however_often_it_is_retried(fixture: Fixture) {
+    let organization = Uuid::new_v4();
+    let once = |hash: &[u8]| IdempotencyKey {
+        key: "retry-7".into(),
+        request_hash: hash.to_vec(),
+    };
+    let attempts: Vec<_> = (0..6)
+        .map(|_| {
+            let store = fixture.store.clone();
+            let new = screening(organization);
+            let key = once(b"same request");
+            tokio::spawn(async move {
+                store
+                    .create_screening_once(&officer(organization), new, None, Some(key))
+                    .await
+            })
+        })
+        .collect();
+    let mut ids = std::collections::HashSet::new();
+    let mut fresh = 0;
+    for attempt in attempts {
+        let (created, replayed) = attempt.await.unwrap().unwrap();
+        ids.insert(created.id);
+        fresh += usize::from(!replayed);
+    }
+    assert_eq!(ids.len(), 1, "one screening");
+    assert_eq!(fresh, 1, "created once, replayed otherwise");
+    let scope = Scope::Organization(organization);
+    assert_eq!(
+        fixture
+            .store
+            .list_screenings(scope, &ScreeningFilter::default(), None, 50)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let other = fixture
+        .store
+        .create_screening_once(
+            &officer(organization),
+            screening(organization),
+            None,
+            Some(once(b"another request")),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(other.code(), haven_error::ErrorCode::Unprocessable);
+    // Keys are per organisation.
+    let elsewhere = Uuid::new_v4();
+    let (theirs, replayed) = fixture
+        .store
+        .create_screening_once(
+            &officer(elsewhere),
+            screening(elsewhere),
+            None,
+            Some(once(b"same request")),
+        )
+        .await
+        .unwrap();
+    assert!(!replayed && !ids.contains(&theirs.id));
+}
+
 haven_storage::backend_suite! {
     setup = setup;
     a_screening_is_only_visible_to_its_organization,
@@ -1304,4 +1367,5 @@ haven_storage::backend_suite! {
     updates_need_the_current_version,
     lists_filter_by_stage_source_period_and_overdue_clock,
     a_confirmed_match_marks_re_trafficking,
+    an_idempotency_key_creates_one_screening_however_often_it_is_retried,
 }

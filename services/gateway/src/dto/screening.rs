@@ -298,6 +298,8 @@ impl From<CreateScreening> for intake::CreateScreeningRequest {
                 longitude: place.longitude,
             }),
             guardian: body.guardian.map(Into::into),
+            // Set by the handler from the `Idempotency-Key` header.
+            idempotency_key: String::new(),
         }
     }
 }

@@ -30,36 +30,59 @@ fn screening_of(screening: Option<intake::Screening>) -> Result<Screening, Haven
         .ok_or_else(|| missing_in_response("screening"))
 }
 
-/// Record a screening of a presumed victim.
+/// Record a screening of a presumed victim. With `Idempotency-Key`, a retry of the
+/// same request returns the screening the first attempt created (as it is now, marked
+/// `Idempotency-Replayed: true`) instead of a second one; the same key with another
+/// request is `422`. Intake keeps the key, so no copy of the response is stored.
 #[utoipa::path(
     post,
     path = "/v1/screenings",
     tag = "screenings",
+    params(("idempotency-key" = Option<String>, Header, description = "Your key for this create, 1 to 128 printable ASCII characters")),
     request_body = CreateScreening,
     responses(
         (status = 201, description = "Screening recorded", body = Screening, headers(
             ("location" = String, description = "URL of the new screening"),
             ("etag" = String, description = "Version of the screening"),
+            ("idempotency-replayed" = String, description = "`true` when an earlier request with this key created it"),
         )),
         CommonErrors,
         BodyErrors,
+        (status = 422, description = "The Idempotency-Key was used with a different request"),
     )
 )]
 #[tracing::instrument(name = "create_screening", skip_all)]
 pub(crate) async fn create_screening(
     State(state): State<AppState>,
     caller: Caller,
+    headers: http::HeaderMap,
     Json(body): Json<CreateScreening>,
 ) -> Result<Response, HavenError> {
-    let request = caller.grpc_request(intake::CreateScreeningRequest::from(body))?;
+    let mut message = intake::CreateScreeningRequest::from(body);
+    if let Some(key) = headers.get("idempotency-key") {
+        message.idempotency_key = key
+            .to_str()
+            .map_err(|_| HavenError::invalid_field("idempotency-key", "must be printable ASCII"))?
+            .to_owned();
+    }
+    let request = caller.grpc_request(message)?;
     let response = intake(&state)
         .create_screening(request)
         .await
-        .map_err(backend_error(BACKEND))?;
-    let screening = screening_of(response.into_inner().screening)?;
-    tracing::info!(screening_id = %screening.id, "screening created");
+        .map_err(backend_error(BACKEND))?
+        .into_inner();
+    let replayed = response.replayed;
+    let screening = screening_of(response.screening)?;
+    tracing::info!(screening_id = %screening.id, replayed, "screening created");
     let location = format!("/v1/screenings/{}", screening.id);
-    Ok(created(Some(location), screening.version, screening))
+    let mut reply = created(Some(location), screening.version, screening);
+    if replayed {
+        reply.headers_mut().insert(
+            "idempotency-replayed",
+            http::HeaderValue::from_static("true"),
+        );
+    }
+    Ok(reply)
 }
 
 /// List the screenings of the caller's organisation in the order they were recorded,

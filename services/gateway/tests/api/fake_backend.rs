@@ -178,6 +178,7 @@ impl IntakeService for FakeIntake {
             created.screened_at = body.screened_at;
         }
         Ok(Response::new(intake::CreateScreeningResponse {
+            replayed: false,
             screening: Some(created),
         }))
     }
