@@ -230,6 +230,7 @@ async fn sql_path(sql: Arc<SqlOnly>) {
         recorded_by: "bench".into(),
         by_guardian: false,
         organization_types: vec![],
+        once: None,
     };
     sql.screenings
         .record_consent(scope, screening.id, consent)
@@ -242,6 +243,8 @@ async fn sql_path(sql: Arc<SqlOnly>) {
         decided_at: now,
         reasons: String::new(),
         recorded_by: "bench".into(),
+        deciding_organization_id: None,
+        once: None,
     };
     sql.screenings
         .record_decision(scope, screening.id, decision, &[])

@@ -488,6 +488,29 @@ async fn the_same_idempotency_key_twice_creates_one_screening(stack: TestStack) 
         "one screening"
     );
 
+    // Consents and decisions are creates too: a retried one is recorded once.
+    let id = first["id"].as_str().unwrap();
+    let consent = json!({"purpose": "assistance", "given": true, "method": "written"});
+    for _ in 0..2 {
+        let response = stack
+            .http
+            .post(stack.url(&format!("/v1/screenings/{id}/consents")))
+            .bearer_auth(&officer)
+            .header("idempotency-key", "consent-retry-1")
+            .json(&consent)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+    }
+    let current: Value = stack
+        .get(&officer, &format!("/v1/screenings/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(current["consents"].as_array().unwrap().len(), 1);
+
     let mut changed = body;
     changed["settlement"] = json!("Quba");
     let reused = send(changed).await.unwrap();

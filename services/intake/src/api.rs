@@ -165,9 +165,13 @@ impl IntakeApi {
     }
 }
 
-/// Takes the idempotency key out of a create request and hashes the rest.
-fn idempotency(message: &mut pb::CreateScreeningRequest) -> HavenResult<Option<IdempotencyKey>> {
-    let key = std::mem::take(&mut message.idempotency_key);
+/// An idempotency key with the hash of the request it came with (the key already taken
+/// out of the message). `kind` keeps a create and a decision from sharing a hash.
+fn idempotency_key<M: prost::Message>(
+    kind: &str,
+    key: String,
+    message: &M,
+) -> HavenResult<Option<IdempotencyKey>> {
     if key.is_empty() {
         return Ok(None);
     }
@@ -177,10 +181,22 @@ fn idempotency(message: &mut pb::CreateScreeningRequest) -> HavenResult<Option<I
             "must be 1 to 128 printable ASCII characters",
         ));
     }
-    use prost::Message as _;
     use sha2::Digest as _;
-    let request_hash = sha2::Sha256::digest(message.encode_to_vec()).to_vec();
-    Ok(Some(IdempotencyKey { key, request_hash }))
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(kind.as_bytes());
+    hasher.update([0]);
+    hasher.update(message.encode_to_vec());
+    Ok(Some(IdempotencyKey {
+        key,
+        request_hash: hasher.finalize().to_vec(),
+    }))
+}
+
+fn optional_id(field: &str, value: &str) -> HavenResult<Option<Uuid>> {
+    match value {
+        "" => Ok(None),
+        value => parse_id(field, value).map(Some),
+    }
 }
 
 /// Kinds of organisation a data-sharing consent can be limited to.
@@ -240,7 +256,8 @@ impl IntakeService for IntakeApi {
         let context = audit_context(&request, Action::ScreeningCreate)?;
         let caller = context.principal.clone();
         let mut message = request.into_inner();
-        let once = idempotency(&mut message)?;
+        let key = std::mem::take(&mut message.idempotency_key);
+        let once = idempotency_key("screening.create", key, &message)?;
         let person = message.person.map(PersonDetails::from_proto).transpose()?;
         let assessment = self
             .assessment(message.indicators, message.exploitation, message.risk)
@@ -360,7 +377,9 @@ impl IntakeService for IntakeApi {
     ) -> Result<Response<pb::RecordConsentResponse>, Status> {
         let caller = principal(&request)?;
         caller.require(Action::ConsentRecord)?;
-        let message = request.into_inner();
+        let mut message = request.into_inner();
+        let key = std::mem::take(&mut message.idempotency_key);
+        let once = idempotency_key("consent.record", key, &message)?;
         let id = parse_id("screening_id", &message.screening_id)?;
         let purpose = required("purpose", message.purpose, ConsentPurpose::from_proto)?;
         if !message.organization_types.is_empty() && purpose != ConsentPurpose::DataSharing {
@@ -399,6 +418,7 @@ impl IntakeService for IntakeApi {
             recorded_by: caller.subject.clone(),
             by_guardian: message.by_guardian,
             organization_types: message.organization_types,
+            once,
         };
         let screening = self
             .store
@@ -417,7 +437,9 @@ impl IntakeService for IntakeApi {
     ) -> Result<Response<pb::RecordDecisionResponse>, Status> {
         let caller = principal(&request)?;
         caller.require(Action::DecisionRecord)?;
-        let message = request.into_inner();
+        let mut message = request.into_inner();
+        let key = std::mem::take(&mut message.idempotency_key);
+        let once = idempotency_key("decision.record", key, &message)?;
         let id = parse_id("screening_id", &message.screening_id)?;
         let stage = required("stage", message.stage, IdentificationStage::from_proto)?;
         if stage == IdentificationStage::Screened {
@@ -440,6 +462,11 @@ impl IntakeService for IntakeApi {
             decided_at: past_time("decided_at", message.decided_at)?,
             reasons: text("reasons", message.reasons, 4000)?,
             recorded_by: caller.subject.clone(),
+            deciding_organization_id: optional_id(
+                "deciding_organization_id",
+                &message.deciding_organization_id,
+            )?,
+            once,
         };
         let screening = self
             .store

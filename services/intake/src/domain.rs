@@ -173,6 +173,8 @@ pub struct Decision {
     pub recorded_by: String,
     /// When it was recorded.
     pub recorded_at: OffsetDateTime,
+    /// The deciding organisation, when it is in the directory.
+    pub deciding_organization_id: Option<Uuid>,
 }
 
 /// A screening with its consent and decision histories, oldest first.
@@ -292,6 +294,10 @@ impl Screening {
                     reasons: decision.reasons.clone(),
                     recorded_by: decision.recorded_by.clone(),
                     recorded_at: Some(timestamp(decision.recorded_at)),
+                    deciding_organization_id: decision
+                        .deciding_organization_id
+                        .map(|id| id.to_string())
+                        .unwrap_or_default(),
                 })
                 .collect(),
             created_at: Some(timestamp(self.created_at)),

@@ -67,6 +67,8 @@ pub struct NewConsent {
     pub by_guardian: bool,
     /// Data sharing only: the kinds of organisation it covers (empty = any).
     pub organization_types: Vec<String>,
+    /// The client's idempotency key: a retry records nothing new.
+    pub once: Option<IdempotencyKey>,
 }
 
 /// A decision to record.
@@ -84,6 +86,10 @@ pub struct NewDecision {
     pub reasons: String,
     /// Who records it.
     pub recorded_by: String,
+    /// The deciding organisation, when it is in the directory.
+    pub deciding_organization_id: Option<Uuid>,
+    /// The client's idempotency key: a retry records nothing new.
+    pub once: Option<IdempotencyKey>,
 }
 
 /// Persistence of screenings. Writes append their event in the same transaction.
@@ -448,6 +454,7 @@ struct DecisionRow {
     reasons_ciphertext: Option<Vec<u8>>,
     recorded_by: String,
     recorded_at: OffsetDateTime,
+    deciding_organization_id: Option<Uuid>,
 }
 
 /// Decrypts the reasons of a screening's decisions in place. Without the screening's
@@ -528,6 +535,7 @@ fn assemble(
                 reasons: row.reasons,
                 recorded_by: row.recorded_by,
                 recorded_at: row.recorded_at,
+                deciding_organization_id: row.deciding_organization_id,
             })
         })
         .collect::<HavenResult<Vec<_>>>()?;
@@ -607,7 +615,7 @@ const ERASE_PERSON: &str = "UPDATE persons SET wrapped_key = NULL, erased_at = $
 const SELECT_CONSENTS: &str = "SELECT id, purpose, given, method, recorded_by, recorded_at, by_guardian, \
     organization_types FROM consents WHERE screening_id = $1 ORDER BY seq";
 const SELECT_DECISIONS: &str = "SELECT id, stage, deciding_organization_type, legal_basis, decided_at, reasons, \
-    reasons_ciphertext, recorded_by, recorded_at FROM decisions WHERE screening_id = $1 ORDER BY seq";
+    reasons_ciphertext, recorded_by, recorded_at, deciding_organization_id FROM decisions WHERE screening_id = $1 ORDER BY seq";
 const INSERT_SCREENING: &str = "INSERT INTO screenings (id, organization_id, screened_by, referral_source, \
     screened_at, settlement, language, interpreter_used, is_minor, stage, case_id, created_at, version, person_id, \
     indicator_set_version, indicator_answers, exploitation, risk, wrapped_key, latitude, longitude, guardian) \
@@ -621,8 +629,8 @@ const UPDATE_ASSESSMENT: &str = "UPDATE screenings SET \
 const INSERT_CONSENT: &str = "INSERT INTO consents (id, screening_id, purpose, given, method, recorded_by, recorded_at, \
     by_guardian, organization_types) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 const INSERT_DECISION: &str = "INSERT INTO decisions (id, screening_id, stage, deciding_organization_type, \
-    legal_basis, decided_at, reasons, reasons_ciphertext, recorded_by, recorded_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, '', $7, $8, $9)";
+    legal_basis, decided_at, reasons, reasons_ciphertext, recorded_by, recorded_at, deciding_organization_id) \
+    VALUES ($1, $2, $3, $4, $5, $6, '', $7, $8, $9, $10)";
 const INSERT_CLOCK: &str = "INSERT INTO clocks (id, screening_id, organization_id, name, description, started_at, due_at) \
     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (screening_id, name) DO NOTHING";
 const CLOCK_COLUMNS: &str = "seq, id, screening_id, organization_id, name, description, started_at, due_at, completed_at, completed_by";
@@ -805,6 +813,49 @@ macro_rules! screening_store {
                 };
                 let context = haven_crypto::FieldContext::new("decisions", "reasons", decision_id.as_bytes());
                 haven_crypto::encrypt_str(&key, reasons, &context).map_err(HavenError::internal)
+            }
+
+            /// With an idempotency key: `true` when an earlier request with this key already
+            /// did the work on this screening (nothing more to do), an error if the key was
+            /// used for another request; otherwise records the key in this transaction, so it
+            /// commits with the work.
+            async fn already_done(
+                tx: &mut $connection,
+                organization_id: Uuid,
+                screening_id: Uuid,
+                once: Option<&IdempotencyKey>,
+            ) -> HavenResult<bool> {
+                let Some(once) = once else { return Ok(false) };
+                let row: Option<(Vec<u8>, Uuid)> = sqlx::query_as(
+                    "SELECT request_hash, screening_id FROM screening_idempotency WHERE organization_id = $1 AND key = $2",
+                )
+                .bind(organization_id)
+                .bind(&once.key)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                if let Some((request_hash, earlier)) = row {
+                    if request_hash != once.request_hash || earlier != screening_id {
+                        return Err(HavenError::new(
+                            ErrorCode::Unprocessable,
+                            "this Idempotency-Key was used with a different request",
+                        ));
+                    }
+                    return Ok(true);
+                }
+                sqlx::query(
+                    "INSERT INTO screening_idempotency (organization_id, key, request_hash, screening_id, created_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(organization_id)
+                .bind(&once.key)
+                .bind(&once.request_hash)
+                .bind(screening_id)
+                .bind(OffsetDateTime::now_utc())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                Ok(false)
             }
 
             /// The screening an idempotency key created, if any; a different request under
@@ -1003,6 +1054,9 @@ macro_rules! screening_store {
                 let Some(screening) = Self::load(&mut tx, &self.crypto, scope, id).await.map_err(Self::decode)? else {
                     return Ok(None);
                 };
+                if Self::already_done(&mut tx, screening.organization_id, id, consent.once.as_ref()).await? {
+                    return Ok(Some(screening));
+                }
                 sqlx::query(INSERT_CONSENT)
                     .bind(Uuid::now_v7())
                     .bind(id)
@@ -1045,6 +1099,9 @@ macro_rules! screening_store {
                 let Some(screening) = Self::load(&mut tx, &self.crypto, scope, id).await.map_err(Self::decode)? else {
                     return Ok(None);
                 };
+                if Self::already_done(&mut tx, screening.organization_id, id, decision.once.as_ref()).await? {
+                    return Ok(Some(screening));
+                }
                 let decision_id = Uuid::now_v7();
                 let reasons = match decision.reasons.as_str() {
                     "" => None,
@@ -1060,6 +1117,7 @@ macro_rules! screening_store {
                     .bind(reasons)
                     .bind(&decision.recorded_by)
                     .bind(OffsetDateTime::now_utc())
+                    .bind(decision.deciding_organization_id)
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;

@@ -101,6 +101,7 @@ fn consent(purpose: ConsentPurpose, given: bool) -> NewConsent {
         recorded_by: "officer-1".into(),
         by_guardian: false,
         organization_types: vec![],
+        once: None,
     }
 }
 
@@ -112,6 +113,8 @@ fn decision(stage: IdentificationStage) -> NewDecision {
         decided_at: OffsetDateTime::now_utc(),
         reasons: String::new(),
         recorded_by: "officer-1".into(),
+        deciding_organization_id: None,
+        once: None,
     }
 }
 
@@ -1349,6 +1352,71 @@ async fn an_idempotency_key_creates_one_screening_however_often_it_is_retried(fi
     assert!(!replayed && !ids.contains(&theirs.id));
 }
 
+async fn retried_consents_and_decisions_are_recorded_once(fixture: Fixture) {
+    let organization = Uuid::new_v4();
+    let scope = Scope::Organization(organization);
+    let created = create(&fixture, organization, None).await;
+    let key = |hash: &[u8]| {
+        Some(IdempotencyKey {
+            key: "consent-1".into(),
+            request_hash: hash.to_vec(),
+        })
+    };
+    for _ in 0..3 {
+        let once = NewConsent {
+            once: key(b"consent"),
+            ..consent(ConsentPurpose::Assistance, true)
+        };
+        fixture
+            .store
+            .record_consent(scope, created.id, once)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let reused = NewConsent {
+        once: key(b"another"),
+        ..consent(ConsentPurpose::Reporting, true)
+    };
+    let refused = fixture
+        .store
+        .record_consent(scope, created.id, reused)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), haven_error::ErrorCode::Unprocessable);
+    let police = Uuid::new_v4();
+    let decision_key = Some(IdempotencyKey {
+        key: "decision-1".into(),
+        request_hash: b"decision".to_vec(),
+    });
+    for _ in 0..2 {
+        let once = NewDecision {
+            once: decision_key.clone(),
+            deciding_organization_id: Some(police),
+            ..decision(IdentificationStage::PresumedVictim)
+        };
+        fixture
+            .store
+            .record_decision(scope, created.id, once, &[])
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let current = fixture
+        .store
+        .get_screening(scope, created.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        current.consents.len(),
+        1,
+        "one consent however often it was retried"
+    );
+    assert_eq!(current.decisions.len(), 1);
+    assert_eq!(current.decisions[0].deciding_organization_id, Some(police));
+}
+
 haven_storage::backend_suite! {
     setup = setup;
     a_screening_is_only_visible_to_its_organization,
@@ -1368,4 +1436,5 @@ haven_storage::backend_suite! {
     lists_filter_by_stage_source_period_and_overdue_clock,
     a_confirmed_match_marks_re_trafficking,
     an_idempotency_key_creates_one_screening_however_often_it_is_retried,
+    retried_consents_and_decisions_are_recorded_once,
 }

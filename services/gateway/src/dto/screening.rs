@@ -153,6 +153,9 @@ pub(crate) struct Decision {
     /// When it was recorded.
     #[serde(with = "time::serde::rfc3339::option")]
     pub(crate) recorded_at: Option<OffsetDateTime>,
+    /// The deciding organisation, when it is in the directory.
+    #[schema(format = Uuid)]
+    pub(crate) deciding_organization_id: Option<String>,
 }
 
 /// One page of screenings.
@@ -235,6 +238,7 @@ impl From<intake::Decision> for Decision {
             reasons: non_empty(decision.reasons),
             recorded_by: decision.recorded_by,
             recorded_at: from_timestamp(decision.recorded_at),
+            deciding_organization_id: non_empty(decision.deciding_organization_id),
         }
     }
 }
@@ -333,6 +337,8 @@ impl RecordConsent {
             method: self.method.to_proto(),
             by_guardian: self.by_guardian,
             organization_types: self.organization_types,
+            // Set by the handler from the `Idempotency-Key` header.
+            idempotency_key: String::new(),
         }
     }
 }
@@ -350,9 +356,12 @@ pub(crate) struct RecordDecision {
     /// When the decision was taken; defaults to now.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub(crate) decided_at: Option<OffsetDateTime>,
-    /// Reasons given.
+    /// Reasons given (stored encrypted).
     #[serde(default)]
     pub(crate) reasons: Option<String>,
+    /// The deciding organisation, when it is in the directory.
+    #[serde(default)]
+    pub(crate) deciding_organization_id: Option<uuid::Uuid>,
 }
 
 impl RecordDecision {
@@ -369,6 +378,12 @@ impl RecordDecision {
             legal_basis: self.legal_basis,
             decided_at: self.decided_at.map(to_timestamp),
             reasons: self.reasons.unwrap_or_default(),
+            // Set by the handler from the `Idempotency-Key` header.
+            idempotency_key: String::new(),
+            deciding_organization_id: self
+                .deciding_organization_id
+                .map(|id| id.to_string())
+                .unwrap_or_default(),
         })
     }
 }
@@ -428,6 +443,7 @@ mod tests {
             legal_basis: "  ".into(),
             decided_at: None,
             reasons: None,
+            deciding_organization_id: None,
         };
         let error = body.into_proto(uuid::Uuid::nil()).unwrap_err();
         assert_eq!(error.violations()[0].field, "legal_basis");

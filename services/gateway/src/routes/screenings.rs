@@ -59,12 +59,7 @@ pub(crate) async fn create_screening(
     Json(body): Json<CreateScreening>,
 ) -> Result<Response, HavenError> {
     let mut message = intake::CreateScreeningRequest::from(body);
-    if let Some(key) = headers.get("idempotency-key") {
-        message.idempotency_key = key
-            .to_str()
-            .map_err(|_| HavenError::invalid_field("idempotency-key", "must be printable ASCII"))?
-            .to_owned();
-    }
+    message.idempotency_key = idempotency_key(&headers)?;
     let request = caller.grpc_request(message)?;
     let response = intake(&state)
         .create_screening(request)
@@ -169,9 +164,12 @@ pub(crate) async fn record_consent(
     State(state): State<AppState>,
     caller: Caller,
     PathId(id): PathId,
+    headers: http::HeaderMap,
     Json(body): Json<RecordConsent>,
 ) -> Result<Response, HavenError> {
-    let request = caller.grpc_request(body.into_proto(id))?;
+    let mut message = body.into_proto(id);
+    message.idempotency_key = idempotency_key(&headers)?;
+    let request = caller.grpc_request(message)?;
     let response = intake(&state)
         .record_consent(request)
         .await
@@ -202,9 +200,12 @@ pub(crate) async fn record_decision(
     State(state): State<AppState>,
     caller: Caller,
     PathId(id): PathId,
+    headers: http::HeaderMap,
     Json(body): Json<RecordDecision>,
 ) -> Result<Response, HavenError> {
-    let request = caller.grpc_request(body.into_proto(id)?)?;
+    let mut message = body.into_proto(id)?;
+    message.idempotency_key = idempotency_key(&headers)?;
+    let request = caller.grpc_request(message)?;
     let response = intake(&state)
         .record_decision(request)
         .await
@@ -214,6 +215,18 @@ pub(crate) async fn record_decision(
         tracing::info!(case_id = %case_id, "screening has a case");
     }
     Ok(created(None, screening.version, screening))
+}
+
+/// The `Idempotency-Key` header, passed to intake, which keeps it (so no response copy
+/// with personal data is stored at the edge).
+fn idempotency_key(headers: &http::HeaderMap) -> Result<String, HavenError> {
+    match headers.get("idempotency-key") {
+        None => Ok(String::new()),
+        Some(key) => key
+            .to_str()
+            .map(str::to_owned)
+            .map_err(|_| HavenError::invalid_field("idempotency-key", "must be printable ASCII")),
+    }
 }
 
 /// The version an `If-Match: "<version>"` header names.

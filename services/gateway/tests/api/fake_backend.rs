@@ -260,6 +260,7 @@ impl IntakeService for FakeIntake {
             reasons: body.reasons,
             recorded_by: "user-7".to_owned(),
             recorded_at: timestamp(1_767_320_100),
+            deciding_organization_id: body.deciding_organization_id,
         });
         updated.version = 3;
         Ok(Response::new(intake::RecordDecisionResponse {
