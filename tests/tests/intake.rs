@@ -31,13 +31,17 @@ async fn a_full_screening_opens_a_case_only_with_consent_at_the_time(stack: Test
         json!({
             "referral_source": "labour_inspection", "settlement": "Lənkəran", "language": "az", "interpreter_used": true,
             "person": {"given_name": "Rəşid", "family_name": "Cəfərov", "birth_year": 1988, "gender": "male", "citizenships": ["az"]},
-            "indicators": {"answers": [{"code": "document_retention", "answer": "yes"}, {"code": "withheld_wages", "answer": "unknown"}]},
+            "indicators": {"answers": [{"code": "document_retention", "answer": "yes", "note": "employer kept the passport"}, {"code": "withheld_wages", "answer": "unknown"}]},
             "exploitation": {"types": ["forced_labour"], "means_of_control": ["debt_bondage"], "countries_of_exploitation": ["ru"], "started": "2025-04"},
             "risk": {"level": "high", "factors": ["trafficker_contact"], "immediate_needs": ["shelter", "medical"]}
         }),
     )
     .await;
     assert_eq!(screening["indicators"]["indicator_set_version"], 1);
+    assert_eq!(
+        screening["indicators"]["answers"][0]["note"],
+        "employer kept the passport"
+    );
     assert_eq!(screening["exploitation"]["types"], json!(["forced_labour"]));
     assert_eq!(
         screening["exploitation"]["countries_of_exploitation"],

@@ -203,6 +203,10 @@ pub struct IndicatorAnswers {
     pub version: i32,
     /// Code → answer, in the order given.
     pub answers: Vec<(String, Answer)>,
+    /// Code → note. Narrative, so never part of the stored JSON: the store keeps it
+    /// encrypted in its own column.
+    #[serde(skip)]
+    pub notes: std::collections::BTreeMap<String, String>,
 }
 
 impl IndicatorAnswers {
@@ -213,7 +217,18 @@ impl IndicatorAnswers {
     ) -> HavenResult<Self> {
         let mut seen = std::collections::HashSet::new();
         let mut answers = Vec::with_capacity(assessment.answers.len());
+        let mut notes = std::collections::BTreeMap::new();
         for response in assessment.answers {
+            let note = response.note.trim().to_owned();
+            if note.chars().count() > 1000 || note.chars().any(char::is_control) {
+                return Err(HavenError::invalid_field(
+                    "indicators.answers.note",
+                    "must be at most 1000 printable characters",
+                ));
+            }
+            if !note.is_empty() {
+                notes.insert(response.code.clone(), note);
+            }
             if !set.definition.has(&response.code) {
                 return Err(HavenError::invalid_field(
                     "indicators.answers.code",
@@ -246,6 +261,7 @@ impl IndicatorAnswers {
         Ok(Self {
             version: set.version,
             answers,
+            notes,
         })
     }
 
@@ -257,6 +273,7 @@ impl IndicatorAnswers {
                 .answers
                 .iter()
                 .map(|(code, answer)| pb::IndicatorResponse {
+                    note: self.notes.get(code).cloned().unwrap_or_default(),
                     code: code.clone(),
                     answer: match answer {
                         Answer::Yes => pb::IndicatorAnswer::Yes,
@@ -546,6 +563,7 @@ mod tests {
             answers: vec![pb::IndicatorResponse {
                 code: "debt_bondage".into(),
                 answer: pb::IndicatorAnswer::Yes.into(),
+                note: String::new(),
             }],
         };
         assert_eq!(
@@ -560,6 +578,7 @@ mod tests {
             answers: vec![pb::IndicatorResponse {
                 code: "made_up".into(),
                 answer: pb::IndicatorAnswer::Yes.into(),
+                note: String::new(),
             }],
         };
         let error = IndicatorAnswers::from_proto(unknown, &set).unwrap_err();

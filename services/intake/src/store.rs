@@ -332,6 +332,7 @@ struct ScreeningRow {
     latitude: Option<f64>,
     longitude: Option<f64>,
     guardian: Option<Vec<u8>>,
+    indicator_notes: Option<Vec<u8>>,
 }
 
 fn parse_part<T: serde::de::DeserializeOwned>(stored: Option<String>) -> HavenResult<Option<T>> {
@@ -571,6 +572,41 @@ fn assemble(
     })
 }
 
+/// Decrypts the notes on indicator answers; empty when there are none or the key was
+/// shredded.
+fn open_notes(
+    crypto: &PersonCrypto,
+    screening_id: Uuid,
+    wrapped_key: Option<&[u8]>,
+    stored: Option<&[u8]>,
+) -> HavenResult<std::collections::BTreeMap<String, String>> {
+    let (Some(wrapped), Some(stored)) = (wrapped_key, stored) else {
+        return Ok(Default::default());
+    };
+    let key = crypto.person_key(screening_id, wrapped)?;
+    let context =
+        haven_crypto::FieldContext::new("screenings", "indicator_notes", screening_id.as_bytes());
+    let json = haven_crypto::decrypt_str(&key, stored, &context).map_err(HavenError::internal)?;
+    serde_json::from_str(&json).map_err(HavenError::internal)
+}
+
+/// Encrypts the notes on indicator answers; `None` when there are none.
+fn seal_notes(
+    key: &haven_crypto::DataKey,
+    screening_id: Uuid,
+    answers: Option<&crate::assessment::IndicatorAnswers>,
+) -> HavenResult<Option<Vec<u8>>> {
+    let Some(answers) = answers.filter(|answers| !answers.notes.is_empty()) else {
+        return Ok(None);
+    };
+    let json = serde_json::to_string(&answers.notes).map_err(HavenError::internal)?;
+    let context =
+        haven_crypto::FieldContext::new("screenings", "indicator_notes", screening_id.as_bytes());
+    haven_crypto::encrypt_str(key, &json, &context)
+        .map(Some)
+        .map_err(HavenError::internal)
+}
+
 /// Decrypts a minor's guardian; `None` when there is none or the key was shredded.
 fn open_guardian(
     crypto: &PersonCrypto,
@@ -593,12 +629,12 @@ fn open_guardian(
 const SCREENING_COLUMNS: &str = "s.seq, s.id, s.organization_id, s.screened_by, s.referral_source, \
     s.screened_at, s.settlement, s.language, s.interpreter_used, s.is_minor, s.stage, s.case_id, s.created_at, \
     s.version, s.person_id, p.code AS person_code, s.indicator_answers, s.exploitation, s.risk, \
-    s.re_trafficked, s.wrapped_key, s.latitude, s.longitude, s.guardian \
+    s.re_trafficked, s.wrapped_key, s.latitude, s.longitude, s.guardian, s.indicator_notes \
     FROM screenings s LEFT JOIN persons p ON p.id = s.person_id";
 const SELECT_SCREENING: &str = "SELECT s.seq, s.id, s.organization_id, s.screened_by, s.referral_source, \
     s.screened_at, s.settlement, s.language, s.interpreter_used, s.is_minor, s.stage, s.case_id, s.created_at, \
     s.version, s.person_id, p.code AS person_code, s.indicator_answers, s.exploitation, s.risk, \
-    s.re_trafficked, s.wrapped_key, s.latitude, s.longitude, s.guardian \
+    s.re_trafficked, s.wrapped_key, s.latitude, s.longitude, s.guardian, s.indicator_notes \
     FROM screenings s LEFT JOIN persons p ON p.id = s.person_id WHERE s.id = $1 AND ($2 IS NULL OR s.organization_id = $2)";
 const PERSON_COLUMNS: &str = "SELECT id, code, organization_id, wrapped_key, given_name, family_name, patronymic, \
     birth_date, phone, address, identity_document_number, birth_year, gender, citizenships, languages, \
@@ -618,11 +654,13 @@ const SELECT_DECISIONS: &str = "SELECT id, stage, deciding_organization_type, le
     reasons_ciphertext, recorded_by, recorded_at, deciding_organization_id FROM decisions WHERE screening_id = $1 ORDER BY seq";
 const INSERT_SCREENING: &str = "INSERT INTO screenings (id, organization_id, screened_by, referral_source, \
     screened_at, settlement, language, interpreter_used, is_minor, stage, case_id, created_at, version, person_id, \
-    indicator_set_version, indicator_answers, exploitation, risk, wrapped_key, latitude, longitude, guardian) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, 1, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
+    indicator_set_version, indicator_answers, exploitation, risk, wrapped_key, latitude, longitude, guardian, \
+    indicator_notes) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, 1, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)";
 const UPDATE_ASSESSMENT: &str = "UPDATE screenings SET \
     indicator_set_version = CASE WHEN $3 THEN $4 ELSE indicator_set_version END, \
     indicator_answers = CASE WHEN $3 THEN $5 ELSE indicator_answers END, \
+    indicator_notes = CASE WHEN $3 THEN $10 ELSE indicator_notes END, \
     exploitation = CASE WHEN $6 THEN $7 ELSE exploitation END, \
     risk = CASE WHEN $8 THEN $9 ELSE risk END, \
     version = version + 1 WHERE id = $1 AND version = $2";
@@ -703,8 +741,13 @@ macro_rules! screening_store {
                     .map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
                 let guardian = open_guardian(crypto, id, row.wrapped_key.as_deref(), row.guardian.as_deref())
                     .map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
+                let notes = open_notes(crypto, id, row.wrapped_key.as_deref(), row.indicator_notes.as_deref())
+                    .map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
                 let mut screening = assemble(row, consents, decisions).map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
                 screening.guardian = guardian;
+                if let Some(indicators) = screening.assessment.indicators.as_mut() {
+                    indicators.notes = notes;
+                }
                 Ok(Some(screening))
             }
 
@@ -730,8 +773,12 @@ macro_rules! screening_store {
                         sqlx::query_as(SELECT_DECISIONS).bind(row.id).fetch_all(&mut *connection).await.map_err(db_error)?;
                     open_reasons(crypto, row.id, row.wrapped_key.as_deref(), &mut decisions)?;
                     let guardian = open_guardian(crypto, row.id, row.wrapped_key.as_deref(), row.guardian.as_deref())?;
+                    let notes = open_notes(crypto, row.id, row.wrapped_key.as_deref(), row.indicator_notes.as_deref())?;
                     let mut screening = assemble(row, consents, decisions)?;
                     screening.guardian = guardian;
+                    if let Some(indicators) = screening.assessment.indicators.as_mut() {
+                        indicators.notes = notes;
+                    }
                     screenings.push(screening);
                 }
                 Ok(screenings)
@@ -790,27 +837,31 @@ macro_rules! screening_store {
                 Ok(person_id)
             }
 
-            /// Encrypts decision reasons under the screening's key (made now for screenings
-            /// recorded before reasons were encrypted, or whose key was shredded).
-            async fn seal_reasons(&self, tx: &mut $connection, screening_id: Uuid, decision_id: Uuid, reasons: &str) -> HavenResult<Vec<u8>> {
+            /// The screening's data key, made now for screenings recorded before narratives
+            /// were encrypted or whose key was shredded.
+            async fn screening_key(&self, tx: &mut $connection, screening_id: Uuid) -> HavenResult<haven_crypto::DataKey> {
                 let (wrapped,): (Option<Vec<u8>>,) = sqlx::query_as("SELECT wrapped_key FROM screenings WHERE id = $1")
                     .bind(screening_id)
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(db_error)?;
-                let key = match wrapped {
-                    Some(wrapped) => self.crypto.person_key(screening_id, &wrapped)?,
-                    None => {
-                        let (key, wrapped) = self.crypto.new_person_key(screening_id)?;
-                        sqlx::query("UPDATE screenings SET wrapped_key = $2 WHERE id = $1")
-                            .bind(screening_id)
-                            .bind(wrapped)
-                            .execute(&mut *tx)
-                            .await
-                            .map_err(db_error)?;
-                        key
-                    }
-                };
+                if let Some(wrapped) = wrapped {
+                    return self.crypto.person_key(screening_id, &wrapped);
+                }
+                let (key, wrapped) = self.crypto.new_person_key(screening_id)?;
+                sqlx::query("UPDATE screenings SET wrapped_key = $2 WHERE id = $1")
+                    .bind(screening_id)
+                    .bind(wrapped)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                Ok(key)
+            }
+
+            /// Encrypts decision reasons under the screening's key (made now for screenings
+            /// recorded before reasons were encrypted, or whose key was shredded).
+            async fn seal_reasons(&self, tx: &mut $connection, screening_id: Uuid, decision_id: Uuid, reasons: &str) -> HavenResult<Vec<u8>> {
+                let key = self.screening_key(tx, screening_id).await?;
                 let context = haven_crypto::FieldContext::new("decisions", "reasons", decision_id.as_bytes());
                 haven_crypto::encrypt_str(&key, reasons, &context).map_err(HavenError::internal)
             }
@@ -954,6 +1005,7 @@ macro_rules! screening_store {
                     .bind(new.coordinates.map(|(latitude, _)| latitude))
                     .bind(new.coordinates.map(|(_, longitude)| longitude))
                     .bind(guardian)
+                    .bind(seal_notes(&screening_key, id, new.assessment.indicators.as_ref())?)
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;
@@ -1229,6 +1281,13 @@ macro_rules! screening_store {
                     .bind(part_json(&parts.exploitation)?)
                     .bind(parts.risk.is_some())
                     .bind(part_json(&parts.risk)?)
+                    .bind(match parts.indicators.as_ref().filter(|answers| !answers.notes.is_empty()) {
+                        None => None,
+                        Some(answers) => {
+                            let key = self.screening_key(&mut tx, id).await?;
+                            seal_notes(&key, id, Some(answers))?
+                        }
+                    })
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;

@@ -1042,6 +1042,11 @@ async fn indicator_sets_are_versioned_data_and_screenings_keep_theirs(fixture: F
         indicators: Some(IndicatorAnswers {
             version: 1,
             answers: vec![("document_retention".into(), Answer::Yes)],
+            notes: [(
+                "document_retention".to_owned(),
+                "her passport was taken on arrival".to_owned(),
+            )]
+            .into(),
         }),
         exploitation: Some(Exploitation {
             types: vec!["forced_labour".into()],
@@ -1059,7 +1064,14 @@ async fn indicator_sets_are_versioned_data_and_screenings_keep_theirs(fixture: F
         .create_screening(&officer(organization), new.clone(), None)
         .await
         .unwrap();
-    assert_eq!(created.assessment, new.assessment);
+    assert_eq!(
+        created.assessment, new.assessment,
+        "answers, notes, exploitation and risk read back"
+    );
+    assert!(
+        !contains(&raw_contents(&fixture).await, "passport was taken"),
+        "notes are stored only encrypted"
+    );
 
     let mut second = first.definition.clone();
     second.name = "Revised indicators".into();

@@ -15,6 +15,9 @@ pub(crate) struct IndicatorResponse {
     pub(crate) code: String,
     /// The answer.
     pub(crate) answer: IndicatorAnswer,
+    /// Optional note (stored encrypted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) note: Option<String>,
 }
 
 /// Answers to one version of the indicator set.
@@ -88,6 +91,7 @@ impl From<IndicatorAssessment> for intake::IndicatorAssessment {
                 .map(|response| intake::IndicatorResponse {
                     code: response.code,
                     answer: response.answer.to_proto(),
+                    note: response.note.unwrap_or_default(),
                 })
                 .collect(),
         }
@@ -105,6 +109,7 @@ impl From<intake::IndicatorAssessment> for IndicatorAssessment {
                     Some(IndicatorResponse {
                         answer: IndicatorAnswer::from_proto(response.answer)?,
                         code: response.code,
+                        note: non_empty(response.note),
                     })
                 })
                 .collect(),
