@@ -277,28 +277,30 @@ impl PersonCrypto {
         }
     }
 
-    /// A new data key for a person, and its wrapped form to store.
-    pub fn new_person_key(&self, person_id: Uuid) -> HavenResult<(DataKey, Vec<u8>)> {
+    /// A new data key for a record that holds personal data (a person, or a screening
+    /// for its narratives), and its wrapped form to store. The wrap is bound to
+    /// `owner_id`, so a wrapped key copied to another record does not open.
+    pub fn new_data_key(&self, owner_id: Uuid) -> HavenResult<(DataKey, Vec<u8>)> {
         let (key, wrapped) = self
             .keyring
-            .generate_data_key(person_id.as_bytes())
+            .generate_data_key(owner_id.as_bytes())
             .map_err(HavenError::internal)?;
         Ok((key, wrapped.to_bytes()))
     }
 
-    /// Unwraps a stored person key.
-    pub fn person_key(&self, person_id: Uuid, wrapped: &[u8]) -> HavenResult<DataKey> {
+    /// Unwraps the stored data key of `owner_id`.
+    pub fn data_key(&self, owner_id: Uuid, wrapped: &[u8]) -> HavenResult<DataKey> {
         let wrapped = WrappedKey::from_bytes(wrapped).map_err(HavenError::internal)?;
         self.keyring
-            .unwrap_key(&wrapped, person_id.as_bytes())
+            .unwrap_key(&wrapped, owner_id.as_bytes())
             .map_err(HavenError::internal)
     }
 
-    /// Re-wraps a stored person key under the active master version.
-    pub fn rewrap(&self, person_id: Uuid, wrapped: &[u8]) -> HavenResult<Vec<u8>> {
+    /// Re-wraps the stored data key of `owner_id` under the active master version.
+    pub fn rewrap(&self, owner_id: Uuid, wrapped: &[u8]) -> HavenResult<Vec<u8>> {
         let wrapped = WrappedKey::from_bytes(wrapped).map_err(HavenError::internal)?;
         self.keyring
-            .rewrap_key(&wrapped, person_id.as_bytes())
+            .rewrap_key(&wrapped, owner_id.as_bytes())
             .map(|rewrapped| rewrapped.to_bytes())
             .map_err(HavenError::internal)
     }

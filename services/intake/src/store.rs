@@ -394,7 +394,7 @@ impl PersonRow {
         let details = match &self.wrapped_key {
             None => None,
             Some(wrapped) => {
-                let key = crypto.person_key(self.id, wrapped)?;
+                let key = crypto.data_key(self.id, wrapped)?;
                 let columns: EncryptedColumns = [
                     self.given_name,
                     self.family_name,
@@ -473,7 +473,7 @@ fn open_reasons(
         return Ok(());
     }
     let key = wrapped_key
-        .map(|wrapped| crypto.person_key(screening_id, wrapped))
+        .map(|wrapped| crypto.data_key(screening_id, wrapped))
         .transpose()?;
     for decision in decisions {
         let Some(ciphertext) = decision.reasons_ciphertext.take() else {
@@ -583,7 +583,7 @@ fn open_notes(
     let (Some(wrapped), Some(stored)) = (wrapped_key, stored) else {
         return Ok(Default::default());
     };
-    let key = crypto.person_key(screening_id, wrapped)?;
+    let key = crypto.data_key(screening_id, wrapped)?;
     let context =
         haven_crypto::FieldContext::new("screenings", "indicator_notes", screening_id.as_bytes());
     let json = haven_crypto::decrypt_str(&key, stored, &context).map_err(HavenError::internal)?;
@@ -617,7 +617,7 @@ fn open_guardian(
     let (Some(wrapped), Some(stored)) = (wrapped_key, stored) else {
         return Ok(None);
     };
-    let key = crypto.person_key(screening_id, wrapped)?;
+    let key = crypto.data_key(screening_id, wrapped)?;
     let context =
         haven_crypto::FieldContext::new("screenings", "guardian", screening_id.as_bytes());
     let json = haven_crypto::decrypt_str(&key, stored, &context).map_err(HavenError::internal)?;
@@ -793,7 +793,7 @@ macro_rules! screening_store {
                 now: OffsetDateTime,
             ) -> HavenResult<Uuid> {
                 let person_id = Uuid::now_v7();
-                let (key, wrapped) = self.crypto.new_person_key(person_id)?;
+                let (key, wrapped) = self.crypto.new_data_key(person_id)?;
                 let columns = self.crypto.encrypt(&key, person_id, details)?;
                 let (number,): (i64,) = sqlx::query_as(NEXT_PERSON_NUMBER)
                     .bind(now.year())
@@ -846,9 +846,9 @@ macro_rules! screening_store {
                     .await
                     .map_err(db_error)?;
                 if let Some(wrapped) = wrapped {
-                    return self.crypto.person_key(screening_id, &wrapped);
+                    return self.crypto.data_key(screening_id, &wrapped);
                 }
-                let (key, wrapped) = self.crypto.new_person_key(screening_id)?;
+                let (key, wrapped) = self.crypto.new_data_key(screening_id)?;
                 sqlx::query("UPDATE screenings SET wrapped_key = $2 WHERE id = $1")
                     .bind(screening_id)
                     .bind(wrapped)
@@ -970,7 +970,7 @@ macro_rules! screening_store {
                 }
                 let id = Uuid::now_v7();
                 let now = OffsetDateTime::now_utc();
-                let (screening_key, wrapped_screening_key) = self.crypto.new_person_key(id)?;
+                let (screening_key, wrapped_screening_key) = self.crypto.new_data_key(id)?;
                 let guardian = match &new.guardian {
                     None => None,
                     Some(guardian) => {
