@@ -148,6 +148,8 @@ fn request(rule: &RouteRule, fixture: &Fixture) -> (String, Option<Value>, bool)
         }
         ("DELETE", "/v1/persons/{id}") => Some(json!({"reason": "request of the data subject"})),
         ("PATCH", "/v1/screenings/{id}") => Some(json!({"risk": {"level": "medium"}})),
+        // The target stage is filled in from the case's current stage at request time.
+        ("POST", "/v1/cases/{id}/stage") => Some(json!({})),
         ("POST", "/v1/screenings/{id}/matches/confirm") => Some(json!({"person_id": fixture.twin})),
         ("POST", "/v1/clocks/{id}/complete") => Some(json!({})),
         ("POST", "/v1/indicator_sets") => Some(json!({"name": "Matrix set", "groups": [
@@ -180,6 +182,31 @@ async fn every_route_every_role_two_organizations(stack: TestStack) {
                         .send()
                         .await
                         .unwrap(),
+                    ("POST", Some(_)) if rule.path == "/v1/cases/{id}/stage" => {
+                        // The matrix tests who may move a case, not the workflow: move it
+                        // one allowed step from wherever it is, at its current version.
+                        let owner_admin = stack.token(&["admin"], owner);
+                        let case_path = path.trim_end_matches("/stage");
+                        let current = stack.get(&owner_admin, case_path).await;
+                        let etag = current.headers()["etag"].to_str().unwrap().to_owned();
+                        let current: Value = current.json().await.unwrap();
+                        let next = match current["stage"].as_str().unwrap() {
+                            "new" => "assessment",
+                            "assessment" => "plan",
+                            "plan" => "services",
+                            "services" => "monitoring",
+                            _ => "services",
+                        };
+                        stack
+                            .http
+                            .post(stack.url(&path))
+                            .bearer_auth(&token)
+                            .header("if-match", etag)
+                            .json(&json!({"stage": next}))
+                            .send()
+                            .await
+                            .unwrap()
+                    }
                     ("PATCH", Some(body)) => {
                         // Always the current version: the matrix tests who may, not races.
                         let owner_admin = stack.token(&["admin"], owner);

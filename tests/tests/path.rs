@@ -725,6 +725,97 @@ async fn erasure_removes_a_person_for_good(stack: TestStack) {
     stack.stop().await;
 }
 
+async fn a_case_moves_through_its_workflow_and_one_of_two_caseworkers_wins(stack: TestStack) {
+    let organization = Uuid::new_v4();
+    let officer = stack.token(OFFICER, organization);
+    let screening: Value = stack
+        .post(
+            &officer,
+            "/v1/screenings",
+            json!({"referral_source": "police"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = screening["id"].as_str().unwrap();
+    stack
+        .post(
+            &officer,
+            &format!("/v1/screenings/{id}/consents"),
+            json!({"purpose": "assistance", "given": true, "method": "written"}),
+        )
+        .await;
+    let decided: Value = stack
+        .post(
+            &officer,
+            &format!("/v1/screenings/{id}/decisions"),
+            identified_decision(),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let path = format!("/v1/cases/{}", decided["case_id"].as_str().unwrap());
+    let first = stack.token(CASE_WORKER, organization);
+    let second = stack.token(&["case_worker"], organization);
+    let move_to = |token: &str, etag: Option<&str>, stage: &str| {
+        let mut request = stack
+            .http
+            .post(stack.url(&format!("{path}/stage")))
+            .bearer_auth(token)
+            .json(&json!({"stage": stage}));
+        if let Some(etag) = etag {
+            request = request.header("if-match", etag);
+        }
+        request.send()
+    };
+    let read = stack.get(&first, &path).await;
+    let etag = read.headers()["etag"].to_str().unwrap().to_owned();
+
+    assert_eq!(
+        move_to(&first, None, "assessment").await.unwrap().status(),
+        428
+    );
+    let skipping = move_to(&first, Some(&etag), "services").await.unwrap();
+    assert_eq!(skipping.status(), 409);
+    let problem: Value = skipping.json().await.unwrap();
+    assert!(
+        problem["detail"].as_str().unwrap().contains("`new`"),
+        "names the current stage: {problem}"
+    );
+
+    // Both caseworkers read the same version; exactly one move wins.
+    let (a, b) = tokio::join!(
+        move_to(&first, Some(&etag), "assessment"),
+        move_to(&second, Some(&etag), "assessment")
+    );
+    let mut statuses = [a.unwrap().status().as_u16(), b.unwrap().status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [200, 412]);
+
+    let mut etag = stack.get(&first, &path).await.headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    for stage in ["plan", "services", "monitoring"] {
+        let moved = move_to(&first, Some(&etag), stage).await.unwrap();
+        assert_eq!(moved.status(), 200, "{stage}");
+        etag = moved.headers()["etag"].to_str().unwrap().to_owned();
+        let case: Value = moved.json().await.unwrap();
+        assert_eq!(case["stage"], stage);
+    }
+    assert_eq!(
+        move_to(&first, Some(&etag), "closed")
+            .await
+            .unwrap()
+            .status(),
+        409,
+        "closing needs its own approval"
+    );
+    stack.stop().await;
+}
+
 haven_e2e::on_both_backends! {
     rest_path_opens_one_case_and_reporting_counts_it,
     grpc_path_opens_one_case_and_reporting_counts_it,
@@ -733,4 +824,5 @@ haven_e2e::on_both_backends! {
     a_sealed_case_is_readable_only_by_admins_and_auditors,
     personal_data_never_reaches_logs_or_storage_in_the_clear,
     erasure_removes_a_person_for_good,
+    a_case_moves_through_its_workflow_and_one_of_two_caseworkers_wins,
 }

@@ -105,11 +105,13 @@ pub enum Action {
     IndicatorSetRead,
     /// Publish a new indicator set version.
     IndicatorSetPublish,
+    /// Move a case through its workflow.
+    CaseUpdate,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 21] = [
+    pub const ALL: [Action; 22] = [
         Action::ScreeningCreate,
         Action::ScreeningRead,
         Action::ConsentRecord,
@@ -131,6 +133,7 @@ impl Action {
         Action::ScreeningUpdate,
         Action::IndicatorSetRead,
         Action::IndicatorSetPublish,
+        Action::CaseUpdate,
     ];
 
     /// Dotted name, e.g. `screening.create`.
@@ -157,6 +160,7 @@ impl Action {
             Action::ScreeningUpdate => "screening.update",
             Action::IndicatorSetRead => "indicator_set.read",
             Action::IndicatorSetPublish => "indicator_set.publish",
+            Action::CaseUpdate => "case.update",
         }
     }
 }
@@ -188,6 +192,7 @@ pub const POLICY: &[(Role, &[Action])] = &[
             ScreeningUpdate,
             IndicatorSetRead,
             IndicatorSetPublish,
+            CaseUpdate,
         ],
     ),
     (
@@ -215,6 +220,7 @@ pub const POLICY: &[(Role, &[Action])] = &[
             OrganizationRead,
             PersonRead,
             IndicatorSetRead,
+            CaseUpdate,
         ],
     ),
     (
@@ -234,6 +240,7 @@ pub const POLICY: &[(Role, &[Action])] = &[
             ClockComplete,
             ScreeningUpdate,
             IndicatorSetRead,
+            CaseUpdate,
         ],
     ),
     (Role::ReferralCoordinator, &[OrganizationRead]),

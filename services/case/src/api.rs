@@ -13,7 +13,7 @@ use haven_proto::case::v1::case_service_server::CaseService;
 use haven_proto::common::v1::PageResponse;
 use haven_storage::cursor;
 
-use crate::domain::CaseStatus;
+use crate::domain::{CaseStage, CaseStatus};
 use crate::store::{CaseFilter, CaseStore, NewCase};
 
 /// Implements `haven.case.v1.CaseService`.
@@ -139,6 +139,51 @@ impl CaseService for CaseApi {
             .await?
             .ok_or_else(|| HavenError::not_found("case"))?;
         Ok(Response::new(pb::SealCaseResponse {
+            case: Some(case.to_proto()),
+        }))
+    }
+
+    async fn change_stage(
+        &self,
+        request: Request<pb::ChangeStageRequest>,
+    ) -> Result<Response<pb::ChangeStageResponse>, Status> {
+        let context = AuditContext::from_request(&request, Action::CaseUpdate)?;
+        let message = request.into_inner();
+        let id = parse_id("id", &message.id)?;
+        if message.expected_version == 0 {
+            return Err(HavenError::new(
+                haven_error::ErrorCode::PreconditionRequired,
+                "expected_version (If-Match) is required to change a case",
+            )
+            .into());
+        }
+        let expected_version = i64::try_from(message.expected_version)
+            .map_err(|_| HavenError::invalid_field("expected_version", "is too large"))?;
+        let stage = pb::CaseStage::try_from(message.stage)
+            .ok()
+            .and_then(CaseStage::from_proto)
+            .ok_or_else(|| {
+                HavenError::invalid_field(
+                    "stage",
+                    "is required and must be one of the listed values",
+                )
+            })?;
+        let scope = Scope::of(&context.principal);
+        // A sealed case does not exist for those who may not read it.
+        let visible = self
+            .store
+            .get_case(&context, scope, id)
+            .await?
+            .filter(|case| !case.sealed || context.principal.can(Action::CaseReadSealed));
+        if visible.is_none() {
+            return Err(HavenError::not_found("case").into());
+        }
+        let case = self
+            .store
+            .change_stage(&context, scope, id, expected_version, stage)
+            .await?
+            .ok_or_else(|| HavenError::not_found("case"))?;
+        Ok(Response::new(pb::ChangeStageResponse {
             case: Some(case.to_proto()),
         }))
     }

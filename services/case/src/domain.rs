@@ -51,6 +51,25 @@ haven_storage::stored_enum!(CaseStage, pb::CaseStage,
     Closed => "closed" / Closed,
 );
 
+impl CaseStage {
+    /// Whether the workflow allows moving from this stage to `to` by a stage change:
+    /// forward one step, or back from services to plan and from monitoring to services
+    /// (a plan revised, more services needed). Closing is a separate, approved workflow.
+    pub fn can_move_to(self, to: CaseStage) -> bool {
+        use CaseStage::*;
+        matches!(
+            (self, to),
+            (New, Assessment)
+                | (Assessment, Plan)
+                | (Plan, Services)
+                | (Services, Monitoring)
+                | (Services, Plan)
+                | (Monitoring, Services)
+                | (Monitoring, Assessment)
+        )
+    }
+}
+
 /// A stored case.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Case {
@@ -104,6 +123,30 @@ pub fn case_code(prefix: &str, year: i32, number: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_workflow_moves_forward_and_never_closes_by_a_stage_change() {
+        assert!(CaseStage::New.can_move_to(CaseStage::Assessment));
+        assert!(
+            !CaseStage::New.can_move_to(CaseStage::Services),
+            "no skipping the plan"
+        );
+        assert!(CaseStage::Services.can_move_to(CaseStage::Plan));
+        for stage in [
+            CaseStage::New,
+            CaseStage::Assessment,
+            CaseStage::Plan,
+            CaseStage::Services,
+            CaseStage::Monitoring,
+        ] {
+            assert!(!stage.can_move_to(CaseStage::Closed), "{stage:?}");
+            assert!(!stage.can_move_to(stage), "{stage:?}");
+        }
+        assert!(
+            !CaseStage::Closed.can_move_to(CaseStage::Assessment),
+            "reopening is its own workflow"
+        );
+    }
 
     #[test]
     fn codes_are_zero_padded_and_enums_round_trip() {

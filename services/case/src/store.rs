@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use haven_audit::{AuditContext, AuditWrite};
 use haven_auth::Scope;
-use haven_error::{HavenError, HavenResult};
+use haven_error::{ErrorCode, HavenError, HavenResult};
 use haven_events::{EventSignal, NewEvent, OutboxWrite};
 use haven_storage::{Database, WritePool, db_error, is_unique_violation};
 
@@ -65,6 +65,17 @@ pub trait CaseStore: Send + Sync + std::fmt::Debug {
         after: Option<i64>,
         limit: u32,
     ) -> HavenResult<Vec<Case>>;
+    /// Moves a case inside `scope` to `stage` if it is still at `expected_version`
+    /// (`PreconditionFailed` otherwise) and the workflow allows the move (`Conflict`
+    /// naming the current stage otherwise). Audited. `None` if not in scope.
+    async fn change_stage(
+        &self,
+        context: &AuditContext,
+        scope: Scope,
+        id: Uuid,
+        expected_version: i64,
+        stage: CaseStage,
+    ) -> HavenResult<Option<Case>>;
     /// Seals a case inside `scope` (idempotent); `None` if not in scope.
     async fn seal_case(
         &self,
@@ -278,6 +289,59 @@ macro_rules! case_store {
                     tx.commit().await.map_err(db_error)?;
                 }
                 Ok(cases)
+            }
+
+            #[tracing::instrument(skip_all, fields(case_id = %id))]
+            async fn change_stage(
+                &self,
+                context: &AuditContext,
+                scope: Scope,
+                id: Uuid,
+                expected_version: i64,
+                stage: CaseStage,
+            ) -> HavenResult<Option<Case>> {
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let row: Option<CaseRow> = sqlx::query_as(SELECT_BY_ID).bind(id).fetch_optional(&mut *tx).await.map_err(db_error)?;
+                let Some(case) = row.map(Case::try_from).transpose()? else { return Ok(None) };
+                if !scope.contains(case.organization_id) {
+                    return Ok(None);
+                }
+                if case.version != expected_version {
+                    return Err(HavenError::new(
+                        ErrorCode::PreconditionFailed,
+                        format!("the case changed since you read it (now at version {})", case.version),
+                    ));
+                }
+                if !case.stage.can_move_to(stage) {
+                    return Err(HavenError::new(
+                        ErrorCode::Conflict,
+                        format!("a case at stage `{}` cannot move to `{}`", case.stage.as_str(), stage.as_str()),
+                    ));
+                }
+                let moved = sqlx::query("UPDATE cases SET stage = $2, version = version + 1 WHERE id = $1 AND version = $3")
+                    .bind(id)
+                    .bind(stage.as_str())
+                    .bind(expected_version)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                if moved.rows_affected() != 1 {
+                    return Err(HavenError::new(ErrorCode::PreconditionFailed, "the case changed since you read it"));
+                }
+                let event = NewEvent {
+                    event_type: "case.stage_changed",
+                    aggregate_id: id,
+                    organization_id: case.organization_id,
+                    payload: serde_json::json!({ "from": case.stage.as_str(), "to": stage.as_str() }),
+                };
+                OutboxWrite::append_event(&mut *tx, SERVICE, &event).await.map_err(db_error)?;
+                AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("case.update", "case", id))
+                    .await
+                    .map_err(db_error)?;
+                let row: CaseRow = sqlx::query_as(SELECT_BY_ID).bind(id).fetch_one(&mut *tx).await.map_err(db_error)?;
+                tx.commit().await.map_err(db_error)?;
+                self.signal.notify();
+                Case::try_from(row).map(Some)
             }
 
             #[tracing::instrument(skip_all, fields(case_id = %id))]

@@ -254,6 +254,102 @@ async fn a_sealed_case_leaves_lists_unless_asked_for(fixture: Fixture) {
     );
 }
 
+async fn the_workflow_moves_step_by_step_and_one_of_two_editors_wins(fixture: Fixture) {
+    use haven_case::domain::CaseStage;
+    let organization = Uuid::new_v4();
+    let scope = Scope::Organization(organization);
+    let (case, _) = fixture
+        .store
+        .open_case(&caller(), new_case(organization))
+        .await
+        .unwrap();
+    let skipping = fixture
+        .store
+        .change_stage(&caller(), scope, case.id, case.version, CaseStage::Services)
+        .await
+        .unwrap_err();
+    assert_eq!(skipping.code(), haven_error::ErrorCode::Conflict);
+    assert!(
+        skipping.message().contains("`new`"),
+        "{}",
+        skipping.message()
+    );
+    let assessed = fixture
+        .store
+        .change_stage(
+            &caller(),
+            scope,
+            case.id,
+            case.version,
+            CaseStage::Assessment,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (assessed.stage, assessed.version),
+        (CaseStage::Assessment, case.version + 1)
+    );
+    // A second editor who read the old version loses; nothing of theirs is written.
+    let stale = fixture
+        .store
+        .change_stage(
+            &caller(),
+            scope,
+            case.id,
+            case.version,
+            CaseStage::Assessment,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(stale.code(), haven_error::ErrorCode::PreconditionFailed);
+    let closing = fixture
+        .store
+        .change_stage(
+            &caller(),
+            scope,
+            case.id,
+            assessed.version,
+            CaseStage::Closed,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        closing.code(),
+        haven_error::ErrorCode::Conflict,
+        "closing is its own workflow"
+    );
+    let foreign = Scope::Organization(Uuid::new_v4());
+    assert!(
+        fixture
+            .store
+            .change_stage(
+                &caller(),
+                foreign,
+                case.id,
+                assessed.version,
+                CaseStage::Plan
+            )
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let events = haven_events::feed::events_after(&fixture.database, "case", 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|event| event.event_type == "case.stage_changed")
+            .count(),
+        1
+    );
+    let trail = haven_audit::entries_for_record(&fixture.database, "case", case.id, 0, 10)
+        .await
+        .unwrap();
+    assert!(trail.iter().any(|entry| entry.action == "case.update"));
+}
+
 haven_storage::backend_suite! {
     setup = setup;
     opening_twice_returns_the_same_case,
@@ -261,4 +357,5 @@ haven_storage::backend_suite! {
     other_organizations_cases_are_invisible,
     listing_pages_through_every_case_once,
     a_sealed_case_leaves_lists_unless_asked_for,
+    the_workflow_moves_step_by_step_and_one_of_two_editors_wins,
 }

@@ -98,6 +98,10 @@ const NOT_REPLAYABLE_ROUTES: &[(&str, &str)] = &[
         "/v1/cases/{id}/seal",
         "not a create, and already idempotent: sealing a sealed case returns it unchanged",
     ),
+    (
+        "/v1/cases/{id}/stage",
+        "not a create: If-Match already makes a retry safe (a repeat is refused with 412)",
+    ),
     ("/v1/screenings", ANSWERS_WITH_A_SCREENING),
     ("/v1/screenings/{id}/consents", ANSWERS_WITH_A_SCREENING),
     ("/v1/screenings/{id}/decisions", ANSWERS_WITH_A_SCREENING),

@@ -36,6 +36,7 @@ pub(crate) fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(cases::list_cases))
         .routes(routes!(cases::get_case))
         .routes(routes!(cases::seal_case))
+        .routes(routes!(cases::change_stage))
         .routes(routes!(
             organizations::create_organization,
             organizations::list_organizations

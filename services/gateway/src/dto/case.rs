@@ -40,6 +40,14 @@ pub(crate) struct Case {
     pub(crate) person_id: Option<String>,
 }
 
+/// Body of `POST /v1/cases/{id}/stage`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ChangeStage {
+    /// The stage to move to.
+    pub(crate) stage: CaseStage,
+}
+
 /// Body of `POST /v1/cases/{id}/seal`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -8,7 +8,7 @@ use haven_proto::case::v1::case_service_client::CaseServiceClient;
 use tonic::transport::Channel;
 
 use super::{created, with_etag};
-use crate::dto::case::{Case, CasePage, CaseQuery, SealCase};
+use crate::dto::case::{Case, CasePage, CaseQuery, ChangeStage, SealCase};
 use crate::dto::{missing_in_response, next_cursor};
 use crate::error::backend_error;
 use crate::extract::{Caller, Json, PathId, Query};
@@ -116,4 +116,55 @@ pub(crate) async fn seal_case(
         .map(Case::from)
         .ok_or_else(|| missing_in_response("case"))?;
     Ok(created(None, case.version, case))
+}
+
+/// Move a case through its workflow (new → assessment → plan → services → monitoring;
+/// back from services to plan or from monitoring to services or assessment). Needs
+/// `If-Match`: `428` without it, `412` if someone changed the case since you read it,
+/// `409` naming the current stage if the move is not allowed from there.
+#[utoipa::path(
+    post,
+    path = "/v1/cases/{id}/stage",
+    tag = "cases",
+    params(
+        ("id" = uuid::Uuid, Path, description = "Case id"),
+        ("if-match" = String, Header, description = "ETag of the version you read"),
+    ),
+    request_body = ChangeStage,
+    responses(
+        (status = 200, description = "The case at its new stage", body = Case, headers(
+            ("etag" = String, description = "New version of the case"),
+        )),
+        CommonErrors,
+        BodyErrors,
+        NotFound,
+        (status = 409, description = "The move is not allowed from the current stage"),
+        (status = 412, description = "The case changed since you read it"),
+        (status = 428, description = "If-Match is missing"),
+    )
+)]
+#[tracing::instrument(name = "change_stage", skip_all, fields(case_id = %id))]
+pub(crate) async fn change_stage(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+    headers: http::HeaderMap,
+    Json(body): Json<ChangeStage>,
+) -> Result<Response, HavenError> {
+    let expected_version = super::screenings::if_match(&headers)?;
+    let request = caller.grpc_request(case::ChangeStageRequest {
+        id: id.to_string(),
+        expected_version,
+        stage: body.stage.to_proto(),
+    })?;
+    let response = cases(&state)
+        .change_stage(request)
+        .await
+        .map_err(backend_error(BACKEND))?;
+    let case = response
+        .into_inner()
+        .case
+        .map(Case::from)
+        .ok_or_else(|| missing_in_response("case"))?;
+    Ok(with_etag(case.version, case))
 }

@@ -230,7 +230,7 @@ fn idempotency_key(headers: &http::HeaderMap) -> Result<String, HavenError> {
 }
 
 /// The version an `If-Match: "<version>"` header names.
-fn if_match(headers: &http::HeaderMap) -> Result<u64, HavenError> {
+pub(super) fn if_match(headers: &http::HeaderMap) -> Result<u64, HavenError> {
     let Some(value) = headers.get(http::header::IF_MATCH) else {
         return Err(HavenError::new(
             haven_error::ErrorCode::PreconditionRequired,
