@@ -150,6 +150,9 @@ fn request(rule: &RouteRule, fixture: &Fixture) -> (String, Option<Value>, bool)
         ("PATCH", "/v1/screenings/{id}") => Some(json!({"risk": {"level": "medium"}})),
         // The target stage is filled in from the case's current stage at request time.
         ("POST", "/v1/cases/{id}/stage") => Some(json!({})),
+        ("POST", "/v1/cases/{id}/assessments") => {
+            Some(json!({"kind": "individual", "scores": [{"domain": "safety", "score": 3}]}))
+        }
         ("POST", "/v1/screenings/{id}/matches/confirm") => Some(json!({"person_id": fixture.twin})),
         ("POST", "/v1/clocks/{id}/complete") => Some(json!({})),
         ("POST", "/v1/indicator_sets") => Some(json!({"name": "Matrix set", "groups": [

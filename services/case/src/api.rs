@@ -13,7 +13,7 @@ use haven_proto::case::v1::case_service_server::CaseService;
 use haven_proto::common::v1::PageResponse;
 use haven_storage::cursor;
 
-use crate::domain::{CaseStage, CaseStatus};
+use crate::domain::{AssessmentKind, CaseStage, CaseStatus, NeedDomain};
 use crate::store::{CaseFilter, CaseStore, NewCase};
 
 /// Implements `haven.case.v1.CaseService`.
@@ -32,6 +32,26 @@ impl CaseApi {
 /// Parses a UUID field of a request.
 pub fn parse_id(field: &str, value: &str) -> Result<Uuid, HavenError> {
     Uuid::parse_str(value).map_err(|_| HavenError::invalid_field(field, "must be a UUID"))
+}
+
+impl CaseApi {
+    /// A sealed case does not exist for those who may not read it: 404, like a
+    /// missing one.
+    async fn ensure_visible(
+        &self,
+        context: &AuditContext,
+        scope: Scope,
+        id: Uuid,
+    ) -> Result<(), HavenError> {
+        let visible = self
+            .store
+            .get_case(context, scope, id)
+            .await?
+            .filter(|case| !case.sealed || context.principal.can(Action::CaseReadSealed));
+        visible
+            .map(|_| ())
+            .ok_or_else(|| HavenError::not_found("case"))
+    }
 }
 
 #[tonic::async_trait]
@@ -169,15 +189,7 @@ impl CaseService for CaseApi {
                 )
             })?;
         let scope = Scope::of(&context.principal);
-        // A sealed case does not exist for those who may not read it.
-        let visible = self
-            .store
-            .get_case(&context, scope, id)
-            .await?
-            .filter(|case| !case.sealed || context.principal.can(Action::CaseReadSealed));
-        if visible.is_none() {
-            return Err(HavenError::not_found("case").into());
-        }
+        self.ensure_visible(&context, scope, id).await?;
         let case = self
             .store
             .change_stage(&context, scope, id, expected_version, stage)
@@ -185,6 +197,88 @@ impl CaseService for CaseApi {
             .ok_or_else(|| HavenError::not_found("case"))?;
         Ok(Response::new(pb::ChangeStageResponse {
             case: Some(case.to_proto()),
+        }))
+    }
+
+    async fn add_assessment(
+        &self,
+        request: Request<pb::AddAssessmentRequest>,
+    ) -> Result<Response<pb::AddAssessmentResponse>, Status> {
+        let context = AuditContext::from_request(&request, Action::CaseUpdate)?;
+        let message = request.into_inner();
+        let case_id = parse_id("case_id", &message.case_id)?;
+        let kind = pb::AssessmentKind::try_from(message.kind)
+            .ok()
+            .and_then(AssessmentKind::from_proto)
+            .ok_or_else(|| {
+                HavenError::invalid_field("kind", "is required: individual, household or community")
+            })?;
+        if message.scores.is_empty() {
+            return Err(HavenError::invalid_field("scores", "score at least one domain").into());
+        }
+        let mut scores = Vec::with_capacity(message.scores.len());
+        for score in message.scores {
+            let domain = pb::NeedDomain::try_from(score.domain)
+                .ok()
+                .and_then(NeedDomain::from_proto)
+                .ok_or_else(|| HavenError::invalid_field("scores.domain", "unknown domain"))?;
+            if scores.iter().any(|(seen, _)| *seen == domain) {
+                return Err(HavenError::invalid_field(
+                    "scores.domain",
+                    "each domain is scored once",
+                )
+                .into());
+            }
+            let value = u8::try_from(score.score)
+                .ok()
+                .filter(|value| (1..=5).contains(value))
+                .ok_or_else(|| {
+                    HavenError::invalid_field(
+                        "scores.score",
+                        "must be 1 (critical) to 5 (fully met)",
+                    )
+                })?;
+            scores.push((domain, value));
+        }
+        let now = time::OffsetDateTime::now_utc();
+        let assessed_at = match message.assessed_at {
+            None => now,
+            Some(at) => haven_proto::from_timestamp(&at)
+                .filter(|at| *at <= now + time::Duration::minutes(5))
+                .ok_or_else(|| {
+                    HavenError::invalid_field("assessed_at", "must be a time, not in the future")
+                })?,
+        };
+        let scope = Scope::of(&context.principal);
+        self.ensure_visible(&context, scope, case_id).await?;
+        let assessment = self
+            .store
+            .add_assessment(&context, scope, case_id, kind, scores, assessed_at)
+            .await?
+            .ok_or_else(|| HavenError::not_found("case"))?;
+        Ok(Response::new(pb::AddAssessmentResponse {
+            assessment: Some(assessment.to_proto()),
+        }))
+    }
+
+    async fn list_assessments(
+        &self,
+        request: Request<pb::ListAssessmentsRequest>,
+    ) -> Result<Response<pb::ListAssessmentsResponse>, Status> {
+        let context = AuditContext::from_request(&request, Action::CaseRead)?;
+        let case_id = parse_id("case_id", &request.get_ref().case_id)?;
+        let scope = Scope::of(&context.principal);
+        self.ensure_visible(&context, scope, case_id).await?;
+        let assessments = self
+            .store
+            .list_assessments(&context, scope, case_id)
+            .await?
+            .ok_or_else(|| HavenError::not_found("case"))?;
+        Ok(Response::new(pb::ListAssessmentsResponse {
+            assessments: assessments
+                .iter()
+                .map(|assessment| assessment.to_proto())
+                .collect(),
         }))
     }
 }

@@ -70,6 +70,93 @@ impl CaseStage {
     }
 }
 
+/// Kind of needs assessment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssessmentKind {
+    /// Of the person.
+    Individual,
+    /// Of the household.
+    Household,
+    /// Of the community the person returns to.
+    Community,
+}
+
+haven_storage::stored_enum!(AssessmentKind, pb::AssessmentKind,
+    Individual => "individual" / Individual,
+    Household => "household" / Household,
+    Community => "community" / Community,
+);
+
+/// A domain of needs scored by an assessment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum NeedDomain {
+    /// Safety.
+    Safety,
+    /// Physical health.
+    Health,
+    /// Mental health and psychosocial well-being.
+    MentalHealth,
+    /// Legal.
+    Legal,
+    /// Housing.
+    Housing,
+    /// Education.
+    Education,
+    /// Livelihood and employment.
+    Livelihood,
+    /// Family and community.
+    FamilyAndCommunity,
+}
+
+haven_storage::stored_enum!(NeedDomain, pb::NeedDomain,
+    Safety => "safety" / Safety,
+    Health => "health" / Health,
+    MentalHealth => "mental_health" / MentalHealth,
+    Legal => "legal" / Legal,
+    Housing => "housing" / Housing,
+    Education => "education" / Education,
+    Livelihood => "livelihood" / Livelihood,
+    FamilyAndCommunity => "family_and_community" / FamilyAndCommunity,
+);
+
+/// An assessment of needs: a score from 1 (critical) to 5 (fully met) per domain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Assessment {
+    /// Id.
+    pub id: Uuid,
+    /// The case.
+    pub case_id: Uuid,
+    /// Kind.
+    pub kind: AssessmentKind,
+    /// Scores, by domain.
+    pub scores: Vec<(NeedDomain, u8)>,
+    /// When assessed.
+    pub assessed_at: OffsetDateTime,
+    /// Who assessed.
+    pub assessed_by: String,
+}
+
+impl Assessment {
+    /// The wire form.
+    pub fn to_proto(&self) -> pb::Assessment {
+        pb::Assessment {
+            id: self.id.to_string(),
+            case_id: self.case_id.to_string(),
+            kind: self.kind.to_proto().into(),
+            scores: self
+                .scores
+                .iter()
+                .map(|(domain, score)| pb::DomainScore {
+                    domain: domain.to_proto().into(),
+                    score: u32::from(*score),
+                })
+                .collect(),
+            assessed_at: Some(haven_proto::timestamp(self.assessed_at)),
+            assessed_by: self.assessed_by.clone(),
+        }
+    }
+}
+
 /// A stored case.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Case {

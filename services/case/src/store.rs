@@ -19,7 +19,9 @@ use haven_events::{EventSignal, NewEvent, OutboxWrite};
 use haven_storage::{Database, WritePool, db_error, is_unique_violation};
 
 use crate::SERVICE;
-use crate::domain::{Case, CaseStage, CaseStatus, case_code};
+use crate::domain::{
+    Assessment, AssessmentKind, Case, CaseStage, CaseStatus, NeedDomain, case_code,
+};
 
 /// What opening a case needs.
 #[derive(Debug, Clone)]
@@ -76,6 +78,23 @@ pub trait CaseStore: Send + Sync + std::fmt::Debug {
         expected_version: i64,
         stage: CaseStage,
     ) -> HavenResult<Option<Case>>;
+    /// Records an assessment of a case inside `scope`. Audited. `None` if not in scope.
+    async fn add_assessment(
+        &self,
+        context: &AuditContext,
+        scope: Scope,
+        case_id: Uuid,
+        kind: AssessmentKind,
+        scores: Vec<(NeedDomain, u8)>,
+        assessed_at: OffsetDateTime,
+    ) -> HavenResult<Option<Assessment>>;
+    /// The assessments of a case inside `scope`, oldest first. Audited as a read.
+    async fn list_assessments(
+        &self,
+        context: &AuditContext,
+        scope: Scope,
+        case_id: Uuid,
+    ) -> HavenResult<Option<Vec<Assessment>>>;
     /// Seals a case inside `scope` (idempotent); `None` if not in scope.
     async fn seal_case(
         &self,
@@ -142,6 +161,49 @@ impl TryFrom<CaseRow> for Case {
         })
     }
 }
+
+#[derive(Debug, FromRow)]
+struct AssessmentRow {
+    id: Uuid,
+    case_id: Uuid,
+    kind: String,
+    scores: String,
+    assessed_at: OffsetDateTime,
+    assessed_by: String,
+}
+
+impl TryFrom<AssessmentRow> for Assessment {
+    type Error = HavenError;
+
+    fn try_from(row: AssessmentRow) -> HavenResult<Self> {
+        let corrupt =
+            || HavenError::internal(std::io::Error::other("stored assessment is not readable"));
+        let scores: std::collections::BTreeMap<String, u8> =
+            serde_json::from_str(&row.scores).map_err(|_| corrupt())?;
+        Ok(Assessment {
+            id: row.id,
+            case_id: row.case_id,
+            kind: AssessmentKind::parse(&row.kind).ok_or_else(corrupt)?,
+            scores: {
+                let mut scores = scores
+                    .into_iter()
+                    .map(|(domain, score)| {
+                        NeedDomain::parse(&domain)
+                            .map(|domain| (domain, score))
+                            .ok_or_else(corrupt)
+                    })
+                    .collect::<HavenResult<Vec<_>>>()?;
+                // Domains in their listed order (safety first), not the stored key order.
+                scores.sort_by_key(|(domain, _)| *domain);
+                scores
+            },
+            assessed_at: row.assessed_at,
+            assessed_by: row.assessed_by,
+        })
+    }
+}
+
+const SELECT_ASSESSMENTS: &str = "SELECT id, case_id, kind, scores, assessed_at, assessed_by FROM assessments WHERE case_id = $1 ORDER BY seq";
 
 const CASE_COLUMNS: &str = "seq, id, code, organization_id, screening_id, status, stage, opened_at, version, sealed, person_id";
 const SELECT_BY_SCREENING: &str = "SELECT seq, id, code, organization_id, screening_id, status, stage, opened_at, version, sealed, person_id FROM cases WHERE screening_id = $1";
@@ -342,6 +404,81 @@ macro_rules! case_store {
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
                 Case::try_from(row).map(Some)
+            }
+
+            #[tracing::instrument(skip_all, fields(case_id = %case_id))]
+            async fn add_assessment(
+                &self,
+                context: &AuditContext,
+                scope: Scope,
+                case_id: Uuid,
+                kind: AssessmentKind,
+                scores: Vec<(NeedDomain, u8)>,
+                assessed_at: OffsetDateTime,
+            ) -> HavenResult<Option<Assessment>> {
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let row: Option<CaseRow> = sqlx::query_as(SELECT_BY_ID).bind(case_id).fetch_optional(&mut *tx).await.map_err(db_error)?;
+                let Some(case) = row.map(Case::try_from).transpose()? else { return Ok(None) };
+                if !scope.contains(case.organization_id) {
+                    return Ok(None);
+                }
+                let by_domain: std::collections::BTreeMap<&str, u8> =
+                    scores.iter().map(|(domain, score)| (domain.as_str(), *score)).collect();
+                let json = serde_json::to_string(&by_domain).map_err(HavenError::internal)?;
+                let id = Uuid::now_v7();
+                sqlx::query(
+                    "INSERT INTO assessments (id, case_id, kind, scores, assessed_at, assessed_by) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(id)
+                .bind(case_id)
+                .bind(kind.as_str())
+                .bind(&json)
+                .bind(assessed_at)
+                .bind(&context.principal.subject)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                // Scores are the outcome measure: reporting compares first and latest.
+                let event = NewEvent {
+                    event_type: "case.assessed",
+                    aggregate_id: case_id,
+                    organization_id: case.organization_id,
+                    payload: serde_json::json!({ "assessment_id": id, "kind": kind.as_str(), "scores": by_domain }),
+                };
+                OutboxWrite::append_event(&mut *tx, SERVICE, &event).await.map_err(db_error)?;
+                AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("case.update", "case", case_id))
+                    .await
+                    .map_err(db_error)?;
+                tx.commit().await.map_err(db_error)?;
+                self.signal.notify();
+                Ok(Some(Assessment {
+                    id,
+                    case_id,
+                    kind,
+                    scores: {
+                        let mut sorted = scores;
+                        sorted.sort_by_key(|(domain, _)| *domain);
+                        sorted
+                    },
+                    assessed_at,
+                    assessed_by: context.principal.subject.clone(),
+                }))
+            }
+
+            #[tracing::instrument(skip_all, fields(case_id = %case_id))]
+            async fn list_assessments(&self, context: &AuditContext, scope: Scope, case_id: Uuid) -> HavenResult<Option<Vec<Assessment>>> {
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let row: Option<CaseRow> = sqlx::query_as(SELECT_BY_ID).bind(case_id).fetch_optional(&mut *tx).await.map_err(db_error)?;
+                let Some(case) = row.map(Case::try_from).transpose()? else { return Ok(None) };
+                if !scope.contains(case.organization_id) {
+                    return Ok(None);
+                }
+                let rows: Vec<AssessmentRow> = sqlx::query_as(SELECT_ASSESSMENTS).bind(case_id).fetch_all(&mut *tx).await.map_err(db_error)?;
+                AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("case.read", "case", case_id))
+                    .await
+                    .map_err(db_error)?;
+                tx.commit().await.map_err(db_error)?;
+                rows.into_iter().map(Assessment::try_from).collect::<HavenResult<Vec<_>>>().map(Some)
             }
 
             #[tracing::instrument(skip_all, fields(case_id = %id))]

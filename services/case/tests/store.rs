@@ -350,6 +350,90 @@ async fn the_workflow_moves_step_by_step_and_one_of_two_editors_wins(fixture: Fi
     assert!(trail.iter().any(|entry| entry.action == "case.update"));
 }
 
+async fn assessments_repeat_over_time_and_stay_in_scope(fixture: Fixture) {
+    use haven_case::domain::{AssessmentKind, NeedDomain};
+    let organization = Uuid::new_v4();
+    let scope = Scope::Organization(organization);
+    let (case, _) = fixture
+        .store
+        .open_case(&caller(), new_case(organization))
+        .await
+        .unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let first = vec![(NeedDomain::Safety, 1), (NeedDomain::Housing, 2)];
+    let later = vec![(NeedDomain::Safety, 4), (NeedDomain::Housing, 3)];
+    fixture
+        .store
+        .add_assessment(
+            &caller(),
+            scope,
+            case.id,
+            AssessmentKind::Individual,
+            first.clone(),
+            now - time::Duration::days(60),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    fixture
+        .store
+        .add_assessment(
+            &caller(),
+            scope,
+            case.id,
+            AssessmentKind::Individual,
+            later.clone(),
+            now,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let listed = fixture
+        .store
+        .list_assessments(&caller(), scope, case.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|a| a.scores.clone()).collect::<Vec<_>>(),
+        vec![first, later]
+    );
+    let foreign = Scope::Organization(Uuid::new_v4());
+    assert!(
+        fixture
+            .store
+            .list_assessments(&caller(), foreign, case.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        fixture
+            .store
+            .add_assessment(
+                &caller(),
+                foreign,
+                case.id,
+                AssessmentKind::Household,
+                vec![(NeedDomain::Legal, 3)],
+                now
+            )
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let events = haven_events::feed::events_after(&fixture.database, "case", 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .filter(|event| event.event_type == "case.assessed")
+            .count(),
+        2
+    );
+}
+
 haven_storage::backend_suite! {
     setup = setup;
     opening_twice_returns_the_same_case,
@@ -358,4 +442,5 @@ haven_storage::backend_suite! {
     listing_pages_through_every_case_once,
     a_sealed_case_leaves_lists_unless_asked_for,
     the_workflow_moves_step_by_step_and_one_of_two_editors_wins,
+    assessments_repeat_over_time_and_stay_in_scope,
 }

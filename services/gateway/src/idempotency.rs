@@ -83,6 +83,7 @@ pub(crate) const REPLAYABLE_ROUTES: &[&str] = &[
     "/v1/organizations",
     "/v1/clocks/{id}/complete",
     "/v1/indicator_sets",
+    "/v1/cases/{id}/assessments",
 ];
 
 /// Why a route answering with a whole screening may not be stored.

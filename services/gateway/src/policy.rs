@@ -67,6 +67,8 @@ pub const ROUTE_POLICY: &[RouteRule] = &[
     rule("GET", "/v1/cases", Action::CaseRead),
     rule("GET", "/v1/cases/{id}", Action::CaseRead),
     rule("POST", "/v1/cases/{id}/stage", Action::CaseUpdate),
+    rule("POST", "/v1/cases/{id}/assessments", Action::CaseUpdate),
+    rule("GET", "/v1/cases/{id}/assessments", Action::CaseRead),
     rule("POST", "/v1/cases/{id}/seal", Action::CaseSeal),
     rule("POST", "/v1/organizations", Action::OrganizationCreate),
     rule("GET", "/v1/organizations", Action::OrganizationRead),

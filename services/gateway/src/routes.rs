@@ -37,6 +37,7 @@ pub(crate) fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(cases::get_case))
         .routes(routes!(cases::seal_case))
         .routes(routes!(cases::change_stage))
+        .routes(routes!(cases::add_assessment, cases::list_assessments))
         .routes(routes!(
             organizations::create_organization,
             organizations::list_organizations

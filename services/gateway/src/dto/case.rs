@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
-use super::enums::{CaseStage, CaseStatus};
+use super::enums::{AssessmentKind, CaseStage, CaseStatus, NeedDomain};
 use super::{from_timestamp, non_empty, page_request};
 
 /// A rehabilitation and reintegration case. The person appears only as the
@@ -116,4 +116,92 @@ impl CaseQuery {
             status: self.status.map(CaseStatus::to_proto).unwrap_or_default(),
         })
     }
+}
+
+/// A domain's score: 1 (critical) to 5 (fully met).
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DomainScore {
+    /// Domain.
+    pub(crate) domain: NeedDomain,
+    /// Score, 1 to 5.
+    #[schema(minimum = 1, maximum = 5)]
+    pub(crate) score: u32,
+}
+
+/// Body of `POST /v1/cases/{id}/assessments`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AddAssessment {
+    /// Kind.
+    pub(crate) kind: AssessmentKind,
+    /// Scores, one per domain assessed.
+    pub(crate) scores: Vec<DomainScore>,
+    /// When assessed; defaults to now.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub(crate) assessed_at: Option<OffsetDateTime>,
+}
+
+impl AddAssessment {
+    /// The gRPC request for case `case_id`.
+    pub(crate) fn into_proto(self, case_id: uuid::Uuid) -> case::AddAssessmentRequest {
+        case::AddAssessmentRequest {
+            case_id: case_id.to_string(),
+            kind: self.kind.to_proto(),
+            scores: self
+                .scores
+                .into_iter()
+                .map(|score| case::DomainScore {
+                    domain: score.domain.to_proto(),
+                    score: score.score,
+                })
+                .collect(),
+            assessed_at: self.assessed_at.map(super::to_timestamp),
+        }
+    }
+}
+
+/// An assessment of needs.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Assessment {
+    /// Id.
+    #[schema(format = Uuid)]
+    pub(crate) id: String,
+    /// Kind.
+    pub(crate) kind: Option<AssessmentKind>,
+    /// Scores by domain.
+    pub(crate) scores: Vec<DomainScore>,
+    /// When assessed.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub(crate) assessed_at: Option<OffsetDateTime>,
+    /// Who assessed.
+    pub(crate) assessed_by: String,
+}
+
+impl From<case::Assessment> for Assessment {
+    fn from(assessment: case::Assessment) -> Self {
+        Self {
+            id: assessment.id,
+            kind: AssessmentKind::from_proto(assessment.kind),
+            scores: assessment
+                .scores
+                .into_iter()
+                .filter_map(|score| {
+                    Some(DomainScore {
+                        domain: NeedDomain::from_proto(score.domain)?,
+                        score: score.score,
+                    })
+                })
+                .collect(),
+            assessed_at: from_timestamp(assessment.assessed_at),
+            assessed_by: assessment.assessed_by,
+        }
+    }
+}
+
+/// A case's assessments, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AssessmentList {
+    /// Assessments.
+    pub(crate) items: Vec<Assessment>,
 }

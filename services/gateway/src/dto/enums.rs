@@ -219,6 +219,16 @@ mod tests {
             |v| intake::ClockState::from(v).as_str_name(),
             "CLOCK_STATE_",
         );
+        assert_spelling(
+            AssessmentKind::ALL,
+            |v| case::AssessmentKind::from(v).as_str_name(),
+            "ASSESSMENT_KIND_",
+        );
+        assert_spelling(
+            NeedDomain::ALL,
+            |v| case::NeedDomain::from(v).as_str_name(),
+            "NEED_DOMAIN_",
+        );
     }
 
     #[test]
@@ -278,4 +288,23 @@ api_enum! {
 api_enum! {
     /// Where a statutory clock stands.
     ClockState => intake::ClockState { Open, DueSoon, Overdue, Completed }
+}
+
+api_enum! {
+    /// Kind of needs assessment.
+    AssessmentKind => case::AssessmentKind { Individual, Household, Community }
+}
+
+api_enum! {
+    /// A domain of needs.
+    NeedDomain => case::NeedDomain {
+        Safety,
+        Health,
+        MentalHealth,
+        Legal,
+        Housing,
+        Education,
+        Livelihood,
+        FamilyAndCommunity,
+    }
 }

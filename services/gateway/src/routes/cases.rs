@@ -8,7 +8,9 @@ use haven_proto::case::v1::case_service_client::CaseServiceClient;
 use tonic::transport::Channel;
 
 use super::{created, with_etag};
-use crate::dto::case::{Case, CasePage, CaseQuery, ChangeStage, SealCase};
+use crate::dto::case::{
+    AddAssessment, Assessment, AssessmentList, Case, CasePage, CaseQuery, ChangeStage, SealCase,
+};
 use crate::dto::{missing_in_response, next_cursor};
 use crate::error::backend_error;
 use crate::extract::{Caller, Json, PathId, Query};
@@ -167,4 +169,74 @@ pub(crate) async fn change_stage(
         .map(Case::from)
         .ok_or_else(|| missing_in_response("case"))?;
     Ok(with_etag(case.version, case))
+}
+
+/// Record an assessment of needs, scored 1 (critical) to 5 (fully met) by domain.
+/// Repeatable: the scores over time are the case's outcome measure.
+#[utoipa::path(
+    post,
+    path = "/v1/cases/{id}/assessments",
+    tag = "cases",
+    params(("id" = uuid::Uuid, Path, description = "Case id")),
+    request_body = AddAssessment,
+    responses(
+        (status = 201, description = "The assessment", body = Assessment),
+        CommonErrors,
+        BodyErrors,
+        NotFound,
+    )
+)]
+#[tracing::instrument(name = "add_assessment", skip_all, fields(case_id = %id))]
+pub(crate) async fn add_assessment(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+    Json(body): Json<AddAssessment>,
+) -> Result<Response, HavenError> {
+    let request = caller.grpc_request(body.into_proto(id))?;
+    let response = cases(&state)
+        .add_assessment(request)
+        .await
+        .map_err(backend_error(BACKEND))?;
+    let assessment = response
+        .into_inner()
+        .assessment
+        .map(Assessment::from)
+        .ok_or_else(|| missing_in_response("assessment"))?;
+    Ok(created(None, 0, assessment))
+}
+
+/// A case's assessments, oldest first.
+#[utoipa::path(
+    get,
+    path = "/v1/cases/{id}/assessments",
+    tag = "cases",
+    params(("id" = uuid::Uuid, Path, description = "Case id")),
+    responses(
+        (status = 200, description = "The assessments", body = AssessmentList),
+        CommonErrors,
+        NotFound,
+    )
+)]
+#[tracing::instrument(name = "list_assessments", skip_all, fields(case_id = %id))]
+pub(crate) async fn list_assessments(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+) -> Result<Json<AssessmentList>, HavenError> {
+    let request = caller.grpc_request(case::ListAssessmentsRequest {
+        case_id: id.to_string(),
+    })?;
+    let response = cases(&state)
+        .list_assessments(request)
+        .await
+        .map_err(backend_error(BACKEND))?
+        .into_inner();
+    Ok(Json(AssessmentList {
+        items: response
+            .assessments
+            .into_iter()
+            .map(Assessment::from)
+            .collect(),
+    }))
 }

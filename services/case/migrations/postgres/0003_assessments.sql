@@ -1,0 +1,11 @@
+-- Needs assessments, repeatable: scores by domain over time are the outcome measure.
+CREATE TABLE assessments (
+    seq          BIGSERIAL PRIMARY KEY,
+    id           UUID NOT NULL UNIQUE,
+    case_id      UUID NOT NULL REFERENCES cases (id),
+    kind         TEXT NOT NULL,
+    scores       TEXT NOT NULL,
+    assessed_at  TIMESTAMPTZ NOT NULL,
+    assessed_by  TEXT NOT NULL
+);
+CREATE INDEX assessments_case ON assessments (case_id, seq);
