@@ -208,6 +208,39 @@ impl TestStack {
             .unwrap()
     }
 
+    /// A screening identified with consent to assistance, and the case intake opened
+    /// for it: `(screening id, case id)`.
+    pub async fn identified_case(&self, token: &str) -> (String, String) {
+        let screening: serde_json::Value = self
+            .post(
+                token,
+                "/v1/screenings",
+                serde_json::json!({"referral_source": "police"}),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let id = screening["id"].as_str().unwrap().to_owned();
+        let consent =
+            serde_json::json!({"purpose": "assistance", "given": true, "method": "written"});
+        self.post(token, &format!("/v1/screenings/{id}/consents"), consent)
+            .await;
+        let decision = serde_json::json!({"stage": "identified", "deciding_organization_type": "police",
+            "legal_basis": "Law on Combating Trafficking in Persons, art. 17"});
+        let decided: serde_json::Value = self
+            .post(token, &format!("/v1/screenings/{id}/decisions"), decision)
+            .await
+            .json()
+            .await
+            .unwrap();
+        let case = decided["case_id"]
+            .as_str()
+            .expect("intake opened the case")
+            .to_owned();
+        (id, case)
+    }
+
     /// Polls the summary until `done` holds (events are applied asynchronously).
     pub async fn summary_until(
         &self,

@@ -384,35 +384,8 @@ async fn one_trace_id_runs_from_the_gateway_through_the_services(stack: TestStac
 async fn a_sealed_case_is_readable_only_by_admins_and_auditors(stack: TestStack) {
     let organization = Uuid::new_v4();
     let officer = stack.token(OFFICER, organization);
-    let screening: Value = stack
-        .post(
-            &officer,
-            "/v1/screenings",
-            json!({"referral_source": "police"}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let id = screening["id"].as_str().unwrap();
-    stack
-        .post(
-            &officer,
-            &format!("/v1/screenings/{id}/consents"),
-            json!({"purpose": "assistance", "given": true, "method": "written"}),
-        )
-        .await;
-    let decided: Value = stack
-        .post(
-            &officer,
-            &format!("/v1/screenings/{id}/decisions"),
-            identified_decision(),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let case = decided["case_id"].as_str().unwrap();
+    let (_, case) = stack.identified_case(&officer).await;
+    let case = case.as_str();
 
     let supervisor = stack.token(&["supervisor"], organization);
     let refused = stack
@@ -728,35 +701,8 @@ async fn erasure_removes_a_person_for_good(stack: TestStack) {
 async fn a_case_moves_through_its_workflow_and_one_of_two_caseworkers_wins(stack: TestStack) {
     let organization = Uuid::new_v4();
     let officer = stack.token(OFFICER, organization);
-    let screening: Value = stack
-        .post(
-            &officer,
-            "/v1/screenings",
-            json!({"referral_source": "police"}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let id = screening["id"].as_str().unwrap();
-    stack
-        .post(
-            &officer,
-            &format!("/v1/screenings/{id}/consents"),
-            json!({"purpose": "assistance", "given": true, "method": "written"}),
-        )
-        .await;
-    let decided: Value = stack
-        .post(
-            &officer,
-            &format!("/v1/screenings/{id}/decisions"),
-            identified_decision(),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let path = format!("/v1/cases/{}", decided["case_id"].as_str().unwrap());
+    let (_, case) = stack.identified_case(&officer).await;
+    let path = format!("/v1/cases/{case}");
     let first = stack.token(CASE_WORKER, organization);
     let second = stack.token(&["case_worker"], organization);
     let move_to = |token: &str, etag: Option<&str>, stage: &str| {
