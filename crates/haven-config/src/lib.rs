@@ -227,16 +227,6 @@ pub struct ClockRule {
     pub due_after_hours: u32,
 }
 
-impl IntakeSettings {
-    /// The address part, as for any service.
-    pub fn service(&self) -> ServiceSettings {
-        ServiceSettings {
-            listen: self.listen,
-            endpoint: self.endpoint.clone(),
-        }
-    }
-}
-
 /// The founding deployment's statutory clocks.
 pub fn default_clocks() -> Vec<ClockRule> {
     vec![
@@ -265,16 +255,6 @@ pub struct CaseSettings {
     pub endpoint: String,
     /// Prefix of pseudonymous case codes (`HV` → `HV-2026-000001`).
     pub code_prefix: String,
-}
-
-impl CaseSettings {
-    /// The address part, as for any service.
-    pub fn service(&self) -> ServiceSettings {
-        ServiceSettings {
-            listen: self.listen,
-            endpoint: self.endpoint.clone(),
-        }
-    }
 }
 
 impl Default for Settings {

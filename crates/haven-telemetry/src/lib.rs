@@ -105,9 +105,3 @@ pub fn init(settings: &TelemetrySettings, service_name: &str) -> anyhow::Result<
         .map_err(|error| anyhow::anyhow!("a global subscriber is already installed: {error}"))?;
     Ok(TelemetryGuard { provider })
 }
-
-/// Like [`init`], but keeps going when a subscriber is already installed (tests
-/// start several servers in one process).
-pub fn try_init(settings: &TelemetrySettings, service_name: &str) -> Option<TelemetryGuard> {
-    init(settings, service_name).ok()
-}

@@ -23,6 +23,11 @@ fn cases(state: &AppState) -> CaseServiceClient<Channel> {
     CaseServiceClient::new(state.backends().case.channel.clone())
 }
 
+fn case_of(case: Option<case::Case>) -> Result<Case, HavenError> {
+    case.map(Case::from)
+        .ok_or_else(|| missing_in_response("case"))
+}
+
 /// List the cases of the caller's organisation.
 #[utoipa::path(
     get,
@@ -77,11 +82,7 @@ pub(crate) async fn get_case(
         .get_case(request)
         .await
         .map_err(backend_error(BACKEND))?;
-    let case = response
-        .into_inner()
-        .case
-        .map(Case::from)
-        .ok_or_else(|| missing_in_response("case"))?;
+    let case = case_of(response.into_inner().case)?;
     Ok(with_etag(case.version, case))
 }
 
@@ -112,11 +113,7 @@ pub(crate) async fn seal_case(
         .seal_case(request)
         .await
         .map_err(backend_error(BACKEND))?;
-    let case = response
-        .into_inner()
-        .case
-        .map(Case::from)
-        .ok_or_else(|| missing_in_response("case"))?;
+    let case = case_of(response.into_inner().case)?;
     Ok(created(None, case.version, case))
 }
 
@@ -163,11 +160,7 @@ pub(crate) async fn change_stage(
         .change_stage(request)
         .await
         .map_err(backend_error(BACKEND))?;
-    let case = response
-        .into_inner()
-        .case
-        .map(Case::from)
-        .ok_or_else(|| missing_in_response("case"))?;
+    let case = case_of(response.into_inner().case)?;
     Ok(with_etag(case.version, case))
 }
 
