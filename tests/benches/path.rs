@@ -332,7 +332,12 @@ async fn bench_backend(backend: Backend, paths: usize, clients: usize) {
             cases: haven_case::store::open(
                 case_database,
                 haven_events::EventSignal::default(),
-                "BENCH",
+                haven_case::crypto::CaseCrypto::load(&stack.settings.data_dir.join("keys"))
+                    .unwrap(),
+                haven_case::store::StoreOptions {
+                    code_prefix: "BENCH".into(),
+                    allow_self_approval: false,
+                },
             ),
             organization,
             officer: audit_context(

@@ -3,12 +3,18 @@
 //! table and the gateway's route table — nothing is copied by hand: allowed → success,
 //! denied → 403, another organisation's record → 404 (no existence oracle), another
 //! organisation's list → nothing of the owner's.
+//!
+//! State changes that can happen only once (approving a plan, closing, reopening,
+//! deciding a transfer, recording an outcome) get fresh preconditions before every
+//! attempt, prepared in the owning organisation by people other than the caller:
+//! approvals are a second person's, so the caller must not be the submitter.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use haven_auth::keys::DevTokenRequest;
 use haven_auth::{Role, policy};
 use haven_e2e::TestStack;
 use haven_gateway::policy::{ROUTE_POLICY, RouteRule};
@@ -21,6 +27,130 @@ struct Fixture {
     case: String,
     case_to_seal: String,
     organization: String,
+    /// Cases of their own for routes whose state would get in the others' way: a
+    /// pending transfer or closure blocks the other, a closed case takes no work.
+    case_to_transfer: String,
+    case_to_close: String,
+    case_closure_review: String,
+    case_to_reopen: String,
+    /// A case with an approved plan whose action the matrix tracks.
+    case_with_plan: String,
+    plan_version: u64,
+    action_id: String,
+    /// A service of the main case.
+    service: String,
+    /// The organisation that offers cases to the owner (transfer decisions), and its
+    /// case currently on offer, if any.
+    sender: Uuid,
+    sender_case: Option<String>,
+    /// The organisation the transfer-request route asks to take over a case.
+    receiver: Uuid,
+}
+
+/// The people who prepare the preconditions in the owning organisation: none of them
+/// is the caller under test (every test token of one organisation has one subject).
+struct Actors {
+    /// Admin of the owning organisation: reads ETags.
+    admin: String,
+    /// A caseworker who submits plans and asks for closures.
+    preparer: String,
+    /// A supervisor who approves what the preparer submitted.
+    approver: String,
+    /// Admin of the sender organisation.
+    sender_admin: String,
+    /// Admin of the organisation the transfer-request route asks.
+    receiver_admin: String,
+}
+
+/// A token for `roles` in `organization` with its own `subject`.
+fn token_as(stack: &TestStack, subject: &str, roles: &[&str], organization: Uuid) -> String {
+    let request = DevTokenRequest {
+        subject: subject.to_owned(),
+        organization_id: organization,
+        roles: roles.iter().map(|role| (*role).to_owned()).collect(),
+        ttl_seconds: 600,
+    };
+    stack
+        .keys
+        .mint_dev_token(&stack.settings.auth, &request)
+        .unwrap()
+}
+
+fn actors(stack: &TestStack, fixture: &Fixture, owner: Uuid) -> Actors {
+    Actors {
+        admin: stack.token(&["admin"], owner),
+        preparer: token_as(stack, "matrix-preparer", &["case_worker"], owner),
+        approver: token_as(stack, "matrix-approver", &["supervisor"], owner),
+        sender_admin: stack.token(&["admin", "intake_officer"], fixture.sender),
+        receiver_admin: stack.token(&["admin"], fixture.receiver),
+    }
+}
+
+/// A request with an optional `If-Match` and JSON body.
+async fn send(
+    stack: &TestStack,
+    method: &str,
+    token: &str,
+    path: &str,
+    if_match: Option<&str>,
+    body: Option<&Value>,
+) -> reqwest::Response {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+    let mut request = stack
+        .http
+        .request(method, stack.url(path))
+        .bearer_auth(token);
+    if let Some(etag) = if_match {
+        request = request.header("if-match", etag);
+    }
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    request.send().await.unwrap()
+}
+
+/// A preparation step that must succeed: its status, then its ETag and body.
+async fn expect_ok(response: reqwest::Response, what: &str) -> (Option<String>, Value) {
+    let status = response.status().as_u16();
+    let etag = response
+        .headers()
+        .get("etag")
+        .map(|etag| etag.to_str().unwrap().to_owned());
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    assert!(
+        status == 200 || status == 201,
+        "preparing the matrix: {what} answered {status}: {body}"
+    );
+    (etag, body)
+}
+
+/// A record as the owner's admin reads it: its ETag and body.
+async fn read(stack: &TestStack, actors: &Actors, path: &str) -> (String, Value) {
+    let (etag, body) = expect_ok(stack.get(&actors.admin, path).await, path).await;
+    (etag.expect("an ETag"), body)
+}
+
+/// The ETag of the item of `list` (a collection path) whose id is `id`.
+async fn item_etag(stack: &TestStack, actors: &Actors, list: &str, key: &str, id: Value) -> String {
+    let (_, body) = expect_ok(stack.get(&actors.admin, list).await, list).await;
+    let item = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|item| item[key] == id)
+        .unwrap_or_else(|| panic!("{list} has no {key} {id}: {body}"));
+    format!("\"{}\"", item["version"])
+}
+
+fn is_closed(case: &Value) -> bool {
+    matches!(case["status"].as_str(), Some("closed" | "closed_referred"))
+}
+
+/// A plan with one goal and one action.
+fn plan(organization: &str) -> Value {
+    json!({"goals": [{"domain": "housing", "goal": "Stable housing", "actions": [
+        {"description": "Find a flat", "responsible_organization_id": organization,
+         "due_on": "2026-06-30"}]}]})
 }
 
 /// An identified, consenting screening and the case intake opened for it.
@@ -63,6 +193,17 @@ async fn screening_with_case(stack: &TestStack, admin: &str) -> (String, String)
 
 async fn fixture(stack: &TestStack, owner: Uuid) -> Fixture {
     let admin = stack.token(&["admin", "intake_officer"], owner);
+    let mut cases = Vec::new();
+    for _ in 0..5 {
+        cases.push(screening_with_case(stack, &admin).await.1);
+    }
+    let [
+        case_to_transfer,
+        case_to_close,
+        case_closure_review,
+        case_to_reopen,
+        case_with_plan,
+    ] = <[String; 5]>::try_from(cases).unwrap();
     let (screening, case) = screening_with_case(stack, &admin).await;
     let person: Value = stack
         .get(&admin, &format!("/v1/screenings/{screening}"))
@@ -104,6 +245,40 @@ async fn fixture(stack: &TestStack, owner: Uuid) -> Fixture {
         .json()
         .await
         .unwrap();
+    let organization = organization["id"].as_str().unwrap().to_owned();
+
+    // An approved plan with one action, submitted and approved by two people.
+    let preparer = token_as(stack, "matrix-preparer", &["case_worker"], owner);
+    let approver = token_as(stack, "matrix-approver", &["supervisor"], owner);
+    let plans = format!("/v1/cases/{case_with_plan}/plans");
+    let submitted = stack.post(&preparer, &plans, plan(&organization)).await;
+    let (etag, plan) = expect_ok(submitted, "submitting a plan").await;
+    let plan_version = plan["plan_version"].as_u64().unwrap();
+    let approve = format!("{plans}/{plan_version}/approve");
+    let approved = send(
+        stack,
+        "POST",
+        &approver,
+        &approve,
+        etag.as_deref(),
+        Some(&json!({})),
+    )
+    .await;
+    let (_, plan) = expect_ok(approved, "approving a plan").await;
+    let action_id = plan["goals"][0]["actions"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let services = format!("/v1/cases/{case}/services");
+    let service = json!({"type": "shelter", "provider_organization_id": organization});
+    let (_, service) = expect_ok(
+        stack.post(&admin, &services, service).await,
+        "adding a service",
+    )
+    .await;
+    let service = service["id"].as_str().unwrap().to_owned();
+
     Fixture {
         person,
         twin,
@@ -111,7 +286,18 @@ async fn fixture(stack: &TestStack, owner: Uuid) -> Fixture {
         screening,
         case,
         case_to_seal,
-        organization: organization["id"].as_str().unwrap().to_owned(),
+        organization,
+        case_to_transfer,
+        case_to_close,
+        case_closure_review,
+        case_to_reopen,
+        case_with_plan,
+        plan_version,
+        action_id,
+        service,
+        sender: Uuid::new_v4(),
+        sender_case: None,
+        receiver: Uuid::new_v4(),
     }
 }
 
@@ -120,6 +306,22 @@ async fn fixture(stack: &TestStack, owner: Uuid) -> Fixture {
 fn request(rule: &RouteRule, fixture: &Fixture) -> (String, Option<Value>, bool) {
     let (id, scoped) = if rule.path == "/v1/cases/{id}/seal" {
         (fixture.case_to_seal.as_str(), true)
+    } else if rule.path.starts_with("/v1/cases/{id}/transfers") {
+        (fixture.case_to_transfer.as_str(), true)
+    } else if rule.path == "/v1/cases/{id}/closure" {
+        (fixture.case_to_close.as_str(), true)
+    } else if rule.path.starts_with("/v1/cases/{id}/closure/") {
+        (fixture.case_closure_review.as_str(), true)
+    } else if rule.path == "/v1/cases/{id}/reopen" {
+        (fixture.case_to_reopen.as_str(), true)
+    } else if rule
+        .path
+        .starts_with("/v1/cases/{id}/plans/{plan_version}/actions/")
+    {
+        (fixture.case_with_plan.as_str(), true)
+    } else if rule.path.starts_with("/v1/transfers/") {
+        // The transfer is offered at request time; the receiving organisation owns it.
+        ("{transfer}", true)
     } else if rule.path.starts_with("/v1/clocks/") {
         (fixture.clock.as_str(), true)
     } else if rule.path.starts_with("/v1/indicator_sets/") {
@@ -133,7 +335,13 @@ fn request(rule: &RouteRule, fixture: &Fixture) -> (String, Option<Value>, bool)
     } else {
         (fixture.organization.as_str(), false)
     };
-    let path = rule.path.replace("{id}", id).replace("{version}", id);
+    let path = rule
+        .path
+        .replace("{id}", id)
+        .replace("{version}", id)
+        .replace("{plan_version}", &fixture.plan_version.to_string())
+        .replace("{action_id}", &fixture.action_id)
+        .replace("{service_id}", &fixture.service);
     let body = match (rule.method, rule.path) {
         ("POST", "/v1/screenings") => Some(json!({"referral_source": "police"})),
         ("POST", "/v1/screenings/{id}/consents") => {
@@ -157,6 +365,36 @@ fn request(rule: &RouteRule, fixture: &Fixture) -> (String, Option<Value>, bool)
         ("POST", "/v1/clocks/{id}/complete") => Some(json!({})),
         ("POST", "/v1/indicator_sets") => Some(json!({"name": "Matrix set", "groups": [
             {"exploitation_type": "general", "indicators": [{"code": "threats", "label": "Threatened"}]}]})),
+        ("PATCH", "/v1/cases/{id}") => Some(json!({"risk_level": "medium", "flags": ["minor"]})),
+        ("POST", "/v1/cases/{id}/transfers") => {
+            Some(json!({"to_organization_id": fixture.receiver, "reason": "the person moved"}))
+        }
+        ("POST", "/v1/transfers/{id}/accept" | "/v1/cases/{id}/plans/{plan_version}/approve")
+        | ("POST", "/v1/cases/{id}/closure/approve") => Some(json!({"comment": "agreed"})),
+        ("POST", "/v1/transfers/{id}/reject" | "/v1/cases/{id}/plans/{plan_version}/reject")
+        | ("POST", "/v1/cases/{id}/closure/reject") => Some(json!({"comment": "not yet"})),
+        ("POST", "/v1/cases/{id}/plans") => Some(plan(&fixture.organization)),
+        ("PATCH", "/v1/cases/{id}/plans/{plan_version}/actions/{action_id}") => {
+            Some(json!({"status": "in_progress"}))
+        }
+        ("POST", "/v1/cases/{id}/services") => {
+            Some(json!({"type": "medical", "provider_organization_id": fixture.organization}))
+        }
+        ("PATCH", "/v1/cases/{id}/services/{service_id}") => {
+            Some(json!({"started_on": "2026-03-01"}))
+        }
+        ("POST", "/v1/cases/{id}/payments") => Some(
+            json!({"amount": "150.00", "currency": "AZN", "paid_on": "2026-03-01", "purpose": "rent"}),
+        ),
+        ("POST", "/v1/cases/{id}/follow_ups") => {
+            Some(json!({"kind": "call", "due_on": "2026-04-01"}))
+        }
+        ("POST", "/v1/cases/{id}/follow_ups/{follow_up_id}/outcome") => {
+            Some(json!({"outcome": "completed"}))
+        }
+        ("POST", "/v1/cases/{id}/notes") => Some(json!({"body": "Matrix note"})),
+        ("POST", "/v1/cases/{id}/closure") => Some(json!({"reason": "goals_achieved"})),
+        ("POST", "/v1/cases/{id}/reopen") => Some(json!({"reason": "new threats"})),
         ("POST" | "DELETE" | "PATCH", other) => {
             panic!("the matrix needs a request body for {other}")
         }
@@ -165,10 +403,245 @@ fn request(rule: &RouteRule, fixture: &Fixture) -> (String, Option<Value>, bool)
     (path, body, scoped && rule.path.contains("{id}"))
 }
 
+/// The request of one attempt, once its preconditions are prepared.
+struct Attempt {
+    path: String,
+    body: Option<Value>,
+    if_match: Option<String>,
+}
+
+/// Prepares what a state change needs to succeed once more, in the owning
+/// organisation, and fills in the ids and ETags of the attempt.
+async fn prepare(
+    stack: &TestStack,
+    rule: &RouteRule,
+    fixture: &mut Fixture,
+    actors: &Actors,
+    owner: Uuid,
+    mut attempt: Attempt,
+) -> Attempt {
+    let case_path = |case: &str| format!("/v1/cases/{case}");
+    match (rule.method, rule.path) {
+        ("POST", "/v1/cases/{id}/stage") => {
+            // The matrix tests who may move a case, not the workflow: move it one
+            // allowed step from wherever it is, at its current version.
+            let (etag, current) =
+                read(stack, actors, attempt.path.trim_end_matches("/stage")).await;
+            let next = match current["stage"].as_str().unwrap() {
+                "new" => "assessment",
+                "assessment" => "plan",
+                "plan" => "services",
+                "services" => "monitoring",
+                _ => "services",
+            };
+            attempt.body = Some(json!({"stage": next}));
+            attempt.if_match = Some(etag);
+        }
+        ("PATCH", "/v1/screenings/{id}" | "/v1/cases/{id}") => {
+            // Always the current version: the matrix tests who may, not races.
+            attempt.if_match = Some(read(stack, actors, &attempt.path).await.0);
+        }
+        ("POST", "/v1/cases/{id}/transfers") => {
+            // One pending transfer at a time: the asked organisation declines the last.
+            let case = case_path(&fixture.case_to_transfer);
+            let (_, current) = read(stack, actors, &case).await;
+            if let Some(pending) = current["pending_transfer"]["id"].as_str() {
+                let reject = format!("/v1/transfers/{pending}/reject");
+                let body = json!({"comment": "no capacity"});
+                expect_ok(
+                    stack.post(&actors.receiver_admin, &reject, body).await,
+                    "declining a transfer",
+                )
+                .await;
+            }
+            attempt.if_match = Some(read(stack, actors, &case).await.0);
+        }
+        ("POST", "/v1/transfers/{id}/accept" | "/v1/transfers/{id}/reject") => {
+            let transfer = transfer_offered_to(stack, fixture, actors, owner).await;
+            attempt.path = rule.path.replace("{id}", &transfer);
+        }
+        (
+            "POST",
+            "/v1/cases/{id}/plans/{plan_version}/approve"
+            | "/v1/cases/{id}/plans/{plan_version}/reject",
+        ) => {
+            // A fresh version waiting for review (it supersedes any still waiting).
+            let plans = format!("{}/plans", case_path(&fixture.case));
+            let submitted = stack
+                .post(&actors.preparer, &plans, plan(&fixture.organization))
+                .await;
+            let (etag, submitted) = expect_ok(submitted, "submitting a plan").await;
+            let version = submitted["plan_version"].to_string();
+            attempt.path = rule
+                .path
+                .replace("{id}", &fixture.case)
+                .replace("{plan_version}", &version);
+            attempt.if_match = etag;
+        }
+        ("PATCH", "/v1/cases/{id}/plans/{plan_version}/actions/{action_id}") => {
+            let plans = format!("{}/plans", case_path(&fixture.case_with_plan));
+            let version = json!(fixture.plan_version);
+            attempt.if_match =
+                Some(item_etag(stack, actors, &plans, "plan_version", version).await);
+        }
+        ("PATCH", "/v1/cases/{id}/services/{service_id}") => {
+            let services = format!("{}/services", case_path(&fixture.case));
+            attempt.if_match =
+                Some(item_etag(stack, actors, &services, "id", json!(fixture.service)).await);
+        }
+        ("POST", "/v1/cases/{id}/follow_ups/{follow_up_id}/outcome") => {
+            // An outcome is recorded once: a fresh follow-up every time.
+            let follow_ups = format!("{}/follow_ups", case_path(&fixture.case));
+            let body = json!({"kind": "visit", "due_on": "2026-05-01"});
+            let (etag, follow_up) = expect_ok(
+                stack.post(&actors.admin, &follow_ups, body).await,
+                "scheduling a follow-up",
+            )
+            .await;
+            attempt.path = rule
+                .path
+                .replace("{id}", &fixture.case)
+                .replace("{follow_up_id}", follow_up["id"].as_str().unwrap());
+            attempt.if_match = etag;
+        }
+        ("POST", "/v1/cases/{id}/closure") => {
+            // One closure request at a time: a supervisor rejects the last.
+            let case = case_path(&fixture.case_to_close);
+            let (etag, current) = read(stack, actors, &case).await;
+            if current["closure"]["status"] == "requested" {
+                let body = json!({"comment": "services first"});
+                expect_ok(
+                    send(
+                        stack,
+                        "POST",
+                        &actors.approver,
+                        &format!("{case}/closure/reject"),
+                        Some(&etag),
+                        Some(&body),
+                    )
+                    .await,
+                    "rejecting a closure",
+                )
+                .await;
+            }
+            attempt.if_match = Some(read(stack, actors, &case).await.0);
+        }
+        ("POST", "/v1/cases/{id}/closure/approve" | "/v1/cases/{id}/closure/reject") => {
+            // A closure waiting for review, asked for by someone else than the caller.
+            let case = case_path(&fixture.case_closure_review);
+            let (mut etag, mut current) = read(stack, actors, &case).await;
+            if is_closed(&current) {
+                let body = json!({"reason": "the person asked for help again"});
+                let reopened = send(
+                    stack,
+                    "POST",
+                    &actors.preparer,
+                    &format!("{case}/reopen"),
+                    Some(&etag),
+                    Some(&body),
+                )
+                .await;
+                let (reopened_etag, reopened) = expect_ok(reopened, "reopening a case").await;
+                etag = reopened_etag.unwrap();
+                current = reopened;
+            }
+            if current["closure"]["status"] != "requested" {
+                let body = json!({"reason": "goals_achieved"});
+                expect_ok(
+                    send(
+                        stack,
+                        "POST",
+                        &actors.preparer,
+                        &format!("{case}/closure"),
+                        Some(&etag),
+                        Some(&body),
+                    )
+                    .await,
+                    "asking for closure",
+                )
+                .await;
+            }
+            attempt.if_match = Some(read(stack, actors, &case).await.0);
+        }
+        ("POST", "/v1/cases/{id}/reopen") => {
+            // A closed case: asked for by one person, approved by another.
+            let case = case_path(&fixture.case_to_reopen);
+            let (mut etag, current) = read(stack, actors, &case).await;
+            if !is_closed(&current) {
+                if current["closure"]["status"] != "requested" {
+                    let body = json!({"reason": "moved_away"});
+                    let requested = send(
+                        stack,
+                        "POST",
+                        &actors.preparer,
+                        &format!("{case}/closure"),
+                        Some(&etag),
+                        Some(&body),
+                    )
+                    .await;
+                    etag = expect_ok(requested, "asking for closure").await.0.unwrap();
+                }
+                let approved = send(
+                    stack,
+                    "POST",
+                    &actors.approver,
+                    &format!("{case}/closure/approve"),
+                    Some(&etag),
+                    Some(&json!({})),
+                )
+                .await;
+                expect_ok(approved, "approving a closure").await;
+            }
+            attempt.if_match = Some(read(stack, actors, &case).await.0);
+        }
+        _ => {}
+    }
+    attempt
+}
+
+/// A transfer waiting for the owner's answer: of the sender's case on offer, or of a
+/// new one once the owner accepted the last.
+async fn transfer_offered_to(
+    stack: &TestStack,
+    fixture: &mut Fixture,
+    actors: &Actors,
+    owner: Uuid,
+) -> String {
+    loop {
+        if let Some(case) = &fixture.sender_case {
+            let path = format!("/v1/cases/{case}");
+            let response = stack.get(&actors.sender_admin, &path).await;
+            if response.status() == 200 {
+                let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+                let current: Value = response.json().await.unwrap();
+                if let Some(pending) = current["pending_transfer"]["id"].as_str() {
+                    return pending.to_owned();
+                }
+                let body = json!({"to_organization_id": owner, "reason": "closer to the family"});
+                let requested = send(
+                    stack,
+                    "POST",
+                    &actors.sender_admin,
+                    &format!("{path}/transfers"),
+                    Some(&etag),
+                    Some(&body),
+                )
+                .await;
+                let (_, transfer) = expect_ok(requested, "offering a transfer").await;
+                return transfer["id"].as_str().unwrap().to_owned();
+            }
+        }
+        // Accepted: the case is the owner's now, so the sender offers another.
+        let (_, case) = screening_with_case(stack, &actors.sender_admin).await;
+        fixture.sender_case = Some(case);
+    }
+}
+
 async fn every_route_every_role_two_organizations(stack: TestStack) {
     let owner = Uuid::new_v4();
     let stranger = Uuid::new_v4();
-    let fixture = fixture(&stack, owner).await;
+    let mut fixture = fixture(&stack, owner).await;
+    let actors = actors(&stack, &fixture, owner);
     let mut outcomes = std::collections::BTreeMap::<&str, usize>::new();
 
     for rule in ROUTE_POLICY {
@@ -176,58 +649,21 @@ async fn every_route_every_role_two_organizations(stack: TestStack) {
             for organization in [owner, stranger] {
                 let token = stack.token(&[role.as_str()], organization);
                 let (path, body, scoped) = request(rule, &fixture);
-                let response = match (rule.method, body) {
-                    ("DELETE", Some(body)) => stack
-                        .http
-                        .delete(stack.url(&path))
-                        .bearer_auth(&token)
-                        .json(&body)
-                        .send()
-                        .await
-                        .unwrap(),
-                    ("POST", Some(_)) if rule.path == "/v1/cases/{id}/stage" => {
-                        // The matrix tests who may move a case, not the workflow: move it
-                        // one allowed step from wherever it is, at its current version.
-                        let owner_admin = stack.token(&["admin"], owner);
-                        let case_path = path.trim_end_matches("/stage");
-                        let current = stack.get(&owner_admin, case_path).await;
-                        let etag = current.headers()["etag"].to_str().unwrap().to_owned();
-                        let current: Value = current.json().await.unwrap();
-                        let next = match current["stage"].as_str().unwrap() {
-                            "new" => "assessment",
-                            "assessment" => "plan",
-                            "plan" => "services",
-                            "services" => "monitoring",
-                            _ => "services",
-                        };
-                        stack
-                            .http
-                            .post(stack.url(&path))
-                            .bearer_auth(&token)
-                            .header("if-match", etag)
-                            .json(&json!({"stage": next}))
-                            .send()
-                            .await
-                            .unwrap()
-                    }
-                    ("PATCH", Some(body)) => {
-                        // Always the current version: the matrix tests who may, not races.
-                        let owner_admin = stack.token(&["admin"], owner);
-                        let current = stack.get(&owner_admin, &path).await;
-                        let etag = current.headers()["etag"].to_str().unwrap().to_owned();
-                        stack
-                            .http
-                            .patch(stack.url(&path))
-                            .bearer_auth(&token)
-                            .header("if-match", etag)
-                            .json(&body)
-                            .send()
-                            .await
-                            .unwrap()
-                    }
-                    (_, Some(body)) => stack.post(&token, &path, body).await,
-                    (_, None) => stack.get(&token, &path).await,
+                let attempt = Attempt {
+                    path,
+                    body,
+                    if_match: None,
                 };
+                let attempt = prepare(&stack, rule, &mut fixture, &actors, owner, attempt).await;
+                let response = send(
+                    &stack,
+                    rule.method,
+                    &token,
+                    &attempt.path,
+                    attempt.if_match.as_deref(),
+                    attempt.body.as_ref(),
+                )
+                .await;
                 let status = response.status().as_u16();
                 let what = format!(
                     "{} {} as {} of the {} organisation",
@@ -251,6 +687,10 @@ async fn every_route_every_role_two_organizations(stack: TestStack) {
                     expected.contains(&status),
                     "{what}: expected {expected:?}, got {status}"
                 );
+                if rule.path.ends_with("/notes") {
+                    // Narratives must not be kept by browsers or proxies.
+                    assert_eq!(response.headers()["cache-control"], "no-store", "{what}");
+                }
                 if status >= 400 {
                     assert_eq!(
                         response.headers()["content-type"],

@@ -105,13 +105,26 @@ pub enum Action {
     IndicatorSetRead,
     /// Publish a new indicator set version.
     IndicatorSetPublish,
-    /// Move a case through its workflow.
+    /// Work on a case: its workflow, assessments, plans, services, payments,
+    /// follow-ups, notes, closure requests, transfer requests.
     CaseUpdate,
+    /// Assign caseworkers to a case.
+    CaseAssign,
+    /// Accept or reject a case transferred to one's organisation.
+    CaseTransferDecide,
+    /// Approve or reject an individual reintegration plan.
+    CasePlanApprove,
+    /// Approve or reject the closure of a case.
+    CaseClosureApprove,
+    /// Read a case's notes meant for the case team.
+    CaseNoteRead,
+    /// Read notes restricted to supervisors.
+    CaseNoteReadRestricted,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 22] = [
+    pub const ALL: [Action; 28] = [
         Action::ScreeningCreate,
         Action::ScreeningRead,
         Action::ConsentRecord,
@@ -134,6 +147,12 @@ impl Action {
         Action::IndicatorSetRead,
         Action::IndicatorSetPublish,
         Action::CaseUpdate,
+        Action::CaseAssign,
+        Action::CaseTransferDecide,
+        Action::CasePlanApprove,
+        Action::CaseClosureApprove,
+        Action::CaseNoteRead,
+        Action::CaseNoteReadRestricted,
     ];
 
     /// Dotted name, e.g. `screening.create`.
@@ -161,6 +180,12 @@ impl Action {
             Action::IndicatorSetRead => "indicator_set.read",
             Action::IndicatorSetPublish => "indicator_set.publish",
             Action::CaseUpdate => "case.update",
+            Action::CaseAssign => "case.assign",
+            Action::CaseTransferDecide => "case.transfer_decide",
+            Action::CasePlanApprove => "case.plan_approve",
+            Action::CaseClosureApprove => "case.closure_approve",
+            Action::CaseNoteRead => "case.note.read",
+            Action::CaseNoteReadRestricted => "case.note.read_restricted",
         }
     }
 }
@@ -193,6 +218,12 @@ pub const POLICY: &[(Role, &[Action])] = &[
             IndicatorSetRead,
             IndicatorSetPublish,
             CaseUpdate,
+            CaseAssign,
+            CaseTransferDecide,
+            CasePlanApprove,
+            CaseClosureApprove,
+            CaseNoteRead,
+            CaseNoteReadRestricted,
         ],
     ),
     (
@@ -221,6 +252,7 @@ pub const POLICY: &[(Role, &[Action])] = &[
             PersonRead,
             IndicatorSetRead,
             CaseUpdate,
+            CaseNoteRead,
         ],
     ),
     (
@@ -241,6 +273,12 @@ pub const POLICY: &[(Role, &[Action])] = &[
             ScreeningUpdate,
             IndicatorSetRead,
             CaseUpdate,
+            CaseAssign,
+            CaseTransferDecide,
+            CasePlanApprove,
+            CaseClosureApprove,
+            CaseNoteRead,
+            CaseNoteReadRestricted,
         ],
     ),
     (Role::ReferralCoordinator, &[OrganizationRead]),
@@ -311,9 +349,16 @@ mod tests {
             Role::ReferralCoordinator,
         ] {
             assert!(!allows(role, PersonRead), "{role:?}");
+            assert!(!allows(role, CaseNoteRead), "{role:?} reads no narratives");
         }
         for role in Role::ALL {
             assert_eq!(allows(role, PersonErase), role == Role::Admin, "{role:?}");
+            assert_eq!(
+                allows(role, CasePlanApprove),
+                matches!(role, Role::Admin | Role::Supervisor),
+                "{role:?}: plans are approved by supervisors"
+            );
+            assert!(!allows(role, CaseNoteRead) || allows(role, CaseRead));
             assert_eq!(
                 allows(role, CaseReadSealed),
                 matches!(role, Role::Admin | Role::Auditor),

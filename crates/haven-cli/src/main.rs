@@ -77,8 +77,14 @@ enum AuditCommand {
 
 #[derive(Debug, Subcommand)]
 enum KeysCommand {
-    /// Add a new master key version, make it active, and re-wrap every person's key
-    /// under it. Restart the services afterwards so new persons use it too.
+    /// Create the master keyring and the blind-index key in a directory (for a
+    /// secret store, e.g. the Kubernetes Secret `haven-keys`). Never overwrites.
+    Init {
+        /// Where to write `master-keys.json` and `blind-index.key`.
+        directory: std::path::PathBuf,
+    },
+    /// Add a new master key version, make it active, and re-wrap every person's and
+    /// case's key under it. Restart the services afterwards so new persons use it too.
     Rotate,
     /// Remove an old master key version after re-wrapping anything still under it.
     Retire {
@@ -164,6 +170,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             command: AuditCommand::Verify,
         } => haven_cli::operations::verify_audit(&settings).await,
         Command::Keys { command } => match command {
+            KeysCommand::Init { directory } => haven_cli::operations::init_keys(&directory),
             KeysCommand::Rotate => haven_cli::operations::rotate_keys(&settings).await,
             KeysCommand::Retire { version } => {
                 haven_cli::operations::retire_key(&settings, version).await

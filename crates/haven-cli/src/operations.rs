@@ -36,7 +36,31 @@ pub async fn verify_audit(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Adds and activates a new master key version, then re-wraps every person's key.
+/// Creates a fresh master keyring and blind-index key in `directory`, refusing to
+/// replace existing ones (that would make every encrypted record unreadable).
+pub fn init_keys(directory: &std::path::Path) -> anyhow::Result<()> {
+    let keyring_path = directory.join(MASTER_KEYRING_FILE);
+    let blind_path = directory.join(haven_intake::persons::BLIND_INDEX_KEY_FILE);
+    for path in [&keyring_path, &blind_path] {
+        anyhow::ensure!(
+            !path.exists(),
+            "{} already exists; Haven never replaces keys (data encrypted under them would be lost)",
+            path.display()
+        );
+    }
+    std::fs::create_dir_all(directory)?;
+    MasterKeyring::load_or_create(&keyring_path).map_err(|error| anyhow::anyhow!("{error}"))?;
+    haven_crypto::BlindIndexKey::load_or_create(&blind_path)
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    println!(
+        "created {} and {}; keep them in your secret store and back them up",
+        keyring_path.display(),
+        blind_path.display()
+    );
+    Ok(())
+}
+
+/// Adds and activates a new master key version, then re-wraps every person's and case's key.
 pub async fn rotate_keys(settings: &Settings) -> anyhow::Result<()> {
     let keys_dir = haven_auth::keys::keys_dir(&settings.data_dir);
     let path = keys_dir.join(MASTER_KEYRING_FILE);
@@ -50,7 +74,7 @@ pub async fn rotate_keys(settings: &Settings) -> anyhow::Result<()> {
         .save(&path)
         .map_err(|error| anyhow::anyhow!("{error}"))?;
     let rewrapped = rewrap(settings).await?;
-    println!("master key version {version} is active; re-wrapped {rewrapped} person keys");
+    println!("master key version {version} is active; re-wrapped {rewrapped} person and case keys");
     println!("restart the services so that new persons are wrapped under version {version} too");
     Ok(())
 }
@@ -71,7 +95,9 @@ pub async fn retire_key(settings: &Settings, version: u32) -> anyhow::Result<()>
     keyring
         .save(&path)
         .map_err(|error| anyhow::anyhow!("{error}"))?;
-    println!("master key version {version} retired; re-wrapped {rewrapped} person keys first");
+    println!(
+        "master key version {version} retired; re-wrapped {rewrapped} person and case keys first"
+    );
     Ok(())
 }
 
@@ -84,10 +110,25 @@ async fn rewrap(settings: &Settings) -> anyhow::Result<u64> {
         crypto,
         &settings.case.code_prefix,
     );
-    let rewrapped = store
+    let persons = store
         .rewrap_person_keys()
         .await
         .map_err(|error| anyhow::anyhow!("{error}"))?;
     database.close().await;
-    Ok(rewrapped)
+    // Cases keep their own keys for notes and plans, under the same master keyring.
+    let database = haven_case::connect(settings).await?;
+    let cases = haven_case::store::open(
+        database.clone(),
+        EventSignal::default(),
+        haven_case::crypto::CaseCrypto::load(&haven_auth::keys::keys_dir(&settings.data_dir))?,
+        haven_case::store::StoreOptions {
+            code_prefix: settings.case.code_prefix.clone(),
+            allow_self_approval: settings.case.allow_self_approval,
+        },
+    )
+    .rewrap_keys()
+    .await
+    .map_err(|error| anyhow::anyhow!("{error}"))?;
+    database.close().await;
+    Ok(persons + cases)
 }

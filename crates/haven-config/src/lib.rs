@@ -255,6 +255,11 @@ pub struct CaseSettings {
     pub endpoint: String,
     /// Prefix of pseudonymous case codes (`HV` → `HV-2026-000001`).
     pub code_prefix: String,
+    /// Whether a supervisor may approve a plan or closure they submitted themselves.
+    /// Off by default: approval is a second person's check. A one-person
+    /// organisation may turn it on.
+    #[serde(default)]
+    pub allow_self_approval: bool,
 }
 
 impl Default for Settings {
@@ -308,6 +313,7 @@ impl Default for Settings {
                 listen: SocketAddr::from(([127, 0, 0, 1], 50052)),
                 endpoint: "http://127.0.0.1:50052".to_owned(),
                 code_prefix: "HV".to_owned(),
+                allow_self_approval: false,
             },
             referral: service(50053),
             reporting: service(50054),

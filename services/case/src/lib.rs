@@ -5,15 +5,18 @@
 //! a pseudonymous code, never by a name.
 
 mod api;
+pub mod crypto;
 pub mod domain;
 pub mod store;
+
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::service::Routes;
 
 use haven_config::Settings;
-use haven_events::{EventFeed, EventSignal};
+use haven_events::{EventFeed, EventSignal, EventSink};
 use haven_proto::case::v1::case_service_server::CaseServiceServer;
 use haven_proto::common::v1::event_feed_service_server::EventFeedServiceServer;
 use haven_server::{MAX_MESSAGE_BYTES, Security, serve_grpc_with};
@@ -54,7 +57,27 @@ pub async fn serve(
     let security = Security::load(&settings, SERVICE)?;
     let database = connect(&settings).await?;
     let signal = EventSignal::default();
-    let store = store::open(database.clone(), signal.clone(), &settings.case.code_prefix);
+    let crypto = crypto::CaseCrypto::load(&haven_auth::keys::keys_dir(&settings.data_dir))?;
+    let store = store::open(
+        database.clone(),
+        signal.clone(),
+        crypto,
+        store::StoreOptions {
+            code_prefix: settings.case.code_prefix.clone(),
+            allow_self_approval: settings.case.allow_self_approval,
+        },
+    );
+    // Erasing a person in intake destroys the key of their case's notes and plans.
+    let intake = haven_server::client_endpoint(&settings.intake.endpoint, &settings)
+        .map_err(|error| anyhow::anyhow!("intake.endpoint: {error:#}"))?;
+    let sink: Arc<dyn EventSink> = store.clone();
+    let follower = tokio::spawn(haven_events::follow(
+        "intake",
+        intake,
+        security.service_tokens.clone(),
+        sink,
+        shutdown.clone(),
+    ));
     let api = CaseServiceServer::new(CaseApi::new(store))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
@@ -80,6 +103,7 @@ pub async fn serve(
         &settings.grpc_tls,
     )
     .await;
+    let _ = follower.await;
     database.close().await;
     served
 }

@@ -18,9 +18,19 @@ use haven_error::{ErrorCode, HavenError, HavenResult};
 use haven_events::{EventSignal, NewEvent, OutboxWrite};
 use haven_storage::{Database, WritePool, db_error, is_unique_violation};
 
+use haven_auth::Action;
+use haven_crypto::DataKey;
+use haven_events::{CheckpointWrite, EventSink};
+use haven_proto::common::v1::Event;
+use time::Date;
+
 use crate::SERVICE;
+use crate::crypto::CaseCrypto;
 use crate::domain::{
-    Assessment, AssessmentKind, Case, CaseStage, CaseStatus, NeedDomain, case_code,
+    ActionStatus, Amount, ApprovalStatus, Assessment, AssessmentKind, Case, CaseStage, CaseStatus,
+    Closure, ClosureReason, FollowUp, FollowUpKind, FollowUpOutcome, NeedDomain, Note,
+    NoteVisibility, Payment, Plan, PlanGoal, ReviewDecision, RiskLevel, ServiceDelivery,
+    ServiceStatus, ServiceType, TimelineEntry, Transfer, case_code, parse_date,
 };
 
 /// What opening a case needs.
@@ -34,18 +44,131 @@ pub struct NewCase {
     pub person_id: Option<Uuid>,
 }
 
-/// Filters of a case list.
+/// Filters of a case list; all given must match.
 #[derive(Debug, Clone, Default)]
 pub struct CaseFilter {
     /// Only cases with this status.
     pub status: Option<CaseStatus>,
+    /// Only cases at this stage.
+    pub stage: Option<CaseStage>,
+    /// Only cases with this caseworker assigned.
+    pub caseworker: Option<String>,
+    /// Only cases at this risk level.
+    pub risk_level: Option<RiskLevel>,
+    /// Only cases with a follow-up due before `today` and not done.
+    pub overdue_follow_up: bool,
+    /// Only cases whose approved plan has an open action due before `today`.
+    pub overdue_plan_action: bool,
+    /// Only cases owned by this organisation.
+    pub organization_id: Option<Uuid>,
+    /// The date overdue is measured against.
+    pub today: Option<Date>,
     /// Include sealed cases (only for callers allowed to read them).
     pub include_sealed: bool,
 }
 
+/// Changes to a case's risk, flags and caseworkers; `None` leaves a part as it is.
+#[derive(Debug, Clone, Default)]
+pub struct CaseChanges {
+    /// New risk level.
+    pub risk_level: Option<RiskLevel>,
+    /// New flags.
+    pub flags: Option<Vec<String>>,
+    /// New caseworkers.
+    pub caseworkers: Option<Vec<String>>,
+}
+
+/// A closure request.
+#[derive(Debug, Clone)]
+pub struct ClosureRequest {
+    /// Coded reason.
+    pub reason: ClosureReason,
+    /// Text (required with `Other`).
+    pub reason_text: String,
+    /// Why closure goes ahead while services are in progress; empty if not.
+    pub override_reason: String,
+}
+
+/// A new service.
+#[derive(Debug, Clone)]
+pub struct NewService {
+    /// Type.
+    pub service_type: ServiceType,
+    /// Provider.
+    pub provider_organization_id: Uuid,
+    /// Planned date.
+    pub planned_on: Option<Date>,
+    /// Start date.
+    pub started_on: Option<Date>,
+    /// End date.
+    pub ended_on: Option<Date>,
+    /// Initial status.
+    pub status: ServiceStatus,
+}
+
+/// Changes to a service; `None` leaves a part as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceChanges {
+    /// New status.
+    pub status: Option<ServiceStatus>,
+    /// Start date.
+    pub started_on: Option<Date>,
+    /// End date.
+    pub ended_on: Option<Date>,
+}
+
+/// A new ledger entry: a payment, or the reversal of one.
+#[derive(Debug, Clone)]
+pub enum NewPayment {
+    /// A payment.
+    Payment {
+        /// Amount, positive.
+        amount: Amount,
+        /// ISO 4217 code.
+        currency: String,
+        /// Date paid.
+        paid_on: Date,
+        /// What for.
+        purpose: String,
+        /// The cash-assistance service, if any.
+        service_id: Option<Uuid>,
+    },
+    /// Cancels an earlier payment of the same case.
+    Reversal {
+        /// The payment reversed.
+        payment_id: Uuid,
+        /// Date of the reversal.
+        paid_on: Date,
+        /// Why.
+        purpose: String,
+    },
+}
+
+/// Filters of a follow-up list.
+#[derive(Debug, Clone)]
+pub struct FollowUpFilter {
+    /// One case's follow-ups.
+    pub case_id: Option<Uuid>,
+    /// Assigned to this caseworker.
+    pub assigned_to: Option<String>,
+    /// Only overdue ones.
+    pub overdue_only: bool,
+    /// The date overdue is measured against.
+    pub today: Date,
+}
+
+/// Rules of the store taken from configuration.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Prefix of case codes.
+    pub code_prefix: String,
+    /// Whether the submitter of a plan or closure may approve it.
+    pub allow_self_approval: bool,
+}
+
 /// Persistence of cases.
 #[async_trait::async_trait]
-pub trait CaseStore: Send + Sync + std::fmt::Debug {
+pub trait CaseStore: EventSink + Send + Sync + std::fmt::Debug {
     /// Opens the case of a screening, or returns the one already opened for it
     /// (`false` then). Writes `case.opened` in the same transaction.
     async fn open_case(&self, context: &AuditContext, new: NewCase) -> HavenResult<(Case, bool)>;
@@ -103,23 +226,268 @@ pub trait CaseStore: Send + Sync + std::fmt::Debug {
         id: Uuid,
         legal_basis: &str,
     ) -> HavenResult<Option<Case>>;
+    /// Changes risk, flags or caseworkers at `expected_version`.
+    async fn update_case(
+        &self,
+        context: &AuditContext,
+        scope: Scope,
+        id: Uuid,
+        expected_version: i64,
+        changes: CaseChanges,
+    ) -> HavenResult<Option<Case>>;
+    /// Asks `to_organization_id` to take over the case.
+    async fn request_transfer(
+        &self,
+        context: &AuditContext,
+        scope: Scope,
+        case_id: Uuid,
+        expected_version: i64,
+        to_organization_id: Uuid,
+        reason: &str,
+    ) -> HavenResult<Option<Transfer>>;
+    /// The receiving organisation (inside `scope`) accepts or rejects a transfer.
+    async fn decide_transfer(
+        &self,
+        context: &AuditContext,
+        scope: Scope,
+        id: Uuid,
+        decision: ReviewDecision,
+        comment: &str,
+    ) -> HavenResult<Option<Transfer>>;
+    /// Transfers of a case (owner), or to and from the organisation of `scope`.
+    async fn list_transfers(
+        &self,
+        context: &AuditContext,
+        scope: Scope,
+        case_id: Option<Uuid>,
+        pending_only: bool,
+    ) -> HavenResult<Option<Vec<Transfer>>>;
+    /// Submits a new plan version for approval.
+    async fn submit_plan(
+        &self,
+        context: &AuditContext,
+        scope: Scope,
+        case_id: Uuid,
+        goals: Vec<PlanGoal>,
+    ) -> HavenResult<Option<Plan>>;
+    /// Approves or rejects a submitted plan version.
+    #[allow(clippy::too_many_arguments)]
+    async fn review_plan(
+        &self,
+        context: &AuditContext,
+        scope: Scope,
+        case_id: Uuid,
+        plan_version: i32,
+        expected_version: i64,
+        decision: ReviewDecision,
+        comment: &str,
+    ) -> HavenResult<Option<Plan>>;
+    /// A case's plan versions, oldest first, decrypted.
+    async fn list_plans(
+        &self,
+        context: &AuditContext,
+        scope: Scope,
+        case_id: Uuid,
+    ) -> HavenResult<Option<Vec<Plan>>>;
+    /// Sets the status of an action of an approved plan.
+    #[allow(clippy::too_many_arguments)]
+    async fn update_plan_action(
+        &self,
+        context: &AuditContext,
+        scope: Scope,
+        case_id: Uuid,
+        plan_version: i32,
+        action_id: Uuid,
+        expected_version: i64,
+        status: ActionStatus,
+    ) -> HavenResult<Option<Plan>>;
+    /// Records a service.
+    async fn add_service(
+        &self,
+        context: &AuditContext,
+        scope: Scope,
+        case_id: Uuid,
+        new: NewService,
+    ) -> HavenResult<Option<ServiceDelivery>>;
+    /// Changes a service at `expected_version`.
+    async fn update_service(
+        &self,
+        context: &AuditContext,
+        scope: Scope,
+        case_id: Uuid,
+        id: Uuid,
+        expected_version: i64,
+        changes: ServiceChanges,
+    ) -> HavenResult<Option<ServiceDelivery>>;
+    /// A case's services, oldest first.
+    async fn list_services(
+        &self,
+        context: &AuditContext,
+        scope: Scope,
+        case_id: Uuid,
+    ) -> HavenResult<Option<Vec<ServiceDelivery>>>;
+    /// Appends to the cash ledger.
+    async fn record_payment(
+        &self,
+        context: &AuditContext,
+        scope: Scope,
+        case_id: Uuid,
+        new: NewPayment,
+    ) -> HavenResult<Option<Payment>>;
+    /// The cash ledger of a case, oldest first.
+    async fn list_payments(
+        &self,
+        context: &AuditContext,
+        scope: Scope,
+        case_id: Uuid,
+    ) -> HavenResult<Option<Vec<Payment>>>;
+    /// Schedules a follow-up.
+    async fn schedule_follow_up(
+        &self,
+        context: &AuditContext,
+        scope: Scope,
+        case_id: Uuid,
+        kind: FollowUpKind,
+        due_on: Date,
+        assigned_to: &str,
+    ) -> HavenResult<Option<FollowUp>>;
+    /// Records what came of a follow-up, once.
+    #[allow(clippy::too_many_arguments)]
+    async fn record_follow_up_outcome(
+        &self,
+        context: &AuditContext,
+        scope: Scope,
+        case_id: Uuid,
+        id: Uuid,
+        expected_version: i64,
+        outcome: FollowUpOutcome,
+        done_at: OffsetDateTime,
+    ) -> HavenResult<Option<FollowUp>>;
+    /// Follow-ups in creation order after the cursor; `None` if a named case is not
+    /// visible.
+    async fn list_follow_ups(
+        &self,
+        context: &AuditContext,
+        scope: Scope,
+        filter: &FollowUpFilter,
+        after: Option<i64>,
+        limit: u32,
+    ) -> HavenResult<Option<Vec<(i64, FollowUp)>>>;
+    /// Adds an encrypted note.
+    async fn add_note(
+        &self,
+        context: &AuditContext,
+        scope: Scope,
+        case_id: Uuid,
+        visibility: NoteVisibility,
+        body: &str,
+    ) -> HavenResult<Option<Note>>;
+    /// The notes of the given visibilities, oldest first, decrypted.
+    async fn list_notes(
+        &self,
+        context: &AuditContext,
+        scope: Scope,
+        case_id: Uuid,
+        visibilities: &[NoteVisibility],
+    ) -> HavenResult<Option<Vec<Note>>>;
+    /// Asks for closure.
+    async fn request_closure(
+        &self,
+        context: &AuditContext,
+        scope: Scope,
+        case_id: Uuid,
+        expected_version: i64,
+        request: ClosureRequest,
+    ) -> HavenResult<Option<Case>>;
+    /// Approves (closing the case) or rejects the pending closure.
+    async fn review_closure(
+        &self,
+        context: &AuditContext,
+        scope: Scope,
+        case_id: Uuid,
+        expected_version: i64,
+        decision: ReviewDecision,
+        comment: &str,
+    ) -> HavenResult<Option<Case>>;
+    /// Reopens a closed case.
+    async fn reopen_case(
+        &self,
+        context: &AuditContext,
+        scope: Scope,
+        case_id: Uuid,
+        expected_version: i64,
+        reason: &str,
+    ) -> HavenResult<Option<Case>>;
+    /// The case's events, in order.
+    async fn timeline(
+        &self,
+        context: &AuditContext,
+        scope: Scope,
+        case_id: Uuid,
+    ) -> HavenResult<Option<Vec<TimelineEntry>>>;
+    /// Re-wraps every case data key under the active master key version; returns how
+    /// many were re-wrapped.
+    async fn rewrap_keys(&self) -> HavenResult<u64>;
 }
 
 /// The store for a database.
-pub fn open(database: Database, signal: EventSignal, code_prefix: &str) -> Arc<dyn CaseStore> {
-    let code_prefix = code_prefix.to_owned();
+pub fn open(
+    database: Database,
+    signal: EventSignal,
+    crypto: CaseCrypto,
+    options: StoreOptions,
+) -> Arc<dyn CaseStore> {
     match database {
         Database::Sqlite(pool) => Arc::new(SqliteCaseStore {
             pool,
             signal,
-            code_prefix,
+            crypto,
+            options,
         }),
         Database::Postgres(pool) => Arc::new(PostgresCaseStore {
             pool,
             signal,
-            code_prefix,
+            crypto,
+            options,
         }),
     }
+}
+
+fn corrupt(what: &str) -> HavenError {
+    HavenError::internal(std::io::Error::other(format!(
+        "stored {what} is not readable"
+    )))
+}
+
+fn stored_date(text: &str) -> HavenResult<Date> {
+    parse_date(text).ok_or_else(|| corrupt("date"))
+}
+
+fn optional_date(text: Option<String>) -> HavenResult<Option<Date>> {
+    text.filter(|text| !text.is_empty())
+        .map(|text| stored_date(&text))
+        .transpose()
+}
+
+fn stale(version: i64) -> HavenError {
+    HavenError::new(
+        ErrorCode::PreconditionFailed,
+        format!("it changed since you read it (now at version {version})"),
+    )
+}
+
+fn conflict(message: impl Into<String>) -> HavenError {
+    HavenError::new(ErrorCode::Conflict, message)
+}
+
+fn open_case_required(case: &Case) -> HavenResult<()> {
+    if matches!(case.status, CaseStatus::Closed | CaseStatus::ClosedReferred) {
+        return Err(conflict(format!(
+            "the case is `{}`; reopen it first",
+            case.status.as_str()
+        )));
+    }
+    Ok(())
 }
 
 #[derive(Debug, FromRow)]
@@ -135,29 +503,92 @@ struct CaseRow {
     version: i64,
     sealed: bool,
     person_id: Option<Uuid>,
+    risk_level: Option<String>,
+    flags: String,
+    caseworkers: String,
+    closure_id: Option<Uuid>,
+    closure_reason: Option<String>,
+    closure_reason_text: Option<String>,
+    closure_override: Option<String>,
+    closure_status: Option<String>,
+    closure_requested_by: Option<String>,
+    closure_requested_at: Option<OffsetDateTime>,
+    closure_reviewed_by: Option<String>,
+    closure_reviewed_at: Option<OffsetDateTime>,
+    closure_comment: Option<String>,
+    transfer_id: Option<Uuid>,
+    transfer_to: Option<Uuid>,
+    transfer_reason: Option<String>,
+    transfer_requested_by: Option<String>,
+    transfer_requested_at: Option<OffsetDateTime>,
 }
 
 impl TryFrom<CaseRow> for Case {
     type Error = HavenError;
 
     fn try_from(row: CaseRow) -> HavenResult<Case> {
-        let corrupt = |what: &str| {
-            HavenError::internal(std::io::Error::other(format!(
-                "stored case has unknown {what}"
-            )))
+        let closure = match (row.closure_id, row.closure_requested_at) {
+            (Some(id), Some(requested_at)) => Some(Closure {
+                id,
+                reason: row
+                    .closure_reason
+                    .as_deref()
+                    .and_then(ClosureReason::parse)
+                    .ok_or_else(|| corrupt("closure reason"))?,
+                reason_text: row.closure_reason_text.unwrap_or_default(),
+                override_reason: row.closure_override.unwrap_or_default(),
+                status: row
+                    .closure_status
+                    .as_deref()
+                    .and_then(ApprovalStatus::parse)
+                    .ok_or_else(|| corrupt("closure status"))?,
+                requested_by: row.closure_requested_by.unwrap_or_default(),
+                requested_at,
+                reviewed_by: row.closure_reviewed_by.unwrap_or_default(),
+                reviewed_at: row.closure_reviewed_at,
+                review_comment: row.closure_comment.unwrap_or_default(),
+            }),
+            _ => None,
+        };
+        let pending_transfer = match (row.transfer_id, row.transfer_to, row.transfer_requested_at) {
+            (Some(id), Some(to), Some(requested_at)) => Some(Transfer {
+                id,
+                case_id: row.id,
+                case_code: row.code.clone(),
+                from_organization_id: row.organization_id,
+                to_organization_id: to,
+                reason: row.transfer_reason.unwrap_or_default(),
+                status: ApprovalStatus::Requested,
+                requested_by: row.transfer_requested_by.unwrap_or_default(),
+                requested_at,
+                decided_by: String::new(),
+                decided_at: None,
+                decision_comment: String::new(),
+            }),
+            _ => None,
         };
         Ok(Case {
             id: row.id,
             code: row.code,
             organization_id: row.organization_id,
             screening_id: row.screening_id,
-            status: CaseStatus::parse(&row.status).ok_or_else(|| corrupt("status"))?,
-            stage: CaseStage::parse(&row.stage).ok_or_else(|| corrupt("stage"))?,
+            status: CaseStatus::parse(&row.status).ok_or_else(|| corrupt("case status"))?,
+            stage: CaseStage::parse(&row.stage).ok_or_else(|| corrupt("case stage"))?,
             opened_at: row.opened_at,
             version: row.version,
             position: row.seq,
             sealed: row.sealed,
             person_id: row.person_id,
+            risk_level: row
+                .risk_level
+                .as_deref()
+                .map(|level| RiskLevel::parse(level).ok_or_else(|| corrupt("risk level")))
+                .transpose()?,
+            flags: serde_json::from_str(&row.flags).map_err(|_| corrupt("flags"))?,
+            caseworkers: serde_json::from_str(&row.caseworkers)
+                .map_err(|_| corrupt("caseworkers"))?,
+            closure,
+            pending_transfer,
         })
     }
 }
@@ -176,52 +607,265 @@ impl TryFrom<AssessmentRow> for Assessment {
     type Error = HavenError;
 
     fn try_from(row: AssessmentRow) -> HavenResult<Self> {
-        let corrupt =
-            || HavenError::internal(std::io::Error::other("stored assessment is not readable"));
         let scores: std::collections::BTreeMap<String, u8> =
-            serde_json::from_str(&row.scores).map_err(|_| corrupt())?;
+            serde_json::from_str(&row.scores).map_err(|_| corrupt("assessment"))?;
+        let mut scores = scores
+            .into_iter()
+            .map(|(domain, score)| {
+                NeedDomain::parse(&domain)
+                    .map(|domain| (domain, score))
+                    .ok_or_else(|| corrupt("assessment"))
+            })
+            .collect::<HavenResult<Vec<_>>>()?;
+        // Domains in their listed order (safety first), not the stored key order.
+        scores.sort_by_key(|(domain, _)| *domain);
         Ok(Assessment {
             id: row.id,
             case_id: row.case_id,
-            kind: AssessmentKind::parse(&row.kind).ok_or_else(corrupt)?,
-            scores: {
-                let mut scores = scores
-                    .into_iter()
-                    .map(|(domain, score)| {
-                        NeedDomain::parse(&domain)
-                            .map(|domain| (domain, score))
-                            .ok_or_else(corrupt)
-                    })
-                    .collect::<HavenResult<Vec<_>>>()?;
-                // Domains in their listed order (safety first), not the stored key order.
-                scores.sort_by_key(|(domain, _)| *domain);
-                scores
-            },
+            kind: AssessmentKind::parse(&row.kind).ok_or_else(|| corrupt("assessment"))?,
+            scores,
             assessed_at: row.assessed_at,
             assessed_by: row.assessed_by,
         })
     }
 }
 
-const SELECT_ASSESSMENTS: &str = "SELECT id, case_id, kind, scores, assessed_at, assessed_by FROM assessments WHERE case_id = $1 ORDER BY seq";
+#[derive(Debug, FromRow)]
+struct TransferRow {
+    id: Uuid,
+    case_id: Uuid,
+    case_code: String,
+    from_organization_id: Uuid,
+    to_organization_id: Uuid,
+    reason: String,
+    status: String,
+    requested_by: String,
+    requested_at: OffsetDateTime,
+    decided_by: String,
+    decided_at: Option<OffsetDateTime>,
+    decision_comment: String,
+}
 
-const CASE_COLUMNS: &str = "seq, id, code, organization_id, screening_id, status, stage, opened_at, version, sealed, person_id";
-const SELECT_BY_SCREENING: &str = "SELECT seq, id, code, organization_id, screening_id, status, stage, opened_at, version, sealed, person_id FROM cases WHERE screening_id = $1";
-const SELECT_BY_ID: &str = "SELECT seq, id, code, organization_id, screening_id, status, stage, opened_at, version, sealed, person_id FROM cases WHERE id = $1";
+impl TryFrom<TransferRow> for Transfer {
+    type Error = HavenError;
+
+    fn try_from(row: TransferRow) -> HavenResult<Self> {
+        Ok(Transfer {
+            id: row.id,
+            case_id: row.case_id,
+            case_code: row.case_code,
+            from_organization_id: row.from_organization_id,
+            to_organization_id: row.to_organization_id,
+            reason: row.reason,
+            status: ApprovalStatus::parse(&row.status).ok_or_else(|| corrupt("transfer"))?,
+            requested_by: row.requested_by,
+            requested_at: row.requested_at,
+            decided_by: row.decided_by,
+            decided_at: row.decided_at,
+            decision_comment: row.decision_comment,
+        })
+    }
+}
+
+#[derive(Debug, FromRow)]
+struct PlanRow {
+    case_id: Uuid,
+    plan_version: i32,
+    content: Vec<u8>,
+    status: String,
+    submitted_by: String,
+    submitted_at: OffsetDateTime,
+    reviewed_by: String,
+    reviewed_at: Option<OffsetDateTime>,
+    review_comment: String,
+    version: i64,
+}
+
+#[derive(Debug, FromRow)]
+struct ServiceRow {
+    id: Uuid,
+    case_id: Uuid,
+    service_type: String,
+    provider_organization_id: Uuid,
+    planned_on: Option<String>,
+    started_on: Option<String>,
+    ended_on: Option<String>,
+    status: String,
+    version: i64,
+    recorded_at: OffsetDateTime,
+    recorded_by: String,
+}
+
+impl TryFrom<ServiceRow> for ServiceDelivery {
+    type Error = HavenError;
+
+    fn try_from(row: ServiceRow) -> HavenResult<Self> {
+        Ok(ServiceDelivery {
+            id: row.id,
+            case_id: row.case_id,
+            service_type: ServiceType::parse(&row.service_type)
+                .ok_or_else(|| corrupt("service type"))?,
+            provider_organization_id: row.provider_organization_id,
+            planned_on: optional_date(row.planned_on)?,
+            started_on: optional_date(row.started_on)?,
+            ended_on: optional_date(row.ended_on)?,
+            status: ServiceStatus::parse(&row.status).ok_or_else(|| corrupt("service status"))?,
+            version: row.version,
+            recorded_at: row.recorded_at,
+            recorded_by: row.recorded_by,
+        })
+    }
+}
+
+#[derive(Debug, FromRow)]
+struct PaymentRow {
+    id: Uuid,
+    case_id: Uuid,
+    amount_minor: i64,
+    currency: String,
+    paid_on: String,
+    purpose: String,
+    service_id: Option<Uuid>,
+    reverses_payment_id: Option<Uuid>,
+    recorded_at: OffsetDateTime,
+    recorded_by: String,
+}
+
+impl TryFrom<PaymentRow> for Payment {
+    type Error = HavenError;
+
+    fn try_from(row: PaymentRow) -> HavenResult<Self> {
+        Ok(Payment {
+            id: row.id,
+            case_id: row.case_id,
+            amount: Amount(row.amount_minor),
+            currency: row.currency,
+            paid_on: stored_date(&row.paid_on)?,
+            purpose: row.purpose,
+            service_id: row.service_id,
+            reverses_payment_id: row.reverses_payment_id,
+            recorded_at: row.recorded_at,
+            recorded_by: row.recorded_by,
+        })
+    }
+}
+
+#[derive(Debug, FromRow)]
+struct FollowUpRow {
+    seq: i64,
+    id: Uuid,
+    case_id: Uuid,
+    case_code: String,
+    kind: String,
+    due_on: String,
+    assigned_to: String,
+    outcome: Option<String>,
+    done_at: Option<OffsetDateTime>,
+    version: i64,
+}
+
+impl TryFrom<FollowUpRow> for (i64, FollowUp) {
+    type Error = HavenError;
+
+    fn try_from(row: FollowUpRow) -> HavenResult<Self> {
+        Ok((
+            row.seq,
+            FollowUp {
+                id: row.id,
+                case_id: row.case_id,
+                case_code: row.case_code,
+                kind: FollowUpKind::parse(&row.kind).ok_or_else(|| corrupt("follow-up"))?,
+                due_on: stored_date(&row.due_on)?,
+                assigned_to: row.assigned_to,
+                outcome: row
+                    .outcome
+                    .as_deref()
+                    .map(|outcome| {
+                        FollowUpOutcome::parse(outcome).ok_or_else(|| corrupt("follow-up"))
+                    })
+                    .transpose()?,
+                done_at: row.done_at,
+                version: row.version,
+            },
+        ))
+    }
+}
+
+#[derive(Debug, FromRow)]
+struct NoteRow {
+    id: Uuid,
+    case_id: Uuid,
+    visibility: String,
+    body: Vec<u8>,
+    written_by: String,
+    written_at: OffsetDateTime,
+}
+
+/// The columns of a case with its current closure and pending transfer.
+macro_rules! select_case {
+    () => {
+        "SELECT c.seq, c.id, c.code, c.organization_id, c.screening_id, c.status, c.stage, \
+         c.opened_at, c.version, c.sealed, c.person_id, c.risk_level, c.flags, c.caseworkers, \
+         cl.id AS closure_id, cl.reason AS closure_reason, cl.reason_text AS closure_reason_text, \
+         cl.override_reason AS closure_override, cl.status AS closure_status, \
+         cl.requested_by AS closure_requested_by, cl.requested_at AS closure_requested_at, \
+         cl.reviewed_by AS closure_reviewed_by, cl.reviewed_at AS closure_reviewed_at, \
+         cl.review_comment AS closure_comment, \
+         t.id AS transfer_id, t.to_organization_id AS transfer_to, t.reason AS transfer_reason, \
+         t.requested_by AS transfer_requested_by, t.requested_at AS transfer_requested_at \
+         FROM cases c LEFT JOIN closures cl ON cl.id = c.closure_id \
+         LEFT JOIN transfers t ON t.case_id = c.id AND t.status = 'requested'"
+    };
+}
+
+const SELECT_BY_SCREENING: &str = concat!(select_case!(), " WHERE c.screening_id = $1");
+const SELECT_BY_ID: &str = concat!(select_case!(), " WHERE c.id = $1");
+const LIST_CASES: &str = concat!(
+    select_case!(),
+    " WHERE c.seq > $1 AND ($2 IS NULL OR c.organization_id = $2) \
+     AND ($3 IS NULL OR c.status = $3) AND ($5 OR c.sealed = FALSE) \
+     AND ($6 IS NULL OR c.stage = $6) AND ($7 IS NULL OR c.risk_level = $7) \
+     AND ($8 IS NULL OR EXISTS (SELECT 1 FROM case_caseworkers w WHERE w.case_id = c.id AND w.subject = $8)) \
+     AND ($9 = FALSE OR EXISTS (SELECT 1 FROM follow_ups f WHERE f.case_id = c.id AND f.outcome IS NULL AND f.due_on < $10)) \
+     AND ($11 = FALSE OR EXISTS (SELECT 1 FROM plan_actions a WHERE a.case_id = c.id AND a.active \
+          AND a.status IN ('planned', 'in_progress') AND a.due_on < $10)) \
+     AND ($12 IS NULL OR c.organization_id = $12) \
+     ORDER BY c.seq LIMIT $4"
+);
+const SELECT_ASSESSMENTS: &str = "SELECT id, case_id, kind, scores, assessed_at, assessed_by FROM assessments WHERE case_id = $1 ORDER BY seq";
 const NEXT_CODE_NUMBER: &str = "INSERT INTO case_code_counters (year, last) VALUES ($1, 1) \
     ON CONFLICT (year) DO UPDATE SET last = case_code_counters.last + 1 RETURNING last";
 const INSERT_CASE: &str = "INSERT INTO cases (id, code, organization_id, screening_id, status, stage, opened_at, version, person_id) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8)";
 const SEAL_CASE: &str = "UPDATE cases SET sealed = TRUE, sealed_basis = $2, version = version + 1 WHERE id = $1 AND sealed = FALSE";
+const SELECT_TRANSFERS: &str = "SELECT t.id, t.case_id, c.code AS case_code, t.from_organization_id, t.to_organization_id, \
+    t.reason, t.status, t.requested_by, t.requested_at, t.decided_by, t.decided_at, t.decision_comment \
+    FROM transfers t JOIN cases c ON c.id = t.case_id";
+const SELECT_PLANS: &str = "SELECT case_id, plan_version, content, status, submitted_by, submitted_at, reviewed_by, \
+    reviewed_at, review_comment, version FROM plans WHERE case_id = $1";
+const SELECT_SERVICES: &str = "SELECT id, case_id, service_type, provider_organization_id, planned_on, started_on, \
+    ended_on, status, version, recorded_at, recorded_by FROM case_services WHERE case_id = $1";
+const SELECT_PAYMENTS: &str = "SELECT id, case_id, amount_minor, currency, paid_on, purpose, service_id, \
+    reverses_payment_id, recorded_at, recorded_by FROM payments WHERE case_id = $1";
+const SELECT_FOLLOW_UPS: &str = "SELECT f.seq, f.id, f.case_id, c.code AS case_code, f.kind, f.due_on, f.assigned_to, \
+    f.outcome, f.done_at, f.version FROM follow_ups f JOIN cases c ON c.id = f.case_id";
+
+/// Row id of a plan version for its encryption context.
+fn plan_row_id(case_id: Uuid, plan_version: i32) -> Vec<u8> {
+    let mut row_id = case_id.as_bytes().to_vec();
+    row_id.extend_from_slice(&plan_version.to_be_bytes());
+    row_id
+}
 
 macro_rules! case_store {
-    ($name:ident, $pool:ty) => {
+    ($name:ident, $pool:ty, $connection:ty) => {
         /// Case storage on one backend.
         #[derive(Debug)]
         pub struct $name {
             pool: $pool,
             signal: EventSignal,
-            code_prefix: String,
+            crypto: CaseCrypto,
+            options: StoreOptions,
         }
 
         impl $name {
@@ -234,6 +878,194 @@ macro_rules! case_store {
                 row.map(Case::try_from).transpose()
             }
 
+            /// The case if the caller may see it: inside the scope, and not sealed
+            /// unless the caller reads sealed cases.
+            async fn load(
+                connection: &mut $connection,
+                context: &AuditContext,
+                scope: Scope,
+                id: Uuid,
+            ) -> HavenResult<Option<Case>> {
+                let row: Option<CaseRow> = sqlx::query_as(SELECT_BY_ID)
+                    .bind(id)
+                    .fetch_optional(&mut *connection)
+                    .await
+                    .map_err(db_error)?;
+                Ok(row.map(Case::try_from).transpose()?.filter(|case| {
+                    scope.contains(case.organization_id)
+                        && (!case.sealed || context.principal.can(Action::CaseReadSealed))
+                }))
+            }
+
+            async fn reload(connection: &mut $connection, id: Uuid) -> HavenResult<Case> {
+                let row: CaseRow = sqlx::query_as(SELECT_BY_ID)
+                    .bind(id)
+                    .fetch_one(&mut *connection)
+                    .await
+                    .map_err(db_error)?;
+                Case::try_from(row)
+            }
+
+            /// Increments the case's version if it is still `expected_version`.
+            async fn bump(connection: &mut $connection, case: &Case, expected_version: i64) -> HavenResult<()> {
+                if case.version != expected_version {
+                    return Err(stale(case.version));
+                }
+                let bumped = sqlx::query("UPDATE cases SET version = version + 1 WHERE id = $1 AND version = $2")
+                    .bind(case.id)
+                    .bind(expected_version)
+                    .execute(&mut *connection)
+                    .await
+                    .map_err(db_error)?;
+                if bumped.rows_affected() != 1 {
+                    return Err(stale(case.version));
+                }
+                Ok(())
+            }
+
+            /// Appends the event (if any) and the audit entry of a change.
+            async fn record(
+                connection: &mut $connection,
+                context: &AuditContext,
+                action: &'static str,
+                case: &Case,
+                event: Option<(&'static str, serde_json::Value)>,
+            ) -> HavenResult<()> {
+                if let Some((event_type, payload)) = event {
+                    let event = NewEvent {
+                        event_type,
+                        aggregate_id: case.id,
+                        organization_id: case.organization_id,
+                        payload,
+                    };
+                    OutboxWrite::append_event(&mut *connection, SERVICE, &event).await.map_err(db_error)?;
+                }
+                AuditWrite::append_audit(&mut *connection, SERVICE, &context.entry(action, "case", case.id))
+                    .await
+                    .map_err(db_error)?;
+                Ok(())
+            }
+
+            /// The case's data key; created when `create` and missing. `None` once
+            /// the person's data was erased (or, without `create`, before any).
+            async fn case_key(&self, connection: &mut $connection, case_id: Uuid, create: bool) -> HavenResult<Option<DataKey>> {
+                let (wrapped, shredded): (Option<Vec<u8>>, bool) =
+                    sqlx::query_as("SELECT data_key, shredded FROM cases WHERE id = $1")
+                        .bind(case_id)
+                        .fetch_one(&mut *connection)
+                        .await
+                        .map_err(db_error)?;
+                if shredded {
+                    return Ok(None);
+                }
+                match wrapped {
+                    Some(wrapped) => self.crypto.data_key(case_id, &wrapped).map(Some),
+                    None if create => {
+                        let (key, wrapped) = self.crypto.new_data_key(case_id)?;
+                        sqlx::query("UPDATE cases SET data_key = $2 WHERE id = $1")
+                            .bind(case_id)
+                            .bind(wrapped)
+                            .execute(&mut *connection)
+                            .await
+                            .map_err(db_error)?;
+                        Ok(Some(key))
+                    }
+                    None => Ok(None),
+                }
+            }
+
+            async fn writable_key(&self, connection: &mut $connection, case_id: Uuid) -> HavenResult<DataKey> {
+                self.case_key(connection, case_id, true).await?.ok_or_else(|| {
+                    conflict("the person's personal data was erased; this case keeps no new narratives")
+                })
+            }
+
+            fn decrypt_plan(&self, key: Option<&DataKey>, row: PlanRow, statuses: &[(Uuid, String)]) -> HavenResult<Plan> {
+                let mut goals: Vec<PlanGoal> = match key {
+                    Some(key) => {
+                        let text = CaseCrypto::open(key, "plans", "content", &plan_row_id(row.case_id, row.plan_version), &row.content)?;
+                        serde_json::from_str(&text).map_err(|_| corrupt("plan"))?
+                    }
+                    None => Vec::new(),
+                };
+                for action in goals.iter_mut().flat_map(|goal| goal.actions.iter_mut()) {
+                    if let Some((_, status)) = statuses.iter().find(|(id, _)| *id == action.id) {
+                        action.status = ActionStatus::parse(status).ok_or_else(|| corrupt("plan action"))?;
+                    }
+                }
+                Ok(Plan {
+                    case_id: row.case_id,
+                    plan_version: row.plan_version,
+                    goals,
+                    status: ApprovalStatus::parse(&row.status).ok_or_else(|| corrupt("plan"))?,
+                    submitted_by: row.submitted_by,
+                    submitted_at: row.submitted_at,
+                    reviewed_by: row.reviewed_by,
+                    reviewed_at: row.reviewed_at,
+                    review_comment: row.review_comment,
+                    version: row.version,
+                })
+            }
+
+            async fn load_plan(&self, connection: &mut $connection, case_id: Uuid, plan_version: i32) -> HavenResult<Option<Plan>> {
+                let row: Option<PlanRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_PLANS} AND plan_version = $2")))
+                    .bind(case_id)
+                    .bind(plan_version)
+                    .fetch_optional(&mut *connection)
+                    .await
+                    .map_err(db_error)?;
+                let Some(row) = row else { return Ok(None) };
+                let statuses: Vec<(Uuid, String)> =
+                    sqlx::query_as("SELECT id, status FROM plan_actions WHERE case_id = $1 AND plan_version = $2")
+                        .bind(case_id)
+                        .bind(plan_version)
+                        .fetch_all(&mut *connection)
+                        .await
+                        .map_err(db_error)?;
+                let key = self.case_key(connection, case_id, false).await?;
+                self.decrypt_plan(key.as_ref(), row, &statuses).map(Some)
+            }
+
+            async fn load_service(connection: &mut $connection, case_id: Uuid, id: Uuid) -> HavenResult<Option<ServiceDelivery>> {
+                let row: Option<ServiceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_SERVICES} AND id = $2")))
+                    .bind(case_id)
+                    .bind(id)
+                    .fetch_optional(&mut *connection)
+                    .await
+                    .map_err(db_error)?;
+                row.map(ServiceDelivery::try_from).transpose()
+            }
+
+            async fn load_follow_up(connection: &mut $connection, case_id: Uuid, id: Uuid) -> HavenResult<Option<FollowUp>> {
+                let row: Option<FollowUpRow> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_FOLLOW_UPS} WHERE f.case_id = $1 AND f.id = $2")))
+                        .bind(case_id)
+                        .bind(id)
+                        .fetch_optional(&mut *connection)
+                        .await
+                        .map_err(db_error)?;
+                row.map(<(i64, FollowUp)>::try_from).transpose().map(|found| found.map(|(_, follow_up)| follow_up))
+            }
+
+            async fn load_transfer(connection: &mut $connection, id: Uuid) -> HavenResult<Option<Transfer>> {
+                let row: Option<TransferRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_TRANSFERS} WHERE t.id = $1")))
+                    .bind(id)
+                    .fetch_optional(&mut *connection)
+                    .await
+                    .map_err(db_error)?;
+                row.map(Transfer::try_from).transpose()
+            }
+
+            fn may_review(&self, context: &AuditContext, submitted_by: &str, what: &str) -> HavenResult<()> {
+                if submitted_by == context.principal.subject && !self.options.allow_self_approval {
+                    return Err(HavenError::new(
+                        ErrorCode::PermissionDenied,
+                        format!("{what} needs another person's approval: you submitted it"),
+                    ));
+                }
+                Ok(())
+            }
+
             async fn insert(&self, context: &AuditContext, new: &NewCase) -> Result<Case, sqlx::Error> {
                 let mut tx = self.pool.begin_write().await?;
                 let opened_at = OffsetDateTime::now_utc();
@@ -242,7 +1074,7 @@ macro_rules! case_store {
                     .fetch_one(&mut *tx)
                     .await?;
                 let id = Uuid::now_v7();
-                let code = case_code(&self.code_prefix, opened_at.year(), number);
+                let code = case_code(&self.options.code_prefix, opened_at.year(), number);
                 sqlx::query(INSERT_CASE)
                     .bind(id)
                     .bind(&code)
@@ -326,17 +1158,20 @@ macro_rules! case_store {
                 after: Option<i64>,
                 limit: u32,
             ) -> HavenResult<Vec<Case>> {
-                let sql = format!(
-                    "SELECT {CASE_COLUMNS} FROM cases WHERE seq > $1 \
-                     AND ($2 IS NULL OR organization_id = $2) \
-                     AND ($3 IS NULL OR status = $3) AND ($5 OR sealed = FALSE) ORDER BY seq LIMIT $4"
-                );
-                let rows: Vec<CaseRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                let today = filter.today.unwrap_or_else(|| OffsetDateTime::now_utc().date());
+                let rows: Vec<CaseRow> = sqlx::query_as(LIST_CASES)
                     .bind(after.unwrap_or(0))
                     .bind(scope.organization())
                     .bind(filter.status.map(CaseStatus::as_str))
                     .bind(i64::from(limit))
                     .bind(filter.include_sealed)
+                    .bind(filter.stage.map(CaseStage::as_str))
+                    .bind(filter.risk_level.map(RiskLevel::as_str))
+                    .bind(filter.caseworker.as_deref())
+                    .bind(filter.overdue_follow_up)
+                    .bind(today.to_string())
+                    .bind(filter.overdue_plan_action)
+                    .bind(filter.organization_id)
                     .fetch_all(&self.pool)
                     .await
                     .map_err(db_error)?;
@@ -363,47 +1198,33 @@ macro_rules! case_store {
                 stage: CaseStage,
             ) -> HavenResult<Option<Case>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let row: Option<CaseRow> = sqlx::query_as(SELECT_BY_ID).bind(id).fetch_optional(&mut *tx).await.map_err(db_error)?;
-                let Some(case) = row.map(Case::try_from).transpose()? else { return Ok(None) };
-                if !scope.contains(case.organization_id) {
-                    return Ok(None);
-                }
+                let Some(case) = Self::load(&mut tx, context, scope, id).await? else { return Ok(None) };
                 if case.version != expected_version {
-                    return Err(HavenError::new(
-                        ErrorCode::PreconditionFailed,
-                        format!("the case changed since you read it (now at version {})", case.version),
-                    ));
+                    return Err(stale(case.version));
                 }
                 if !case.stage.can_move_to(stage) {
-                    return Err(HavenError::new(
-                        ErrorCode::Conflict,
-                        format!("a case at stage `{}` cannot move to `{}`", case.stage.as_str(), stage.as_str()),
-                    ));
+                    return Err(conflict(format!(
+                        "a case at stage `{}` cannot move to `{}`",
+                        case.stage.as_str(),
+                        stage.as_str()
+                    )));
                 }
-                let moved = sqlx::query("UPDATE cases SET stage = $2, version = version + 1 WHERE id = $1 AND version = $3")
+                Self::bump(&mut tx, &case, expected_version).await?;
+                // Monitoring is the follow-up period; any other open stage is active work.
+                let status = if stage == CaseStage::Monitoring { CaseStatus::FollowUp } else { CaseStatus::Active };
+                sqlx::query("UPDATE cases SET stage = $2, status = $3 WHERE id = $1")
                     .bind(id)
                     .bind(stage.as_str())
-                    .bind(expected_version)
+                    .bind(status.as_str())
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;
-                if moved.rows_affected() != 1 {
-                    return Err(HavenError::new(ErrorCode::PreconditionFailed, "the case changed since you read it"));
-                }
-                let event = NewEvent {
-                    event_type: "case.stage_changed",
-                    aggregate_id: id,
-                    organization_id: case.organization_id,
-                    payload: serde_json::json!({ "from": case.stage.as_str(), "to": stage.as_str() }),
-                };
-                OutboxWrite::append_event(&mut *tx, SERVICE, &event).await.map_err(db_error)?;
-                AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("case.update", "case", id))
-                    .await
-                    .map_err(db_error)?;
-                let row: CaseRow = sqlx::query_as(SELECT_BY_ID).bind(id).fetch_one(&mut *tx).await.map_err(db_error)?;
+                let payload = serde_json::json!({ "from": case.stage.as_str(), "to": stage.as_str(), "status": status.as_str() });
+                Self::record(&mut tx, context, "case.update", &case, Some(("case.stage_changed", payload))).await?;
+                let case = Self::reload(&mut tx, id).await?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
-                Case::try_from(row).map(Some)
+                Ok(Some(case))
             }
 
             #[tracing::instrument(skip_all, fields(case_id = %case_id))]
@@ -417,11 +1238,8 @@ macro_rules! case_store {
                 assessed_at: OffsetDateTime,
             ) -> HavenResult<Option<Assessment>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let row: Option<CaseRow> = sqlx::query_as(SELECT_BY_ID).bind(case_id).fetch_optional(&mut *tx).await.map_err(db_error)?;
-                let Some(case) = row.map(Case::try_from).transpose()? else { return Ok(None) };
-                if !scope.contains(case.organization_id) {
-                    return Ok(None);
-                }
+                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                open_case_required(&case)?;
                 let by_domain: std::collections::BTreeMap<&str, u8> =
                     scores.iter().map(|(domain, score)| (domain.as_str(), *score)).collect();
                 let json = serde_json::to_string(&by_domain).map_err(HavenError::internal)?;
@@ -439,27 +1257,17 @@ macro_rules! case_store {
                 .await
                 .map_err(db_error)?;
                 // Scores are the outcome measure: reporting compares first and latest.
-                let event = NewEvent {
-                    event_type: "case.assessed",
-                    aggregate_id: case_id,
-                    organization_id: case.organization_id,
-                    payload: serde_json::json!({ "assessment_id": id, "kind": kind.as_str(), "scores": by_domain }),
-                };
-                OutboxWrite::append_event(&mut *tx, SERVICE, &event).await.map_err(db_error)?;
-                AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("case.update", "case", case_id))
-                    .await
-                    .map_err(db_error)?;
+                let payload = serde_json::json!({ "assessment_id": id, "kind": kind.as_str(), "scores": by_domain });
+                Self::record(&mut tx, context, "case.update", &case, Some(("case.assessed", payload))).await?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
+                let mut scores = scores;
+                scores.sort_by_key(|(domain, _)| *domain);
                 Ok(Some(Assessment {
                     id,
                     case_id,
                     kind,
-                    scores: {
-                        let mut sorted = scores;
-                        sorted.sort_by_key(|(domain, _)| *domain);
-                        sorted
-                    },
+                    scores,
                     assessed_at,
                     assessed_by: context.principal.subject.clone(),
                 }))
@@ -468,15 +1276,9 @@ macro_rules! case_store {
             #[tracing::instrument(skip_all, fields(case_id = %case_id))]
             async fn list_assessments(&self, context: &AuditContext, scope: Scope, case_id: Uuid) -> HavenResult<Option<Vec<Assessment>>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let row: Option<CaseRow> = sqlx::query_as(SELECT_BY_ID).bind(case_id).fetch_optional(&mut *tx).await.map_err(db_error)?;
-                let Some(case) = row.map(Case::try_from).transpose()? else { return Ok(None) };
-                if !scope.contains(case.organization_id) {
-                    return Ok(None);
-                }
+                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
                 let rows: Vec<AssessmentRow> = sqlx::query_as(SELECT_ASSESSMENTS).bind(case_id).fetch_all(&mut *tx).await.map_err(db_error)?;
-                AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("case.read", "case", case_id))
-                    .await
-                    .map_err(db_error)?;
+                Self::record(&mut tx, context, "case.read", &case, None).await?;
                 tx.commit().await.map_err(db_error)?;
                 rows.into_iter().map(Assessment::try_from).collect::<HavenResult<Vec<_>>>().map(Some)
             }
@@ -490,26 +1292,1060 @@ macro_rules! case_store {
                     return Ok(None);
                 }
                 let sealed = sqlx::query(SEAL_CASE).bind(id).bind(legal_basis).execute(&mut *tx).await.map_err(db_error)?;
-                if sealed.rows_affected() == 1 {
-                    let event = NewEvent {
-                        event_type: "case.sealed",
-                        aggregate_id: id,
-                        organization_id: case.organization_id,
-                        payload: serde_json::json!({ "case_id": id }),
-                    };
-                    OutboxWrite::append_event(&mut *tx, SERVICE, &event).await.map_err(db_error)?;
-                }
-                AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("case.seal", "case", id))
-                    .await
-                    .map_err(db_error)?;
-                let row: CaseRow = sqlx::query_as(SELECT_BY_ID).bind(id).fetch_one(&mut *tx).await.map_err(db_error)?;
+                let event = (sealed.rows_affected() == 1).then(|| ("case.sealed", serde_json::json!({ "case_id": id })));
+                Self::record(&mut tx, context, "case.seal", &case, event).await?;
+                let case = Self::reload(&mut tx, id).await?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
-                Case::try_from(row).map(Some)
+                Ok(Some(case))
+            }
+
+            #[tracing::instrument(skip_all, fields(case_id = %id))]
+            async fn update_case(
+                &self,
+                context: &AuditContext,
+                scope: Scope,
+                id: Uuid,
+                expected_version: i64,
+                changes: CaseChanges,
+            ) -> HavenResult<Option<Case>> {
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let Some(case) = Self::load(&mut tx, context, scope, id).await? else { return Ok(None) };
+                Self::bump(&mut tx, &case, expected_version).await?;
+                let risk_level = changes.risk_level.or(case.risk_level);
+                let flags = changes.flags.clone().unwrap_or_else(|| case.flags.clone());
+                let caseworkers = changes.caseworkers.clone().unwrap_or_else(|| case.caseworkers.clone());
+                sqlx::query("UPDATE cases SET risk_level = $2, flags = $3, caseworkers = $4 WHERE id = $1")
+                    .bind(id)
+                    .bind(risk_level.map(RiskLevel::as_str))
+                    .bind(serde_json::to_string(&flags).map_err(HavenError::internal)?)
+                    .bind(serde_json::to_string(&caseworkers).map_err(HavenError::internal)?)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                if changes.caseworkers.is_some() {
+                    sqlx::query("DELETE FROM case_caseworkers WHERE case_id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    for subject in &caseworkers {
+                        sqlx::query("INSERT INTO case_caseworkers (case_id, subject) VALUES ($1, $2)")
+                            .bind(id)
+                            .bind(subject)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_error)?;
+                    }
+                }
+                // Risk and flags are categorical; who the caseworkers are stays out of events.
+                let payload = serde_json::json!({
+                    "risk_level": risk_level.map(RiskLevel::as_str),
+                    "flags": flags,
+                    "caseworkers_assigned": caseworkers.len(),
+                });
+                let action = if changes.caseworkers.is_some() { "case.assign" } else { "case.update" };
+                Self::record(&mut tx, context, action, &case, Some(("case.updated", payload))).await?;
+                let case = Self::reload(&mut tx, id).await?;
+                tx.commit().await.map_err(db_error)?;
+                self.signal.notify();
+                Ok(Some(case))
+            }
+
+            #[tracing::instrument(skip_all, fields(case_id = %case_id))]
+            async fn request_transfer(
+                &self,
+                context: &AuditContext,
+                scope: Scope,
+                case_id: Uuid,
+                expected_version: i64,
+                to_organization_id: Uuid,
+                reason: &str,
+            ) -> HavenResult<Option<Transfer>> {
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                open_case_required(&case)?;
+                if let Some(pending) = &case.pending_transfer {
+                    return Err(conflict(format!("a transfer to organisation {} is already waiting for an answer", pending.to_organization_id)));
+                }
+                if to_organization_id == case.organization_id {
+                    return Err(HavenError::invalid_field("to_organization_id", "is the organisation that already owns the case"));
+                }
+                if case.closure.as_ref().is_some_and(|closure| closure.status == ApprovalStatus::Requested) {
+                    return Err(conflict("the case is waiting for closure approval"));
+                }
+                Self::bump(&mut tx, &case, expected_version).await?;
+                let id = Uuid::now_v7();
+                sqlx::query(
+                    "INSERT INTO transfers (id, case_id, from_organization_id, to_organization_id, reason, status, requested_by, requested_at) \
+                     VALUES ($1, $2, $3, $4, $5, 'requested', $6, $7)",
+                )
+                .bind(id)
+                .bind(case_id)
+                .bind(case.organization_id)
+                .bind(to_organization_id)
+                .bind(reason)
+                .bind(&context.principal.subject)
+                .bind(OffsetDateTime::now_utc())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                let payload = serde_json::json!({ "transfer_id": id, "from": case.organization_id, "to": to_organization_id });
+                Self::record(&mut tx, context, "case.transfer", &case, Some(("case.transfer_requested", payload))).await?;
+                let transfer = Self::load_transfer(&mut tx, id).await?.ok_or_else(|| corrupt("transfer"))?;
+                tx.commit().await.map_err(db_error)?;
+                self.signal.notify();
+                Ok(Some(transfer))
+            }
+
+            #[tracing::instrument(skip_all, fields(transfer_id = %id))]
+            async fn decide_transfer(
+                &self,
+                context: &AuditContext,
+                scope: Scope,
+                id: Uuid,
+                decision: ReviewDecision,
+                comment: &str,
+            ) -> HavenResult<Option<Transfer>> {
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                // Only the receiving organisation decides; to anyone else it does not exist.
+                let Some(transfer) = Self::load_transfer(&mut tx, id).await?.filter(|transfer| scope.contains(transfer.to_organization_id)) else {
+                    return Ok(None);
+                };
+                if transfer.status != ApprovalStatus::Requested {
+                    return Err(conflict(format!("the transfer was already {}", if transfer.status == ApprovalStatus::Approved { "accepted" } else { "decided" })));
+                }
+                let case = Self::reload(&mut tx, transfer.case_id).await?;
+                let status = match decision {
+                    ReviewDecision::Approve => ApprovalStatus::Approved,
+                    ReviewDecision::Reject => ApprovalStatus::Rejected,
+                };
+                sqlx::query("UPDATE transfers SET status = $2, decided_by = $3, decided_at = $4, decision_comment = $5 WHERE id = $1 AND status = 'requested'")
+                    .bind(id)
+                    .bind(status.as_str())
+                    .bind(&context.principal.subject)
+                    .bind(OffsetDateTime::now_utc())
+                    .bind(comment)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                // The owner changes only on acceptance; the new owner assigns its own caseworkers.
+                let event_type = match decision {
+                    ReviewDecision::Approve => {
+                        sqlx::query("UPDATE cases SET organization_id = $2, caseworkers = '[]', version = version + 1 WHERE id = $1")
+                            .bind(case.id)
+                            .bind(transfer.to_organization_id)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_error)?;
+                        sqlx::query("DELETE FROM case_caseworkers WHERE case_id = $1")
+                            .bind(case.id)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_error)?;
+                        "case.transferred"
+                    }
+                    ReviewDecision::Reject => {
+                        sqlx::query("UPDATE cases SET version = version + 1 WHERE id = $1")
+                            .bind(case.id)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_error)?;
+                        "case.transfer_rejected"
+                    }
+                };
+                let owner = Self::reload(&mut tx, case.id).await?;
+                let payload = serde_json::json!({ "transfer_id": id, "from": transfer.from_organization_id, "to": transfer.to_organization_id });
+                Self::record(&mut tx, context, "case.transfer", &owner, Some((event_type, payload))).await?;
+                let transfer = Self::load_transfer(&mut tx, id).await?.ok_or_else(|| corrupt("transfer"))?;
+                tx.commit().await.map_err(db_error)?;
+                self.signal.notify();
+                Ok(Some(transfer))
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn list_transfers(
+                &self,
+                context: &AuditContext,
+                scope: Scope,
+                case_id: Option<Uuid>,
+                pending_only: bool,
+            ) -> HavenResult<Option<Vec<Transfer>>> {
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let rows: Vec<TransferRow> = match case_id {
+                    Some(case_id) => {
+                        let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                        Self::record(&mut tx, context, "case.read", &case, None).await?;
+                        sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                            "{SELECT_TRANSFERS} WHERE t.case_id = $1 AND ($2 = FALSE OR t.status = 'requested') ORDER BY t.seq"
+                        )))
+                        .bind(case_id)
+                        .bind(pending_only)
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(db_error)?
+                    }
+                    None => sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "{SELECT_TRANSFERS} WHERE ($1 IS NULL OR t.to_organization_id = $1 OR t.from_organization_id = $1) \
+                         AND ($2 = FALSE OR t.status = 'requested') ORDER BY t.seq DESC LIMIT 200"
+                    )))
+                    .bind(scope.organization())
+                    .bind(pending_only)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db_error)?,
+                };
+                tx.commit().await.map_err(db_error)?;
+                rows.into_iter().map(Transfer::try_from).collect::<HavenResult<Vec<_>>>().map(Some)
+            }
+
+            #[tracing::instrument(skip_all, fields(case_id = %case_id))]
+            async fn submit_plan(
+                &self,
+                context: &AuditContext,
+                scope: Scope,
+                case_id: Uuid,
+                goals: Vec<PlanGoal>,
+            ) -> HavenResult<Option<Plan>> {
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                open_case_required(&case)?;
+                let key = self.writable_key(&mut tx, case_id).await?;
+                let (last,): (Option<i32>,) = sqlx::query_as("SELECT MAX(plan_version) FROM plans WHERE case_id = $1")
+                    .bind(case_id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                let plan_version = last.unwrap_or(0) + 1;
+                let content = serde_json::to_string(&goals).map_err(HavenError::internal)?;
+                let sealed = CaseCrypto::seal(&key, "plans", "content", &plan_row_id(case_id, plan_version), &content)?;
+                // A newer submission replaces one still waiting for review.
+                sqlx::query("UPDATE plans SET status = 'superseded', version = version + 1 WHERE case_id = $1 AND status = 'requested'")
+                    .bind(case_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                sqlx::query(
+                    "INSERT INTO plans (case_id, plan_version, content, status, submitted_by, submitted_at, version) \
+                     VALUES ($1, $2, $3, 'requested', $4, $5, 1)",
+                )
+                .bind(case_id)
+                .bind(plan_version)
+                .bind(sealed)
+                .bind(&context.principal.subject)
+                .bind(OffsetDateTime::now_utc())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                for action in goals.iter().flat_map(|goal| goal.actions.iter()) {
+                    sqlx::query("INSERT INTO plan_actions (id, case_id, plan_version, due_on, status) VALUES ($1, $2, $3, $4, $5)")
+                        .bind(action.id)
+                        .bind(case_id)
+                        .bind(plan_version)
+                        .bind(action.due_on.to_string())
+                        .bind(ActionStatus::Planned.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                }
+                let domains: Vec<&str> = goals.iter().map(|goal| goal.domain.as_str()).collect();
+                let payload = serde_json::json!({ "plan_version": plan_version, "domains": domains });
+                Self::record(&mut tx, context, "case.update", &case, Some(("case.plan_submitted", payload))).await?;
+                let plan = self.load_plan(&mut tx, case_id, plan_version).await?.ok_or_else(|| corrupt("plan"))?;
+                tx.commit().await.map_err(db_error)?;
+                self.signal.notify();
+                Ok(Some(plan))
+            }
+
+            #[tracing::instrument(skip_all, fields(case_id = %case_id, plan_version))]
+            async fn review_plan(
+                &self,
+                context: &AuditContext,
+                scope: Scope,
+                case_id: Uuid,
+                plan_version: i32,
+                expected_version: i64,
+                decision: ReviewDecision,
+                comment: &str,
+            ) -> HavenResult<Option<Plan>> {
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                let Some(plan) = self.load_plan(&mut tx, case_id, plan_version).await? else { return Ok(None) };
+                if plan.version != expected_version {
+                    return Err(stale(plan.version));
+                }
+                if plan.status != ApprovalStatus::Requested {
+                    return Err(conflict(format!("plan version {plan_version} is `{}`, not waiting for review", plan.status.as_str())));
+                }
+                self.may_review(context, &plan.submitted_by, "a plan")?;
+                let status = match decision {
+                    ReviewDecision::Approve => ApprovalStatus::Approved,
+                    ReviewDecision::Reject => ApprovalStatus::Rejected,
+                };
+                if decision == ReviewDecision::Approve {
+                    // The approved version replaces the previous one, and its actions are
+                    // the ones tracked for overdue lists.
+                    sqlx::query("UPDATE plans SET status = 'superseded', version = version + 1 WHERE case_id = $1 AND status = 'approved'")
+                        .bind(case_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    sqlx::query("UPDATE plan_actions SET active = (plan_version = $2) WHERE case_id = $1")
+                        .bind(case_id)
+                        .bind(plan_version)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                }
+                let reviewed = sqlx::query(
+                    "UPDATE plans SET status = $3, reviewed_by = $4, reviewed_at = $5, review_comment = $6, version = version + 1 \
+                     WHERE case_id = $1 AND plan_version = $2 AND version = $7",
+                )
+                .bind(case_id)
+                .bind(plan_version)
+                .bind(status.as_str())
+                .bind(&context.principal.subject)
+                .bind(OffsetDateTime::now_utc())
+                .bind(comment)
+                .bind(expected_version)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                if reviewed.rows_affected() != 1 {
+                    return Err(stale(plan.version));
+                }
+                let event_type = if decision == ReviewDecision::Approve { "case.plan_approved" } else { "case.plan_rejected" };
+                let payload = serde_json::json!({ "plan_version": plan_version });
+                Self::record(&mut tx, context, "case.plan_review", &case, Some((event_type, payload))).await?;
+                let plan = self.load_plan(&mut tx, case_id, plan_version).await?.ok_or_else(|| corrupt("plan"))?;
+                tx.commit().await.map_err(db_error)?;
+                self.signal.notify();
+                Ok(Some(plan))
+            }
+
+            #[tracing::instrument(skip_all, fields(case_id = %case_id))]
+            async fn list_plans(&self, context: &AuditContext, scope: Scope, case_id: Uuid) -> HavenResult<Option<Vec<Plan>>> {
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                let rows: Vec<PlanRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_PLANS} ORDER BY plan_version")))
+                    .bind(case_id)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                let statuses: Vec<(Uuid, String)> = sqlx::query_as("SELECT id, status FROM plan_actions WHERE case_id = $1")
+                    .bind(case_id)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                let key = self.case_key(&mut tx, case_id, false).await?;
+                Self::record(&mut tx, context, "case.read", &case, None).await?;
+                tx.commit().await.map_err(db_error)?;
+                rows.into_iter()
+                    .map(|row| self.decrypt_plan(key.as_ref(), row, &statuses))
+                    .collect::<HavenResult<Vec<_>>>()
+                    .map(Some)
+            }
+
+            #[tracing::instrument(skip_all, fields(case_id = %case_id, plan_version))]
+            async fn update_plan_action(
+                &self,
+                context: &AuditContext,
+                scope: Scope,
+                case_id: Uuid,
+                plan_version: i32,
+                action_id: Uuid,
+                expected_version: i64,
+                status: ActionStatus,
+            ) -> HavenResult<Option<Plan>> {
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                let Some(plan) = self.load_plan(&mut tx, case_id, plan_version).await? else { return Ok(None) };
+                if !plan.goals.iter().flat_map(|goal| goal.actions.iter()).any(|action| action.id == action_id) {
+                    return Ok(None);
+                }
+                if plan.version != expected_version {
+                    return Err(stale(plan.version));
+                }
+                if plan.status != ApprovalStatus::Approved {
+                    return Err(conflict(format!("plan version {plan_version} is `{}`; only the approved plan's actions are tracked", plan.status.as_str())));
+                }
+                sqlx::query("UPDATE plan_actions SET status = $3 WHERE case_id = $1 AND id = $2")
+                    .bind(case_id)
+                    .bind(action_id)
+                    .bind(status.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                sqlx::query("UPDATE plans SET version = version + 1 WHERE case_id = $1 AND plan_version = $2")
+                    .bind(case_id)
+                    .bind(plan_version)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                let payload = serde_json::json!({ "plan_version": plan_version, "action_id": action_id, "status": status.as_str() });
+                Self::record(&mut tx, context, "case.update", &case, Some(("case.plan_action_updated", payload))).await?;
+                let plan = self.load_plan(&mut tx, case_id, plan_version).await?.ok_or_else(|| corrupt("plan"))?;
+                tx.commit().await.map_err(db_error)?;
+                self.signal.notify();
+                Ok(Some(plan))
+            }
+
+            #[tracing::instrument(skip_all, fields(case_id = %case_id))]
+            async fn add_service(
+                &self,
+                context: &AuditContext,
+                scope: Scope,
+                case_id: Uuid,
+                new: NewService,
+            ) -> HavenResult<Option<ServiceDelivery>> {
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                open_case_required(&case)?;
+                let id = Uuid::now_v7();
+                sqlx::query(
+                    "INSERT INTO case_services (id, case_id, service_type, provider_organization_id, planned_on, started_on, ended_on, \
+                     status, version, recorded_at, recorded_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10)",
+                )
+                .bind(id)
+                .bind(case_id)
+                .bind(new.service_type.as_str())
+                .bind(new.provider_organization_id)
+                .bind(new.planned_on.map(|date| date.to_string()))
+                .bind(new.started_on.map(|date| date.to_string()))
+                .bind(new.ended_on.map(|date| date.to_string()))
+                .bind(new.status.as_str())
+                .bind(OffsetDateTime::now_utc())
+                .bind(&context.principal.subject)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                let payload = serde_json::json!({
+                    "service_id": id,
+                    "type": new.service_type.as_str(),
+                    "provider_organization_id": new.provider_organization_id,
+                    "status": new.status.as_str(),
+                });
+                Self::record(&mut tx, context, "case.update", &case, Some(("case.service_added", payload))).await?;
+                let service = Self::load_service(&mut tx, case_id, id).await?.ok_or_else(|| corrupt("service"))?;
+                tx.commit().await.map_err(db_error)?;
+                self.signal.notify();
+                Ok(Some(service))
+            }
+
+            #[tracing::instrument(skip_all, fields(case_id = %case_id, service_id = %id))]
+            async fn update_service(
+                &self,
+                context: &AuditContext,
+                scope: Scope,
+                case_id: Uuid,
+                id: Uuid,
+                expected_version: i64,
+                changes: ServiceChanges,
+            ) -> HavenResult<Option<ServiceDelivery>> {
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                let Some(service) = Self::load_service(&mut tx, case_id, id).await? else { return Ok(None) };
+                if service.version != expected_version {
+                    return Err(stale(service.version));
+                }
+                let status = changes.status.unwrap_or(service.status);
+                if !service.status.can_move_to(status) {
+                    return Err(conflict(format!(
+                        "a `{}` service cannot become `{}`",
+                        service.status.as_str(),
+                        status.as_str()
+                    )));
+                }
+                let started_on = changes.started_on.or(service.started_on);
+                let ended_on = changes.ended_on.or(service.ended_on);
+                if let (Some(start), Some(end)) = (started_on, ended_on)
+                    && end < start
+                {
+                    return Err(HavenError::invalid_field("ended_on", "is before started_on"));
+                }
+                let updated = sqlx::query(
+                    "UPDATE case_services SET status = $3, started_on = $4, ended_on = $5, version = version + 1 \
+                     WHERE case_id = $1 AND id = $2 AND version = $6",
+                )
+                .bind(case_id)
+                .bind(id)
+                .bind(status.as_str())
+                .bind(started_on.map(|date| date.to_string()))
+                .bind(ended_on.map(|date| date.to_string()))
+                .bind(expected_version)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                if updated.rows_affected() != 1 {
+                    return Err(stale(service.version));
+                }
+                let payload = serde_json::json!({
+                    "service_id": id,
+                    "type": service.service_type.as_str(),
+                    "from": service.status.as_str(),
+                    "to": status.as_str(),
+                });
+                Self::record(&mut tx, context, "case.update", &case, Some(("case.service_updated", payload))).await?;
+                let service = Self::load_service(&mut tx, case_id, id).await?.ok_or_else(|| corrupt("service"))?;
+                tx.commit().await.map_err(db_error)?;
+                self.signal.notify();
+                Ok(Some(service))
+            }
+
+            #[tracing::instrument(skip_all, fields(case_id = %case_id))]
+            async fn list_services(&self, context: &AuditContext, scope: Scope, case_id: Uuid) -> HavenResult<Option<Vec<ServiceDelivery>>> {
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                let rows: Vec<ServiceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_SERVICES} ORDER BY seq")))
+                    .bind(case_id)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                Self::record(&mut tx, context, "case.read", &case, None).await?;
+                tx.commit().await.map_err(db_error)?;
+                rows.into_iter().map(ServiceDelivery::try_from).collect::<HavenResult<Vec<_>>>().map(Some)
+            }
+
+            #[tracing::instrument(skip_all, fields(case_id = %case_id))]
+            async fn record_payment(
+                &self,
+                context: &AuditContext,
+                scope: Scope,
+                case_id: Uuid,
+                new: NewPayment,
+            ) -> HavenResult<Option<Payment>> {
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                let (amount, currency, paid_on, purpose, service_id, reverses) = match new {
+                    NewPayment::Payment { amount, currency, paid_on, purpose, service_id } => {
+                        open_case_required(&case)?;
+                        if let Some(service_id) = service_id {
+                            let service = Self::load_service(&mut tx, case_id, service_id).await?;
+                            if !service.is_some_and(|service| service.service_type == ServiceType::CashAssistance) {
+                                return Err(HavenError::invalid_field("service_id", "must be a cash-assistance service of this case"));
+                            }
+                        }
+                        (amount, currency, paid_on, purpose, service_id, None)
+                    }
+                    NewPayment::Reversal { payment_id, paid_on, purpose } => {
+                        let original: Option<PaymentRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_PAYMENTS} AND id = $2")))
+                            .bind(case_id)
+                            .bind(payment_id)
+                            .fetch_optional(&mut *tx)
+                            .await
+                            .map_err(db_error)?;
+                        let Some(original) = original.map(Payment::try_from).transpose()? else {
+                            return Err(HavenError::invalid_field("reverses_payment_id", "is not a payment of this case"));
+                        };
+                        if original.reverses_payment_id.is_some() {
+                            return Err(HavenError::invalid_field("reverses_payment_id", "is itself a reversal"));
+                        }
+                        (Amount(-original.amount.0), original.currency, paid_on, purpose, original.service_id, Some(payment_id))
+                    }
+                };
+                let id = Uuid::now_v7();
+                let inserted = sqlx::query(
+                    "INSERT INTO payments (id, case_id, amount_minor, currency, paid_on, purpose, service_id, reverses_payment_id, \
+                     recorded_at, recorded_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(id)
+                .bind(case_id)
+                .bind(amount.0)
+                .bind(&currency)
+                .bind(paid_on.to_string())
+                .bind(&purpose)
+                .bind(service_id)
+                .bind(reverses)
+                .bind(OffsetDateTime::now_utc())
+                .bind(&context.principal.subject)
+                .execute(&mut *tx)
+                .await;
+                match inserted {
+                    Ok(_) => {}
+                    Err(error) if is_unique_violation(&error) => {
+                        return Err(conflict("that payment was already reversed"));
+                    }
+                    Err(error) => return Err(db_error(error)),
+                }
+                let payload = serde_json::json!({
+                    "payment_id": id,
+                    "amount": amount.to_string(),
+                    "currency": currency,
+                    "reverses_payment_id": reverses,
+                });
+                Self::record(&mut tx, context, "case.update", &case, Some(("case.payment_recorded", payload))).await?;
+                let row: PaymentRow = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_PAYMENTS} AND id = $2")))
+                    .bind(case_id)
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                tx.commit().await.map_err(db_error)?;
+                self.signal.notify();
+                Payment::try_from(row).map(Some)
+            }
+
+            #[tracing::instrument(skip_all, fields(case_id = %case_id))]
+            async fn list_payments(&self, context: &AuditContext, scope: Scope, case_id: Uuid) -> HavenResult<Option<Vec<Payment>>> {
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                let rows: Vec<PaymentRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_PAYMENTS} ORDER BY seq")))
+                    .bind(case_id)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                Self::record(&mut tx, context, "case.read", &case, None).await?;
+                tx.commit().await.map_err(db_error)?;
+                rows.into_iter().map(Payment::try_from).collect::<HavenResult<Vec<_>>>().map(Some)
+            }
+
+            #[tracing::instrument(skip_all, fields(case_id = %case_id))]
+            async fn schedule_follow_up(
+                &self,
+                context: &AuditContext,
+                scope: Scope,
+                case_id: Uuid,
+                kind: FollowUpKind,
+                due_on: Date,
+                assigned_to: &str,
+            ) -> HavenResult<Option<FollowUp>> {
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                open_case_required(&case)?;
+                let id = Uuid::now_v7();
+                sqlx::query("INSERT INTO follow_ups (id, case_id, kind, due_on, assigned_to, version) VALUES ($1, $2, $3, $4, $5, 1)")
+                    .bind(id)
+                    .bind(case_id)
+                    .bind(kind.as_str())
+                    .bind(due_on.to_string())
+                    .bind(assigned_to)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                let payload = serde_json::json!({ "follow_up_id": id, "kind": kind.as_str(), "due_on": due_on.to_string() });
+                Self::record(&mut tx, context, "case.update", &case, Some(("case.follow_up_scheduled", payload))).await?;
+                let follow_up = Self::load_follow_up(&mut tx, case_id, id).await?.ok_or_else(|| corrupt("follow-up"))?;
+                tx.commit().await.map_err(db_error)?;
+                self.signal.notify();
+                Ok(Some(follow_up))
+            }
+
+            #[tracing::instrument(skip_all, fields(case_id = %case_id, follow_up_id = %id))]
+            async fn record_follow_up_outcome(
+                &self,
+                context: &AuditContext,
+                scope: Scope,
+                case_id: Uuid,
+                id: Uuid,
+                expected_version: i64,
+                outcome: FollowUpOutcome,
+                done_at: OffsetDateTime,
+            ) -> HavenResult<Option<FollowUp>> {
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                let Some(follow_up) = Self::load_follow_up(&mut tx, case_id, id).await? else { return Ok(None) };
+                if follow_up.version != expected_version {
+                    return Err(stale(follow_up.version));
+                }
+                if let Some(recorded) = follow_up.outcome {
+                    return Err(conflict(format!("the follow-up's outcome is already recorded (`{}`)", recorded.as_str())));
+                }
+                let updated = sqlx::query(
+                    "UPDATE follow_ups SET outcome = $3, done_at = $4, version = version + 1 WHERE case_id = $1 AND id = $2 AND version = $5",
+                )
+                .bind(case_id)
+                .bind(id)
+                .bind(outcome.as_str())
+                .bind(done_at)
+                .bind(expected_version)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                if updated.rows_affected() != 1 {
+                    return Err(stale(follow_up.version));
+                }
+                let payload = serde_json::json!({ "follow_up_id": id, "outcome": outcome.as_str() });
+                Self::record(&mut tx, context, "case.update", &case, Some(("case.follow_up_done", payload))).await?;
+                let follow_up = Self::load_follow_up(&mut tx, case_id, id).await?.ok_or_else(|| corrupt("follow-up"))?;
+                tx.commit().await.map_err(db_error)?;
+                self.signal.notify();
+                Ok(Some(follow_up))
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn list_follow_ups(
+                &self,
+                context: &AuditContext,
+                scope: Scope,
+                filter: &FollowUpFilter,
+                after: Option<i64>,
+                limit: u32,
+            ) -> HavenResult<Option<Vec<(i64, FollowUp)>>> {
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                if let Some(case_id) = filter.case_id
+                    && Self::load(&mut tx, context, scope, case_id).await?.is_none()
+                {
+                    return Ok(None);
+                }
+                let rows: Vec<FollowUpRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "{SELECT_FOLLOW_UPS} WHERE f.seq > $1 AND ($2 IS NULL OR c.organization_id = $2) AND ($3 OR c.sealed = FALSE) \
+                     AND ($4 IS NULL OR f.case_id = $4) AND ($5 IS NULL OR f.assigned_to = $5) \
+                     AND ($6 = FALSE OR (f.outcome IS NULL AND f.due_on < $7)) ORDER BY f.seq LIMIT $8"
+                )))
+                .bind(after.unwrap_or(0))
+                .bind(scope.organization())
+                .bind(context.principal.can(Action::CaseReadSealed))
+                .bind(filter.case_id)
+                .bind(filter.assigned_to.as_deref())
+                .bind(filter.overdue_only)
+                .bind(filter.today.to_string())
+                .bind(i64::from(limit))
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                let follow_ups = rows.into_iter().map(<(i64, FollowUp)>::try_from).collect::<HavenResult<Vec<_>>>()?;
+                let mut audited = std::collections::BTreeSet::new();
+                for (_, follow_up) in &follow_ups {
+                    if audited.insert(follow_up.case_id) {
+                        AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("case.read", "case", follow_up.case_id))
+                            .await
+                            .map_err(db_error)?;
+                    }
+                }
+                tx.commit().await.map_err(db_error)?;
+                Ok(Some(follow_ups))
+            }
+
+            #[tracing::instrument(skip_all, fields(case_id = %case_id))]
+            async fn add_note(
+                &self,
+                context: &AuditContext,
+                scope: Scope,
+                case_id: Uuid,
+                visibility: NoteVisibility,
+                body: &str,
+            ) -> HavenResult<Option<Note>> {
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                let key = self.writable_key(&mut tx, case_id).await?;
+                let id = Uuid::now_v7();
+                let sealed = CaseCrypto::seal(&key, "notes", "body", id.as_bytes(), body)?;
+                let written_at = OffsetDateTime::now_utc();
+                sqlx::query("INSERT INTO notes (id, case_id, visibility, body, written_by, written_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                    .bind(id)
+                    .bind(case_id)
+                    .bind(visibility.as_str())
+                    .bind(sealed)
+                    .bind(&context.principal.subject)
+                    .bind(written_at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                // The event says a note exists, never what it says.
+                let payload = serde_json::json!({ "note_id": id, "visibility": visibility.as_str() });
+                Self::record(&mut tx, context, "case.note.write", &case, Some(("case.note_added", payload))).await?;
+                tx.commit().await.map_err(db_error)?;
+                self.signal.notify();
+                Ok(Some(Note {
+                    id,
+                    case_id,
+                    visibility,
+                    body: body.to_owned(),
+                    written_by: context.principal.subject.clone(),
+                    written_at,
+                }))
+            }
+
+            #[tracing::instrument(skip_all, fields(case_id = %case_id))]
+            async fn list_notes(
+                &self,
+                context: &AuditContext,
+                scope: Scope,
+                case_id: Uuid,
+                visibilities: &[NoteVisibility],
+            ) -> HavenResult<Option<Vec<Note>>> {
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                let rows: Vec<NoteRow> = sqlx::query_as(
+                    "SELECT id, case_id, visibility, body, written_by, written_at FROM notes WHERE case_id = $1 ORDER BY seq",
+                )
+                .bind(case_id)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                let key = self.case_key(&mut tx, case_id, false).await?;
+                Self::record(&mut tx, context, "case.note.read", &case, None).await?;
+                tx.commit().await.map_err(db_error)?;
+                let mut notes = Vec::new();
+                for row in rows {
+                    let visibility = NoteVisibility::parse(&row.visibility).ok_or_else(|| corrupt("note"))?;
+                    if !visibilities.contains(&visibility) {
+                        continue;
+                    }
+                    let body = match &key {
+                        Some(key) => CaseCrypto::open(key, "notes", "body", row.id.as_bytes(), &row.body)?,
+                        // Erased with the person: the ciphertext stays, unreadable.
+                        None => String::new(),
+                    };
+                    notes.push(Note {
+                        id: row.id,
+                        case_id: row.case_id,
+                        visibility,
+                        body,
+                        written_by: row.written_by,
+                        written_at: row.written_at,
+                    });
+                }
+                Ok(Some(notes))
+            }
+
+            #[tracing::instrument(skip_all, fields(case_id = %case_id))]
+            async fn request_closure(
+                &self,
+                context: &AuditContext,
+                scope: Scope,
+                case_id: Uuid,
+                expected_version: i64,
+                request: ClosureRequest,
+            ) -> HavenResult<Option<Case>> {
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                if case.version != expected_version {
+                    return Err(stale(case.version));
+                }
+                open_case_required(&case)?;
+                if case.closure.as_ref().is_some_and(|closure| closure.status == ApprovalStatus::Requested) {
+                    return Err(conflict("a closure is already waiting for approval"));
+                }
+                if case.pending_transfer.is_some() {
+                    return Err(conflict("a transfer of the case is waiting for an answer"));
+                }
+                let (in_progress,): (i64,) =
+                    sqlx::query_as("SELECT COUNT(*) FROM case_services WHERE case_id = $1 AND status = 'in_progress'")
+                        .bind(case_id)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                if in_progress > 0 && request.override_reason.is_empty() {
+                    return Err(conflict(format!(
+                        "{in_progress} service(s) still in progress: finish or cancel them, or give an override_reason"
+                    )));
+                }
+                Self::bump(&mut tx, &case, expected_version).await?;
+                let id = Uuid::now_v7();
+                sqlx::query(
+                    "INSERT INTO closures (id, case_id, reason, reason_text, override_reason, status, requested_by, requested_at) \
+                     VALUES ($1, $2, $3, $4, $5, 'requested', $6, $7)",
+                )
+                .bind(id)
+                .bind(case_id)
+                .bind(request.reason.as_str())
+                .bind(&request.reason_text)
+                .bind(&request.override_reason)
+                .bind(&context.principal.subject)
+                .bind(OffsetDateTime::now_utc())
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                sqlx::query("UPDATE cases SET closure_id = $2 WHERE id = $1")
+                    .bind(case_id)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                let payload = serde_json::json!({
+                    "reason": request.reason.as_str(),
+                    "services_in_progress": in_progress,
+                    "overridden": !request.override_reason.is_empty(),
+                });
+                Self::record(&mut tx, context, "case.update", &case, Some(("case.closure_requested", payload))).await?;
+                let case = Self::reload(&mut tx, case_id).await?;
+                tx.commit().await.map_err(db_error)?;
+                self.signal.notify();
+                Ok(Some(case))
+            }
+
+            #[tracing::instrument(skip_all, fields(case_id = %case_id))]
+            async fn review_closure(
+                &self,
+                context: &AuditContext,
+                scope: Scope,
+                case_id: Uuid,
+                expected_version: i64,
+                decision: ReviewDecision,
+                comment: &str,
+            ) -> HavenResult<Option<Case>> {
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                if case.version != expected_version {
+                    return Err(stale(case.version));
+                }
+                let Some(closure) = case.closure.clone().filter(|closure| closure.status == ApprovalStatus::Requested) else {
+                    return Err(conflict(format!("no closure of this case is waiting for approval (status `{}`)", case.status.as_str())));
+                };
+                self.may_review(context, &closure.requested_by, "a closure")?;
+                if decision == ReviewDecision::Approve && closure.override_reason.is_empty() {
+                    let (in_progress,): (i64,) =
+                        sqlx::query_as("SELECT COUNT(*) FROM case_services WHERE case_id = $1 AND status = 'in_progress'")
+                            .bind(case_id)
+                            .fetch_one(&mut *tx)
+                            .await
+                            .map_err(db_error)?;
+                    if in_progress > 0 {
+                        return Err(conflict(format!("{in_progress} service(s) started since closure was requested")));
+                    }
+                }
+                Self::bump(&mut tx, &case, expected_version).await?;
+                let status = match decision {
+                    ReviewDecision::Approve => ApprovalStatus::Approved,
+                    ReviewDecision::Reject => ApprovalStatus::Rejected,
+                };
+                sqlx::query("UPDATE closures SET status = $2, reviewed_by = $3, reviewed_at = $4, review_comment = $5 WHERE id = $1")
+                    .bind(closure.id)
+                    .bind(status.as_str())
+                    .bind(&context.principal.subject)
+                    .bind(OffsetDateTime::now_utc())
+                    .bind(comment)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                let event = match decision {
+                    ReviewDecision::Approve => {
+                        let closed = closure.reason.closed_status();
+                        sqlx::query("UPDATE cases SET status = $2, stage = $3 WHERE id = $1")
+                            .bind(case_id)
+                            .bind(closed.as_str())
+                            .bind(CaseStage::Closed.as_str())
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_error)?;
+                        ("case.closed", serde_json::json!({ "reason": closure.reason.as_str(), "status": closed.as_str(), "from_stage": case.stage.as_str() }))
+                    }
+                    ReviewDecision::Reject => ("case.closure_rejected", serde_json::json!({ "reason": closure.reason.as_str() })),
+                };
+                Self::record(&mut tx, context, "case.closure_review", &case, Some(event)).await?;
+                let case = Self::reload(&mut tx, case_id).await?;
+                tx.commit().await.map_err(db_error)?;
+                self.signal.notify();
+                Ok(Some(case))
+            }
+
+            #[tracing::instrument(skip_all, fields(case_id = %case_id))]
+            async fn reopen_case(
+                &self,
+                context: &AuditContext,
+                scope: Scope,
+                case_id: Uuid,
+                expected_version: i64,
+                reason: &str,
+            ) -> HavenResult<Option<Case>> {
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                if case.version != expected_version {
+                    return Err(stale(case.version));
+                }
+                if !matches!(case.status, CaseStatus::Closed | CaseStatus::ClosedReferred) {
+                    return Err(conflict(format!("only a closed case can be reopened; this one is `{}`", case.status.as_str())));
+                }
+                Self::bump(&mut tx, &case, expected_version).await?;
+                // Reopening starts again from an assessment of needs.
+                sqlx::query("UPDATE cases SET status = $2, stage = $3, closure_id = NULL WHERE id = $1")
+                    .bind(case_id)
+                    .bind(CaseStatus::Active.as_str())
+                    .bind(CaseStage::Assessment.as_str())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                sqlx::query("INSERT INTO reopenings (case_id, reason, reopened_by, reopened_at) VALUES ($1, $2, $3, $4)")
+                    .bind(case_id)
+                    .bind(reason)
+                    .bind(&context.principal.subject)
+                    .bind(OffsetDateTime::now_utc())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                let payload = serde_json::json!({ "from_status": case.status.as_str(), "stage": CaseStage::Assessment.as_str() });
+                Self::record(&mut tx, context, "case.update", &case, Some(("case.reopened", payload))).await?;
+                let case = Self::reload(&mut tx, case_id).await?;
+                tx.commit().await.map_err(db_error)?;
+                self.signal.notify();
+                Ok(Some(case))
+            }
+
+            #[tracing::instrument(skip_all, fields(case_id = %case_id))]
+            async fn timeline(&self, context: &AuditContext, scope: Scope, case_id: Uuid) -> HavenResult<Option<Vec<TimelineEntry>>> {
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                let rows: Vec<(i64, String, String, OffsetDateTime)> = sqlx::query_as(
+                    "SELECT sequence, event_type, payload, occurred_at FROM outbox_events WHERE aggregate_id = $1 ORDER BY sequence",
+                )
+                .bind(case_id)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                Self::record(&mut tx, context, "case.read", &case, None).await?;
+                tx.commit().await.map_err(db_error)?;
+                Ok(Some(
+                    rows.into_iter()
+                        .map(|(sequence, event_type, details, occurred_at)| TimelineEntry { sequence, occurred_at, event_type, details })
+                        .collect(),
+                ))
+            }
+
+            async fn rewrap_keys(&self) -> HavenResult<u64> {
+                let keys: Vec<(Uuid, Vec<u8>)> = sqlx::query_as("SELECT id, data_key FROM cases WHERE data_key IS NOT NULL")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                let mut rewrapped = 0;
+                for (case_id, wrapped) in keys {
+                    let new = self.crypto.rewrap(case_id, &wrapped)?;
+                    if new != wrapped {
+                        sqlx::query("UPDATE cases SET data_key = $2 WHERE id = $1 AND data_key = $3")
+                            .bind(case_id)
+                            .bind(new)
+                            .bind(wrapped)
+                            .execute(&self.pool)
+                            .await
+                            .map_err(db_error)?;
+                        rewrapped += 1;
+                    }
+                }
+                Ok(rewrapped)
+            }
+        }
+
+        /// The case service follows intake's feed to destroy a case's data key when
+        /// the person is erased: notes and plans become unreadable with the rest.
+        #[async_trait::async_trait]
+        impl EventSink for $name {
+            async fn checkpoint(&self, source: &str) -> HavenResult<i64> {
+                let mut connection = self.pool.acquire().await.map_err(db_error)?;
+                CheckpointWrite::checkpoint(&mut *connection, source).await.map_err(db_error)
+            }
+
+            #[tracing::instrument(skip_all, fields(source = %event.source, sequence = event.sequence, event_type = %event.event_type))]
+            async fn apply(&self, event: &Event) -> HavenResult<()> {
+                let sequence = i64::try_from(event.sequence).map_err(HavenError::internal)?;
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                if !CheckpointWrite::advance_checkpoint(&mut *tx, &event.source, sequence).await.map_err(db_error)? {
+                    return Ok(());
+                }
+                if event.event_type == "person.erased" {
+                    let person_id = Uuid::parse_str(&event.aggregate_id).map_err(HavenError::internal)?;
+                    let shredded = sqlx::query("UPDATE cases SET data_key = NULL, shredded = TRUE WHERE person_id = $1")
+                        .bind(person_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    tracing::info!(person_id = %person_id, cases = shredded.rows_affected(), "case data keys destroyed after erasure");
+                }
+                tx.commit().await.map_err(db_error)?;
+                Ok(())
             }
         }
     };
 }
 
-case_store!(SqliteCaseStore, SqlitePool);
-case_store!(PostgresCaseStore, PgPool);
+case_store!(SqliteCaseStore, SqlitePool, sqlx::SqliteConnection);
+case_store!(PostgresCaseStore, PgPool, sqlx::PgConnection);

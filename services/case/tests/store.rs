@@ -8,9 +8,11 @@ use uuid::Uuid;
 
 use haven_audit::AuditContext;
 use haven_auth::{Principal, PrincipalKind, Role, Scope};
+use haven_case::crypto::CaseCrypto;
 use haven_case::domain::CaseStatus;
-use haven_case::store::{self, CaseFilter, CaseStore, NewCase};
+use haven_case::store::{self, CaseFilter, CaseStore, NewCase, StoreOptions};
 use haven_config::Settings;
+use haven_crypto::MasterKeyring;
 use haven_events::EventSignal;
 use haven_storage::Database;
 
@@ -22,7 +24,15 @@ struct Fixture {
 async fn setup(settings: &Settings) -> Fixture {
     let database = haven_case::connect(settings).await.unwrap();
     Fixture {
-        store: store::open(database.clone(), EventSignal::default(), "AZ"),
+        store: store::open(
+            database.clone(),
+            EventSignal::default(),
+            CaseCrypto::new(Arc::new(MasterKeyring::generate().unwrap())),
+            StoreOptions {
+                code_prefix: "AZ".into(),
+                allow_self_approval: false,
+            },
+        ),
         database,
     }
 }
@@ -175,6 +185,7 @@ async fn listing_pages_through_every_case_once(fixture: Fixture) {
     let closed = CaseFilter {
         status: Some(CaseStatus::Closed),
         include_sealed: true,
+        ..CaseFilter::default()
     };
     assert!(
         fixture

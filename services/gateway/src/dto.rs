@@ -1,15 +1,20 @@
 //! JSON bodies of the REST API and their conversions to and from the gRPC messages.
 //!
 //! Field names are snake_case and match the proto fields; enums use their REST
-//! spelling ([`enums`]); ids are UUID strings; timestamps are RFC 3339. Empty proto
-//! strings of optional fields become `null`.
+//! spelling ([`enums`]); ids are UUID strings; timestamps are RFC 3339; calendar dates
+//! are `YYYY-MM-DD` strings, checked here and passed on as written. Empty proto strings
+//! of optional fields become `null`.
 
 pub(crate) mod assessment;
 pub(crate) mod case;
 pub(crate) mod clock;
+pub(crate) mod delivery;
 pub(crate) mod enums;
+pub(crate) mod follow_up;
+pub(crate) mod note;
 pub(crate) mod organization;
 pub(crate) mod person;
+pub(crate) mod plan;
 pub(crate) mod report;
 pub(crate) mod screening;
 
@@ -101,4 +106,61 @@ pub(crate) fn require_text(field: &str, value: &str) -> Result<(), HavenError> {
         return Err(HavenError::invalid_field(field, "must not be empty"));
     }
     Ok(())
+}
+
+/// Rejects a value that is not a calendar date written `YYYY-MM-DD`.
+pub(crate) fn require_date(field: &str, value: &str) -> Result<(), HavenError> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let well_formed = value.len() == 10
+        && value.as_bytes().first().is_some_and(u8::is_ascii_digit)
+        && time::Date::parse(value, &format).is_ok();
+    if !well_formed {
+        return Err(HavenError::invalid_field(
+            field,
+            "must be a date written YYYY-MM-DD",
+        ));
+    }
+    Ok(())
+}
+
+/// An optional date: checked when given, the empty proto string when absent.
+pub(crate) fn optional_date(field: &str, value: Option<String>) -> Result<String, HavenError> {
+    match value {
+        Some(date) => {
+            require_date(field, &date)?;
+            Ok(date)
+        }
+        None => Ok(String::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_calendar_dates_written_year_month_day() {
+        for good in ["2026-03-01", "2024-02-29", "1999-12-31"] {
+            assert!(require_date("due_on", good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "2026-3-1",
+            "2026-02-30",
+            "2025-02-29",
+            "01.03.2026",
+            "2026-03-01T00:00:00Z",
+            "+026-03-01",
+            "2026-W09-7",
+            "tomorrow",
+        ] {
+            let error = require_date("due_on", bad).unwrap_err();
+            assert_eq!(error.violations()[0].field, "due_on", "{bad}");
+        }
+        assert_eq!(optional_date("ended_on", None).unwrap(), "");
+        assert_eq!(
+            optional_date("ended_on", Some("2026-03-01".into())).unwrap(),
+            "2026-03-01"
+        );
+    }
 }

@@ -146,6 +146,93 @@ where
     }
 }
 
+/// The named segments of a nested route's path, e.g. `id` and `service_id` of
+/// `/v1/cases/{id}/services/{service_id}`.
+async fn path_segments<S: Send + Sync>(
+    parts: &mut Parts,
+    state: &S,
+) -> Result<Vec<(String, String)>, HavenError> {
+    Path::<Vec<(String, String)>>::from_request_parts(parts, state)
+        .await
+        .map(|Path(segments)| segments)
+        .map_err(|_| HavenError::invalid_field("path", "could not be read"))
+}
+
+/// The segment `name`, which must be a UUID.
+fn uuid_segment(segments: &[(String, String)], name: &str) -> Result<Uuid, HavenError> {
+    segments
+        .iter()
+        .find(|(segment, _)| segment == name)
+        .and_then(|(_, raw)| Uuid::try_parse(raw).ok())
+        .ok_or_else(|| HavenError::invalid_field(name, "must be a UUID"))
+}
+
+/// The `{id}` segment and one more id segment of a record nested in it, e.g.
+/// `{service_id}` in `/v1/cases/{id}/services/{service_id}`. Both must be UUIDs; a
+/// rejection names the segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PathIds(pub(crate) Uuid, pub(crate) Uuid);
+
+impl<S> FromRequestParts<S> for PathIds
+where
+    S: Send + Sync,
+{
+    type Rejection = HavenError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let segments = path_segments(parts, state).await?;
+        let id = uuid_segment(&segments, "id")?;
+        let nested = segments
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .find(|name| *name != "id")
+            .ok_or_else(|| HavenError::internal("route has no nested id segment"))?;
+        Ok(Self(id, uuid_segment(&segments, nested)?))
+    }
+}
+
+/// The path of a plan version, `/v1/cases/{id}/plans/{plan_version}`, and of an
+/// action in it (`.../actions/{action_id}`). A rejection names the segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PlanPath {
+    /// The case.
+    pub(crate) case_id: Uuid,
+    /// The plan version, 1 or more.
+    pub(crate) plan_version: u32,
+    /// The action, on routes that name one.
+    pub(crate) action_id: Option<Uuid>,
+}
+
+impl<S> FromRequestParts<S> for PlanPath
+where
+    S: Send + Sync,
+{
+    type Rejection = HavenError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let segments = path_segments(parts, state).await?;
+        let case_id = uuid_segment(&segments, "id")?;
+        let plan_version = segments
+            .iter()
+            .find(|(name, _)| name == "plan_version")
+            .and_then(|(_, raw)| raw.parse::<u32>().ok())
+            .filter(|version| *version > 0)
+            .ok_or_else(|| {
+                HavenError::invalid_field("plan_version", "must be a plan version, 1 or more")
+            })?;
+        let action_id = if segments.iter().any(|(name, _)| name == "action_id") {
+            Some(uuid_segment(&segments, "action_id")?)
+        } else {
+            None
+        };
+        Ok(Self {
+            case_id,
+            plan_version,
+            action_id,
+        })
+    }
+}
+
 /// The authenticated caller of a `/v1` route, and what every gRPC call made on its
 /// behalf carries: its bearer token, the request id, the trace context and the
 /// deadline left of the request's time budget.

@@ -26,9 +26,9 @@
 //! The request body is never stored, only its hash. The response body IS stored, in
 //! clear, for up to a day, out of reach of crypto-shredding. Replay must therefore
 //! NEVER be enabled for a route whose response carries personal data (names, birth
-//! dates, contacts, identity numbers, narrative text such as decision reasons...):
-//! the listed routes answer with ids, codes, names of organisations, categorical
-//! fields and timestamps only. Every route answering with a whole screening is left
+//! dates, contacts, identity numbers, narrative text such as decision reasons, case
+//! notes and plans...): the listed routes answer with ids, codes, names of
+//! organisations, categorical fields, dates, amounts and a payment's purpose only. Every route answering with a whole screening is left
 //! out: a screening carries a minor's guardian (name, contact) and decision reasons,
 //! which intake keeps encrypted. Adding a route to [`REPLAYABLE_ROUTES`] means
 //! checking its response first; a unit test makes every documented `POST` be listed
@@ -84,12 +84,27 @@ pub(crate) const REPLAYABLE_ROUTES: &[&str] = &[
     "/v1/clocks/{id}/complete",
     "/v1/indicator_sets",
     "/v1/cases/{id}/assessments",
+    "/v1/cases/{id}/services",
+    // Amounts, dates and the purpose of a payment: a retried payment must not be
+    // booked twice.
+    "/v1/cases/{id}/payments",
+    "/v1/cases/{id}/follow_ups",
 ];
 
 /// Why a route answering with a whole screening may not be stored.
 const ANSWERS_WITH_A_SCREENING: &str = "answers with the whole screening: a minor's \
     guardian (name, contact) and decision reasons, which intake encrypts as personal data \
     and shreds on erasure";
+
+/// Why a state change guarded by `If-Match` needs no replay.
+#[cfg_attr(not(test), allow(dead_code))]
+const NOT_A_CREATE_IF_MATCH: &str =
+    "not a create: If-Match already makes a retry safe (a repeat is refused with 412)";
+
+/// Why deciding a transfer needs no replay.
+#[cfg_attr(not(test), allow(dead_code))]
+const TRANSFER_DECISION: &str =
+    "not a create: a transfer is decided once, a repeated decision is refused";
 
 /// `POST` routes deliberately left without `Idempotency-Key` handling, and why. The
 /// header is ignored there.
@@ -99,10 +114,39 @@ const NOT_REPLAYABLE_ROUTES: &[(&str, &str)] = &[
         "/v1/cases/{id}/seal",
         "not a create, and already idempotent: sealing a sealed case returns it unchanged",
     ),
+    ("/v1/cases/{id}/stage", NOT_A_CREATE_IF_MATCH),
     (
-        "/v1/cases/{id}/stage",
-        "not a create: If-Match already makes a retry safe (a repeat is refused with 412)",
+        "/v1/cases/{id}/plans",
+        "answers with the plan's goals and actions, narratives about the person that the \
+         case service encrypts and shreds on erasure",
     ),
+    (
+        "/v1/cases/{id}/notes",
+        "answers with the note, a narrative the case service encrypts and shreds on erasure",
+    ),
+    (
+        "/v1/cases/{id}/plans/{plan_version}/approve",
+        NOT_A_CREATE_IF_MATCH,
+    ),
+    (
+        "/v1/cases/{id}/plans/{plan_version}/reject",
+        NOT_A_CREATE_IF_MATCH,
+    ),
+    (
+        "/v1/cases/{id}/follow_ups/{follow_up_id}/outcome",
+        NOT_A_CREATE_IF_MATCH,
+    ),
+    (
+        "/v1/cases/{id}/transfers",
+        "If-Match of the case already makes a retry safe (a repeat is refused with 412), \
+         and the response carries the free-text reason for the handover",
+    ),
+    ("/v1/cases/{id}/closure", NOT_A_CREATE_IF_MATCH),
+    ("/v1/cases/{id}/closure/approve", NOT_A_CREATE_IF_MATCH),
+    ("/v1/cases/{id}/closure/reject", NOT_A_CREATE_IF_MATCH),
+    ("/v1/cases/{id}/reopen", NOT_A_CREATE_IF_MATCH),
+    ("/v1/transfers/{id}/accept", TRANSFER_DECISION),
+    ("/v1/transfers/{id}/reject", TRANSFER_DECISION),
     ("/v1/screenings", ANSWERS_WITH_A_SCREENING),
     ("/v1/screenings/{id}/consents", ANSWERS_WITH_A_SCREENING),
     ("/v1/screenings/{id}/decisions", ANSWERS_WITH_A_SCREENING),

@@ -70,6 +70,73 @@ pub const ROUTE_POLICY: &[RouteRule] = &[
     rule("POST", "/v1/cases/{id}/assessments", Action::CaseUpdate),
     rule("GET", "/v1/cases/{id}/assessments", Action::CaseRead),
     rule("POST", "/v1/cases/{id}/seal", Action::CaseSeal),
+    // Assigning caseworkers also needs `CaseAssign`; the case service checks it, as
+    // only it knows which fields a PATCH changes.
+    rule("PATCH", "/v1/cases/{id}", Action::CaseUpdate),
+    rule("POST", "/v1/cases/{id}/transfers", Action::CaseUpdate),
+    rule("GET", "/v1/cases/{id}/transfers", Action::CaseRead),
+    rule("GET", "/v1/transfers", Action::CaseRead),
+    rule(
+        "POST",
+        "/v1/transfers/{id}/accept",
+        Action::CaseTransferDecide,
+    ),
+    rule(
+        "POST",
+        "/v1/transfers/{id}/reject",
+        Action::CaseTransferDecide,
+    ),
+    rule("POST", "/v1/cases/{id}/plans", Action::CaseUpdate),
+    rule("GET", "/v1/cases/{id}/plans", Action::CaseRead),
+    rule(
+        "POST",
+        "/v1/cases/{id}/plans/{plan_version}/approve",
+        Action::CasePlanApprove,
+    ),
+    rule(
+        "POST",
+        "/v1/cases/{id}/plans/{plan_version}/reject",
+        Action::CasePlanApprove,
+    ),
+    rule(
+        "PATCH",
+        "/v1/cases/{id}/plans/{plan_version}/actions/{action_id}",
+        Action::CaseUpdate,
+    ),
+    rule("POST", "/v1/cases/{id}/services", Action::CaseUpdate),
+    rule("GET", "/v1/cases/{id}/services", Action::CaseRead),
+    rule(
+        "PATCH",
+        "/v1/cases/{id}/services/{service_id}",
+        Action::CaseUpdate,
+    ),
+    rule("POST", "/v1/cases/{id}/payments", Action::CaseUpdate),
+    rule("GET", "/v1/cases/{id}/payments", Action::CaseRead),
+    rule("POST", "/v1/cases/{id}/follow_ups", Action::CaseUpdate),
+    rule("GET", "/v1/cases/{id}/follow_ups", Action::CaseRead),
+    rule(
+        "POST",
+        "/v1/cases/{id}/follow_ups/{follow_up_id}/outcome",
+        Action::CaseUpdate,
+    ),
+    rule("GET", "/v1/follow_ups", Action::CaseRead),
+    rule("POST", "/v1/cases/{id}/notes", Action::CaseUpdate),
+    // Notes restricted to supervisors also need `CaseNoteReadRestricted`; the case
+    // service leaves out those the caller may not read.
+    rule("GET", "/v1/cases/{id}/notes", Action::CaseNoteRead),
+    rule("POST", "/v1/cases/{id}/closure", Action::CaseUpdate),
+    rule(
+        "POST",
+        "/v1/cases/{id}/closure/approve",
+        Action::CaseClosureApprove,
+    ),
+    rule(
+        "POST",
+        "/v1/cases/{id}/closure/reject",
+        Action::CaseClosureApprove,
+    ),
+    rule("POST", "/v1/cases/{id}/reopen", Action::CaseUpdate),
+    rule("GET", "/v1/cases/{id}/timeline", Action::CaseRead),
     rule("POST", "/v1/organizations", Action::OrganizationCreate),
     rule("GET", "/v1/organizations", Action::OrganizationRead),
     rule("GET", "/v1/organizations/{id}", Action::OrganizationRead),

@@ -3,11 +3,16 @@
 
 pub(crate) mod cases;
 pub(crate) mod clocks;
+pub(crate) mod deliveries;
+pub(crate) mod follow_ups;
 pub(crate) mod health;
+pub(crate) mod notes;
 pub(crate) mod organizations;
 pub(crate) mod persons;
+pub(crate) mod plans;
 pub(crate) mod reports;
 pub(crate) mod screenings;
+pub(crate) mod transfers;
 
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
@@ -34,10 +39,39 @@ pub(crate) fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(screenings::record_consent))
         .routes(routes!(screenings::record_decision))
         .routes(routes!(cases::list_cases))
-        .routes(routes!(cases::get_case))
+        .routes(routes!(cases::get_case, cases::update_case))
         .routes(routes!(cases::seal_case))
         .routes(routes!(cases::change_stage))
         .routes(routes!(cases::add_assessment, cases::list_assessments))
+        .routes(routes!(
+            transfers::request_transfer,
+            transfers::list_case_transfers
+        ))
+        .routes(routes!(transfers::list_transfers))
+        .routes(routes!(transfers::accept_transfer))
+        .routes(routes!(transfers::reject_transfer))
+        .routes(routes!(plans::submit_plan, plans::list_plans))
+        .routes(routes!(plans::approve_plan))
+        .routes(routes!(plans::reject_plan))
+        .routes(routes!(plans::update_plan_action))
+        .routes(routes!(deliveries::add_service, deliveries::list_services))
+        .routes(routes!(deliveries::update_service))
+        .routes(routes!(
+            deliveries::record_payment,
+            deliveries::list_payments
+        ))
+        .routes(routes!(
+            follow_ups::schedule_follow_up,
+            follow_ups::list_case_follow_ups
+        ))
+        .routes(routes!(follow_ups::record_follow_up_outcome))
+        .routes(routes!(follow_ups::list_follow_ups))
+        .routes(routes!(notes::add_note, notes::list_notes))
+        .routes(routes!(cases::request_closure))
+        .routes(routes!(cases::approve_closure))
+        .routes(routes!(cases::reject_closure))
+        .routes(routes!(cases::reopen_case))
+        .routes(routes!(cases::get_timeline))
         .routes(routes!(
             organizations::create_organization,
             organizations::list_organizations
@@ -76,7 +110,8 @@ fn with_etag<T: Serialize>(version: u64, body: T) -> Response {
 /// `201` with the record, its `ETag` and, for a new resource, its `Location`.
 fn created<T: Serialize>(location: Option<String>, version: u64, body: T) -> Response {
     let mut response = (StatusCode::CREATED, Json(body)).into_response();
-    if let Some(etag) = etag(version) {
+    // Records without a version (assessments, notes, payments) are never updated.
+    if let Some(etag) = etag(version).filter(|_| version > 0) {
         response.headers_mut().insert(header::ETAG, etag);
     }
     if let Some(location) = location.and_then(|location| HeaderValue::from_str(&location).ok()) {

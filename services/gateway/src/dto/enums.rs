@@ -229,6 +229,51 @@ mod tests {
             |v| case::NeedDomain::from(v).as_str_name(),
             "NEED_DOMAIN_",
         );
+        assert_spelling(
+            RiskLevel::ALL,
+            |v| case::RiskLevel::from(v).as_str_name(),
+            "RISK_LEVEL_",
+        );
+        assert_spelling(
+            ApprovalStatus::ALL,
+            |v| case::ApprovalStatus::from(v).as_str_name(),
+            "APPROVAL_STATUS_",
+        );
+        assert_spelling(
+            ClosureReason::ALL,
+            |v| case::ClosureReason::from(v).as_str_name(),
+            "CLOSURE_REASON_",
+        );
+        assert_spelling(
+            ActionStatus::ALL,
+            |v| case::ActionStatus::from(v).as_str_name(),
+            "ACTION_STATUS_",
+        );
+        assert_spelling(
+            ServiceType::ALL,
+            |v| case::ServiceType::from(v).as_str_name(),
+            "SERVICE_TYPE_",
+        );
+        assert_spelling(
+            ServiceStatus::ALL,
+            |v| case::ServiceStatus::from(v).as_str_name(),
+            "SERVICE_STATUS_",
+        );
+        assert_spelling(
+            FollowUpKind::ALL,
+            |v| case::FollowUpKind::from(v).as_str_name(),
+            "FOLLOW_UP_KIND_",
+        );
+        assert_spelling(
+            FollowUpOutcome::ALL,
+            |v| case::FollowUpOutcome::from(v).as_str_name(),
+            "FOLLOW_UP_OUTCOME_",
+        );
+        assert_spelling(
+            NoteVisibility::ALL,
+            |v| case::NoteVisibility::from(v).as_str_name(),
+            "NOTE_VISIBILITY_",
+        );
     }
 
     #[test]
@@ -240,6 +285,13 @@ mod tests {
             );
         }
         assert_eq!(ReferralSource::from_proto(0), None);
+        for value in RiskLevel::ALL {
+            assert_eq!(
+                RiskLevel::from_case_proto(value.to_case_proto()),
+                Some(*value)
+            );
+        }
+        assert_eq!(RiskLevel::from_case_proto(0), None);
         assert_eq!(ReferralSource::from_proto(9999), None);
     }
 }
@@ -307,4 +359,98 @@ api_enum! {
         Livelihood,
         FamilyAndCommunity,
     }
+}
+
+impl From<RiskLevel> for case::RiskLevel {
+    fn from(value: RiskLevel) -> Self {
+        match value {
+            RiskLevel::Low => case::RiskLevel::Low,
+            RiskLevel::Medium => case::RiskLevel::Medium,
+            RiskLevel::High => case::RiskLevel::High,
+        }
+    }
+}
+
+/// A case's risk level uses the same REST values as a screening's; only the proto
+/// enums differ.
+impl RiskLevel {
+    /// Reads the wire value of the case service's enum; `None` when it is unspecified
+    /// or unknown to this build.
+    pub(crate) fn from_case_proto(value: i32) -> Option<Self> {
+        match case::RiskLevel::try_from(value).ok()? {
+            case::RiskLevel::Unspecified => None,
+            case::RiskLevel::Low => Some(Self::Low),
+            case::RiskLevel::Medium => Some(Self::Medium),
+            case::RiskLevel::High => Some(Self::High),
+        }
+    }
+
+    /// The wire value for a case service message.
+    pub(crate) fn to_case_proto(self) -> i32 {
+        case::RiskLevel::from(self) as i32
+    }
+}
+
+api_enum! {
+    /// Where a request for approval (a plan version, a closure, a transfer) stands. A
+    /// transfer is `approved` once accepted.
+    ApprovalStatus => case::ApprovalStatus { Requested, Approved, Rejected, Superseded }
+}
+
+api_enum! {
+    /// Why a case is closed.
+    ClosureReason => case::ClosureReason {
+        GoalsAchieved,
+        OwnDecision,
+        MovedAway,
+        LostContact,
+        Deceased,
+        Transferred,
+        ReferredElsewhere,
+        Other,
+    }
+}
+
+api_enum! {
+    /// Status of an action of a reintegration plan.
+    ActionStatus => case::ActionStatus { Planned, InProgress, Done, Cancelled }
+}
+
+api_enum! {
+    /// Kind of service delivered for a case.
+    ServiceType => case::ServiceType {
+        Shelter,
+        Medical,
+        Psychological,
+        LegalAid,
+        Interpretation,
+        VocationalTraining,
+        Education,
+        EmploymentSupport,
+        CashAssistance,
+        FamilyTracing,
+        Documentation,
+        VoluntaryReturn,
+        Other,
+    }
+}
+
+api_enum! {
+    /// Status of a service.
+    ServiceStatus => case::ServiceStatus { Planned, InProgress, Delivered, Cancelled }
+}
+
+api_enum! {
+    /// Kind of follow-up.
+    FollowUpKind => case::FollowUpKind { Visit, Call, OfficeMeeting }
+}
+
+api_enum! {
+    /// What came of a follow-up.
+    FollowUpOutcome => case::FollowUpOutcome { Completed, NotReached, Declined, Cancelled }
+}
+
+api_enum! {
+    /// Who may read a note: the case team, or supervisors and admins only.
+    NoteVisibility => case::NoteVisibility { CaseTeam, Supervisors }
 }

@@ -1,4 +1,6 @@
-//! `/v1/cases`: cases (case service).
+//! `/v1/cases`: cases, their workflow, assessments, closure and timeline (case
+//! service). The case's other records have modules of their own: transfers, plans,
+//! services and payments, follow-ups, notes.
 
 use axum::extract::State;
 use axum::response::Response;
@@ -9,7 +11,8 @@ use tonic::transport::Channel;
 
 use super::{created, with_etag};
 use crate::dto::case::{
-    AddAssessment, Assessment, AssessmentList, Case, CasePage, CaseQuery, ChangeStage, SealCase,
+    AddAssessment, Approve, Assessment, AssessmentList, Case, CasePage, CaseQuery, ChangeStage,
+    Reject, ReopenCase, RequestClosure, SealCase, Timeline, TimelineEntry, UpdateCase,
 };
 use crate::dto::{missing_in_response, next_cursor};
 use crate::error::backend_error;
@@ -17,18 +20,22 @@ use crate::extract::{Caller, Json, PathId, Query};
 use crate::openapi::{BodyErrors, CommonErrors, NotFound};
 use crate::state::AppState;
 
-const BACKEND: &str = "case";
+pub(super) const BACKEND: &str = "case";
 
-fn cases(state: &AppState) -> CaseServiceClient<Channel> {
+/// A client of the case service.
+pub(super) fn cases(state: &AppState) -> CaseServiceClient<Channel> {
     CaseServiceClient::new(state.backends().case.channel.clone())
 }
 
-fn case_of(case: Option<case::Case>) -> Result<Case, HavenError> {
+/// The case a response must carry.
+pub(super) fn case_of(case: Option<case::Case>) -> Result<Case, HavenError> {
     case.map(Case::from)
         .ok_or_else(|| missing_in_response("case"))
 }
 
-/// List the cases of the caller's organisation.
+/// List the cases of the caller's organisation, optionally filtered (all filters given
+/// must match): by status, stage, assigned caseworker, risk level, overdue follow-ups
+/// or plan actions. Callers who see every organisation may name another one.
 #[utoipa::path(
     get,
     path = "/v1/cases",
@@ -230,6 +237,258 @@ pub(crate) async fn list_assessments(
             .assessments
             .into_iter()
             .map(Assessment::from)
+            .collect(),
+    }))
+}
+
+/// Change a case's risk level, flags or assigned caseworkers; only the fields present
+/// change (`flags` and `caseworkers` are replaced as a whole). Assigning caseworkers
+/// needs the `case.assign` permission (supervisors, admins). Needs `If-Match`: `428`
+/// without it, `412` if someone changed the case since you read it.
+#[utoipa::path(
+    patch,
+    path = "/v1/cases/{id}",
+    tag = "cases",
+    params(
+        ("id" = uuid::Uuid, Path, description = "Case id"),
+        ("if-match" = String, Header, description = "ETag of the version you read"),
+    ),
+    request_body = UpdateCase,
+    responses(
+        (status = 200, description = "The updated case", body = Case, headers(
+            ("etag" = String, description = "New version of the case"),
+        )),
+        CommonErrors,
+        BodyErrors,
+        NotFound,
+        (status = 412, description = "The case changed since you read it"),
+        (status = 428, description = "If-Match is missing"),
+    )
+)]
+#[tracing::instrument(name = "update_case", skip_all, fields(case_id = %id))]
+pub(crate) async fn update_case(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+    headers: http::HeaderMap,
+    Json(body): Json<UpdateCase>,
+) -> Result<Response, HavenError> {
+    let expected_version = super::screenings::if_match(&headers)?;
+    let request = caller.grpc_request(body.into_proto(id, expected_version)?)?;
+    let response = cases(&state)
+        .update_case(request)
+        .await
+        .map_err(backend_error(BACKEND))?;
+    let case = case_of(response.into_inner().case)?;
+    Ok(with_etag(case.version, case))
+}
+
+/// Ask for a case to be closed, with a coded reason (and text with `other`). Refused
+/// with `409` while a service is in progress, unless `override_reason` says why. A
+/// supervisor then approves or rejects it. Needs `If-Match` of the case.
+#[utoipa::path(
+    post,
+    path = "/v1/cases/{id}/closure",
+    tag = "cases",
+    params(
+        ("id" = uuid::Uuid, Path, description = "Case id"),
+        ("if-match" = String, Header, description = "ETag of the version you read"),
+    ),
+    request_body = RequestClosure,
+    responses(
+        (status = 200, description = "The case with its requested closure", body = Case, headers(
+            ("etag" = String, description = "New version of the case"),
+        )),
+        CommonErrors,
+        BodyErrors,
+        NotFound,
+        (status = 409, description = "The case cannot be closed now (e.g. a service is in progress)"),
+        (status = 412, description = "The case changed since you read it"),
+        (status = 428, description = "If-Match is missing"),
+    )
+)]
+#[tracing::instrument(name = "request_closure", skip_all, fields(case_id = %id))]
+pub(crate) async fn request_closure(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+    headers: http::HeaderMap,
+    Json(body): Json<RequestClosure>,
+) -> Result<Response, HavenError> {
+    let expected_version = super::screenings::if_match(&headers)?;
+    let request = caller.grpc_request(body.into_proto(id, expected_version)?)?;
+    let response = cases(&state)
+        .request_closure(request)
+        .await
+        .map_err(backend_error(BACKEND))?;
+    let case = case_of(response.into_inner().case)?;
+    Ok(with_etag(case.version, case))
+}
+
+/// Approves or rejects the pending closure of case `id`.
+async fn review_closure(
+    state: &AppState,
+    caller: &Caller,
+    id: uuid::Uuid,
+    headers: &http::HeaderMap,
+    (decision, comment): (i32, String),
+) -> Result<Response, HavenError> {
+    let expected_version = super::screenings::if_match(headers)?;
+    let request = caller.grpc_request(case::ReviewClosureRequest {
+        case_id: id.to_string(),
+        expected_version,
+        decision,
+        comment,
+    })?;
+    let response = cases(state)
+        .review_closure(request)
+        .await
+        .map_err(backend_error(BACKEND))?;
+    let case = case_of(response.into_inner().case)?;
+    Ok(with_etag(case.version, case))
+}
+
+/// Approve the pending closure: the case closes. A supervisor other than the one who
+/// asked (unless the deployment allows self-approval). Needs `If-Match` of the case.
+#[utoipa::path(
+    post,
+    path = "/v1/cases/{id}/closure/approve",
+    tag = "cases",
+    params(
+        ("id" = uuid::Uuid, Path, description = "Case id"),
+        ("if-match" = String, Header, description = "ETag of the version you read"),
+    ),
+    request_body = Approve,
+    responses(
+        (status = 200, description = "The closed case", body = Case, headers(
+            ("etag" = String, description = "New version of the case"),
+        )),
+        CommonErrors,
+        BodyErrors,
+        NotFound,
+        (status = 409, description = "No closure is waiting for a decision"),
+        (status = 412, description = "The case changed since you read it"),
+        (status = 428, description = "If-Match is missing"),
+    )
+)]
+#[tracing::instrument(name = "approve_closure", skip_all, fields(case_id = %id))]
+pub(crate) async fn approve_closure(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+    headers: http::HeaderMap,
+    Json(body): Json<Approve>,
+) -> Result<Response, HavenError> {
+    review_closure(&state, &caller, id, &headers, body.decision()).await
+}
+
+/// Reject the pending closure, saying why in `comment`: the case stays open. Needs
+/// `If-Match` of the case.
+#[utoipa::path(
+    post,
+    path = "/v1/cases/{id}/closure/reject",
+    tag = "cases",
+    params(
+        ("id" = uuid::Uuid, Path, description = "Case id"),
+        ("if-match" = String, Header, description = "ETag of the version you read"),
+    ),
+    request_body = Reject,
+    responses(
+        (status = 200, description = "The case, still open", body = Case, headers(
+            ("etag" = String, description = "New version of the case"),
+        )),
+        CommonErrors,
+        BodyErrors,
+        NotFound,
+        (status = 409, description = "No closure is waiting for a decision"),
+        (status = 412, description = "The case changed since you read it"),
+        (status = 428, description = "If-Match is missing"),
+    )
+)]
+#[tracing::instrument(name = "reject_closure", skip_all, fields(case_id = %id))]
+pub(crate) async fn reject_closure(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+    headers: http::HeaderMap,
+    Json(body): Json<Reject>,
+) -> Result<Response, HavenError> {
+    let decision = body.decision()?;
+    review_closure(&state, &caller, id, &headers, decision).await
+}
+
+/// Reopen a closed case, saying why. Needs `If-Match` of the case.
+#[utoipa::path(
+    post,
+    path = "/v1/cases/{id}/reopen",
+    tag = "cases",
+    params(
+        ("id" = uuid::Uuid, Path, description = "Case id"),
+        ("if-match" = String, Header, description = "ETag of the version you read"),
+    ),
+    request_body = ReopenCase,
+    responses(
+        (status = 200, description = "The reopened case", body = Case, headers(
+            ("etag" = String, description = "New version of the case"),
+        )),
+        CommonErrors,
+        BodyErrors,
+        NotFound,
+        (status = 409, description = "The case is not closed"),
+        (status = 412, description = "The case changed since you read it"),
+        (status = 428, description = "If-Match is missing"),
+    )
+)]
+#[tracing::instrument(name = "reopen_case", skip_all, fields(case_id = %id))]
+pub(crate) async fn reopen_case(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+    headers: http::HeaderMap,
+    Json(body): Json<ReopenCase>,
+) -> Result<Response, HavenError> {
+    let expected_version = super::screenings::if_match(&headers)?;
+    let request = caller.grpc_request(body.into_proto(id, expected_version)?)?;
+    let response = cases(&state)
+        .reopen_case(request)
+        .await
+        .map_err(backend_error(BACKEND))?;
+    let case = case_of(response.into_inner().case)?;
+    Ok(with_etag(case.version, case))
+}
+
+/// Everything that happened to a case, oldest first, from its event history. The
+/// details are the events' fields: codes, ids and dates, never narratives.
+#[utoipa::path(
+    get,
+    path = "/v1/cases/{id}/timeline",
+    tag = "cases",
+    params(("id" = uuid::Uuid, Path, description = "Case id")),
+    responses(
+        (status = 200, description = "The timeline", body = Timeline),
+        CommonErrors,
+        NotFound,
+    )
+)]
+#[tracing::instrument(name = "get_timeline", skip_all, fields(case_id = %id))]
+pub(crate) async fn get_timeline(
+    State(state): State<AppState>,
+    caller: Caller,
+    PathId(id): PathId,
+) -> Result<Json<Timeline>, HavenError> {
+    let request = caller.grpc_request(case::GetTimelineRequest {
+        case_id: id.to_string(),
+    })?;
+    let response = cases(&state)
+        .get_timeline(request)
+        .await
+        .map_err(backend_error(BACKEND))?
+        .into_inner();
+    Ok(Json(Timeline {
+        items: response
+            .entries
+            .into_iter()
+            .map(TimelineEntry::from)
             .collect(),
     }))
 }

@@ -4,6 +4,7 @@
 // Test helpers fail loudly by design.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod case_work;
 mod errors;
 mod fake_backend;
 mod forwarding;
