@@ -157,6 +157,20 @@ impl TestStack {
         self.token_for(&self.settings.auth, roles, organization)
     }
 
+    /// A development token for a named user (`subject`), e.g. two caseworkers of one
+    /// organisation, or a supervisor approving what someone else submitted.
+    pub fn token_as(&self, subject: &str, roles: &[&str], organization: Uuid) -> String {
+        let request = DevTokenRequest {
+            subject: subject.to_owned(),
+            organization_id: organization,
+            roles: roles.iter().map(|role| (*role).to_owned()).collect(),
+            ttl_seconds: 600,
+        };
+        self.keys
+            .mint_dev_token(&self.settings.auth, &request)
+            .unwrap()
+    }
+
     /// A token minted with other auth settings (e.g. the wrong audience).
     pub fn token_for(
         &self,
