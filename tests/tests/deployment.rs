@@ -75,6 +75,32 @@ fn on_loopback(
     variables
 }
 
+/// The other services each one calls or follows. On loopback the defaults would
+/// hide a missing endpoint, so compose must name every one explicitly.
+const CALLS: &[(&str, &[&str])] = &[
+    ("gateway", &["INTAKE", "CASE", "REFERRAL", "REPORTING"]),
+    ("intake", &["CASE"]),
+    ("case", &["INTAKE"]),
+    ("reporting", &["INTAKE", "CASE", "REFERRAL"]),
+];
+
+#[test]
+fn every_compose_service_names_the_services_it_calls() {
+    let environments = compose_environments();
+    for (service, callees) in CALLS {
+        for callee in *callees {
+            let key = format!("HAVEN__{callee}__ENDPOINT");
+            let value = environments[*service].get(&key).unwrap_or_else(|| {
+                panic!("docker-compose.yml: `{service}` calls {callee} but does not set {key}")
+            });
+            assert!(
+                value.contains(&format!("://{}:", callee.to_lowercase())),
+                "{service}: {key} = {value}"
+            );
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_compose_service_starts_with_its_compose_environment() {
     haven_e2e::logs();
