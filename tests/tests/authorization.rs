@@ -5,9 +5,16 @@
 //! organisation's list → nothing of the owner's.
 //!
 //! State changes that can happen only once (approving a plan, closing, reopening,
-//! deciding a transfer, recording an outcome) get fresh preconditions before every
-//! attempt, prepared in the owning organisation by people other than the caller:
-//! approvals are a second person's, so the caller must not be the submitter.
+//! deciding a transfer, recording an outcome, answering or withdrawing a referral) get
+//! fresh preconditions before every attempt, prepared in the owning organisation by
+//! people other than the caller: approvals are a second person's, so the caller must
+//! not be the submitter.
+//!
+//! The directory (facilities, search, coverage, gazetteer) is read across
+//! organisations; a facility is changed by its own. A referral belongs to the two
+//! organisations it joins: a partner organisation refers its case to the owner's
+//! facility (the owner answers and reads the disclosure) and receives the owner's
+//! referrals (the owner cancels or revokes them); to anyone else it answers 404.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -45,6 +52,19 @@ struct Fixture {
     sender_case: Option<String>,
     /// The organisation the transfer-request route asks to take over a case.
     receiver: Uuid,
+    /// A facility of the owner, with room for every referral the matrix accepts.
+    owner_facility: String,
+    /// A case of the owner whose person consented to sharing, for its referrals.
+    case_to_refer: String,
+    /// The organisation the owner refers to and receives referrals from, its
+    /// facility, and its case whose person consented to sharing.
+    partner: Uuid,
+    partner_facility: String,
+    partner_case: String,
+    /// A referral the owner sent to the partner, and one it received from the
+    /// partner, kept open (requested) so its disclosure can be read.
+    referral_sent: String,
+    referral_received: String,
 }
 
 /// The people who prepare the preconditions in the owning organisation: none of them
@@ -60,6 +80,8 @@ struct Actors {
     sender_admin: String,
     /// Admin of the organisation the transfer-request route asks.
     receiver_admin: String,
+    /// Admin of the partner organisation (referrals to the owner).
+    partner_admin: String,
 }
 
 /// A token for `roles` in `organization` with its own `subject`.
@@ -83,6 +105,7 @@ fn actors(stack: &TestStack, fixture: &Fixture, owner: Uuid) -> Actors {
         approver: token_as(stack, "matrix-approver", &["supervisor"], owner),
         sender_admin: stack.token(&["admin", "intake_officer"], fixture.sender),
         receiver_admin: stack.token(&["admin"], fixture.receiver),
+        partner_admin: stack.token(&["admin"], fixture.partner),
     }
 }
 
@@ -153,6 +176,67 @@ fn plan(organization: &str) -> Value {
          "due_on": "2026-06-30"}]}]})
 }
 
+/// A facility offering shelter, with room for every referral the matrix accepts.
+fn facility(name: &str) -> Value {
+    json!({"name": name, "settlement": "Baku", "latitude": 40.41, "longitude": 49.87,
+           "service_types": ["shelter", "medical"], "capacity_total": 1000,
+           "languages": ["az", "ru"]})
+}
+
+/// A referral of `case` to `facility` for shelter.
+fn referral(case: &str, facility: &str) -> Value {
+    json!({"case_id": case, "facility_id": facility, "service_type": "shelter",
+           "purpose": "A safe bed for two weeks", "urgency": "urgent"})
+}
+
+/// Adds `organization` to the directory (facilities belong to organisations of the
+/// directory, and consent to sharing is given by kind of organisation).
+async fn register(stack: &TestStack, organization: Uuid, name: &str) {
+    let admin = stack.token(&["admin"], organization);
+    let body = json!({"id": organization, "name": name, "organization_type": "ngo"});
+    expect_ok(
+        stack.post(&admin, "/v1/organizations", body).await,
+        "adding an organisation to the directory",
+    )
+    .await;
+}
+
+/// Records the person's consent to sharing their data with any kind of organisation.
+async fn consent_to_sharing(stack: &TestStack, token: &str, screening: &str) {
+    let consent = json!({"purpose": "data_sharing", "given": true, "method": "written"});
+    let path = format!("/v1/screenings/{screening}/consents");
+    expect_ok(
+        stack.post(token, &path, consent).await,
+        "consenting to sharing",
+    )
+    .await;
+}
+
+/// The id of a facility `token`'s organisation adds.
+async fn add_facility(stack: &TestStack, token: &str, name: &str) -> String {
+    let (_, added) = expect_ok(
+        stack.post(token, "/v1/facilities", facility(name)).await,
+        "adding a facility",
+    )
+    .await;
+    added["id"].as_str().unwrap().to_owned()
+}
+
+/// A new referral of `case` to `facility` by `token`: its id and ETag.
+async fn refer(stack: &TestStack, token: &str, case: &str, facility: &str) -> (String, String) {
+    let (etag, referral) = expect_ok(
+        stack
+            .post(token, "/v1/referrals", referral(case, facility))
+            .await,
+        "referring a case",
+    )
+    .await;
+    (
+        referral["id"].as_str().unwrap().to_owned(),
+        etag.expect("an ETag"),
+    )
+}
+
 /// An identified, consenting screening and the case intake opened for it.
 async fn screening_with_case(stack: &TestStack, admin: &str) -> (String, String) {
     let person = json!({"given_name": "Aynur", "family_name": "Məmmədova", "birth_year": 1994});
@@ -191,7 +275,7 @@ async fn screening_with_case(stack: &TestStack, admin: &str) -> (String, String)
     (screening, case)
 }
 
-async fn fixture(stack: &TestStack, owner: Uuid) -> Fixture {
+async fn fixture(stack: &TestStack, owner: Uuid, stranger: Uuid) -> Fixture {
     let admin = stack.token(&["admin", "intake_officer"], owner);
     let mut cases = Vec::new();
     for _ in 0..5 {
@@ -279,6 +363,21 @@ async fn fixture(stack: &TestStack, owner: Uuid) -> Fixture {
     .await;
     let service = service["id"].as_str().unwrap().to_owned();
 
+    // Referrals: the owner and a partner refer cases to each other's facilities.
+    let partner = Uuid::new_v4();
+    register(stack, owner, "Matrix owner").await;
+    register(stack, stranger, "Matrix stranger").await;
+    register(stack, partner, "Matrix partner").await;
+    let partner_admin = stack.token(&["admin", "intake_officer"], partner);
+    let owner_facility = add_facility(stack, &admin, "Owner's shelter").await;
+    let partner_facility = add_facility(stack, &partner_admin, "Partner's shelter").await;
+    let (screening_to_refer, case_to_refer) = screening_with_case(stack, &admin).await;
+    consent_to_sharing(stack, &admin, &screening_to_refer).await;
+    let (partner_screening, partner_case) = screening_with_case(stack, &partner_admin).await;
+    consent_to_sharing(stack, &partner_admin, &partner_screening).await;
+    let (referral_sent, _) = refer(stack, &admin, &case_to_refer, &partner_facility).await;
+    let (referral_received, _) = refer(stack, &partner_admin, &partner_case, &owner_facility).await;
+
     Fixture {
         person,
         twin,
@@ -298,6 +397,13 @@ async fn fixture(stack: &TestStack, owner: Uuid) -> Fixture {
         sender: Uuid::new_v4(),
         sender_case: None,
         receiver: Uuid::new_v4(),
+        owner_facility,
+        case_to_refer,
+        partner,
+        partner_facility,
+        partner_case,
+        referral_sent,
+        referral_received,
     }
 }
 
@@ -332,16 +438,33 @@ fn request(rule: &RouteRule, fixture: &Fixture) -> (String, Option<Value>, bool)
         (fixture.screening.as_str(), true)
     } else if rule.path.starts_with("/v1/cases/") {
         (fixture.case.as_str(), true)
+    } else if rule.path == "/v1/facilities/{id}" {
+        // Read by anyone, changed by its own organisation only.
+        (fixture.owner_facility.as_str(), rule.method == "PATCH")
+    } else if rule.path == "/v1/referrals/{id}/disclosure" {
+        (fixture.referral_received.as_str(), true)
+    } else if rule.path.starts_with("/v1/referrals/{id}/") {
+        // A fresh referral is made at request time; the owner sent or received it.
+        ("{referral}", true)
+    } else if rule.path == "/v1/referrals/{id}" {
+        (fixture.referral_sent.as_str(), true)
     } else {
         (fixture.organization.as_str(), false)
     };
-    let path = rule
+    let mut path = rule
         .path
         .replace("{id}", id)
         .replace("{version}", id)
         .replace("{plan_version}", &fixture.plan_version.to_string())
         .replace("{action_id}", &fixture.action_id)
         .replace("{service_id}", &fixture.service);
+    match rule.path {
+        "/v1/facilities/search" => {
+            path.push_str("?service_type=shelter&latitude=40.4&longitude=49.9")
+        }
+        "/v1/coverage" => path.push_str("?service_type=shelter"),
+        _ => {}
+    }
     let body = match (rule.method, rule.path) {
         ("POST", "/v1/screenings") => Some(json!({"referral_source": "police"})),
         ("POST", "/v1/screenings/{id}/consents") => {
@@ -395,12 +518,31 @@ fn request(rule: &RouteRule, fixture: &Fixture) -> (String, Option<Value>, bool)
         ("POST", "/v1/cases/{id}/notes") => Some(json!({"body": "Matrix note"})),
         ("POST", "/v1/cases/{id}/closure") => Some(json!({"reason": "goals_achieved"})),
         ("POST", "/v1/cases/{id}/reopen") => Some(json!({"reason": "new threats"})),
+        ("POST", "/v1/facilities") => Some(facility(&format!("Shelter {}", Uuid::new_v4()))),
+        ("PATCH", "/v1/facilities/{id}") => Some(facility("Owner's shelter")),
+        ("POST", "/v1/referrals") => {
+            Some(referral(&fixture.case_to_refer, &fixture.partner_facility))
+        }
+        ("POST", "/v1/referrals/{id}/accept" | "/v1/referrals/{id}/start") => Some(json!({})),
+        ("POST", "/v1/referrals/{id}/complete") => {
+            Some(json!({"outcome": "Stayed three weeks, then moved in with family"}))
+        }
+        ("POST", "/v1/referrals/{id}/decline") => Some(json!({"reason": "No bed for a family"})),
+        ("POST", "/v1/referrals/{id}/cancel" | "/v1/referrals/{id}/revoke") => {
+            Some(json!({"reason": "The person withdrew consent"}))
+        }
         ("POST" | "DELETE" | "PATCH", other) => {
             panic!("the matrix needs a request body for {other}")
         }
         _ => None,
     };
-    (path, body, scoped && rule.path.contains("{id}"))
+    // A referral is made of a case: only its organisation's staff refer it.
+    let refers_a_case = (rule.method, rule.path) == ("POST", "/v1/referrals");
+    (
+        path,
+        body,
+        refers_a_case || (scoped && rule.path.contains("{id}")),
+    )
 }
 
 /// The request of one attempt, once its preconditions are prepared.
@@ -563,6 +705,55 @@ async fn prepare(
             }
             attempt.if_match = Some(read(stack, actors, &case).await.0);
         }
+        ("PATCH", "/v1/facilities/{id}") => {
+            attempt.if_match = Some(read(stack, actors, &attempt.path).await.0);
+        }
+        ("POST", "/v1/referrals/{id}/accept" | "/v1/referrals/{id}/decline") => {
+            // A referral to the owner waiting for its answer.
+            let (id, etag) = refer(
+                stack,
+                &actors.partner_admin,
+                &fixture.partner_case,
+                &fixture.owner_facility,
+            )
+            .await;
+            attempt.path = rule.path.replace("{id}", &id);
+            attempt.if_match = Some(etag);
+        }
+        ("POST", "/v1/referrals/{id}/start" | "/v1/referrals/{id}/complete") => {
+            // A referral to the owner that the owner accepted.
+            let (id, etag) = refer(
+                stack,
+                &actors.partner_admin,
+                &fixture.partner_case,
+                &fixture.owner_facility,
+            )
+            .await;
+            let accepted = send(
+                stack,
+                "POST",
+                &actors.admin,
+                &format!("/v1/referrals/{id}/accept"),
+                Some(&etag),
+                Some(&json!({})),
+            )
+            .await;
+            let (etag, _) = expect_ok(accepted, "accepting a referral").await;
+            attempt.path = rule.path.replace("{id}", &id);
+            attempt.if_match = etag;
+        }
+        ("POST", "/v1/referrals/{id}/cancel" | "/v1/referrals/{id}/revoke") => {
+            // A referral the owner sent, still open.
+            let (id, etag) = refer(
+                stack,
+                &actors.admin,
+                &fixture.case_to_refer,
+                &fixture.partner_facility,
+            )
+            .await;
+            attempt.path = rule.path.replace("{id}", &id);
+            attempt.if_match = Some(etag);
+        }
         ("POST", "/v1/cases/{id}/reopen") => {
             // A closed case: asked for by one person, approved by another.
             let case = case_path(&fixture.case_to_reopen);
@@ -640,7 +831,7 @@ async fn transfer_offered_to(
 async fn every_route_every_role_two_organizations(stack: TestStack) {
     let owner = Uuid::new_v4();
     let stranger = Uuid::new_v4();
-    let mut fixture = fixture(&stack, owner).await;
+    let mut fixture = fixture(&stack, owner, stranger).await;
     let actors = actors(&stack, &fixture, owner);
     let mut outcomes = std::collections::BTreeMap::<&str, usize>::new();
 
@@ -687,8 +878,8 @@ async fn every_route_every_role_two_organizations(stack: TestStack) {
                     expected.contains(&status),
                     "{what}: expected {expected:?}, got {status}"
                 );
-                if rule.path.ends_with("/notes") {
-                    // Narratives must not be kept by browsers or proxies.
+                if rule.path.ends_with("/notes") || rule.path.ends_with("/disclosure") {
+                    // Narratives and personal data must not be kept by browsers or proxies.
                     assert_eq!(response.headers()["cache-control"], "no-store", "{what}");
                 }
                 if status >= 400 {
@@ -700,8 +891,14 @@ async fn every_route_every_role_two_organizations(stack: TestStack) {
                 }
                 if outcome == "allowed" && rule.method == "GET" && !rule.path.contains("{id}") {
                     let text = response.text().await.unwrap();
+                    let owners = [
+                        &fixture.screening,
+                        &fixture.case,
+                        &fixture.referral_sent,
+                        &fixture.referral_received,
+                    ];
                     let leaked = organization == stranger
-                        && (text.contains(&fixture.screening) || text.contains(&fixture.case));
+                        && owners.iter().any(|record| text.contains(record.as_str()));
                     assert!(
                         !leaked,
                         "{what}: a foreign organisation's list shows the owner's records"

@@ -80,7 +80,8 @@ fn on_loopback(
 const CALLS: &[(&str, &[&str])] = &[
     ("gateway", &["INTAKE", "CASE", "REFERRAL", "REPORTING"]),
     ("intake", &["CASE"]),
-    ("case", &["INTAKE"]),
+    ("case", &["INTAKE", "REFERRAL"]),
+    ("referral", &["INTAKE", "CASE"]),
     ("reporting", &["INTAKE", "CASE", "REFERRAL"]),
 ];
 

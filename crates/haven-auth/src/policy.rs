@@ -120,11 +120,27 @@ pub enum Action {
     CaseNoteRead,
     /// Read notes restricted to supervisors.
     CaseNoteReadRestricted,
+    /// Read facilities, search them, read the gazetteer.
+    FacilityRead,
+    /// Add or change facilities.
+    FacilityManage,
+    /// Read the coverage report.
+    CoverageRead,
+    /// Refer a case, and cancel or revoke one's own referrals.
+    ReferralCreate,
+    /// Read referrals sent by or to one's organisation.
+    ReferralRead,
+    /// Answer a referral to one's organisation: accept, decline, start, complete.
+    ReferralRespond,
+    /// Read what a referral discloses about the person.
+    ReferralDisclosureRead,
+    /// Share a person's fields with a referral's receiver (service identity only).
+    PersonShareForReferral,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 28] = [
+    pub const ALL: [Action; 36] = [
         Action::ScreeningCreate,
         Action::ScreeningRead,
         Action::ConsentRecord,
@@ -153,6 +169,14 @@ impl Action {
         Action::CaseClosureApprove,
         Action::CaseNoteRead,
         Action::CaseNoteReadRestricted,
+        Action::FacilityRead,
+        Action::FacilityManage,
+        Action::CoverageRead,
+        Action::ReferralCreate,
+        Action::ReferralRead,
+        Action::ReferralRespond,
+        Action::ReferralDisclosureRead,
+        Action::PersonShareForReferral,
     ];
 
     /// Dotted name, e.g. `screening.create`.
@@ -186,6 +210,14 @@ impl Action {
             Action::CaseClosureApprove => "case.closure_approve",
             Action::CaseNoteRead => "case.note.read",
             Action::CaseNoteReadRestricted => "case.note.read_restricted",
+            Action::FacilityRead => "facility.read",
+            Action::FacilityManage => "facility.manage",
+            Action::CoverageRead => "coverage.read",
+            Action::ReferralCreate => "referral.create",
+            Action::ReferralRead => "referral.read",
+            Action::ReferralRespond => "referral.respond",
+            Action::ReferralDisclosureRead => "referral.disclosure.read",
+            Action::PersonShareForReferral => "person.share_for_referral",
         }
     }
 }
@@ -224,6 +256,13 @@ pub const POLICY: &[(Role, &[Action])] = &[
             CaseClosureApprove,
             CaseNoteRead,
             CaseNoteReadRestricted,
+            FacilityRead,
+            FacilityManage,
+            CoverageRead,
+            ReferralCreate,
+            ReferralRead,
+            ReferralRespond,
+            ReferralDisclosureRead,
         ],
     ),
     (
@@ -240,6 +279,7 @@ pub const POLICY: &[(Role, &[Action])] = &[
             ClockComplete,
             ScreeningUpdate,
             IndicatorSetRead,
+            FacilityRead,
         ],
     ),
     (
@@ -253,6 +293,10 @@ pub const POLICY: &[(Role, &[Action])] = &[
             IndicatorSetRead,
             CaseUpdate,
             CaseNoteRead,
+            FacilityRead,
+            ReferralCreate,
+            ReferralRead,
+            ReferralDisclosureRead,
         ],
     ),
     (
@@ -279,10 +323,37 @@ pub const POLICY: &[(Role, &[Action])] = &[
             CaseClosureApprove,
             CaseNoteRead,
             CaseNoteReadRestricted,
+            FacilityRead,
+            CoverageRead,
+            ReferralCreate,
+            ReferralRead,
+            ReferralRespond,
+            ReferralDisclosureRead,
         ],
     ),
-    (Role::ReferralCoordinator, &[OrganizationRead]),
-    (Role::Analyst, &[OrganizationRead, ReportRead, EventsWatch]),
+    // Staff of a receiving provider: their facilities and the referrals to them.
+    (
+        Role::ReferralCoordinator,
+        &[
+            OrganizationRead,
+            FacilityRead,
+            FacilityManage,
+            CoverageRead,
+            ReferralRead,
+            ReferralRespond,
+            ReferralDisclosureRead,
+        ],
+    ),
+    (
+        Role::Analyst,
+        &[
+            OrganizationRead,
+            ReportRead,
+            EventsWatch,
+            FacilityRead,
+            CoverageRead,
+        ],
+    ),
     // Auditors read the trail and (sealed) cases, never personal data or narratives.
     (
         Role::Auditor,
@@ -293,6 +364,8 @@ pub const POLICY: &[(Role, &[Action])] = &[
             OrganizationRead,
             ReportRead,
             PersonAccessLogRead,
+            FacilityRead,
+            ReferralRead,
         ],
     ),
     (
@@ -303,6 +376,8 @@ pub const POLICY: &[(Role, &[Action])] = &[
             CaseRead,
             OrganizationRead,
             EventsWatch,
+            FacilityRead,
+            PersonShareForReferral,
         ],
     ),
 ];
@@ -350,6 +425,10 @@ mod tests {
         ] {
             assert!(!allows(role, PersonRead), "{role:?}");
             assert!(!allows(role, CaseNoteRead), "{role:?} reads no narratives");
+            assert!(
+                !allows(role, ReferralDisclosureRead) || role == Role::ReferralCoordinator,
+                "{role:?}"
+            );
         }
         for role in Role::ALL {
             assert_eq!(allows(role, PersonErase), role == Role::Admin, "{role:?}");
@@ -359,6 +438,11 @@ mod tests {
                 "{role:?}: plans are approved by supervisors"
             );
             assert!(!allows(role, CaseNoteRead) || allows(role, CaseRead));
+            assert_eq!(
+                allows(role, PersonShareForReferral),
+                role == Role::Service,
+                "{role:?}: only the referral service asks intake to share"
+            );
             assert_eq!(
                 allows(role, CaseReadSealed),
                 matches!(role, Role::Admin | Role::Auditor),

@@ -13,6 +13,7 @@
 
 mod secret;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -58,7 +59,7 @@ pub struct Settings {
     /// The case service.
     pub case: CaseSettings,
     /// The referral service.
-    pub referral: ServiceSettings,
+    pub referral: ReferralSettings,
     /// The reporting service.
     pub reporting: ServiceSettings,
     /// TLS of the gRPC listeners and of the gRPC clients between Haven processes.
@@ -193,6 +194,96 @@ pub struct ServiceSettings {
     pub endpoint: String,
 }
 
+/// The referral service: where it listens, its catchment radius, its gazetteer and
+/// what a referral discloses per service type.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReferralSettings {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// URL other services use to reach it.
+    pub endpoint: String,
+    /// Catchment radius of a search and of the coverage report, in km.
+    #[serde(default = "default_radius_km")]
+    pub default_radius_km: f64,
+    /// A CSV gazetteer (`name_az,name_en,lat,lon`) replacing the shipped settlements.
+    #[serde(default)]
+    pub gazetteer_file: Option<PathBuf>,
+    /// Fields of the person a referral discloses, per service type (`shelter`,
+    /// `medical`, ...); service types not listed disclose `default_disclosure`.
+    #[serde(default = "default_disclosure_by_type")]
+    pub disclosure: BTreeMap<String, Vec<String>>,
+    /// Fields disclosed for service types not in `disclosure`.
+    #[serde(default = "default_disclosure")]
+    pub default_disclosure: Vec<String>,
+}
+
+fn default_radius_km() -> f64 {
+    150.0
+}
+
+fn default_disclosure() -> Vec<String> {
+    ["given_name", "gender", "age", "language"]
+        .map(str::to_owned)
+        .to_vec()
+}
+
+fn default_disclosure_by_type() -> BTreeMap<String, Vec<String>> {
+    let fields = |names: &[&str]| names.iter().map(|name| (*name).to_owned()).collect();
+    BTreeMap::from([
+        (
+            "shelter".to_owned(),
+            fields(&[
+                "given_name",
+                "gender",
+                "age",
+                "language",
+                "risk_level",
+                "immediate_needs",
+            ]),
+        ),
+        (
+            "medical".to_owned(),
+            fields(&[
+                "given_name",
+                "family_name",
+                "gender",
+                "birth_date",
+                "language",
+            ]),
+        ),
+        (
+            "legal_aid".to_owned(),
+            fields(&[
+                "given_name",
+                "family_name",
+                "patronymic",
+                "birth_date",
+                "citizenships",
+                "language",
+                "exploitation_types",
+            ]),
+        ),
+    ])
+}
+
+/// Fields a referral may disclose (intake knows how to share each).
+pub const DISCLOSABLE_FIELDS: [&str; 13] = [
+    "given_name",
+    "family_name",
+    "patronymic",
+    "gender",
+    "birth_date",
+    "age",
+    "citizenships",
+    "languages",
+    "phone",
+    "language",
+    "risk_level",
+    "immediate_needs",
+    "exploitation_types",
+];
+
 /// The intake service: where it listens, when it opens cases, its statutory clocks.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -315,7 +406,14 @@ impl Default for Settings {
                 code_prefix: "HV".to_owned(),
                 allow_self_approval: false,
             },
-            referral: service(50053),
+            referral: ReferralSettings {
+                listen: SocketAddr::from(([127, 0, 0, 1], 50053)),
+                endpoint: "http://127.0.0.1:50053".to_owned(),
+                default_radius_km: default_radius_km(),
+                gazetteer_file: None,
+                disclosure: default_disclosure_by_type(),
+                default_disclosure: default_disclosure(),
+            },
             reporting: service(50054),
             grpc_tls: GrpcTlsSettings::default(),
         }
@@ -460,6 +558,30 @@ impl Settings {
         check_url("intake.endpoint", &self.intake.endpoint)?;
         check_url("case.endpoint", &self.case.endpoint)?;
         check_url("referral.endpoint", &self.referral.endpoint)?;
+        if !(self.referral.default_radius_km > 0.0 && self.referral.default_radius_km <= 20_000.0) {
+            return Err(invalid(
+                "referral.default_radius_km",
+                "must be between 0 and 20000 km",
+            ));
+        }
+        for (service_type, fields) in self
+            .referral
+            .disclosure
+            .iter()
+            .chain([(&"(default)".to_owned(), &self.referral.default_disclosure)])
+        {
+            if let Some(field) = fields
+                .iter()
+                .find(|field| !DISCLOSABLE_FIELDS.contains(&field.as_str()))
+            {
+                return Err(invalid(
+                    "referral.disclosure",
+                    &format!(
+                        "`{field}` (for {service_type}) is not a field a referral can disclose"
+                    ),
+                ));
+            }
+        }
         check_url("reporting.endpoint", &self.reporting.endpoint)?;
         if self.case.code_prefix.is_empty()
             || !self

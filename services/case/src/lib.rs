@@ -75,6 +75,16 @@ pub async fn serve(
         "intake",
         intake,
         security.service_tokens.clone(),
+        sink.clone(),
+        shutdown.clone(),
+    ));
+    // A completed referral is recorded as a delivered service of the case.
+    let referral = haven_server::client_endpoint(&settings.referral.endpoint, &settings)
+        .map_err(|error| anyhow::anyhow!("referral.endpoint: {error:#}"))?;
+    let referrals = tokio::spawn(haven_events::follow(
+        "referral",
+        referral,
+        security.service_tokens.clone(),
         sink,
         shutdown.clone(),
     ));
@@ -104,6 +114,7 @@ pub async fn serve(
     )
     .await;
     let _ = follower.await;
+    let _ = referrals.await;
     database.close().await;
     served
 }

@@ -1056,6 +1056,56 @@ macro_rules! case_store {
                 row.map(Transfer::try_from).transpose()
             }
 
+            /// A completed referral is a delivered service of the case, recorded once.
+            async fn record_referred_service(&self, connection: &mut $connection, event: &Event) -> HavenResult<()> {
+                let payload: serde_json::Value = serde_json::from_str(&event.payload_json).map_err(HavenError::internal)?;
+                let field = |name: &str| payload[name].as_str().map(str::to_owned);
+                let (Some(referral_id), Some(case_id), Some(provider), Some(kind)) = (
+                    field("referral_id").and_then(|id| Uuid::parse_str(&id).ok()),
+                    field("case_id").and_then(|id| Uuid::parse_str(&id).ok()),
+                    field("to_organization_id").and_then(|id| Uuid::parse_str(&id).ok()),
+                    field("service_type").and_then(|kind| ServiceType::parse(&kind)),
+                ) else {
+                    tracing::warn!("referral.completed without the fields of a service; skipped");
+                    return Ok(());
+                };
+                let row: Option<CaseRow> = sqlx::query_as(SELECT_BY_ID).bind(case_id).fetch_optional(&mut *connection).await.map_err(db_error)?;
+                let Some(case) = row.map(Case::try_from).transpose()? else { return Ok(()) };
+                let ended_on = field("on").filter(|on| parse_date(on).is_some());
+                let id = Uuid::now_v7();
+                let inserted = sqlx::query(
+                    "INSERT INTO case_services (id, case_id, service_type, provider_organization_id, ended_on, status, version, \
+                     recorded_at, recorded_by, referral_id) VALUES ($1, $2, $3, $4, $5, 'delivered', 1, $6, 'service:referral', $7) \
+                     ON CONFLICT (referral_id) DO NOTHING",
+                )
+                .bind(id)
+                .bind(case_id)
+                .bind(kind.as_str())
+                .bind(provider)
+                .bind(ended_on)
+                .bind(OffsetDateTime::now_utc())
+                .bind(referral_id)
+                .execute(&mut *connection)
+                .await
+                .map_err(db_error)?;
+                if inserted.rows_affected() == 1 {
+                    let event = NewEvent {
+                        event_type: "case.service_added",
+                        aggregate_id: case.id,
+                        organization_id: case.organization_id,
+                        payload: serde_json::json!({
+                            "service_id": id,
+                            "type": kind.as_str(),
+                            "provider_organization_id": provider,
+                            "status": ServiceStatus::Delivered.as_str(),
+                            "referral_id": referral_id,
+                        }),
+                    };
+                    OutboxWrite::append_event(&mut *connection, SERVICE, &event).await.map_err(db_error)?;
+                }
+                Ok(())
+            }
+
             fn may_review(&self, context: &AuditContext, submitted_by: &str, what: &str) -> HavenResult<()> {
                 if submitted_by == context.principal.subject && !self.options.allow_self_approval {
                     return Err(HavenError::new(
@@ -2339,6 +2389,9 @@ macro_rules! case_store {
                         .await
                         .map_err(db_error)?;
                     tracing::info!(person_id = %person_id, cases = shredded.rows_affected(), "case data keys destroyed after erasure");
+                }
+                if event.event_type == "referral.completed" {
+                    self.record_referred_service(&mut tx, event).await?;
                 }
                 tx.commit().await.map_err(db_error)?;
                 Ok(())

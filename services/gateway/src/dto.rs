@@ -10,11 +10,13 @@ pub(crate) mod case;
 pub(crate) mod clock;
 pub(crate) mod delivery;
 pub(crate) mod enums;
+pub(crate) mod facility;
 pub(crate) mod follow_up;
 pub(crate) mod note;
 pub(crate) mod organization;
 pub(crate) mod person;
 pub(crate) mod plan;
+pub(crate) mod referral;
 pub(crate) mod report;
 pub(crate) mod screening;
 

@@ -89,6 +89,12 @@ pub(crate) const REPLAYABLE_ROUTES: &[&str] = &[
     // booked twice.
     "/v1/cases/{id}/payments",
     "/v1/cases/{id}/follow_ups",
+    // A facility: an organisation's address, capacity and contacts, not a person's.
+    "/v1/facilities",
+    // The case by its code, ids, the service sought, dates and the purpose, which
+    // says what is asked, not who the person is (the API documents that it must carry
+    // no personal details; what the receiver may know is read from the disclosure).
+    "/v1/referrals",
 ];
 
 /// Why a route answering with a whole screening may not be stored.
@@ -145,6 +151,12 @@ const NOT_REPLAYABLE_ROUTES: &[(&str, &str)] = &[
     ("/v1/cases/{id}/closure/approve", NOT_A_CREATE_IF_MATCH),
     ("/v1/cases/{id}/closure/reject", NOT_A_CREATE_IF_MATCH),
     ("/v1/cases/{id}/reopen", NOT_A_CREATE_IF_MATCH),
+    ("/v1/referrals/{id}/accept", NOT_A_CREATE_IF_MATCH),
+    ("/v1/referrals/{id}/decline", NOT_A_CREATE_IF_MATCH),
+    ("/v1/referrals/{id}/start", NOT_A_CREATE_IF_MATCH),
+    ("/v1/referrals/{id}/complete", NOT_A_CREATE_IF_MATCH),
+    ("/v1/referrals/{id}/cancel", NOT_A_CREATE_IF_MATCH),
+    ("/v1/referrals/{id}/revoke", NOT_A_CREATE_IF_MATCH),
     ("/v1/transfers/{id}/accept", TRANSFER_DECISION),
     ("/v1/transfers/{id}/reject", TRANSFER_DECISION),
     ("/v1/screenings", ANSWERS_WITH_A_SCREENING),

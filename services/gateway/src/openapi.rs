@@ -15,7 +15,7 @@ pub(crate) const BEARER: &str = "bearer";
         title = "Haven REST API",
         description = "Case management for organisations assisting victims of human \
             trafficking: screenings, identification, cases, the directory of \
-            organisations and statistics. Every `/v1` operation requires a bearer \
+            organisations and their facilities, referrals and statistics. Every `/v1` operation requires a bearer \
             JWT; errors are `application/problem+json` (RFC 9457) with a `request_id`.",
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
@@ -28,6 +28,8 @@ pub(crate) const BEARER: &str = "bearer";
         (name = "persons", description = "Personal data: audited reads, erasure, access log"),
         (name = "cases", description = "Rehabilitation and reintegration cases"),
         (name = "organizations", description = "Directory of organisations"),
+        (name = "facilities", description = "Facilities of the directory: search for a place, coverage, gazetteer"),
+        (name = "referrals", description = "Referrals of cases between organisations and what they disclose"),
         (name = "reports", description = "Statistics without personal data"),
         (name = "operations", description = "Liveness and readiness (no authentication)"),
     )

@@ -140,6 +140,38 @@ pub const ROUTE_POLICY: &[RouteRule] = &[
     rule("POST", "/v1/organizations", Action::OrganizationCreate),
     rule("GET", "/v1/organizations", Action::OrganizationRead),
     rule("GET", "/v1/organizations/{id}", Action::OrganizationRead),
+    // The directory is read across organisations; a facility is changed by its own.
+    rule("POST", "/v1/facilities", Action::FacilityManage),
+    rule("GET", "/v1/facilities", Action::FacilityRead),
+    rule("GET", "/v1/facilities/search", Action::FacilityRead),
+    rule("GET", "/v1/facilities/{id}", Action::FacilityRead),
+    rule("PATCH", "/v1/facilities/{id}", Action::FacilityManage),
+    rule("GET", "/v1/coverage", Action::CoverageRead),
+    rule("GET", "/v1/settlements", Action::FacilityRead),
+    // Referrals: the sender creates, cancels and revokes; the receiver answers. The
+    // referral service checks which side of the referral the caller's organisation is.
+    rule("POST", "/v1/referrals", Action::ReferralCreate),
+    rule("GET", "/v1/referrals", Action::ReferralRead),
+    rule("GET", "/v1/referrals/{id}", Action::ReferralRead),
+    rule("POST", "/v1/referrals/{id}/accept", Action::ReferralRespond),
+    rule(
+        "POST",
+        "/v1/referrals/{id}/decline",
+        Action::ReferralRespond,
+    ),
+    rule("POST", "/v1/referrals/{id}/start", Action::ReferralRespond),
+    rule(
+        "POST",
+        "/v1/referrals/{id}/complete",
+        Action::ReferralRespond,
+    ),
+    rule("POST", "/v1/referrals/{id}/cancel", Action::ReferralCreate),
+    rule("POST", "/v1/referrals/{id}/revoke", Action::ReferralCreate),
+    rule(
+        "GET",
+        "/v1/referrals/{id}/disclosure",
+        Action::ReferralDisclosureRead,
+    ),
     rule("GET", "/v1/reports/summary", Action::ReportRead),
     // Last, so the authorization matrix erases only after every read.
     rule("DELETE", "/v1/persons/{id}", Action::PersonErase),

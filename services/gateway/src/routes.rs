@@ -4,12 +4,14 @@
 pub(crate) mod cases;
 pub(crate) mod clocks;
 pub(crate) mod deliveries;
+pub(crate) mod facilities;
 pub(crate) mod follow_ups;
 pub(crate) mod health;
 pub(crate) mod notes;
 pub(crate) mod organizations;
 pub(crate) mod persons;
 pub(crate) mod plans;
+pub(crate) mod referrals;
 pub(crate) mod reports;
 pub(crate) mod screenings;
 pub(crate) mod transfers;
@@ -77,6 +79,30 @@ pub(crate) fn documented() -> OpenApiRouter<AppState> {
             organizations::list_organizations
         ))
         .routes(routes!(organizations::get_organization))
+        .routes(routes!(
+            facilities::create_facility,
+            facilities::list_facilities
+        ))
+        // A static segment wins over `{id}`: `/v1/facilities/search` is never a facility.
+        .routes(routes!(facilities::search_facilities))
+        .routes(routes!(
+            facilities::get_facility,
+            facilities::update_facility
+        ))
+        .routes(routes!(facilities::get_coverage))
+        .routes(routes!(facilities::list_settlements))
+        .routes(routes!(
+            referrals::create_referral,
+            referrals::list_referrals
+        ))
+        .routes(routes!(referrals::get_referral))
+        .routes(routes!(referrals::accept_referral))
+        .routes(routes!(referrals::decline_referral))
+        .routes(routes!(referrals::start_referral))
+        .routes(routes!(referrals::complete_referral))
+        .routes(routes!(referrals::cancel_referral))
+        .routes(routes!(referrals::revoke_referral))
+        .routes(routes!(referrals::get_disclosure))
         .routes(routes!(persons::get_person, persons::erase_person))
         .routes(routes!(persons::access_log))
         .routes(routes!(persons::find_matches))

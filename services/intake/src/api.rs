@@ -647,4 +647,139 @@ impl IntakeService for IntakeApi {
             screening: reply(&screening),
         }))
     }
+    async fn share_for_referral(
+        &self,
+        request: Request<pb::ShareForReferralRequest>,
+    ) -> Result<Response<pb::ShareForReferralResponse>, Status> {
+        let context = AuditContext::from_request(&request, Action::PersonShareForReferral)?;
+        let message = request.into_inner();
+        let id = parse_id("screening_id", &message.screening_id)?;
+        let organization_type = message.organization_type.trim();
+        if !ORGANIZATION_TYPES.contains(&organization_type) {
+            return Err(HavenError::invalid_field(
+                "organization_type",
+                "must be government, ngo, international_organization, private or other",
+            )
+            .into());
+        }
+        if let Some(field) = message
+            .fields
+            .iter()
+            .find(|field| !haven_config::DISCLOSABLE_FIELDS.contains(&field.as_str()))
+        {
+            return Err(HavenError::invalid_field(
+                "fields",
+                format!("`{field}` is not a field that can be shared"),
+            )
+            .into());
+        }
+        let screening = self
+            .store
+            .get_screening(Scope::All, id)
+            .await?
+            .ok_or_else(|| HavenError::not_found("screening"))?;
+        // Consent is checked now, against the newest data-sharing record.
+        sharing_allowed(&screening, organization_type)?;
+        if message.fields.is_empty() {
+            return Ok(Response::new(pb::ShareForReferralResponse {
+                fields: Vec::new(),
+            }));
+        }
+        let details = match screening.person_id {
+            Some(person_id) => self
+                .store
+                .get_person(&context, Scope::All, person_id)
+                .await?
+                .and_then(|person| person.details),
+            None => None,
+        };
+        let fields = message
+            .fields
+            .iter()
+            .filter_map(|field| {
+                shared_value(field, &screening, details.as_ref()).map(|value| pb::SharedField {
+                    name: field.clone(),
+                    value,
+                })
+            })
+            .collect();
+        Ok(Response::new(pb::ShareForReferralResponse { fields }))
+    }
+}
+
+/// Whether the newest data-sharing consent allows sharing with `organization_type`;
+/// the error says why not.
+fn sharing_allowed(screening: &Screening, organization_type: &str) -> HavenResult<()> {
+    let conflict = |message: String| HavenError::new(haven_error::ErrorCode::Conflict, message);
+    let consent = screening
+        .consents
+        .iter()
+        .rev()
+        .find(|consent| consent.purpose == ConsentPurpose::DataSharing);
+    match consent {
+        None => Err(conflict(
+            "the person has not consented to sharing their data: record a data-sharing consent first".to_owned(),
+        )),
+        Some(consent) if !consent.given => Err(conflict(
+            "the person refused or withdrew consent to sharing their data".to_owned(),
+        )),
+        Some(consent)
+            if !consent.organization_types.is_empty()
+                && !consent.organization_types.iter().any(|kind| kind == organization_type) =>
+        {
+            Err(conflict(format!(
+                "the person's consent to sharing covers only {} organisations, not {organization_type}",
+                consent.organization_types.join(", ")
+            )))
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+/// One shared field's value, if known.
+fn shared_value(
+    field: &str,
+    screening: &Screening,
+    details: Option<&PersonDetails>,
+) -> Option<String> {
+    let non_empty = |value: String| (!value.is_empty()).then_some(value);
+    let risk = screening.assessment.risk.as_ref();
+    match field {
+        "language" => non_empty(screening.language.clone()),
+        "risk_level" => risk.map(|risk| risk.level.clone()),
+        "immediate_needs" => risk.and_then(|risk| non_empty(risk.immediate_needs.join(","))),
+        "exploitation_types" => screening
+            .assessment
+            .exploitation
+            .as_ref()
+            .and_then(|exploitation| non_empty(exploitation.types.join(","))),
+        _ => {
+            let details = details?;
+            match field {
+                "given_name" => non_empty(details.given_name.clone()),
+                "family_name" => non_empty(details.family_name.clone()),
+                "patronymic" => non_empty(details.patronymic.clone()),
+                "gender" => details.gender.map(|gender| gender.as_str().to_owned()),
+                "birth_date" => details.birth_date.map(|date| date.to_string()),
+                "age" => {
+                    let today = OffsetDateTime::now_utc().date();
+                    match (details.birth_date, details.birth_year) {
+                        (Some(born), _) => {
+                            let had_birthday = (today.month() as u8, today.day())
+                                >= (born.month() as u8, born.day());
+                            Some(
+                                (today.year() - born.year() - i32::from(!had_birthday)).to_string(),
+                            )
+                        }
+                        (None, Some(year)) => Some((today.year() - year).to_string()),
+                        (None, None) => None,
+                    }
+                }
+                "citizenships" => non_empty(details.citizenships.join(",")),
+                "languages" => non_empty(details.languages.join(",")),
+                "phone" => non_empty(details.phone.clone()),
+                _ => None,
+            }
+        }
+    }
 }

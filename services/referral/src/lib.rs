@@ -3,7 +3,11 @@
 
 mod api;
 pub mod domain;
+pub mod geo;
+pub mod peers;
 pub mod store;
+
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -11,7 +15,7 @@ use tonic::service::Routes;
 use tonic::service::interceptor::InterceptedService;
 
 use haven_config::Settings;
-use haven_events::{EventFeed, EventSignal};
+use haven_events::{EventFeed, EventSignal, EventSink};
 use haven_proto::common::v1::event_feed_service_server::EventFeedServiceServer;
 use haven_proto::referral::v1::referral_service_server::ReferralServiceServer;
 use haven_server::{MAX_MESSAGE_BYTES, Security, serve_grpc_with};
@@ -31,7 +35,16 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
 
 /// Opens (and migrates) the referral database.
 pub async fn connect(settings: &Settings) -> anyhow::Result<Database> {
-    Database::connect(settings, SERVICE, &[haven_events::MIGRATIONS, MIGRATIONS]).await
+    Database::connect(
+        settings,
+        SERVICE,
+        &[
+            haven_events::MIGRATIONS,
+            haven_audit::MIGRATIONS,
+            MIGRATIONS,
+        ],
+    )
+    .await
 }
 
 /// Serves the referral service on `listener` until `shutdown` is cancelled.
@@ -44,9 +57,30 @@ pub async fn serve(
     let database = connect(&settings).await?;
     let signal = EventSignal::default();
     let store = store::open(database.clone(), signal.clone());
-    let api = ReferralServiceServer::new(ReferralApi::new(store))
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let gazetteer = match &settings.referral.gazetteer_file {
+        Some(path) => geo::Gazetteer::load(path)?,
+        None => geo::Gazetteer::default_settlements(),
+    };
+    let peers = peers::Peers::new(&settings, security.service_tokens.clone())?;
+    // A withdrawn data-sharing consent in intake revokes the open referrals.
+    let intake = haven_server::client_endpoint(&settings.intake.endpoint, &settings)
+        .map_err(|error| anyhow::anyhow!("intake.endpoint: {error:#}"))?;
+    let sink: Arc<dyn EventSink> = store.clone();
+    let follower = tokio::spawn(haven_events::follow(
+        "intake",
+        intake,
+        security.service_tokens.clone(),
+        sink,
+        shutdown.clone(),
+    ));
+    let api = ReferralServiceServer::new(ReferralApi::new(
+        store,
+        peers,
+        gazetteer,
+        settings.referral.clone(),
+    ))
+    .max_decoding_message_size(MAX_MESSAGE_BYTES)
+    .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let feed = EventFeedServiceServer::new(EventFeed::new(
         SERVICE,
         database.clone(),
@@ -63,6 +97,7 @@ pub async fn serve(
         &settings.grpc_tls,
     )
     .await;
+    let _ = follower.await;
     database.close().await;
     served
 }

@@ -19,6 +19,7 @@ async fn setup(settings: &Settings) -> Arc<dyn DirectoryStore> {
 
 fn organization(name: &str) -> NewOrganization {
     NewOrganization {
+        id: None,
         name: name.into(),
         organization_type: OrganizationType::Ngo,
         settlement: "Baku".into(),

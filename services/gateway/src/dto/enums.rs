@@ -42,6 +42,7 @@ macro_rules! api_enum {
 
             /// Reads the wire value of the proto enum; `None` when it is unspecified or
             /// unknown to this build.
+            #[allow(dead_code, reason = "input-only enums are never received")]
             pub(crate) fn from_proto(value: i32) -> Option<Self> {
                 match $module::$proto::try_from(value).ok()? {
                     $module::$proto::Unspecified => None,
@@ -125,6 +126,31 @@ api_enum! {
     }
 }
 
+api_enum! {
+    /// Where a referral stands: `requested` → `accepted` or `declined`; `accepted` →
+    /// `in_progress` → `completed`; `cancelled` or `revoked` by the sender before it
+    /// ends.
+    ReferralStatus => referral::ReferralStatus {
+        Requested,
+        Accepted,
+        Declined,
+        InProgress,
+        Completed,
+        Cancelled,
+        Revoked,
+    }
+}
+
+api_enum! {
+    /// How soon the receiving organisation is to answer a referral.
+    Urgency => referral::Urgency { Routine, Urgent, Emergency }
+}
+
+api_enum! {
+    /// Referrals sent by the caller's organisation (`outgoing`) or to it (`incoming`).
+    ReferralDirection => referral::ReferralDirection { Outgoing, Incoming }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +209,21 @@ mod tests {
             OrganizationType::ALL,
             |v| referral::OrganizationType::from(v).as_str_name(),
             "ORGANIZATION_TYPE_",
+        );
+        assert_spelling(
+            ReferralStatus::ALL,
+            |v| referral::ReferralStatus::from(v).as_str_name(),
+            "REFERRAL_STATUS_",
+        );
+        assert_spelling(
+            Urgency::ALL,
+            |v| referral::Urgency::from(v).as_str_name(),
+            "URGENCY_",
+        );
+        assert_spelling(
+            ReferralDirection::ALL,
+            |v| referral::ReferralDirection::from(v).as_str_name(),
+            "REFERRAL_DIRECTION_",
         );
         assert_spelling(
             Gender::ALL,

@@ -64,6 +64,10 @@ pub(crate) struct CreateOrganization {
     /// Settlement where it is based.
     #[serde(default)]
     pub(crate) settlement: Option<String>,
+    /// The organisation's id as your identity provider's `org` claim carries it, so
+    /// its staff act for it; default: a new id.
+    #[serde(default)]
+    pub(crate) id: Option<uuid::Uuid>,
 }
 
 impl CreateOrganization {
@@ -74,6 +78,7 @@ impl CreateOrganization {
             name: self.name,
             organization_type: self.organization_type.to_proto(),
             settlement: self.settlement.unwrap_or_default(),
+            id: self.id.map(|id| id.to_string()).unwrap_or_default(),
         })
     }
 }

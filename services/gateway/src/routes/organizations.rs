@@ -15,9 +15,10 @@ use crate::extract::{Caller, Json, PathId, Query};
 use crate::openapi::{BodyErrors, CommonErrors, NotFound};
 use crate::state::AppState;
 
-const BACKEND: &str = "referral";
+pub(super) const BACKEND: &str = "referral";
 
-fn referral(state: &AppState) -> ReferralServiceClient<Channel> {
+/// A client of the referral service.
+pub(super) fn referral(state: &AppState) -> ReferralServiceClient<Channel> {
     ReferralServiceClient::new(state.backends().referral.channel.clone())
 }
 

@@ -1,6 +1,7 @@
-//! A fake intake service (and its indicator sets) speaking real gRPC, plus the health
-//! protocol answering SERVING for all four services, so the gateway can be tested end
-//! to end without the real services. It remembers the metadata of every call.
+//! A fake intake service (and its indicator sets) and a fake referral service speaking
+//! real gRPC, plus the health protocol answering SERVING for all four services, so the
+//! gateway can be tested end to end without the real services. It remembers the
+//! metadata of every call.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -12,10 +13,13 @@ use haven_proto::intake::v1::indicator_set_service_server::{
     IndicatorSetService, IndicatorSetServiceServer,
 };
 use haven_proto::intake::v1::intake_service_server::{IntakeService, IntakeServiceServer};
+use haven_proto::referral::v1::referral_service_server::ReferralServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
+
+use crate::fake_referral::{FakeReferral, ReferralRequests};
 
 /// Screening id that answers NotFound.
 pub const MISSING_ID: &str = "00000000-0000-4000-8000-000000000404";
@@ -51,6 +55,7 @@ pub struct SeenCall {
 pub struct FakeBackend {
     pub endpoint: String,
     seen: Arc<Mutex<Vec<SeenCall>>>,
+    referral_requests: Arc<Mutex<ReferralRequests>>,
     shutdown: CancellationToken,
 }
 
@@ -68,6 +73,7 @@ impl FakeBackend {
                 .await;
         }
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let referral_requests = Arc::new(Mutex::new(ReferralRequests::default()));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let shutdown = CancellationToken::new();
@@ -78,6 +84,10 @@ impl FakeBackend {
                 seen: seen.clone(),
                 flaky_failed: AtomicBool::new(false),
             }))
+            .add_service(ReferralServiceServer::new(FakeReferral {
+                seen: seen.clone(),
+                requests: referral_requests.clone(),
+            }))
             .serve_with_incoming_shutdown(
                 TcpIncoming::from(listener),
                 shutdown.clone().cancelled_owned(),
@@ -86,6 +96,7 @@ impl FakeBackend {
         Self {
             endpoint,
             seen,
+            referral_requests,
             shutdown,
         }
     }
@@ -93,6 +104,11 @@ impl FakeBackend {
     /// The calls received so far.
     pub fn calls(&self) -> Vec<SeenCall> {
         self.seen.lock().unwrap().clone()
+    }
+
+    /// The requests the fake referral service received so far.
+    pub fn referral_requests(&self) -> ReferralRequests {
+        self.referral_requests.lock().unwrap().clone()
     }
 }
 
@@ -112,7 +128,7 @@ impl FakeIntake {
     }
 }
 
-fn record_call<T>(seen: &Mutex<Vec<SeenCall>>, method: &'static str, request: &Request<T>) {
+pub fn record_call<T>(seen: &Mutex<Vec<SeenCall>>, method: &'static str, request: &Request<T>) {
     let text = |key: &str| {
         request
             .metadata()
@@ -322,6 +338,13 @@ impl IntakeService for FakeIntake {
         _request: Request<intake::ConfirmMatchRequest>,
     ) -> Result<Response<intake::ConfirmMatchResponse>, Status> {
         Err(Status::not_found("screening not found"))
+    }
+
+    async fn share_for_referral(
+        &self,
+        _request: Request<intake::ShareForReferralRequest>,
+    ) -> Result<Response<intake::ShareForReferralResponse>, Status> {
+        Err(Status::permission_denied("for the referral service only"))
     }
 }
 

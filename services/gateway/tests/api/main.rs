@@ -7,9 +7,11 @@
 mod case_work;
 mod errors;
 mod fake_backend;
+mod fake_referral;
 mod forwarding;
 mod helpers;
 mod idempotency;
 mod operations;
 mod rate_limit;
+mod referrals;
 mod tls;
