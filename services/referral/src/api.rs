@@ -233,7 +233,7 @@ impl ReferralApi {
             opening_hours: text("opening_hours", &details.opening_hours, 200, false)?,
             contact_phone: text("contact_phone", &details.contact_phone, 50, false)?,
             contact_email,
-            active: details.active,
+            active: details.active.unwrap_or(true),
         })
     }
 

@@ -208,7 +208,7 @@ impl FacilityDetails {
             opening_hours: self.opening_hours.unwrap_or_default(),
             contact_phone: self.contact_phone.unwrap_or_default(),
             contact_email: self.contact_email.unwrap_or_default(),
-            active: self.active,
+            active: Some(self.active),
         })
     }
 
@@ -638,7 +638,7 @@ mod tests {
         .unwrap();
         let details = details.into_proto().unwrap();
         assert!(
-            details.active,
+            details.active == Some(true),
             "a new facility is active unless told otherwise"
         );
         assert_eq!(details.latitude, None);
@@ -654,7 +654,7 @@ mod tests {
         assert_eq!(create.organization_id, uuid::Uuid::nil().to_string());
         let details = create.details.unwrap();
         assert_eq!(details.latitude, Some(40.68));
-        assert!(!details.active);
+        assert_eq!(details.active, Some(false));
     }
 
     #[test]

@@ -66,7 +66,7 @@ fn facility(id: &str, details: referral::FacilityDetails, version: u64) -> refer
         opening_hours: details.opening_hours,
         contact_phone: details.contact_phone,
         contact_email: details.contact_email,
-        active: details.active,
+        active: details.active.unwrap_or(true),
         version,
         created_at: timestamp(1_767_320_000),
     }
@@ -83,7 +83,7 @@ fn shelter() -> referral::FacilityDetails {
             ..Default::default()
         }),
         languages: vec!["az".to_owned(), "ru".to_owned()],
-        active: true,
+        active: Some(true),
         ..Default::default()
     }
 }
