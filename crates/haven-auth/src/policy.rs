@@ -136,11 +136,15 @@ pub enum Action {
     ReferralDisclosureRead,
     /// Share a person's fields with a referral's receiver (service identity only).
     PersonShareForReferral,
+    /// Publish a record-level anonymised export (written to the release ledger).
+    ReportExport,
+    /// Read the release ledger.
+    ReleaseRead,
 }
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 36] = [
+    pub const ALL: [Action; 38] = [
         Action::ScreeningCreate,
         Action::ScreeningRead,
         Action::ConsentRecord,
@@ -177,6 +181,8 @@ impl Action {
         Action::ReferralRespond,
         Action::ReferralDisclosureRead,
         Action::PersonShareForReferral,
+        Action::ReportExport,
+        Action::ReleaseRead,
     ];
 
     /// Dotted name, e.g. `screening.create`.
@@ -218,6 +224,8 @@ impl Action {
             Action::ReferralRespond => "referral.respond",
             Action::ReferralDisclosureRead => "referral.disclosure.read",
             Action::PersonShareForReferral => "person.share_for_referral",
+            Action::ReportExport => "report.export",
+            Action::ReleaseRead => "release.read",
         }
     }
 }
@@ -263,6 +271,8 @@ pub const POLICY: &[(Role, &[Action])] = &[
             ReferralRead,
             ReferralRespond,
             ReferralDisclosureRead,
+            ReportExport,
+            ReleaseRead,
         ],
     ),
     (
@@ -329,6 +339,8 @@ pub const POLICY: &[(Role, &[Action])] = &[
             ReferralRead,
             ReferralRespond,
             ReferralDisclosureRead,
+            ReportExport,
+            ReleaseRead,
         ],
     ),
     // Staff of a receiving provider: their facilities and the referrals to them.
@@ -352,6 +364,8 @@ pub const POLICY: &[(Role, &[Action])] = &[
             EventsWatch,
             FacilityRead,
             CoverageRead,
+            ReportExport,
+            ReleaseRead,
         ],
     ),
     // Auditors read the trail and (sealed) cases, never personal data or narratives.
@@ -362,10 +376,10 @@ pub const POLICY: &[(Role, &[Action])] = &[
             CaseRead,
             CaseReadSealed,
             OrganizationRead,
-            ReportRead,
             PersonAccessLogRead,
             FacilityRead,
             ReferralRead,
+            ReleaseRead,
         ],
     ),
     (
@@ -413,6 +427,13 @@ mod tests {
         assert!(!allows(Role::Analyst, ScreeningRead));
         assert!(!allows(Role::Analyst, CaseRead));
         assert!(allows(Role::Analyst, ReportRead));
+        for role in Role::ALL {
+            assert_eq!(
+                allows(role, ReportRead) && allows(role, ReportExport),
+                matches!(role, Role::Admin | Role::Supervisor | Role::Analyst),
+                "{role:?}: reports are for analysts, supervisors and admins"
+            );
+        }
     }
 
     #[test]

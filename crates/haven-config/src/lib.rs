@@ -61,7 +61,7 @@ pub struct Settings {
     /// The referral service.
     pub referral: ReferralSettings,
     /// The reporting service.
-    pub reporting: ServiceSettings,
+    pub reporting: ReportingSettings,
     /// TLS of the gRPC listeners and of the gRPC clients between Haven processes.
     /// Unset: plaintext (development).
     #[serde(default)]
@@ -184,16 +184,6 @@ impl GrpcTlsSettings {
     }
 }
 
-/// Where a gRPC service listens and how others reach it.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServiceSettings {
-    /// Address to listen on.
-    pub listen: SocketAddr,
-    /// URL other services use to reach it, e.g. `http://case:50052`.
-    pub endpoint: String,
-}
-
 /// The referral service: where it listens, its catchment radius, its gazetteer and
 /// what a referral discloses per service type.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -265,6 +255,26 @@ fn default_disclosure_by_type() -> BTreeMap<String, Vec<String>> {
             ]),
         ),
     ])
+}
+
+/// The reporting service: where it listens, and how published figures protect people.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportingSettings {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// URL other services use to reach it.
+    pub endpoint: String,
+    /// Counts from 1 to below this are suppressed in every published aggregate.
+    #[serde(default = "default_privacy_threshold")]
+    pub suppression_threshold: u32,
+    /// The k of k-anonymity in record-level exports.
+    #[serde(default = "default_privacy_threshold")]
+    pub k_anonymity: u32,
+}
+
+fn default_privacy_threshold() -> u32 {
+    11
 }
 
 /// Fields a referral may disclose (intake knows how to share each).
@@ -355,10 +365,6 @@ pub struct CaseSettings {
 
 impl Default for Settings {
     fn default() -> Self {
-        let service = |port: u16| ServiceSettings {
-            listen: SocketAddr::from(([127, 0, 0, 1], port)),
-            endpoint: format!("http://127.0.0.1:{port}"),
-        };
         Self {
             data_dir: PathBuf::from("data"),
             database: DatabaseSettings {
@@ -414,7 +420,12 @@ impl Default for Settings {
                 disclosure: default_disclosure_by_type(),
                 default_disclosure: default_disclosure(),
             },
-            reporting: service(50054),
+            reporting: ReportingSettings {
+                listen: SocketAddr::from(([127, 0, 0, 1], 50054)),
+                endpoint: "http://127.0.0.1:50054".to_owned(),
+                suppression_threshold: default_privacy_threshold(),
+                k_anonymity: default_privacy_threshold(),
+            },
             grpc_tls: GrpcTlsSettings::default(),
         }
     }
@@ -583,6 +594,15 @@ impl Settings {
             }
         }
         check_url("reporting.endpoint", &self.reporting.endpoint)?;
+        if !(2..=1_000).contains(&self.reporting.suppression_threshold) {
+            return Err(invalid(
+                "reporting.suppression_threshold",
+                "must be 2 to 1000",
+            ));
+        }
+        if !(2..=1_000).contains(&self.reporting.k_anonymity) {
+            return Err(invalid("reporting.k_anonymity", "must be 2 to 1000"));
+        }
         if self.case.code_prefix.is_empty()
             || !self
                 .case

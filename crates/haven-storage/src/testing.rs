@@ -117,7 +117,8 @@ async fn start() -> anyhow::Result<TestPostgres> {
   -c full_page_writes=off -c listen_addresses=127.0.0.1 -c max_connections=500 > "$1/postgres.log" 2>&1 &
 pg=$!
 while kill -0 "$3" 2>/dev/null && kill -0 "$pg" 2>/dev/null; do sleep 0.5; done
-kill -INT "$pg" 2>/dev/null || true
+# Stop the postmaster itself: `runuser` does not pass the signal on.
+kill -INT "$(head -n 1 "$1/data/postmaster.pid" 2>/dev/null)" 2>/dev/null || kill -INT "$pg" 2>/dev/null || true
 wait "$pg" 2>/dev/null || true
 rm -rf "$1"
 "#,

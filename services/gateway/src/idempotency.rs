@@ -157,6 +157,11 @@ const NOT_REPLAYABLE_ROUTES: &[(&str, &str)] = &[
     ("/v1/referrals/{id}/complete", NOT_A_CREATE_IF_MATCH),
     ("/v1/referrals/{id}/cancel", NOT_A_CREATE_IF_MATCH),
     ("/v1/referrals/{id}/revoke", NOT_A_CREATE_IF_MATCH),
+    (
+        "/v1/exports/ctdc",
+        "every export is its own release in the ledger: re-running the export is the \
+         retry, and a replay would hand out a file the ledger does not record twice",
+    ),
     ("/v1/transfers/{id}/accept", TRANSFER_DECISION),
     ("/v1/transfers/{id}/reject", TRANSFER_DECISION),
     ("/v1/screenings", ANSWERS_WITH_A_SCREENING),

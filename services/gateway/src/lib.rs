@@ -210,13 +210,18 @@ fn cors_layer(state: &AppState) -> Option<CorsLayer> {
                 HeaderName::from_static(idempotency::IDEMPOTENCY_KEY),
                 middleware::x_request_id(),
             ])
-            .expose_headers([
-                header::ETAG,
-                header::LOCATION,
-                header::RETRY_AFTER,
-                HeaderName::from_static(idempotency::IDEMPOTENCY_REPLAYED),
-                middleware::x_request_id(),
-            ])
+            .expose_headers(
+                [
+                    header::ETAG,
+                    header::LOCATION,
+                    header::RETRY_AFTER,
+                    HeaderName::from_static(idempotency::IDEMPOTENCY_REPLAYED),
+                    middleware::x_request_id(),
+                ]
+                .into_iter()
+                .chain(routes::reports::EXPORT_HEADERS.map(HeaderName::from_static))
+                .collect::<Vec<_>>(),
+            )
             .max_age(CORS_MAX_AGE),
     )
 }

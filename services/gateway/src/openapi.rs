@@ -30,7 +30,7 @@ pub(crate) const BEARER: &str = "bearer";
         (name = "organizations", description = "Directory of organisations"),
         (name = "facilities", description = "Facilities of the directory: search for a place, coverage, gazetteer"),
         (name = "referrals", description = "Referrals of cases between organisations and what they disclose"),
-        (name = "reports", description = "Statistics without personal data"),
+        (name = "reports", description = "Statistics and anonymised exports without personal data, and the release ledger"),
         (name = "operations", description = "Liveness and readiness (no authentication)"),
     )
 )]

@@ -172,7 +172,12 @@ pub const ROUTE_POLICY: &[RouteRule] = &[
         "/v1/referrals/{id}/disclosure",
         Action::ReferralDisclosureRead,
     ),
+    // Statistics and the anonymised export are not of one organisation: they carry no
+    // personal data, and the reporting service applies suppression and k-anonymity.
     rule("GET", "/v1/reports/summary", Action::ReportRead),
+    rule("GET", "/v1/reports/indicators", Action::ReportRead),
+    rule("POST", "/v1/exports/ctdc", Action::ReportExport),
+    rule("GET", "/v1/releases", Action::ReleaseRead),
     // Last, so the authorization matrix erases only after every read.
     rule("DELETE", "/v1/persons/{id}", Action::PersonErase),
 ];

@@ -115,6 +115,9 @@ pub(crate) fn documented() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(clocks::get_indicator_set))
         .routes(routes!(reports::get_summary))
+        .routes(routes!(reports::get_indicators))
+        .routes(routes!(reports::export_ctdc))
+        .routes(routes!(reports::list_releases))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
 }

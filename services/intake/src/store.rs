@@ -1016,6 +1016,7 @@ macro_rules! screening_store {
                     organization_id: new.organization_id,
                     payload: serde_json::json!({
                         "referral_source": new.referral_source.as_str(),
+                        "settlement": new.settlement,
                         "is_minor": new.is_minor,
                         "screened_at": new.screened_at.unix_timestamp(),
                         "person_id": person_id,

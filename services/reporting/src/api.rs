@@ -11,18 +11,121 @@ use haven_error::HavenError;
 use haven_proto::reporting::v1 as pb;
 use haven_proto::reporting::v1::reporting_service_server::ReportingService;
 
-use crate::projections::Projections;
+use haven_audit::AuditContext;
+use sha2::Digest as _;
+use time::OffsetDateTime;
+
+use crate::projections::{NewRelease, Projections, ReportScope};
+use crate::publication::{
+    self, PublishedTable, ctdc_csv, k_anonymise, measure, percentile, suppress,
+};
 
 /// Implements `haven.reporting.v1.ReportingService`.
 #[derive(Debug, Clone)]
 pub struct ReportingApi {
     projections: Arc<dyn Projections>,
+    threshold: u32,
+    k: u32,
 }
 
 impl ReportingApi {
-    /// The API over projections.
-    pub fn new(projections: Arc<dyn Projections>) -> Self {
-        Self { projections }
+    /// The API over projections, publishing with the deployment's thresholds.
+    pub fn new(
+        projections: Arc<dyn Projections>,
+        settings: &haven_config::ReportingSettings,
+    ) -> Self {
+        Self {
+            projections,
+            threshold: settings.suppression_threshold,
+            k: settings.k_anonymity,
+        }
+    }
+}
+
+fn date(field: &str, value: &str) -> Result<Option<time::Date>, HavenError> {
+    match value.trim() {
+        "" => Ok(None),
+        text => time::Date::parse(
+            text,
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .map(Some)
+        .map_err(|_| HavenError::invalid_field(field, "must be a date, YYYY-MM-DD")),
+    }
+}
+
+/// The scope of a request: dates inclusive, in UTC.
+fn report_scope(scope: Option<pb::Scope>) -> Result<(ReportScope, pb::Scope), HavenError> {
+    let scope = scope.unwrap_or_default();
+    let from = date("scope.from", &scope.from)?;
+    let to = date("scope.to", &scope.to)?;
+    if let (Some(from), Some(to)) = (from, to)
+        && to < from
+    {
+        return Err(HavenError::invalid_field(
+            "scope.to",
+            "is before scope.from",
+        ));
+    }
+    let organization_id =
+        match scope.organization_id.trim() {
+            "" => None,
+            id => Some(Uuid::parse_str(id).map_err(|_| {
+                HavenError::invalid_field("scope.organization_id", "must be a UUID")
+            })?),
+        };
+    let region = Some(scope.region.trim().to_owned()).filter(|region| !region.is_empty());
+    if region
+        .as_ref()
+        .is_some_and(|region| region.chars().count() > 200)
+    {
+        return Err(HavenError::invalid_field(
+            "scope.region",
+            "is at most 200 characters",
+        ));
+    }
+    Ok((
+        ReportScope {
+            from: from.map(|date| date.midnight().assume_utc()),
+            until: to
+                .and_then(|date| date.next_day())
+                .map(|date| date.midnight().assume_utc()),
+            organization_id,
+            region,
+        },
+        scope,
+    ))
+}
+
+fn table_proto(table: PublishedTable) -> pb::Table {
+    pb::Table {
+        name: table.name.to_owned(),
+        dimensions: table
+            .dimensions
+            .iter()
+            .map(|name| (*name).to_owned())
+            .collect(),
+        cells: table
+            .cells
+            .into_iter()
+            .map(|(labels, value)| pb::Cell {
+                labels,
+                value: value.unwrap_or_default(),
+                suppressed: value.is_none(),
+            })
+            .collect(),
+        total: table.total.unwrap_or_default(),
+        total_suppressed: table.total.is_none(),
+    }
+}
+
+fn measure_proto(measure: publication::Measure) -> pb::Measure {
+    pb::Measure {
+        name: measure.name,
+        value: measure.value.unwrap_or_default(),
+        base: measure.base,
+        suppressed: measure.value.is_none(),
+        unit: measure.unit,
     }
 }
 
@@ -51,6 +154,155 @@ impl ReportingService for ReportingApi {
             re_trafficked_total: summary.re_trafficked_total,
             checkpoints,
             generated_at: Some(haven_proto::timestamp(time::OffsetDateTime::now_utc())),
+        }))
+    }
+
+    async fn get_indicators(
+        &self,
+        request: Request<pb::GetIndicatorsRequest>,
+    ) -> Result<Response<pb::GetIndicatorsResponse>, Status> {
+        principal(&request)?.require(Action::ReportRead)?;
+        let (scope, echoed) = report_scope(request.into_inner().scope)?;
+        let facts = self.projections.facts(&scope).await?;
+        let threshold = u64::from(self.threshold);
+        let mut measures = Vec::new();
+        let count = |values: &[f64]| values.len() as u64;
+        for (name, values) in [
+            (
+                "days_screening_to_identification",
+                &facts.days_to_identification,
+            ),
+            (
+                "days_screening_to_first_service",
+                &facts.days_to_first_service,
+            ),
+            ("days_referral_to_acceptance", &facts.days_to_accept),
+        ] {
+            for (suffix, fraction) in [("median", 0.5), ("p90", 0.9)] {
+                let value = percentile(values, fraction).unwrap_or(f64::NAN);
+                measures.push(measure(
+                    format!("{name}_{suffix}"),
+                    (value * 10.0).round() / 10.0,
+                    count(values),
+                    "days",
+                    threshold,
+                ));
+            }
+        }
+        let rate = facts.referrals_accepted as f64 / facts.referrals_answered as f64;
+        measures.push(measure(
+            "referral_acceptance_rate",
+            (rate * 1000.0).round() / 1000.0,
+            facts.referrals_answered,
+            "ratio",
+            threshold,
+        ));
+        for (currency, total, cases) in &facts.cash {
+            measures.push(measure(
+                format!("cash_assistance_total_{currency}"),
+                *total as f64 / 100.0,
+                *cases,
+                currency.clone(),
+                threshold,
+            ));
+        }
+        for (domain, first, latest, cases) in &facts.outcomes {
+            measures.push(measure(
+                format!("outcome_{domain}_first_mean"),
+                (first * 100.0).round() / 100.0,
+                *cases,
+                "score",
+                threshold,
+            ));
+            measures.push(measure(
+                format!("outcome_{domain}_latest_mean"),
+                (latest * 100.0).round() / 100.0,
+                *cases,
+                "score",
+                threshold,
+            ));
+        }
+        Ok(Response::new(pb::GetIndicatorsResponse {
+            scope: Some(echoed),
+            tables: facts
+                .tables
+                .into_iter()
+                .map(|table| table_proto(suppress(table, threshold)))
+                .collect(),
+            measures: measures.into_iter().map(measure_proto).collect(),
+            threshold: self.threshold,
+            generated_at: Some(haven_proto::timestamp(OffsetDateTime::now_utc())),
+        }))
+    }
+
+    async fn export_ctdc(
+        &self,
+        request: Request<pb::ExportCtdcRequest>,
+    ) -> Result<Response<pb::ExportCtdcResponse>, Status> {
+        let context = AuditContext::from_request(&request, Action::ReportExport)?;
+        let (scope, echoed) = report_scope(request.into_inner().scope)?;
+        let (records, without_consent) = self.projections.export_records(&scope).await?;
+        let (kept, withheld) = k_anonymise(records, self.k as usize);
+        let csv = ctdc_csv(&kept);
+        let sha256 = hex::encode(sha2::Sha256::digest(csv.as_bytes()));
+        let parameters = serde_json::json!({
+            "from": echoed.from,
+            "to": echoed.to,
+            "organization_id": echoed.organization_id,
+            "region": echoed.region,
+            "k": self.k,
+            "without_consent": without_consent,
+        });
+        let release = self
+            .projections
+            .record_release(NewRelease {
+                kind: "ctdc_export",
+                parameters: parameters.to_string(),
+                rows: kept.len() as u64,
+                withheld,
+                sha256: sha256.clone(),
+                released_by: context.principal.subject.clone(),
+                organization_id: context.principal.organization_id,
+            })
+            .await?;
+        tracing::info!(release_id = %release.id, rows = kept.len(), withheld, "anonymised export released");
+        Ok(Response::new(pb::ExportCtdcResponse {
+            csv,
+            rows: kept.len() as u64,
+            withheld,
+            without_consent,
+            k: self.k,
+            sha256,
+            release_id: release.id.to_string(),
+        }))
+    }
+
+    async fn list_releases(
+        &self,
+        request: Request<pb::ListReleasesRequest>,
+    ) -> Result<Response<pb::ListReleasesResponse>, Status> {
+        principal(&request)?.require(Action::ReleaseRead)?;
+        let limit = match request.get_ref().limit {
+            0 => 50,
+            limit @ 1..=200 => limit,
+            _ => return Err(HavenError::invalid_field("limit", "must be 1 to 200").into()),
+        };
+        let releases = self.projections.releases(limit).await?;
+        Ok(Response::new(pb::ListReleasesResponse {
+            releases: releases
+                .into_iter()
+                .map(|release| pb::Release {
+                    id: release.id.to_string(),
+                    kind: release.kind,
+                    parameters_json: release.parameters,
+                    rows: release.rows,
+                    withheld: release.withheld,
+                    sha256: release.sha256,
+                    released_by: release.released_by,
+                    organization_id: release.organization_id.to_string(),
+                    released_at: Some(haven_proto::timestamp(release.released_at)),
+                })
+                .collect(),
         }))
     }
 }

@@ -3,6 +3,7 @@
 
 mod api;
 pub mod projections;
+pub mod publication;
 
 use std::sync::Arc;
 
@@ -62,7 +63,7 @@ pub async fn serve(
             shutdown.clone(),
         )));
     }
-    let api = ReportingServiceServer::new(ReportingApi::new(projections))
+    let api = ReportingServiceServer::new(ReportingApi::new(projections, &settings.reporting))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let routes = Routes::new(InterceptedService::new(api, security.interceptor()));

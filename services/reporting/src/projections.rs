@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde::Deserialize;
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 use time::OffsetDateTime;
@@ -15,6 +14,8 @@ use haven_error::{HavenError, HavenResult};
 use haven_events::{CheckpointWrite, EventSink};
 use haven_proto::common::v1::Event;
 use haven_storage::{Database, WritePool, db_error};
+
+use crate::publication::{CtdcRecord, RawTable};
 
 /// Headline counts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,6 +34,145 @@ pub struct Summary {
     pub re_trafficked_total: u64,
 }
 
+/// Which records a report covers.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReportScope {
+    /// From this time on.
+    pub from: Option<OffsetDateTime>,
+    /// Before this time.
+    pub until: Option<OffsetDateTime>,
+    /// Of this organisation.
+    pub organization_id: Option<Uuid>,
+    /// In this region (the screening's settlement).
+    pub region: Option<String>,
+}
+
+/// The unsuppressed material of the indicators; only [`crate::publication`] output
+/// leaves the service.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    /// Count tables.
+    pub tables: Vec<RawTable>,
+    /// Days from screening to identification, per identified person.
+    pub days_to_identification: Vec<f64>,
+    /// Days from screening to the case's first service.
+    pub days_to_first_service: Vec<f64>,
+    /// Days from a referral to its acceptance.
+    pub days_to_accept: Vec<f64>,
+    /// Referrals answered (accepted at some point, or declined).
+    pub referrals_answered: u64,
+    /// Of those, accepted.
+    pub referrals_accepted: u64,
+    /// Cash assistance per currency: total in hundredths and cases paid.
+    pub cash: Vec<(String, i64, u64)>,
+    /// Per domain: mean first score, mean latest score, cases assessed twice or more.
+    pub outcomes: Vec<(String, f64, f64, u64)>,
+}
+
+/// A release to record in the ledger.
+#[derive(Debug, Clone)]
+pub struct NewRelease {
+    /// e.g. `ctdc_export`.
+    pub kind: &'static str,
+    /// The parameters (JSON).
+    pub parameters: String,
+    /// Rows published.
+    pub rows: u64,
+    /// Rows withheld.
+    pub withheld: u64,
+    /// SHA-256 of the file, hex.
+    pub sha256: String,
+    /// Who released it.
+    pub released_by: String,
+    /// For which organisation.
+    pub organization_id: Uuid,
+}
+
+/// A release of the ledger.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Release {
+    /// Id.
+    pub id: Uuid,
+    /// Kind.
+    pub kind: String,
+    /// Parameters (JSON).
+    pub parameters: String,
+    /// Rows published.
+    pub rows: u64,
+    /// Rows withheld.
+    pub withheld: u64,
+    /// SHA-256 of the file, hex.
+    pub sha256: String,
+    /// Who.
+    pub released_by: String,
+    /// For which organisation.
+    pub organization_id: Uuid,
+    /// When.
+    pub released_at: OffsetDateTime,
+}
+
+/// Victims: presumed or identified.
+const VICTIM_STAGES: &str = "('identified', 'presumed_victim', 'reasonable_grounds_positive')";
+/// The scope of screenings (`s`), binding $1 from, $2 until, $3 organisation, $4 region.
+const SCREENING_SCOPE: &str = "($1 IS NULL OR s.created_at >= $1) AND ($2 IS NULL OR s.created_at < $2) \
+    AND ($3 IS NULL OR s.organization_id = $3) AND ($4 IS NULL OR s.region = $4)";
+/// The scope of cases (`c`, with their screening `s`).
+const CASE_SCOPE: &str = "($1 IS NULL OR c.opened_at >= $1) AND ($2 IS NULL OR c.opened_at < $2) \
+    AND ($3 IS NULL OR c.organization_id = $3) AND ($4 IS NULL OR s.region = $4)";
+const CASES: &str = "cases c LEFT JOIN screenings s ON s.id = c.screening_id";
+
+fn days_between(from: OffsetDateTime, to: OffsetDateTime) -> f64 {
+    (to - from).as_seconds_f64() / 86_400.0
+}
+
+/// Tables with one or two dimensions: `(first label, second label, count)` rows.
+fn table(
+    name: &'static str,
+    dimensions: Vec<&'static str>,
+    rows: Vec<(String, String, i64)>,
+) -> RawTable {
+    let two = dimensions.len() == 2;
+    RawTable::additive(
+        name,
+        dimensions,
+        rows.into_iter()
+            .map(|(first, second, count)| {
+                let labels = if two {
+                    vec![first, second]
+                } else {
+                    vec![first]
+                };
+                (labels, u64::try_from(count).unwrap_or_default())
+            })
+            .collect(),
+    )
+}
+
+/// A table over a multi-valued, comma-joined column; the total counts persons once.
+fn exploded(name: &'static str, dimension: &'static str, values: Vec<(String,)>) -> RawTable {
+    let mut counts: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    let total = values.len() as u64;
+    for (joined,) in values {
+        let mut any = false;
+        for value in joined.split(',').filter(|value| !value.is_empty()) {
+            *counts.entry(value.to_owned()).or_default() += 1;
+            any = true;
+        }
+        if !any {
+            *counts.entry("unknown".to_owned()).or_default() += 1;
+        }
+    }
+    RawTable {
+        name,
+        dimensions: vec![dimension],
+        cells: counts
+            .into_iter()
+            .map(|(value, count)| (vec![value], count))
+            .collect(),
+        total,
+    }
+}
+
 /// Reads of the projections.
 #[async_trait::async_trait]
 pub trait Projections: EventSink + std::fmt::Debug {
@@ -40,6 +180,18 @@ pub trait Projections: EventSink + std::fmt::Debug {
     async fn summary(&self, organization_id: Option<Uuid>) -> HavenResult<Summary>;
     /// Last applied sequence per source.
     async fn checkpoints(&self) -> HavenResult<HashMap<String, u64>>;
+    /// The material of the indicators in `scope`, before suppression.
+    async fn facts(&self, scope: &ReportScope) -> HavenResult<Facts>;
+    /// The victims in `scope` whose newest consent covers reporting, as CTDC records
+    /// (before k-anonymity), and how many others were left out for lack of consent.
+    async fn export_records(&self, scope: &ReportScope) -> HavenResult<(Vec<CtdcRecord>, u64)>;
+    /// Records a release in the ledger.
+    async fn record_release(&self, release: NewRelease) -> HavenResult<Release>;
+    /// The newest releases.
+    async fn releases(&self, limit: u32) -> HavenResult<Vec<Release>>;
+    /// Empties every projection and checkpoint (not the ledger), so the feeds are
+    /// applied again from the start. Run with the service stopped.
+    async fn rebuild(&self) -> HavenResult<()>;
 }
 
 /// The projections of a database.
@@ -50,57 +202,297 @@ pub fn open(database: Database) -> Arc<dyn Projections> {
     }
 }
 
-/// What reporting needs from each event type it understands.
+/// A value bound into a projection statement.
+#[derive(Debug, Clone)]
+enum Value {
+    Id(Uuid),
+    OptionalId(Option<Uuid>),
+    Text(String),
+    OptionalText(Option<String>),
+    Int(i64),
+    Bool(bool),
+    Time(OffsetDateTime),
+}
+
+/// One write of a projection.
 #[derive(Debug)]
-enum Effect {
-    ScreeningCreated { referral_source: String },
-    DecisionRecorded { stage: String },
-    ReTraffickingConfirmed,
-    CaseOpened { status: String },
-    OrganizationCreated { organization_type: String },
-    Ignored,
+struct Statement {
+    sql: &'static str,
+    values: Vec<Value>,
 }
 
-#[derive(Deserialize)]
-struct ScreeningCreated {
-    referral_source: String,
+fn statement(sql: &'static str, values: Vec<Value>) -> Statement {
+    Statement { sql, values }
 }
 
-#[derive(Deserialize)]
-struct DecisionRecorded {
-    stage: String,
-}
-
-#[derive(Deserialize)]
-struct CaseOpened {
-    status: String,
-}
-
-#[derive(Deserialize)]
-struct OrganizationCreated {
-    organization_type: String,
-}
-
-fn effect(event: &Event) -> HavenResult<Effect> {
-    fn parse<T: serde::de::DeserializeOwned>(event: &Event) -> HavenResult<T> {
-        serde_json::from_str(&event.payload_json).map_err(HavenError::internal)
+/// CTDC's broad age bands, from the age at screening.
+pub fn age_band(age: i32) -> &'static str {
+    match age {
+        i32::MIN..=8 => "0--8",
+        9..=17 => "9--17",
+        18..=20 => "18--20",
+        21..=23 => "21--23",
+        24..=26 => "24--26",
+        27..=29 => "27--29",
+        30..=38 => "30--38",
+        39..=47 => "39--47",
+        _ => "48+",
     }
-    Ok(match (event.source.as_str(), event.event_type.as_str()) {
-        ("intake", "screening.created") => Effect::ScreeningCreated {
-            referral_source: parse::<ScreeningCreated>(event)?.referral_source,
-        },
-        ("intake", "screening.decision_recorded") => Effect::DecisionRecorded {
-            stage: parse::<DecisionRecorded>(event)?.stage,
-        },
-        ("intake", "screening.re_trafficking_confirmed") => Effect::ReTraffickingConfirmed,
-        ("case", "case.opened") => Effect::CaseOpened {
-            status: parse::<CaseOpened>(event)?.status,
-        },
-        ("referral", "organization.created") => Effect::OrganizationCreated {
-            organization_type: parse::<OrganizationCreated>(event)?.organization_type,
-        },
-        _ => Effect::Ignored,
+}
+
+fn text(payload: &serde_json::Value, name: &str) -> Option<String> {
+    payload[name].as_str().map(str::to_owned)
+}
+
+fn id(payload: &serde_json::Value, name: &str) -> Option<Uuid> {
+    payload[name]
+        .as_str()
+        .and_then(|value| Uuid::parse_str(value).ok())
+}
+
+fn list(payload: &serde_json::Value, name: &str) -> Option<String> {
+    payload[name].as_array().map(|values| {
+        let mut values: Vec<&str> = values
+            .iter()
+            .filter_map(serde_json::Value::as_str)
+            .collect();
+        values.sort_unstable();
+        values.join(",")
     })
+}
+
+fn time_of(payload: &serde_json::Value, name: &str) -> Option<OffsetDateTime> {
+    payload[name]
+        .as_i64()
+        .and_then(|seconds| OffsetDateTime::from_unix_timestamp(seconds).ok())
+}
+
+/// What one event changes in the projections. Unknown events change nothing; an
+/// event missing a field it should carry is an error (the feed retries, and the log
+/// says which).
+fn statements(
+    event: &Event,
+    aggregate: Uuid,
+    organization: Uuid,
+    at: OffsetDateTime,
+) -> HavenResult<Vec<Statement>> {
+    let payload: serde_json::Value =
+        serde_json::from_str(&event.payload_json).map_err(HavenError::internal)?;
+    let missing = |field: &str| {
+        HavenError::internal(std::io::Error::other(format!(
+            "{} without {field}",
+            event.event_type
+        )))
+    };
+    use Value::*;
+    Ok(match (event.source.as_str(), event.event_type.as_str()) {
+        ("intake", "screening.created") => {
+            let screened_at = time_of(&payload, "screened_at").unwrap_or(at);
+            let age = payload["birth_year"].as_i64().map(|year| i64::from(screened_at.year()) - year);
+            vec![statement(
+                "INSERT INTO screenings (id, organization_id, referral_source, stage, created_at, gender, age_band, is_minor, \
+                 citizenship, exploitation_types, means_of_control, region) \
+                 VALUES ($1, $2, $3, 'screened', $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING",
+                vec![
+                    Id(aggregate),
+                    Id(organization),
+                    Text(text(&payload, "referral_source").ok_or_else(|| missing("referral_source"))?),
+                    Time(screened_at),
+                    OptionalText(text(&payload, "gender")),
+                    OptionalText(age.and_then(|age| i32::try_from(age).ok()).map(|age| age_band(age).to_owned())),
+                    Bool(payload["is_minor"].as_bool().unwrap_or(false)),
+                    OptionalText(payload["citizenships"].as_array().and_then(|all| all.first()).and_then(|first| first.as_str()).map(str::to_uppercase)),
+                    Text(list(&payload, "exploitation_types").unwrap_or_default()),
+                    Text(list(&payload, "means_of_control").unwrap_or_default()),
+                    Text(text(&payload, "settlement").unwrap_or_default()),
+                ],
+            )]
+        }
+        ("intake", "screening.updated") => {
+            let mut writes = Vec::new();
+            if let Some(types) = list(&payload, "exploitation_types") {
+                writes.push(statement("UPDATE screenings SET exploitation_types = $2 WHERE id = $1", vec![Id(aggregate), Text(types)]));
+            }
+            if let Some(means) = list(&payload, "means_of_control") {
+                writes.push(statement("UPDATE screenings SET means_of_control = $2 WHERE id = $1", vec![Id(aggregate), Text(means)]));
+            }
+            writes
+        }
+        ("intake", "screening.decision_recorded") => {
+            let stage = text(&payload, "stage").ok_or_else(|| missing("stage"))?;
+            let decided_at = time_of(&payload, "decided_at").unwrap_or(at);
+            let mut writes = vec![statement("UPDATE screenings SET stage = $2 WHERE id = $1", vec![Id(aggregate), Text(stage.clone())])];
+            match stage.as_str() {
+                "identified" => writes.push(statement(
+                    "UPDATE screenings SET identified_at = COALESCE(identified_at, $2) WHERE id = $1",
+                    vec![Id(aggregate), Time(decided_at)],
+                )),
+                "presumed_victim" | "reasonable_grounds_positive" => writes.push(statement(
+                    "UPDATE screenings SET presumed_at = COALESCE(presumed_at, $2) WHERE id = $1",
+                    vec![Id(aggregate), Time(decided_at)],
+                )),
+                _ => {}
+            }
+            writes
+        }
+        ("intake", "screening.consent_recorded") if payload["purpose"] == "reporting" => vec![statement(
+            "UPDATE screenings SET reporting_consent = $2 WHERE id = $1",
+            vec![Id(aggregate), Bool(payload["given"].as_bool().unwrap_or(false))],
+        )],
+        ("intake", "screening.case_opened") => vec![statement(
+            "UPDATE screenings SET case_id = $2 WHERE id = $1",
+            vec![Id(aggregate), OptionalId(id(&payload, "case_id"))],
+        )],
+        ("intake", "screening.re_trafficking_confirmed") => {
+            vec![statement("UPDATE screenings SET re_trafficked = TRUE WHERE id = $1", vec![Id(aggregate)])]
+        }
+        ("case", "case.opened") => vec![statement(
+            "INSERT INTO cases (id, organization_id, status, opened_at, screening_id, stage) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (id) DO NOTHING",
+            vec![
+                Id(aggregate),
+                Id(organization),
+                Text(text(&payload, "status").ok_or_else(|| missing("status"))?),
+                Time(at),
+                OptionalId(id(&payload, "screening_id")),
+                Text(text(&payload, "stage").unwrap_or_else(|| "new".to_owned())),
+            ],
+        )],
+        ("case", "case.stage_changed") => vec![statement(
+            "UPDATE cases SET stage = $2, status = COALESCE($3, status) WHERE id = $1",
+            vec![Id(aggregate), Text(text(&payload, "to").ok_or_else(|| missing("to"))?), OptionalText(text(&payload, "status"))],
+        )],
+        ("case", "case.closed") => vec![statement(
+            "UPDATE cases SET stage = 'closed', status = $2, closure_reason = $3 WHERE id = $1",
+            vec![
+                Id(aggregate),
+                Text(text(&payload, "status").ok_or_else(|| missing("status"))?),
+                OptionalText(text(&payload, "reason")),
+            ],
+        )],
+        ("case", "case.reopened") => vec![statement(
+            "UPDATE cases SET stage = $2, status = 'active', closure_reason = NULL WHERE id = $1",
+            vec![Id(aggregate), Text(text(&payload, "stage").unwrap_or_else(|| "assessment".to_owned()))],
+        )],
+        ("case", "case.transferred") => vec![statement(
+            "UPDATE cases SET organization_id = $2 WHERE id = $1",
+            vec![Id(aggregate), Id(id(&payload, "to").ok_or_else(|| missing("to"))?)],
+        )],
+        ("case", "case.service_added") => {
+            let service = id(&payload, "service_id").ok_or_else(|| missing("service_id"))?;
+            vec![
+                statement(
+                    "INSERT INTO case_services (id, case_id, service_type, provider_id, status, recorded_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+                    vec![
+                        Id(service),
+                        Id(aggregate),
+                        Text(text(&payload, "type").ok_or_else(|| missing("type"))?),
+                        Id(id(&payload, "provider_organization_id").ok_or_else(|| missing("provider_organization_id"))?),
+                        Text(text(&payload, "status").unwrap_or_else(|| "planned".to_owned())),
+                        Time(at),
+                    ],
+                ),
+                statement(
+                    "UPDATE cases SET first_service_at = COALESCE(first_service_at, $2) WHERE id = $1",
+                    vec![Id(aggregate), Time(at)],
+                ),
+            ]
+        }
+        ("case", "case.service_updated") => vec![statement(
+            "UPDATE case_services SET status = $2 WHERE id = $1",
+            vec![
+                Id(id(&payload, "service_id").ok_or_else(|| missing("service_id"))?),
+                Text(text(&payload, "to").ok_or_else(|| missing("to"))?),
+            ],
+        )],
+        ("case", "case.payment_recorded") => {
+            let amount = text(&payload, "amount").ok_or_else(|| missing("amount"))?;
+            let minor = parse_amount(&amount).ok_or_else(|| missing("a readable amount"))?;
+            vec![statement(
+                "INSERT INTO payments (id, case_id, currency, amount_minor, recorded_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (id) DO NOTHING",
+                vec![
+                    Id(id(&payload, "payment_id").ok_or_else(|| missing("payment_id"))?),
+                    Id(aggregate),
+                    Text(text(&payload, "currency").ok_or_else(|| missing("currency"))?),
+                    Int(minor),
+                    Time(at),
+                ],
+            )]
+        }
+        ("case", "case.assessed") => payload["scores"]
+            .as_object()
+            .ok_or_else(|| missing("scores"))?
+            .iter()
+            .filter_map(|(domain, score)| score.as_i64().map(|score| (domain.clone(), score)))
+            .map(|(domain, score)| {
+                statement(
+                    "INSERT INTO assessment_scores (case_id, domain, first_score, latest_score, assessments) VALUES ($1, $2, $3, $3, 1) \
+                     ON CONFLICT (case_id, domain) DO UPDATE SET latest_score = $3, assessments = assessment_scores.assessments + 1",
+                    vec![Id(aggregate), Text(domain), Int(score)],
+                )
+            })
+            .collect(),
+        ("case", "case.follow_up_scheduled") => vec![statement(
+            "INSERT INTO follow_ups (id, case_id, due_on) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+            vec![
+                Id(id(&payload, "follow_up_id").ok_or_else(|| missing("follow_up_id"))?),
+                Id(aggregate),
+                Text(text(&payload, "due_on").ok_or_else(|| missing("due_on"))?),
+            ],
+        )],
+        ("case", "case.follow_up_done") => vec![statement(
+            "UPDATE follow_ups SET done = TRUE WHERE id = $1",
+            vec![Id(id(&payload, "follow_up_id").ok_or_else(|| missing("follow_up_id"))?)],
+        )],
+        ("referral", "organization.created") => vec![statement(
+            "INSERT INTO organizations (id, organization_type) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
+            vec![Id(aggregate), Text(text(&payload, "organization_type").ok_or_else(|| missing("organization_type"))?)],
+        )],
+        ("referral", "referral.requested") => vec![statement(
+            "INSERT INTO referrals (id, case_id, from_organization_id, to_organization_id, service_type, status, requested_at) \
+             VALUES ($1, $2, $3, $4, $5, 'requested', $6) ON CONFLICT (id) DO NOTHING",
+            vec![
+                Id(aggregate),
+                Id(id(&payload, "case_id").ok_or_else(|| missing("case_id"))?),
+                Id(id(&payload, "from_organization_id").ok_or_else(|| missing("from_organization_id"))?),
+                Id(id(&payload, "to_organization_id").ok_or_else(|| missing("to_organization_id"))?),
+                Text(text(&payload, "service_type").ok_or_else(|| missing("service_type"))?),
+                Time(at),
+            ],
+        )],
+        ("referral", kind) if kind.starts_with("referral.") => {
+            let status = text(&payload, "status").ok_or_else(|| missing("status"))?;
+            let mut writes = vec![statement("UPDATE referrals SET status = $2 WHERE id = $1", vec![Id(aggregate), Text(status.clone())])];
+            if status == "accepted" {
+                writes.push(statement(
+                    "UPDATE referrals SET accepted_at = COALESCE(accepted_at, $2) WHERE id = $1",
+                    vec![Id(aggregate), Time(at)],
+                ));
+            }
+            writes
+        }
+        _ => Vec::new(),
+    })
+}
+
+/// "150.00" or "-12.5" in hundredths.
+fn parse_amount(text: &str) -> Option<i64> {
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (units, cents) = digits.split_once('.').unwrap_or((digits, ""));
+    let units: i64 = units.parse().ok()?;
+    let cents: i64 = match cents.len() {
+        0 => 0,
+        1 => cents.parse::<i64>().ok()? * 10,
+        2 => cents.parse().ok()?,
+        _ => return None,
+    };
+    let value = units.checked_mul(100)?.checked_add(cents)?;
+    Some(if negative { -value } else { value })
 }
 
 const SUMMARY: &str = "SELECT \
@@ -136,52 +528,27 @@ macro_rules! projections {
                     .as_ref()
                     .and_then(haven_proto::from_timestamp)
                     .unwrap_or_else(OffsetDateTime::now_utc);
-                let effect = effect(event)?;
+                let statements = statements(event, aggregate_id, organization_id, occurred_at)?;
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
                 if !CheckpointWrite::advance_checkpoint(&mut *tx, &event.source, sequence).await.map_err(db_error)? {
                     // Already applied (a replay after a reconnect): nothing to do.
                     return Ok(());
                 }
-                let applied = match effect {
-                    Effect::ScreeningCreated { referral_source } => sqlx::query(
-                        "INSERT INTO screenings (id, organization_id, referral_source, stage, created_at) \
-                         VALUES ($1, $2, $3, 'screened', $4) ON CONFLICT (id) DO NOTHING",
-                    )
-                    .bind(aggregate_id)
-                    .bind(organization_id)
-                    .bind(referral_source)
-                    .bind(occurred_at)
-                    .execute(&mut *tx)
-                    .await,
-                    Effect::DecisionRecorded { stage } => sqlx::query("UPDATE screenings SET stage = $2 WHERE id = $1")
-                        .bind(aggregate_id)
-                        .bind(stage)
-                        .execute(&mut *tx)
-                        .await,
-                    Effect::ReTraffickingConfirmed => sqlx::query("UPDATE screenings SET re_trafficked = TRUE WHERE id = $1")
-                        .bind(aggregate_id)
-                        .execute(&mut *tx)
-                        .await,
-                    Effect::CaseOpened { status } => sqlx::query(
-                        "INSERT INTO cases (id, organization_id, status, opened_at) VALUES ($1, $2, $3, $4) \
-                         ON CONFLICT (id) DO NOTHING",
-                    )
-                    .bind(aggregate_id)
-                    .bind(organization_id)
-                    .bind(status)
-                    .bind(occurred_at)
-                    .execute(&mut *tx)
-                    .await,
-                    Effect::OrganizationCreated { organization_type } => sqlx::query(
-                        "INSERT INTO organizations (id, organization_type) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING",
-                    )
-                    .bind(aggregate_id)
-                    .bind(organization_type)
-                    .execute(&mut *tx)
-                    .await,
-                    Effect::Ignored => Ok(Default::default()),
-                };
-                applied.map_err(db_error)?;
+                for statement in statements {
+                    let mut query = sqlx::query(statement.sql);
+                    for value in statement.values {
+                        query = match value {
+                            Value::Id(value) => query.bind(value),
+                            Value::OptionalId(value) => query.bind(value),
+                            Value::Text(value) => query.bind(value),
+                            Value::OptionalText(value) => query.bind(value),
+                            Value::Int(value) => query.bind(value),
+                            Value::Bool(value) => query.bind(value),
+                            Value::Time(value) => query.bind(value),
+                        };
+                    }
+                    query.execute(&mut *tx).await.map_err(db_error)?;
+                }
                 tx.commit().await.map_err(db_error)?;
                 Ok(())
             }
@@ -217,6 +584,314 @@ macro_rules! projections {
                     .map(|(source, sequence)| (source, u64::try_from(sequence).unwrap_or_default()))
                     .collect())
             }
+            async fn facts(&self, scope: &ReportScope) -> HavenResult<Facts> {
+                let pool = &self.pool;
+                let rows = |sql: String| async move {
+                    let rows: Vec<(String, String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                        .bind(scope.from)
+                        .bind(scope.until)
+                        .bind(scope.organization_id)
+                        .bind(scope.region.as_deref())
+                        .fetch_all(pool)
+                        .await
+                        .map_err(db_error)?;
+                    HavenResult::Ok(rows)
+                };
+                let column = |sql: String| async move {
+                    let values: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                        .bind(scope.from)
+                        .bind(scope.until)
+                        .bind(scope.organization_id)
+                        .bind(scope.region.as_deref())
+                        .fetch_all(pool)
+                        .await
+                        .map_err(db_error)?;
+                    HavenResult::Ok(values)
+                };
+                let victim_status = "CASE WHEN s.stage = 'identified' THEN 'identified' ELSE 'presumed' END";
+                let mut tables = vec![
+                    table("screenings_by_source", vec!["referral_source"], rows(format!(
+                        "SELECT s.referral_source, '', COUNT(*) FROM screenings s WHERE {SCREENING_SCOPE} GROUP BY s.referral_source ORDER BY 1"
+                    )).await?),
+                    table("victims_by_sex", vec!["status", "sex"], rows(format!(
+                        "SELECT {victim_status}, COALESCE(s.gender, 'unknown'), COUNT(*) FROM screenings s \
+                         WHERE s.stage IN {VICTIM_STAGES} AND {SCREENING_SCOPE} GROUP BY 1, 2 ORDER BY 1, 2"
+                    )).await?),
+                    table("victims_by_age_band", vec!["status", "age_band"], rows(format!(
+                        "SELECT {victim_status}, COALESCE(s.age_band, 'unknown'), COUNT(*) FROM screenings s \
+                         WHERE s.stage IN {VICTIM_STAGES} AND {SCREENING_SCOPE} GROUP BY 1, 2 ORDER BY 1, 2"
+                    )).await?),
+                    table("victims_by_citizenship", vec!["status", "citizenship"], rows(format!(
+                        "SELECT {victim_status}, COALESCE(s.citizenship, 'unknown'), COUNT(*) FROM screenings s \
+                         WHERE s.stage IN {VICTIM_STAGES} AND {SCREENING_SCOPE} GROUP BY 1, 2 ORDER BY 1, 2"
+                    )).await?),
+                    exploded("victims_by_exploitation_type", "exploitation_type", column(format!(
+                        "SELECT s.exploitation_types FROM screenings s WHERE s.stage IN {VICTIM_STAGES} AND {SCREENING_SCOPE}"
+                    )).await?),
+                    exploded("victims_by_means_of_control", "means_of_control", column(format!(
+                        "SELECT s.means_of_control FROM screenings s WHERE s.stage IN {VICTIM_STAGES} AND {SCREENING_SCOPE}"
+                    )).await?),
+                    table("victims_re_trafficked", vec!["re_trafficked"], rows(format!(
+                        "SELECT CASE WHEN s.re_trafficked THEN 'yes' ELSE 'no' END, '', COUNT(*) FROM screenings s \
+                         WHERE s.stage IN {VICTIM_STAGES} AND {SCREENING_SCOPE} GROUP BY 1 ORDER BY 1"
+                    )).await?),
+                    table("cases_by_status", vec!["status"], rows(format!(
+                        "SELECT c.status, '', COUNT(*) FROM {CASES} WHERE {CASE_SCOPE} GROUP BY c.status ORDER BY 1"
+                    )).await?),
+                    table("cases_by_stage", vec!["stage"], rows(format!(
+                        "SELECT c.stage, '', COUNT(*) FROM {CASES} WHERE {CASE_SCOPE} GROUP BY c.stage ORDER BY 1"
+                    )).await?),
+                    table("closure_reasons", vec!["reason"], rows(format!(
+                        "SELECT c.closure_reason, '', COUNT(*) FROM {CASES} WHERE c.closure_reason IS NOT NULL AND {CASE_SCOPE} \
+                         GROUP BY c.closure_reason ORDER BY 1"
+                    )).await?),
+                    table("services_delivered_by_type", vec!["service_type"], rows(format!(
+                        "SELECT v.service_type, '', COUNT(*) FROM case_services v JOIN cases c ON c.id = v.case_id LEFT JOIN screenings s ON s.id = c.screening_id \
+                         WHERE v.status = 'delivered' AND {CASE_SCOPE} GROUP BY v.service_type ORDER BY 1"
+                    )).await?),
+                    table("referrals_by_status", vec!["status"], rows(format!(
+                        "SELECT r.status, '', COUNT(*) FROM referrals r JOIN cases c ON c.id = r.case_id LEFT JOIN screenings s ON s.id = c.screening_id \
+                         WHERE {CASE_SCOPE} GROUP BY r.status ORDER BY 1"
+                    )).await?),
+                ];
+                let providers: Vec<(Uuid, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT v.provider_id, COUNT(*) FROM case_services v JOIN cases c ON c.id = v.case_id LEFT JOIN screenings s ON s.id = c.screening_id \
+                     WHERE v.status = 'delivered' AND {CASE_SCOPE} GROUP BY v.provider_id"
+                )))
+                .bind(scope.from)
+                .bind(scope.until)
+                .bind(scope.organization_id)
+                .bind(scope.region.as_deref())
+                .fetch_all(pool)
+                .await
+                .map_err(db_error)?;
+                let mut providers: Vec<(String, String, i64)> =
+                    providers.into_iter().map(|(id, count)| (id.to_string(), String::new(), count)).collect();
+                providers.sort();
+                tables.push(table("services_delivered_by_provider", vec!["provider_organization_id"], providers));
+                let today = OffsetDateTime::now_utc().date().to_string();
+                let follow_ups: Vec<(String, String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT CASE WHEN f.done THEN 'done' WHEN f.due_on < $5 THEN 'overdue' ELSE 'upcoming' END, '', COUNT(*) \
+                     FROM follow_ups f JOIN cases c ON c.id = f.case_id LEFT JOIN screenings s ON s.id = c.screening_id WHERE {CASE_SCOPE} GROUP BY 1 ORDER BY 1"
+                )))
+                .bind(scope.from)
+                .bind(scope.until)
+                .bind(scope.organization_id)
+                .bind(scope.region.as_deref())
+                .bind(today)
+                .fetch_all(pool)
+                .await
+                .map_err(db_error)?;
+                tables.push(table("follow_ups", vec!["state"], follow_ups));
+
+                let times = |sql: String| async move {
+                    let rows: Vec<(OffsetDateTime, OffsetDateTime)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                        .bind(scope.from)
+                        .bind(scope.until)
+                        .bind(scope.organization_id)
+                        .bind(scope.region.as_deref())
+                        .fetch_all(pool)
+                        .await
+                        .map_err(db_error)?;
+                    let mut days: Vec<f64> = rows.into_iter().map(|(from, to)| days_between(from, to).max(0.0)).collect();
+                    days.sort_by(f64::total_cmp);
+                    HavenResult::Ok(days)
+                };
+                let days_to_identification = times(format!(
+                    "SELECT s.created_at, s.identified_at FROM screenings s WHERE s.identified_at IS NOT NULL AND {SCREENING_SCOPE}"
+                ))
+                .await?;
+                let days_to_first_service = times(format!(
+                    "SELECT s.created_at, c.first_service_at FROM {CASES} WHERE c.first_service_at IS NOT NULL \
+                     AND s.created_at IS NOT NULL AND {CASE_SCOPE}"
+                ))
+                .await?;
+                let days_to_accept = times(format!(
+                    "SELECT r.requested_at, r.accepted_at FROM referrals r JOIN cases c ON c.id = r.case_id LEFT JOIN screenings s ON s.id = c.screening_id \
+                     WHERE r.accepted_at IS NOT NULL AND {CASE_SCOPE}"
+                ))
+                .await?;
+                let (answered, accepted): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT COUNT(*), COALESCE(SUM(CASE WHEN r.accepted_at IS NOT NULL THEN 1 ELSE 0 END), 0) \
+                     FROM referrals r JOIN cases c ON c.id = r.case_id LEFT JOIN screenings s ON s.id = c.screening_id \
+                     WHERE (r.accepted_at IS NOT NULL OR r.status = 'declined') AND {CASE_SCOPE}"
+                )))
+                .bind(scope.from)
+                .bind(scope.until)
+                .bind(scope.organization_id)
+                .bind(scope.region.as_deref())
+                .fetch_one(pool)
+                .await
+                .map_err(db_error)?;
+                let cash: Vec<(String, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT p.currency, CAST(SUM(p.amount_minor) AS BIGINT), COUNT(DISTINCT p.case_id) FROM payments p \
+                     JOIN cases c ON c.id = p.case_id LEFT JOIN screenings s ON s.id = c.screening_id WHERE {CASE_SCOPE} GROUP BY p.currency ORDER BY 1"
+                )))
+                .bind(scope.from)
+                .bind(scope.until)
+                .bind(scope.organization_id)
+                .bind(scope.region.as_deref())
+                .fetch_all(pool)
+                .await
+                .map_err(db_error)?;
+                let outcomes: Vec<(String, f64, f64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT a.domain, CAST(AVG(a.first_score) AS DOUBLE PRECISION), CAST(AVG(a.latest_score) AS DOUBLE PRECISION), COUNT(*) \
+                     FROM assessment_scores a JOIN cases c ON c.id = a.case_id LEFT JOIN screenings s ON s.id = c.screening_id WHERE a.assessments >= 2 AND {CASE_SCOPE} \
+                     GROUP BY a.domain ORDER BY 1"
+                )))
+                .bind(scope.from)
+                .bind(scope.until)
+                .bind(scope.organization_id)
+                .bind(scope.region.as_deref())
+                .fetch_all(pool)
+                .await
+                .map_err(db_error)?;
+                let count = |value: i64| u64::try_from(value).unwrap_or_default();
+                Ok(Facts {
+                    tables,
+                    days_to_identification,
+                    days_to_first_service,
+                    days_to_accept,
+                    referrals_answered: count(answered),
+                    referrals_accepted: count(accepted),
+                    cash: cash.into_iter().map(|(currency, total, cases)| (currency, total, count(cases))).collect(),
+                    outcomes: outcomes
+                        .into_iter()
+                        .map(|(domain, first, latest, cases)| (domain, first, latest, count(cases)))
+                        .collect(),
+                })
+            }
+
+            async fn export_records(&self, scope: &ReportScope) -> HavenResult<(Vec<CtdcRecord>, u64)> {
+                let rows: Vec<(OffsetDateTime, Option<String>, Option<String>, bool, Option<String>, String, Option<bool>)> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "SELECT s.created_at, s.gender, s.age_band, s.is_minor, s.citizenship, s.exploitation_types, s.reporting_consent \
+                         FROM screenings s WHERE s.stage IN {VICTIM_STAGES} AND {SCREENING_SCOPE}"
+                    )))
+                    .bind(scope.from)
+                    .bind(scope.until)
+                    .bind(scope.organization_id)
+                    .bind(scope.region.as_deref())
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                let mut records = Vec::new();
+                let mut without_consent = 0;
+                for (screened_at, gender, age_band, is_minor, citizenship, exploitation, consent) in rows {
+                    // Only persons whose newest answer on reporting is yes.
+                    if consent != Some(true) {
+                        without_consent += 1;
+                        continue;
+                    }
+                    let types: Vec<&str> = exploitation.split(',').filter(|kind| !kind.is_empty()).collect();
+                    let minor_band = age_band.as_deref() == Some("0--8") || age_band.as_deref() == Some("9--17");
+                    records.push(CtdcRecord {
+                        year_of_registration: screened_at.year(),
+                        gender: match gender.as_deref() {
+                            Some("female") => "Female",
+                            Some("male") => "Male",
+                            Some("transgender_or_other") => "Transgender/NonConforming",
+                            _ => "",
+                        }
+                        .to_owned(),
+                        age_broad: age_band.clone().unwrap_or_default(),
+                        majority_status: if is_minor || minor_band {
+                            "Minor"
+                        } else if age_band.is_some() {
+                            "Adult"
+                        } else {
+                            ""
+                        }
+                        .to_owned(),
+                        citizenship: citizenship.unwrap_or_default(),
+                        is_forced_labour: types.iter().any(|kind| *kind == "forced_labour"),
+                        is_sexual_exploit: types.iter().any(|kind| *kind == "sexual_exploitation"),
+                        is_other_exploit: types
+                            .iter()
+                            .any(|kind| *kind != "forced_labour" && *kind != "sexual_exploitation"),
+                    });
+                }
+                Ok((records, without_consent))
+            }
+
+            async fn record_release(&self, release: NewRelease) -> HavenResult<Release> {
+                let id = Uuid::now_v7();
+                let released_at = OffsetDateTime::now_utc();
+                sqlx::query(
+                    "INSERT INTO releases (id, kind, parameters, row_count, withheld, sha256, released_by, organization_id, released_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(id)
+                .bind(release.kind)
+                .bind(&release.parameters)
+                .bind(i64::try_from(release.rows).unwrap_or(i64::MAX))
+                .bind(i64::try_from(release.withheld).unwrap_or(i64::MAX))
+                .bind(&release.sha256)
+                .bind(&release.released_by)
+                .bind(release.organization_id)
+                .bind(released_at)
+                .execute(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(Release {
+                    id,
+                    kind: release.kind.to_owned(),
+                    parameters: release.parameters,
+                    rows: release.rows,
+                    withheld: release.withheld,
+                    sha256: release.sha256,
+                    released_by: release.released_by,
+                    organization_id: release.organization_id,
+                    released_at,
+                })
+            }
+
+            async fn releases(&self, limit: u32) -> HavenResult<Vec<Release>> {
+                let rows: Vec<(Uuid, String, String, i64, i64, String, String, Uuid, OffsetDateTime)> = sqlx::query_as(
+                    "SELECT id, kind, parameters, row_count, withheld, sha256, released_by, organization_id, released_at \
+                     FROM releases ORDER BY seq DESC LIMIT $1",
+                )
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db_error)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(id, kind, parameters, rows, withheld, sha256, released_by, organization_id, released_at)| Release {
+                        id,
+                        kind,
+                        parameters,
+                        rows: u64::try_from(rows).unwrap_or_default(),
+                        withheld: u64::try_from(withheld).unwrap_or_default(),
+                        sha256,
+                        released_by,
+                        organization_id,
+                        released_at,
+                    })
+                    .collect())
+            }
+
+            async fn rebuild(&self) -> HavenResult<()> {
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                for table in [
+                    "screenings",
+                    "cases",
+                    "organizations",
+                    "case_services",
+                    "payments",
+                    "referrals",
+                    "assessment_scores",
+                    "follow_ups",
+                    "event_checkpoints",
+                ] {
+                    sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                }
+                tx.commit().await.map_err(db_error)
+            }
+
         }
     };
 }

@@ -1,14 +1,18 @@
-//! Statistics.
+//! Statistics, the anonymised CTDC export and the release ledger. Nothing here is
+//! personal data: every count has passed the reporting service's small-cell
+//! suppression, and the export is k-anonymised.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
+use haven_error::HavenError;
 use haven_proto::reporting::v1 as reporting;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::from_timestamp;
+use super::{MAX_PAGE_SIZE, from_timestamp, non_empty, optional_date, require_text};
 
 /// Totals computed from the services' event feeds. Contains no personal data.
 #[derive(Debug, Serialize, ToSchema)]
@@ -66,9 +70,545 @@ impl From<SummaryQuery> for reporting::GetSummaryRequest {
     }
 }
 
+/// Checks the parts of a scope into the proto scope: dates written `YYYY-MM-DD`,
+/// `from` not after `to`, a region that is not blank. Parts left out do not filter.
+fn scope(
+    from: Option<String>,
+    to: Option<String>,
+    organization_id: Option<Uuid>,
+    region: Option<String>,
+) -> Result<reporting::Scope, HavenError> {
+    let from = optional_date("from", from)?;
+    let to = optional_date("to", to)?;
+    // Both are `YYYY-MM-DD` with a four-digit year: text order is calendar order.
+    if !from.is_empty() && !to.is_empty() && from > to {
+        return Err(HavenError::invalid_field("to", "must not be before `from`"));
+    }
+    if let Some(region) = &region {
+        require_text("region", region)?;
+    }
+    Ok(reporting::Scope {
+        from,
+        to,
+        organization_id: organization_id.map(|id| id.to_string()).unwrap_or_default(),
+        region: region.unwrap_or_default(),
+    })
+}
+
+/// Which records the figures count. `null` parts did not filter.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Scope {
+    /// First day counted, `YYYY-MM-DD`.
+    pub(crate) from: Option<String>,
+    /// Last day counted, `YYYY-MM-DD`.
+    pub(crate) to: Option<String>,
+    /// The organisation whose records were counted.
+    #[schema(format = Uuid)]
+    pub(crate) organization_id: Option<String>,
+    /// The region (settlement of the screening) counted.
+    pub(crate) region: Option<String>,
+}
+
+impl From<reporting::Scope> for Scope {
+    fn from(scope: reporting::Scope) -> Self {
+        Self {
+            from: non_empty(scope.from),
+            to: non_empty(scope.to),
+            organization_id: non_empty(scope.organization_id),
+            region: non_empty(scope.region),
+        }
+    }
+}
+
+/// How `GET /v1/reports/indicators` answers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum IndicatorsFormat {
+    /// `application/json` (default).
+    #[default]
+    Json,
+    /// `text/csv`: one row per cell and a `total` row per table.
+    Csv,
+}
+
+/// Query of `GET /v1/reports/indicators`. Parameters left out do not filter.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct IndicatorsQuery {
+    /// First day counted, `YYYY-MM-DD` (inclusive).
+    pub(crate) from: Option<String>,
+    /// Last day counted, `YYYY-MM-DD` (inclusive); not before `from`.
+    pub(crate) to: Option<String>,
+    /// Count only the records of this organisation.
+    pub(crate) organization_id: Option<Uuid>,
+    /// Count only screenings in this region (settlement).
+    pub(crate) region: Option<String>,
+    /// `json` (default) or `csv`.
+    #[param(inline)]
+    pub(crate) format: Option<IndicatorsFormat>,
+}
+
+impl IndicatorsQuery {
+    /// Validates the query into the gRPC request and the format asked for.
+    pub(crate) fn into_proto(
+        self,
+    ) -> Result<(reporting::GetIndicatorsRequest, IndicatorsFormat), HavenError> {
+        let scope = scope(self.from, self.to, self.organization_id, self.region)?;
+        Ok((
+            reporting::GetIndicatorsRequest { scope: Some(scope) },
+            self.format.unwrap_or_default(),
+        ))
+    }
+}
+
+/// One cell of a table. A suppressed cell has `value: null`, never 0: a 0 is a real
+/// zero.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct IndicatorCell {
+    /// Its labels, one per dimension of the table.
+    pub(crate) labels: Vec<String>,
+    /// The count; `null` when suppressed.
+    pub(crate) value: Option<u64>,
+    /// Whether the count was suppressed (below the threshold, or to protect one that
+    /// is).
+    pub(crate) suppressed: bool,
+}
+
+/// A table of counts by one or more dimensions.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct IndicatorTable {
+    /// e.g. `screenings_by_source`.
+    pub(crate) name: String,
+    /// e.g. `["referral_source"]`.
+    pub(crate) dimensions: Vec<String>,
+    /// Its cells.
+    pub(crate) cells: Vec<IndicatorCell>,
+    /// The total of the table; `null` when suppressed.
+    pub(crate) total: Option<u64>,
+    /// Whether the total was suppressed.
+    pub(crate) total_suppressed: bool,
+}
+
+impl From<reporting::Table> for IndicatorTable {
+    fn from(table: reporting::Table) -> Self {
+        Self {
+            name: table.name,
+            dimensions: table.dimensions,
+            cells: table
+                .cells
+                .into_iter()
+                .map(|cell| IndicatorCell {
+                    labels: cell.labels,
+                    value: (!cell.suppressed).then_some(cell.value),
+                    suppressed: cell.suppressed,
+                })
+                .collect(),
+            total: (!table.total_suppressed).then_some(table.total),
+            total_suppressed: table.total_suppressed,
+        }
+    }
+}
+
+/// A figure that is not a count (a rate, a median, an amount) and how many persons
+/// or records it rests on. Suppressed when that base is below the threshold: then
+/// both `value` and `base` are `null`, as the base would be a small count.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct IndicatorMeasure {
+    /// e.g. `median_days_to_identification`.
+    pub(crate) name: String,
+    /// The figure; `null` when suppressed.
+    pub(crate) value: Option<f64>,
+    /// How many persons or records it rests on; `null` when suppressed.
+    pub(crate) base: Option<u64>,
+    /// Whether the figure was suppressed.
+    pub(crate) suppressed: bool,
+    /// e.g. `days`, `AZN`, `ratio`, `score`.
+    pub(crate) unit: Option<String>,
+}
+
+impl From<reporting::Measure> for IndicatorMeasure {
+    fn from(measure: reporting::Measure) -> Self {
+        let shown = !measure.suppressed;
+        Self {
+            name: measure.name,
+            value: shown.then_some(measure.value),
+            base: shown.then_some(measure.base),
+            suppressed: measure.suppressed,
+            unit: non_empty(measure.unit),
+        }
+    }
+}
+
+/// Indicators for a period, organisation and region. Every count has passed
+/// small-cell suppression (with complementary suppression); contains no personal
+/// data.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Indicators {
+    /// Which records were counted.
+    pub(crate) scope: Scope,
+    /// Counts below this were suppressed.
+    pub(crate) threshold: u32,
+    /// When the figures were computed.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub(crate) generated_at: Option<OffsetDateTime>,
+    /// Tables of counts.
+    pub(crate) tables: Vec<IndicatorTable>,
+    /// Figures that are not counts.
+    pub(crate) measures: Vec<IndicatorMeasure>,
+}
+
+impl From<reporting::GetIndicatorsResponse> for Indicators {
+    fn from(response: reporting::GetIndicatorsResponse) -> Self {
+        Self {
+            scope: Scope::from(response.scope.unwrap_or_default()),
+            threshold: response.threshold,
+            generated_at: from_timestamp(response.generated_at),
+            tables: response
+                .tables
+                .into_iter()
+                .map(IndicatorTable::from)
+                .collect(),
+            measures: response
+                .measures
+                .into_iter()
+                .map(IndicatorMeasure::from)
+                .collect(),
+        }
+    }
+}
+
+impl Indicators {
+    /// The tables as CSV: a `table,labels,value` header, one row per cell (labels
+    /// joined by ` / `) and a `total` row per table. A suppressed count is written
+    /// `<` and the threshold, e.g. `<11`. Measures are not part of it.
+    pub(crate) fn to_csv(&self) -> String {
+        let suppressed = format!("<{}", self.threshold);
+        let value =
+            |value: Option<u64>| value.map_or_else(|| suppressed.clone(), |v| v.to_string());
+        let mut csv = String::from("table,labels,value\r\n");
+        for table in &self.tables {
+            for cell in &table.cells {
+                csv_row(
+                    &mut csv,
+                    &table.name,
+                    &cell.labels.join(" / "),
+                    &value(cell.value),
+                );
+            }
+            csv_row(&mut csv, &table.name, "total", &value(table.total));
+        }
+        csv
+    }
+}
+
+/// Appends one CSV row (RFC 4180, CRLF line ends).
+fn csv_row(csv: &mut String, table: &str, labels: &str, value: &str) {
+    let _ = write!(
+        csv,
+        "{},{},{value}\r\n",
+        csv_field(table),
+        csv_field(labels)
+    );
+}
+
+/// A text field of a CSV row: quoted when it holds a comma, a quote or a line break,
+/// and kept from being read as a formula by spreadsheets (a leading `=`, `+`, `-`,
+/// `@`, tab or carriage return gets a `'` in front).
+fn csv_field(text: &str) -> String {
+    let guarded = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    };
+    if guarded.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", guarded.replace('"', "\"\""))
+    } else {
+        guarded
+    }
+}
+
+/// Body of `POST /v1/exports/ctdc`: which records to export. Parts left out do not
+/// filter.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ExportCtdc {
+    /// First day exported, `YYYY-MM-DD` (inclusive).
+    #[serde(default)]
+    pub(crate) from: Option<String>,
+    /// Last day exported, `YYYY-MM-DD` (inclusive); not before `from`.
+    #[serde(default)]
+    pub(crate) to: Option<String>,
+    /// Export only the records of this organisation.
+    #[serde(default)]
+    pub(crate) organization_id: Option<Uuid>,
+    /// Export only screenings in this region (settlement).
+    #[serde(default)]
+    pub(crate) region: Option<String>,
+}
+
+impl ExportCtdc {
+    /// Validates the body into the gRPC request.
+    pub(crate) fn into_proto(self) -> Result<reporting::ExportCtdcRequest, HavenError> {
+        Ok(reporting::ExportCtdcRequest {
+            scope: Some(scope(
+                self.from,
+                self.to,
+                self.organization_id,
+                self.region,
+            )?),
+        })
+    }
+}
+
+/// Query of `GET /v1/releases`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ReleaseQuery {
+    /// At most this many, newest first: 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
+    pub(crate) limit: Option<u32>,
+}
+
+impl ReleaseQuery {
+    /// Validates the query into the gRPC request.
+    pub(crate) fn into_proto(self) -> Result<reporting::ListReleasesRequest, HavenError> {
+        if let Some(limit) = self.limit
+            && !(1..=MAX_PAGE_SIZE).contains(&limit)
+        {
+            return Err(HavenError::invalid_field(
+                "limit",
+                format!("must be between 1 and {MAX_PAGE_SIZE}"),
+            ));
+        }
+        Ok(reporting::ListReleasesRequest {
+            limit: self.limit.unwrap_or(0),
+        })
+    }
+}
+
+/// One publication of the release ledger.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Release {
+    /// Release id, also sent as `x-haven-release-id` with the export.
+    #[schema(format = Uuid)]
+    pub(crate) id: String,
+    /// What was published, e.g. `ctdc_export`.
+    pub(crate) kind: String,
+    /// The parameters it was published with (e.g. the scope, k).
+    #[schema(value_type = Object)]
+    pub(crate) parameters: serde_json::Value,
+    /// Records published.
+    pub(crate) rows: u64,
+    /// Records left out because their equivalence class was smaller than k.
+    pub(crate) withheld: u64,
+    /// SHA-256 of the published file, hex.
+    pub(crate) sha256: String,
+    /// Who published it (subject of the token).
+    pub(crate) released_by: String,
+    /// The organisation of the publisher.
+    #[schema(format = Uuid)]
+    pub(crate) organization_id: Option<String>,
+    /// When.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub(crate) released_at: Option<OffsetDateTime>,
+}
+
+impl From<reporting::Release> for Release {
+    fn from(release: reporting::Release) -> Self {
+        let parameters = if release.parameters_json.trim().is_empty() {
+            serde_json::Value::Object(serde_json::Map::new())
+        } else {
+            serde_json::from_str(&release.parameters_json).unwrap_or_else(|_| {
+                tracing::warn!(
+                    release_id = %release.id,
+                    "release parameters are not JSON; answering null"
+                );
+                serde_json::Value::Null
+            })
+        };
+        Self {
+            id: release.id,
+            kind: release.kind,
+            parameters,
+            rows: release.rows,
+            withheld: release.withheld,
+            sha256: release.sha256,
+            released_by: release.released_by,
+            organization_id: non_empty(release.organization_id),
+            released_at: from_timestamp(release.released_at),
+        }
+    }
+}
+
+/// The release ledger, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ReleaseList {
+    /// Releases, newest first.
+    pub(crate) items: Vec<Release>,
+}
+
+impl From<reporting::ListReleasesResponse> for ReleaseList {
+    fn from(response: reporting::ListReleasesResponse) -> Self {
+        Self {
+            items: response.releases.into_iter().map(Release::from).collect(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn field_of(error: &HavenError) -> &str {
+        &error.violations()[0].field
+    }
+
+    fn indicators() -> Indicators {
+        Indicators::from(reporting::GetIndicatorsResponse {
+            scope: Some(reporting::Scope {
+                from: "2026-01-01".to_owned(),
+                to: "2026-03-31".to_owned(),
+                organization_id: String::new(),
+                region: "Ganja".to_owned(),
+            }),
+            tables: vec![reporting::Table {
+                name: "screenings_by_source".to_owned(),
+                dimensions: vec!["referral_source".to_owned(), "gender".to_owned()],
+                cells: vec![
+                    reporting::Cell {
+                        labels: vec!["hotline".to_owned(), "female".to_owned()],
+                        value: 24,
+                        suppressed: false,
+                    },
+                    reporting::Cell {
+                        labels: vec!["police, border".to_owned(), "=male".to_owned()],
+                        value: 0,
+                        suppressed: true,
+                    },
+                    reporting::Cell {
+                        labels: vec!["ngo_outreach".to_owned(), "male".to_owned()],
+                        value: 0,
+                        suppressed: false,
+                    },
+                ],
+                total: 0,
+                total_suppressed: true,
+            }],
+            measures: vec![
+                reporting::Measure {
+                    name: "median_days_to_identification".to_owned(),
+                    value: 12.5,
+                    base: 31,
+                    suppressed: false,
+                    unit: "days".to_owned(),
+                },
+                reporting::Measure {
+                    name: "mean_cash_assistance".to_owned(),
+                    value: 0.0,
+                    base: 4,
+                    suppressed: true,
+                    unit: String::new(),
+                },
+            ],
+            threshold: 11,
+            generated_at: Some(prost_types::Timestamp {
+                seconds: 1_767_319_445,
+                nanos: 0,
+            }),
+        })
+    }
+
+    #[test]
+    fn scopes_name_the_wrong_part() {
+        let date = |value: &str| Some(value.to_owned());
+        for (from, to, region, field) in [
+            (date("2026-02-30"), None, None, "from"),
+            (None, date("31.03.2026"), None, "to"),
+            (date("2026-04-01"), date("2026-03-31"), None, "to"),
+            (None, None, date("  "), "region"),
+        ] {
+            let error = scope(from, to, None, region).unwrap_err();
+            assert_eq!(field_of(&error), field);
+        }
+        let same_day = scope(date("2026-03-01"), date("2026-03-01"), None, None).unwrap();
+        assert_eq!(
+            (same_day.from.as_str(), same_day.to.as_str()),
+            ("2026-03-01", "2026-03-01")
+        );
+        let open = scope(None, None, Some(Uuid::nil()), date("Ganja")).unwrap();
+        assert_eq!(open.from, "");
+        assert_eq!(open.organization_id, Uuid::nil().to_string());
+        assert_eq!(open.region, "Ganja");
+    }
+
+    #[test]
+    fn suppressed_figures_are_null_never_zero() {
+        let json = serde_json::to_value(indicators()).unwrap();
+        let table = &json["tables"][0];
+        assert_eq!(
+            table["cells"][1],
+            serde_json::json!({"labels": ["police, border", "=male"], "value": null, "suppressed": true})
+        );
+        // A real zero stays a zero.
+        assert_eq!(table["cells"][2]["value"], 0);
+        assert_eq!(table["total"], serde_json::Value::Null);
+        assert_eq!(table["total_suppressed"], true);
+        assert_eq!(
+            json["measures"][1],
+            serde_json::json!({"name": "mean_cash_assistance", "value": null, "base": null,
+                               "suppressed": true, "unit": null})
+        );
+        assert_eq!(json["measures"][0]["value"], 12.5);
+        assert_eq!(json["measures"][0]["base"], 31);
+        assert_eq!(
+            json["scope"],
+            serde_json::json!({"from": "2026-01-01", "to": "2026-03-31",
+                               "organization_id": null, "region": "Ganja"})
+        );
+        assert_eq!(json["threshold"], 11);
+        assert_eq!(json["generated_at"], "2026-01-02T02:04:05Z");
+    }
+
+    #[test]
+    fn csv_has_a_row_per_cell_and_total_and_writes_suppressed_as_below_threshold() {
+        assert_eq!(
+            indicators().to_csv(),
+            "table,labels,value\r\n\
+             screenings_by_source,hotline / female,24\r\n\
+             screenings_by_source,\"police, border / =male\",<11\r\n\
+             screenings_by_source,ngo_outreach / male,0\r\n\
+             screenings_by_source,total,<11\r\n"
+        );
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=SUM(A1)"), "'=SUM(A1)");
+        assert_eq!(csv_field("-1,2"), "\"'-1,2\"");
+        assert_eq!(csv_field("Gəncə"), "Gəncə");
+    }
+
+    #[test]
+    fn release_parameters_are_an_object_and_limits_are_checked() {
+        let release = |parameters_json: &str| {
+            serde_json::to_value(Release::from(reporting::Release {
+                id: "r1".to_owned(),
+                kind: "ctdc_export".to_owned(),
+                parameters_json: parameters_json.to_owned(),
+                ..Default::default()
+            }))
+            .unwrap()
+        };
+        assert_eq!(
+            release(r#"{"k": 11, "scope": {"from": "2026-01-01"}}"#)["parameters"],
+            serde_json::json!({"k": 11, "scope": {"from": "2026-01-01"}})
+        );
+        assert_eq!(release("")["parameters"], serde_json::json!({}));
+        assert_eq!(release("{broken")["parameters"], serde_json::Value::Null);
+        assert_eq!(release("")["organization_id"], serde_json::Value::Null);
+        for bad in [0, MAX_PAGE_SIZE + 1] {
+            let error = ReleaseQuery { limit: Some(bad) }.into_proto().unwrap_err();
+            assert_eq!(field_of(&error), "limit");
+        }
+        assert_eq!(ReleaseQuery::default().into_proto().unwrap().limit, 0);
+    }
 
     #[test]
     fn checkpoints_are_an_object_and_generated_at_rfc3339() {

@@ -1,15 +1,64 @@
-//! `/v1/reports`: statistics (reporting service).
+//! `/v1/reports`, `/v1/exports` and `/v1/releases`: statistics, the anonymised CTDC
+//! export and the ledger of what was published (reporting service). Nothing here is
+//! organisation-scoped: the reporting service answers figures without personal data.
 
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use haven_error::HavenError;
 use haven_proto::reporting::v1 as reporting;
 use haven_proto::reporting::v1::reporting_service_client::ReportingServiceClient;
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use tonic::transport::Channel;
 
-use crate::dto::report::{Summary, SummaryQuery};
+use crate::dto::report::{
+    ExportCtdc, Indicators, IndicatorsFormat, IndicatorsQuery, ReleaseList, ReleaseQuery, Summary,
+    SummaryQuery,
+};
 use crate::error::backend_error;
 use crate::extract::{Caller, Json, Query};
-use crate::openapi::CommonErrors;
+use crate::openapi::{BodyErrors, CommonErrors};
 use crate::state::AppState;
+
+/// Name of the backend in logs.
+const BACKEND: &str = "reporting";
+/// Media type of the CSV answers.
+const TEXT_CSV: &str = "text/csv; charset=utf-8";
+/// Records in the export.
+const X_HAVEN_ROWS: &str = "x-haven-rows";
+/// Records left out of the export by k-anonymity.
+const X_HAVEN_WITHHELD: &str = "x-haven-withheld";
+/// Persons left out of the export because their consent does not cover reporting.
+const X_HAVEN_WITHOUT_CONSENT: &str = "x-haven-without-consent";
+/// The k of the export.
+const X_HAVEN_K: &str = "x-haven-k";
+/// The export's entry in the release ledger.
+const X_HAVEN_RELEASE_ID: &str = "x-haven-release-id";
+/// SHA-256 of the export, hex.
+const X_HAVEN_SHA256: &str = "x-haven-sha256";
+
+/// Headers of the export a browser client may read (CORS).
+pub(crate) const EXPORT_HEADERS: [&str; 6] = [
+    X_HAVEN_ROWS,
+    X_HAVEN_WITHHELD,
+    X_HAVEN_WITHOUT_CONSENT,
+    X_HAVEN_K,
+    X_HAVEN_RELEASE_ID,
+    X_HAVEN_SHA256,
+];
+
+fn reporting(state: &AppState) -> ReportingServiceClient<Channel> {
+    ReportingServiceClient::new(state.backends().reporting.channel.clone())
+}
+
+/// `status` with a CSV body.
+fn csv(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_CSV))],
+        body,
+    )
+        .into_response()
+}
 
 /// Totals of screenings, identifications, cases and organisations.
 #[utoipa::path(
@@ -29,9 +78,142 @@ pub(crate) async fn get_summary(
     Query(query): Query<SummaryQuery>,
 ) -> Result<Json<Summary>, HavenError> {
     let request = caller.grpc_request(reporting::GetSummaryRequest::from(query))?;
-    let response = ReportingServiceClient::new(state.backends().reporting.channel.clone())
+    let response = reporting(&state)
         .get_summary(request)
         .await
-        .map_err(backend_error("reporting"))?;
+        .map_err(backend_error(BACKEND))?;
     Ok(Json(Summary::from(response.into_inner())))
+}
+
+/// Indicators for a period, an organisation and a region: tables of counts and
+/// figures that are not counts. Every count has passed small-cell suppression (with
+/// complementary suppression): a suppressed count is `null` with `suppressed: true`,
+/// never 0. With `format=csv`, the tables as `text/csv`: a `table,labels,value`
+/// header, one row per cell (labels joined by ` / `) and a `total` row per table,
+/// a suppressed count written `<` and the threshold (e.g. `<11`); measures are
+/// JSON only.
+#[utoipa::path(
+    get,
+    path = "/v1/reports/indicators",
+    tag = "reports",
+    params(IndicatorsQuery),
+    responses(
+        (status = 200, description = "The indicators", content(
+            (Indicators = "application/json"),
+            (String = "text/csv"),
+        )),
+        CommonErrors,
+    )
+)]
+#[tracing::instrument(name = "get_indicators", skip_all)]
+pub(crate) async fn get_indicators(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<IndicatorsQuery>,
+) -> Result<Response, HavenError> {
+    let (message, format) = query.into_proto()?;
+    let request = caller.grpc_request(message)?;
+    let response = reporting(&state)
+        .get_indicators(request)
+        .await
+        .map_err(backend_error(BACKEND))?;
+    let indicators = Indicators::from(response.into_inner());
+    Ok(match format {
+        IndicatorsFormat::Json => Json(indicators).into_response(),
+        IndicatorsFormat::Csv => csv(StatusCode::OK, indicators.to_csv()),
+    })
+}
+
+/// Publish a record-level export in CTDC columns (Counter Trafficking Data
+/// Collaborative). The file is anonymised: no names or contact details, only persons
+/// whose consent covers reporting, k-anonymised over the published columns (records
+/// of an equivalence class smaller than k are withheld).
+/// Every export is recorded in the release ledger (`GET /v1/releases`) with its
+/// parameters, counts and SHA-256, and is its own release: `Idempotency-Key` is not
+/// honoured, and re-running the export is the retry.
+#[utoipa::path(
+    post,
+    path = "/v1/exports/ctdc",
+    tag = "reports",
+    request_body = ExportCtdc,
+    responses(
+        (status = 201, description = "The anonymised CSV, with a header row, recorded in the release ledger",
+            content_type = "text/csv", body = String, headers(
+            ("x-haven-rows" = u64, description = "Records in the file"),
+            ("x-haven-withheld" = u64, description = "Records left out because their equivalence class was smaller than k"),
+            ("x-haven-without-consent" = u64, description = "Persons left out because their consent does not cover reporting"),
+            ("x-haven-k" = u32, description = "The k of k-anonymity applied"),
+            ("x-haven-release-id" = String, description = "The export's entry in the release ledger"),
+            ("x-haven-sha256" = String, description = "SHA-256 of the file, hex"),
+        )),
+        CommonErrors,
+        BodyErrors,
+    )
+)]
+#[tracing::instrument(name = "export_ctdc", skip_all)]
+pub(crate) async fn export_ctdc(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<ExportCtdc>,
+) -> Result<Response, HavenError> {
+    let request = caller.grpc_request(body.into_proto()?)?;
+    let export = reporting(&state)
+        .export_ctdc(request)
+        .await
+        .map_err(backend_error(BACKEND))?
+        .into_inner();
+    tracing::info!(
+        release_id = %export.release_id,
+        rows = export.rows,
+        withheld = export.withheld,
+        "CTDC export released"
+    );
+    let headers = export_headers(&export)?;
+    let mut response = csv(StatusCode::CREATED, export.csv);
+    response.headers_mut().extend(headers);
+    Ok(response)
+}
+
+/// The `x-haven-*` headers of an export.
+fn export_headers(export: &reporting::ExportCtdcResponse) -> Result<HeaderMap, HavenError> {
+    let values = [
+        (X_HAVEN_ROWS, export.rows.to_string()),
+        (X_HAVEN_WITHHELD, export.withheld.to_string()),
+        (X_HAVEN_WITHOUT_CONSENT, export.without_consent.to_string()),
+        (X_HAVEN_K, export.k.to_string()),
+        (X_HAVEN_RELEASE_ID, export.release_id.clone()),
+        (X_HAVEN_SHA256, export.sha256.clone()),
+    ];
+    let mut headers = HeaderMap::new();
+    for (name, value) in values {
+        let value = HeaderValue::try_from(value)
+            .map_err(|_| HavenError::internal(format!("backend answered an invalid {name}")))?;
+        headers.insert(HeaderName::from_static(name), value);
+    }
+    Ok(headers)
+}
+
+/// The release ledger: every export published, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/releases",
+    tag = "reports",
+    params(ReleaseQuery),
+    responses(
+        (status = 200, description = "Releases, newest first", body = ReleaseList),
+        CommonErrors,
+    )
+)]
+#[tracing::instrument(name = "list_releases", skip_all)]
+pub(crate) async fn list_releases(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<ReleaseQuery>,
+) -> Result<Json<ReleaseList>, HavenError> {
+    let request = caller.grpc_request(query.into_proto()?)?;
+    let response = reporting(&state)
+        .list_releases(request)
+        .await
+        .map_err(backend_error(BACKEND))?;
+    Ok(Json(ReleaseList::from(response.into_inner())))
 }

@@ -1,7 +1,7 @@
-//! A fake intake service (and its indicator sets) and a fake referral service speaking
-//! real gRPC, plus the health protocol answering SERVING for all four services, so the
-//! gateway can be tested end to end without the real services. It remembers the
-//! metadata of every call.
+//! A fake intake service (and its indicator sets), a fake referral service and a fake
+//! reporting service speaking real gRPC, plus the health protocol answering SERVING for
+//! all four services, so the gateway can be tested end to end without the real
+//! services. It remembers the metadata of every call.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -14,12 +14,14 @@ use haven_proto::intake::v1::indicator_set_service_server::{
 };
 use haven_proto::intake::v1::intake_service_server::{IntakeService, IntakeServiceServer};
 use haven_proto::referral::v1::referral_service_server::ReferralServiceServer;
+use haven_proto::reporting::v1::reporting_service_server::ReportingServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Request, Response, Status};
 
 use crate::fake_referral::{FakeReferral, ReferralRequests};
+use crate::fake_reporting::{FakeReporting, ReportingRequests};
 
 /// Screening id that answers NotFound.
 pub const MISSING_ID: &str = "00000000-0000-4000-8000-000000000404";
@@ -56,6 +58,7 @@ pub struct FakeBackend {
     pub endpoint: String,
     seen: Arc<Mutex<Vec<SeenCall>>>,
     referral_requests: Arc<Mutex<ReferralRequests>>,
+    reporting_requests: Arc<Mutex<ReportingRequests>>,
     shutdown: CancellationToken,
 }
 
@@ -74,6 +77,7 @@ impl FakeBackend {
         }
         let seen = Arc::new(Mutex::new(Vec::new()));
         let referral_requests = Arc::new(Mutex::new(ReferralRequests::default()));
+        let reporting_requests = Arc::new(Mutex::new(ReportingRequests::default()));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let shutdown = CancellationToken::new();
@@ -88,6 +92,10 @@ impl FakeBackend {
                 seen: seen.clone(),
                 requests: referral_requests.clone(),
             }))
+            .add_service(ReportingServiceServer::new(FakeReporting {
+                seen: seen.clone(),
+                requests: reporting_requests.clone(),
+            }))
             .serve_with_incoming_shutdown(
                 TcpIncoming::from(listener),
                 shutdown.clone().cancelled_owned(),
@@ -97,6 +105,7 @@ impl FakeBackend {
             endpoint,
             seen,
             referral_requests,
+            reporting_requests,
             shutdown,
         }
     }
@@ -109,6 +118,11 @@ impl FakeBackend {
     /// The requests the fake referral service received so far.
     pub fn referral_requests(&self) -> ReferralRequests {
         self.referral_requests.lock().unwrap().clone()
+    }
+
+    /// The requests the fake reporting service received so far.
+    pub fn reporting_requests(&self) -> ReportingRequests {
+        self.reporting_requests.lock().unwrap().clone()
     }
 }
 

@@ -78,6 +78,9 @@ async fn the_openapi_document_lists_every_v1_operation_with_bearer_auth() {
         ("/v1/organizations", "post"),
         ("/v1/organizations/{id}", "get"),
         ("/v1/reports/summary", "get"),
+        ("/v1/reports/indicators", "get"),
+        ("/v1/exports/ctdc", "post"),
+        ("/v1/releases", "get"),
     ] {
         assert!(paths[path][method].is_object(), "{method} {path}");
     }
@@ -154,6 +157,11 @@ async fn cors_answers_only_configured_origins() {
         .to_owned();
     assert!(
         exposed.contains("x-request-id") && exposed.contains("etag"),
+        "{exposed}"
+    );
+    // What an export says about itself is readable by browser clients too.
+    assert!(
+        exposed.contains("x-haven-release-id") && exposed.contains("x-haven-sha256"),
         "{exposed}"
     );
 
