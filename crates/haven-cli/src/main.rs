@@ -66,6 +66,19 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Reporting's projections.
+    Reporting {
+        #[command(subcommand)]
+        command: ReportingCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ReportingCommand {
+    /// Empty every projection and checkpoint (not the release ledger), so that the
+    /// reporting service applies the feeds again from the start when it next runs.
+    /// Stop the reporting service first.
+    Rebuild,
 }
 
 #[derive(Debug, Subcommand)]
@@ -169,6 +182,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Audit {
             command: AuditCommand::Verify,
         } => haven_cli::operations::verify_audit(&settings).await,
+        Command::Reporting {
+            command: ReportingCommand::Rebuild,
+        } => haven_cli::operations::rebuild_reporting(&settings).await,
         Command::Keys { command } => match command {
             KeysCommand::Init { directory } => haven_cli::operations::init_keys(&directory),
             KeysCommand::Rotate => haven_cli::operations::rotate_keys(&settings).await,

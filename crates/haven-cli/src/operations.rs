@@ -132,3 +132,18 @@ async fn rewrap(settings: &Settings) -> anyhow::Result<u64> {
     database.close().await;
     Ok(persons + cases)
 }
+
+/// Empties reporting's projections and checkpoints; the feeds are applied again from
+/// the start when the reporting service next runs.
+pub async fn rebuild_reporting(settings: &Settings) -> anyhow::Result<()> {
+    let database = haven_reporting::connect(settings).await?;
+    haven_reporting::projections::open(database.clone())
+        .rebuild()
+        .await
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    database.close().await;
+    println!(
+        "reporting projections emptied; start the reporting service to rebuild them from the event feeds"
+    );
+    Ok(())
+}

@@ -49,7 +49,7 @@ pub struct ReportScope {
 
 /// The unsuppressed material of the indicators; only [`crate::publication`] output
 /// leaves the service.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Facts {
     /// Count tables.
     pub tables: Vec<RawTable>,

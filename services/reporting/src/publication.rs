@@ -89,7 +89,7 @@ pub struct Measure {
     pub name: String,
     /// Value; `None` when suppressed.
     pub value: Option<f64>,
-    /// How many it rests on (published even when the value is not, if not small).
+    /// How many it rests on; 0 when that number is itself small (suppressed).
     pub base: u64,
     /// Unit.
     pub unit: String,
@@ -103,10 +103,12 @@ pub fn measure(
     unit: impl Into<String>,
     threshold: u64,
 ) -> Measure {
+    let shown = base >= threshold;
     Measure {
         name: name.into(),
-        value: (base >= threshold && value.is_finite()).then_some(value),
-        base,
+        value: (shown && value.is_finite()).then_some(value),
+        // A small base is itself the count being protected.
+        base: if shown { base } else { 0 },
         unit: unit.into(),
     }
 }
@@ -320,6 +322,11 @@ mod tests {
     #[test]
     fn measures_on_few_people_are_suppressed_and_percentiles_use_nearest_rank() {
         assert_eq!(measure("m", 2.5, 10, "days", 11).value, None);
+        assert_eq!(
+            measure("m", 2.5, 10, "days", 11).base,
+            0,
+            "the small base is not published either"
+        );
         assert_eq!(measure("m", 2.5, 11, "days", 11).value, Some(2.5));
         let sorted = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0];
         assert_eq!(percentile(&sorted, 0.5), Some(5.0));
