@@ -327,6 +327,28 @@ async fn indicators_match_hand_counts_and_exports_protect_people(backend: Backen
     assert!(measure("outcome_safety_latest_mean").suppressed);
     assert!(report.threshold == 2);
 
+    // The readable page for a donor: rendered on the server, charts included.
+    let page = stack
+        .get(
+            &analyst,
+            &format!("/v1/reports/indicators?organization_id={organization}&format=html"),
+        )
+        .await;
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains("<svg")
+            && page.contains("screenings by source")
+            && page.contains(">4</text>"),
+        "{page}"
+    );
+
     // With the default threshold of 11, no count from this small office is published.
     // (Checked on the same data with the pure function the service uses.)
     let raw = haven_reporting::publication::RawTable::additive(

@@ -91,7 +91,8 @@ pub(crate) async fn get_summary(
 /// never 0. With `format=csv`, the tables as `text/csv`: a `table,labels,value`
 /// header, one row per cell (labels joined by ` / `) and a `total` row per table,
 /// a suppressed count written `<` and the threshold (e.g. `<11`); measures are
-/// JSON only.
+/// JSON only. With `format=html`, a readable page with bar charts drawn on the server
+/// (nothing is fetched from elsewhere to view it).
 #[utoipa::path(
     get,
     path = "/v1/reports/indicators",
@@ -101,6 +102,7 @@ pub(crate) async fn get_summary(
         (status = 200, description = "The indicators", content(
             (Indicators = "application/json"),
             (String = "text/csv"),
+            (String = "text/html"),
         )),
         CommonErrors,
     )
@@ -121,6 +123,15 @@ pub(crate) async fn get_indicators(
     Ok(match format {
         IndicatorsFormat::Json => Json(indicators).into_response(),
         IndicatorsFormat::Csv => csv(StatusCode::OK, indicators.to_csv()),
+        IndicatorsFormat::Html => (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            )],
+            indicators.to_html(),
+        )
+            .into_response(),
     })
 }
 
