@@ -121,8 +121,17 @@ const CASE_SCOPE: &str = "($1 IS NULL OR c.opened_at >= $1) AND ($2 IS NULL OR c
     AND ($3 IS NULL OR c.organization_id = $3) AND ($4 IS NULL OR s.region = $4)";
 const CASES: &str = "cases c LEFT JOIN screenings s ON s.id = c.screening_id";
 
-fn days_between(from: OffsetDateTime, to: OffsetDateTime) -> f64 {
-    (to - from).as_seconds_f64() / 86_400.0
+/// Sorted durations in days from `(days, count)` rows (negative ones count as 0).
+fn from_histogram(mut rows: Vec<(i64, i64)>) -> Vec<f64> {
+    rows.sort_unstable();
+    rows.into_iter()
+        .flat_map(|(days, count)| {
+            std::iter::repeat_n(
+                days.max(0) as f64,
+                usize::try_from(count).unwrap_or_default(),
+            )
+        })
+        .collect()
 }
 
 /// Tables with one or two dimensions: `(first label, second label, count)` rows.
@@ -148,28 +157,27 @@ fn table(
     )
 }
 
-/// A table over a multi-valued, comma-joined column; the total counts persons once.
-fn exploded(name: &'static str, dimension: &'static str, values: Vec<(String,)>) -> RawTable {
-    let mut counts: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
-    let total = values.len() as u64;
-    for (joined,) in values {
-        let mut any = false;
-        for value in joined.split(',').filter(|value| !value.is_empty()) {
-            *counts.entry(value.to_owned()).or_default() += 1;
-            any = true;
-        }
-        if !any {
-            *counts.entry("unknown".to_owned()).or_default() += 1;
-        }
+/// A table over a multi-valued category: a cell per value, `unknown` for persons
+/// with none; the total counts persons once (`persons` is: all, without a value).
+fn labelled(
+    name: &'static str,
+    dimension: &'static str,
+    rows: Vec<(String, String, i64)>,
+    persons: (i64, i64),
+) -> RawTable {
+    let count = |value: i64| u64::try_from(value).unwrap_or_default();
+    let mut cells: Vec<(Vec<String>, u64)> = rows
+        .into_iter()
+        .map(|(value, _, number)| (vec![value], count(number)))
+        .collect();
+    if persons.1 > 0 {
+        cells.push((vec!["unknown".to_owned()], count(persons.1)));
     }
     RawTable {
         name,
         dimensions: vec![dimension],
-        cells: counts
-            .into_iter()
-            .map(|(value, count)| (vec![value], count))
-            .collect(),
-        total,
+        cells,
+        total: count(persons.0),
     }
 }
 
@@ -261,6 +269,31 @@ fn list(payload: &serde_json::Value, name: &str) -> Option<String> {
     })
 }
 
+fn values(payload: &serde_json::Value, name: &str) -> Vec<String> {
+    payload[name]
+        .as_array()
+        .map(|values| {
+            values
+                .iter()
+                .filter_map(|value| value.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// One row per value of a multi-valued category of a screening.
+fn labels(screening: Uuid, kind: &'static str, values: Vec<String>) -> Vec<Statement> {
+    values
+        .into_iter()
+        .map(|value| {
+            statement(
+                "INSERT INTO screening_labels (screening_id, kind, value) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                vec![Value::Id(screening), Value::Text(kind.to_owned()), Value::Text(value)],
+            )
+        })
+        .collect()
+}
+
 fn time_of(payload: &serde_json::Value, name: &str) -> Option<OffsetDateTime> {
     payload[name]
         .as_i64()
@@ -289,10 +322,10 @@ fn statements(
         ("intake", "screening.created") => {
             let screened_at = time_of(&payload, "screened_at").unwrap_or(at);
             let age = payload["birth_year"].as_i64().map(|year| i64::from(screened_at.year()) - year);
-            vec![statement(
+            let mut writes = vec![statement(
                 "INSERT INTO screenings (id, organization_id, referral_source, stage, created_at, gender, age_band, is_minor, \
-                 citizenship, exploitation_types, means_of_control, region) \
-                 VALUES ($1, $2, $3, 'screened', $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING",
+                 citizenship, exploitation_types, means_of_control, region, created_epoch) \
+                 VALUES ($1, $2, $3, 'screened', $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING",
                 vec![
                     Id(aggregate),
                     Id(organization),
@@ -305,16 +338,33 @@ fn statements(
                     Text(list(&payload, "exploitation_types").unwrap_or_default()),
                     Text(list(&payload, "means_of_control").unwrap_or_default()),
                     Text(text(&payload, "settlement").unwrap_or_default()),
+                    Int(screened_at.unix_timestamp()),
                 ],
-            )]
+            )];
+            writes.extend(labels(aggregate, "exploitation", values(&payload, "exploitation_types")));
+            writes.extend(labels(aggregate, "means", values(&payload, "means_of_control")));
+            writes
         }
         ("intake", "screening.updated") => {
             let mut writes = Vec::new();
-            if let Some(types) = list(&payload, "exploitation_types") {
-                writes.push(statement("UPDATE screenings SET exploitation_types = $2 WHERE id = $1", vec![Id(aggregate), Text(types)]));
-            }
-            if let Some(means) = list(&payload, "means_of_control") {
-                writes.push(statement("UPDATE screenings SET means_of_control = $2 WHERE id = $1", vec![Id(aggregate), Text(means)]));
+            for (field, column, kind) in [
+                ("exploitation_types", "exploitation", "exploitation"),
+                ("means_of_control", "means", "means"),
+            ] {
+                let Some(joined) = list(&payload, field) else { continue };
+                writes.push(statement(
+                    if column == "exploitation" {
+                        "UPDATE screenings SET exploitation_types = $2 WHERE id = $1"
+                    } else {
+                        "UPDATE screenings SET means_of_control = $2 WHERE id = $1"
+                    },
+                    vec![Id(aggregate), Text(joined)],
+                ));
+                writes.push(statement(
+                    "DELETE FROM screening_labels WHERE screening_id = $1 AND kind = $2",
+                    vec![Id(aggregate), Text(kind.to_owned())],
+                ));
+                writes.extend(labels(aggregate, kind, values(&payload, field)));
             }
             writes
         }
@@ -324,8 +374,9 @@ fn statements(
             let mut writes = vec![statement("UPDATE screenings SET stage = $2 WHERE id = $1", vec![Id(aggregate), Text(stage.clone())])];
             match stage.as_str() {
                 "identified" => writes.push(statement(
-                    "UPDATE screenings SET identified_at = COALESCE(identified_at, $2) WHERE id = $1",
-                    vec![Id(aggregate), Time(decided_at)],
+                    "UPDATE screenings SET identified_at = COALESCE(identified_at, $2), \
+                     identified_epoch = COALESCE(identified_epoch, $3) WHERE id = $1",
+                    vec![Id(aggregate), Time(decided_at), Int(decided_at.unix_timestamp())],
                 )),
                 "presumed_victim" | "reasonable_grounds_positive" => writes.push(statement(
                     "UPDATE screenings SET presumed_at = COALESCE(presumed_at, $2) WHERE id = $1",
@@ -394,8 +445,9 @@ fn statements(
                     ],
                 ),
                 statement(
-                    "UPDATE cases SET first_service_at = COALESCE(first_service_at, $2) WHERE id = $1",
-                    vec![Id(aggregate), Time(at)],
+                    "UPDATE cases SET first_service_at = COALESCE(first_service_at, $2), \
+                     first_service_epoch = COALESCE(first_service_epoch, $3) WHERE id = $1",
+                    vec![Id(aggregate), Time(at), Int(at.unix_timestamp())],
                 ),
             ]
         }
@@ -451,8 +503,8 @@ fn statements(
             vec![Id(aggregate), Text(text(&payload, "organization_type").ok_or_else(|| missing("organization_type"))?)],
         )],
         ("referral", "referral.requested") => vec![statement(
-            "INSERT INTO referrals (id, case_id, from_organization_id, to_organization_id, service_type, status, requested_at) \
-             VALUES ($1, $2, $3, $4, $5, 'requested', $6) ON CONFLICT (id) DO NOTHING",
+            "INSERT INTO referrals (id, case_id, from_organization_id, to_organization_id, service_type, status, requested_at, \
+             requested_epoch) VALUES ($1, $2, $3, $4, $5, 'requested', $6, $7) ON CONFLICT (id) DO NOTHING",
             vec![
                 Id(aggregate),
                 Id(id(&payload, "case_id").ok_or_else(|| missing("case_id"))?),
@@ -460,6 +512,7 @@ fn statements(
                 Id(id(&payload, "to_organization_id").ok_or_else(|| missing("to_organization_id"))?),
                 Text(text(&payload, "service_type").ok_or_else(|| missing("service_type"))?),
                 Time(at),
+                Int(at.unix_timestamp()),
             ],
         )],
         ("referral", kind) if kind.starts_with("referral.") => {
@@ -467,8 +520,9 @@ fn statements(
             let mut writes = vec![statement("UPDATE referrals SET status = $2 WHERE id = $1", vec![Id(aggregate), Text(status.clone())])];
             if status == "accepted" {
                 writes.push(statement(
-                    "UPDATE referrals SET accepted_at = COALESCE(accepted_at, $2) WHERE id = $1",
-                    vec![Id(aggregate), Time(at)],
+                    "UPDATE referrals SET accepted_at = COALESCE(accepted_at, $2), accepted_epoch = COALESCE(accepted_epoch, $3) \
+                     WHERE id = $1",
+                    vec![Id(aggregate), Time(at), Int(at.unix_timestamp())],
                 ));
             }
             writes
@@ -598,12 +652,12 @@ macro_rules! projections {
                     HavenResult::Ok(rows)
                 };
                 let column = |sql: String| async move {
-                    let values: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    let values: (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
                         .bind(scope.from)
                         .bind(scope.until)
                         .bind(scope.organization_id)
                         .bind(scope.region.as_deref())
-                        .fetch_all(pool)
+                        .fetch_one(pool)
                         .await
                         .map_err(db_error)?;
                     HavenResult::Ok(values)
@@ -625,11 +679,21 @@ macro_rules! projections {
                         "SELECT {victim_status}, COALESCE(s.citizenship, 'unknown'), COUNT(*) FROM screenings s \
                          WHERE s.stage IN {VICTIM_STAGES} AND {SCREENING_SCOPE} GROUP BY 1, 2 ORDER BY 1, 2"
                     )).await?),
-                    exploded("victims_by_exploitation_type", "exploitation_type", column(format!(
-                        "SELECT s.exploitation_types FROM screenings s WHERE s.stage IN {VICTIM_STAGES} AND {SCREENING_SCOPE}"
+                    labelled("victims_by_exploitation_type", "exploitation_type", rows(format!(
+                        "SELECT l.value, '', COUNT(*) FROM screening_labels l JOIN screenings s ON s.id = l.screening_id \
+                         WHERE l.kind = 'exploitation' AND s.stage IN {VICTIM_STAGES} AND {SCREENING_SCOPE} GROUP BY l.value ORDER BY 1"
+                    )).await?, column(format!(
+                        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM screening_labels l \
+                         WHERE l.screening_id = s.id AND l.kind = 'exploitation') THEN 0 ELSE 1 END), 0) \
+                         FROM screenings s WHERE s.stage IN {VICTIM_STAGES} AND {SCREENING_SCOPE}"
                     )).await?),
-                    exploded("victims_by_means_of_control", "means_of_control", column(format!(
-                        "SELECT s.means_of_control FROM screenings s WHERE s.stage IN {VICTIM_STAGES} AND {SCREENING_SCOPE}"
+                    labelled("victims_by_means_of_control", "means_of_control", rows(format!(
+                        "SELECT l.value, '', COUNT(*) FROM screening_labels l JOIN screenings s ON s.id = l.screening_id \
+                         WHERE l.kind = 'means' AND s.stage IN {VICTIM_STAGES} AND {SCREENING_SCOPE} GROUP BY l.value ORDER BY 1"
+                    )).await?, column(format!(
+                        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM screening_labels l \
+                         WHERE l.screening_id = s.id AND l.kind = 'means') THEN 0 ELSE 1 END), 0) \
+                         FROM screenings s WHERE s.stage IN {VICTIM_STAGES} AND {SCREENING_SCOPE}"
                     )).await?),
                     table("victims_re_trafficked", vec!["re_trafficked"], rows(format!(
                         "SELECT CASE WHEN s.re_trafficked THEN 'yes' ELSE 'no' END, '', COUNT(*) FROM screenings s \
@@ -684,8 +748,9 @@ macro_rules! projections {
                 .map_err(db_error)?;
                 tables.push(table("follow_ups", vec!["state"], follow_ups));
 
-                let times = |sql: String| async move {
-                    let rows: Vec<(OffsetDateTime, OffsetDateTime)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                // Durations as a histogram of whole days: few rows, whatever the volume.
+                let days = |sql: String| async move {
+                    let rows: Vec<(i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
                         .bind(scope.from)
                         .bind(scope.until)
                         .bind(scope.organization_id)
@@ -693,22 +758,22 @@ macro_rules! projections {
                         .fetch_all(pool)
                         .await
                         .map_err(db_error)?;
-                    let mut days: Vec<f64> = rows.into_iter().map(|(from, to)| days_between(from, to).max(0.0)).collect();
-                    days.sort_by(f64::total_cmp);
-                    HavenResult::Ok(days)
+                    HavenResult::Ok(from_histogram(rows))
                 };
-                let days_to_identification = times(format!(
-                    "SELECT s.created_at, s.identified_at FROM screenings s WHERE s.identified_at IS NOT NULL AND {SCREENING_SCOPE}"
+                let days_to_identification = days(format!(
+                    "SELECT (s.identified_epoch - s.created_epoch) / 86400, COUNT(*) FROM screenings s \
+                     WHERE s.identified_epoch IS NOT NULL AND s.created_epoch IS NOT NULL AND {SCREENING_SCOPE} GROUP BY 1"
                 ))
                 .await?;
-                let days_to_first_service = times(format!(
-                    "SELECT s.created_at, c.first_service_at FROM {CASES} WHERE c.first_service_at IS NOT NULL \
-                     AND s.created_at IS NOT NULL AND {CASE_SCOPE}"
+                let days_to_first_service = days(format!(
+                    "SELECT (c.first_service_epoch - s.created_epoch) / 86400, COUNT(*) FROM {CASES} \
+                     WHERE c.first_service_epoch IS NOT NULL AND s.created_epoch IS NOT NULL AND {CASE_SCOPE} GROUP BY 1"
                 ))
                 .await?;
-                let days_to_accept = times(format!(
-                    "SELECT r.requested_at, r.accepted_at FROM referrals r JOIN cases c ON c.id = r.case_id LEFT JOIN screenings s ON s.id = c.screening_id \
-                     WHERE r.accepted_at IS NOT NULL AND {CASE_SCOPE}"
+                let days_to_accept = days(format!(
+                    "SELECT (r.accepted_epoch - r.requested_epoch) / 86400, COUNT(*) FROM referrals r \
+                     JOIN cases c ON c.id = r.case_id LEFT JOIN screenings s ON s.id = c.screening_id \
+                     WHERE r.accepted_epoch IS NOT NULL AND r.requested_epoch IS NOT NULL AND {CASE_SCOPE} GROUP BY 1"
                 ))
                 .await?;
                 let (answered, accepted): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -882,6 +947,7 @@ macro_rules! projections {
                     "referrals",
                     "assessment_scores",
                     "follow_ups",
+                    "screening_labels",
                     "event_checkpoints",
                 ] {
                     sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
