@@ -796,6 +796,9 @@ macro_rules! directory_store {
                         "urgency": referral.urgency.as_str(),
                         "status": referral.status.as_str(),
                         "on": referral.updated_at.date().to_string(),
+                        "accept_by": referral.accept_by.unix_timestamp(),
+                        "outcome_due_on": referral.outcome_due_on.to_string(),
+                        "capacity_reserved": referral.capacity_reserved,
                     }),
                 };
                 OutboxWrite::append_event(&mut *connection, SERVICE, &event).await.map_err(db_error)?;

@@ -206,8 +206,12 @@ fn main() {
         println!(
             "reporting projections: {count} events, then {QUERY_RUNS} indicator queries per scope"
         );
-        let (_dir, settings) = haven_storage::testing::sqlite_settings();
+        let (dir, settings) = haven_storage::testing::sqlite_settings();
         run("sqlite", settings, &events).await;
+        // Keep the SQLite files to look at query plans: HAVEN_BENCH_KEEP=1.
+        if std::env::var_os("HAVEN_BENCH_KEEP").is_some() {
+            println!("sqlite files kept in {}", dir.keep().display());
+        }
         match haven_storage::testing::postgres_settings().await {
             Some((_dir, settings)) => run("postgres", settings, &events).await,
             None => println!("postgres: not available on this machine, skipped"),

@@ -121,6 +121,68 @@ const CASE_SCOPE: &str = "($1 IS NULL OR c.opened_at >= $1) AND ($2 IS NULL OR c
     AND ($3 IS NULL OR c.organization_id = $3) AND ($4 IS NULL OR s.region = $4)";
 const CASES: &str = "cases c LEFT JOIN screenings s ON s.id = c.screening_id";
 
+/// Places held at the end of each month of the scope (at most the last 24 months),
+/// from `(day, change)` rows ordered by day.
+fn occupancy_by_month(
+    changes: &[(i64, i64)],
+    scope: &ReportScope,
+    now: OffsetDateTime,
+) -> RawTable {
+    let day_of = |at: OffsetDateTime| at.unix_timestamp().div_euclid(86_400);
+    let last = scope.until.map_or(now, |until| until.min(now));
+    let Some(&(first_day, _)) = changes.first() else {
+        return RawTable {
+            name: "places_held_by_month",
+            dimensions: vec!["month"],
+            cells: Vec::new(),
+            total: 0,
+        };
+    };
+    let first = scope
+        .from
+        .map_or(first_day, |from| day_of(from).max(first_day));
+    let start = OffsetDateTime::from_unix_timestamp(first * 86_400)
+        .unwrap_or(now)
+        .date();
+    let mut cells = Vec::new();
+    let (mut year, mut month) = (start.year(), start.month());
+    loop {
+        let next = month.next();
+        let next_year = if next == time::Month::January {
+            year + 1
+        } else {
+            year
+        };
+        let month_end = time::Date::from_calendar_date(next_year, next, 1)
+            .map(|date| date.midnight().assume_utc())
+            .unwrap_or(now);
+        let cutoff = day_of(month_end.min(last + time::Duration::days(1)));
+        let held: i64 = changes
+            .iter()
+            .filter(|(day, _)| *day < cutoff)
+            .map(|(_, change)| change)
+            .sum();
+        cells.push((
+            vec![format!("{year}-{:02}", month as u8)],
+            u64::try_from(held).unwrap_or_default(),
+        ));
+        if month_end > last || cells.len() >= 24 * 40 {
+            break;
+        }
+        (year, month) = (next_year, next);
+    }
+    if cells.len() > 24 {
+        cells.drain(..cells.len() - 24);
+    }
+    let total = cells.last().map_or(0, |(_, held)| *held);
+    RawTable {
+        name: "places_held_by_month",
+        dimensions: vec!["month"],
+        cells,
+        total,
+    }
+}
+
 /// Sorted durations in days from `(days, count)` rows (negative ones count as 0).
 fn from_histogram(mut rows: Vec<(i64, i64)>) -> Vec<f64> {
     rows.sort_unstable();
@@ -218,6 +280,7 @@ enum Value {
     Text(String),
     OptionalText(Option<String>),
     Int(i64),
+    OptionalInt(Option<i64>),
     Bool(bool),
     Time(OffsetDateTime),
 }
@@ -504,7 +567,8 @@ fn statements(
         )],
         ("referral", "referral.requested") => vec![statement(
             "INSERT INTO referrals (id, case_id, from_organization_id, to_organization_id, service_type, status, requested_at, \
-             requested_epoch) VALUES ($1, $2, $3, $4, $5, 'requested', $6, $7) ON CONFLICT (id) DO NOTHING",
+             requested_epoch, accept_by_epoch, outcome_due_on, facility_id) \
+             VALUES ($1, $2, $3, $4, $5, 'requested', $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING",
             vec![
                 Id(aggregate),
                 Id(id(&payload, "case_id").ok_or_else(|| missing("case_id"))?),
@@ -513,11 +577,32 @@ fn statements(
                 Text(text(&payload, "service_type").ok_or_else(|| missing("service_type"))?),
                 Time(at),
                 Int(at.unix_timestamp()),
+                OptionalInt(payload["accept_by"].as_i64()),
+                OptionalText(text(&payload, "outcome_due_on")),
+                OptionalId(id(&payload, "facility_id")),
             ],
         )],
         ("referral", kind) if kind.starts_with("referral.") => {
             let status = text(&payload, "status").ok_or_else(|| missing("status"))?;
             let mut writes = vec![statement("UPDATE referrals SET status = $2 WHERE id = $1", vec![Id(aggregate), Text(status.clone())])];
+            let day = at.unix_timestamp().div_euclid(86_400);
+            match status.as_str() {
+                // A place held (facilities that count places).
+                "accepted" if payload["capacity_reserved"] == true => writes.push(statement(
+                    "INSERT INTO occupancy_changes (referral_id, facility_id, delta, changed_day) \
+                     SELECT id, facility_id, 1, $2 FROM referrals WHERE id = $1 AND facility_id IS NOT NULL \
+                     ON CONFLICT DO NOTHING",
+                    vec![Id(aggregate), Int(day)],
+                )),
+                // Released, if one was held.
+                "completed" | "cancelled" | "revoked" => writes.push(statement(
+                    "INSERT INTO occupancy_changes (referral_id, facility_id, delta, changed_day) \
+                     SELECT referral_id, facility_id, -1, $2 FROM occupancy_changes WHERE referral_id = $1 AND delta = 1 \
+                     ON CONFLICT DO NOTHING",
+                    vec![Id(aggregate), Int(day)],
+                )),
+                _ => {}
+            }
             if status == "accepted" {
                 writes.push(statement(
                     "UPDATE referrals SET accepted_at = COALESCE(accepted_at, $2), accepted_epoch = COALESCE(accepted_epoch, $3) \
@@ -597,6 +682,7 @@ macro_rules! projections {
                             Value::Text(value) => query.bind(value),
                             Value::OptionalText(value) => query.bind(value),
                             Value::Int(value) => query.bind(value),
+                            Value::OptionalInt(value) => query.bind(value),
                             Value::Bool(value) => query.bind(value),
                             Value::Time(value) => query.bind(value),
                         };
@@ -748,6 +834,35 @@ macro_rules! projections {
                 .map_err(db_error)?;
                 tables.push(table("follow_ups", vec!["state"], follow_ups));
 
+                let now = OffsetDateTime::now_utc();
+                let overdue: Vec<(String, String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT CASE WHEN r.status = 'requested' THEN 'acceptance' ELSE 'outcome' END, '', COUNT(*) FROM referrals r \
+                     JOIN cases c ON c.id = r.case_id LEFT JOIN screenings s ON s.id = c.screening_id \
+                     WHERE ((r.status = 'requested' AND r.accept_by_epoch < $5) \
+                         OR (r.status IN ('accepted', 'in_progress') AND r.outcome_due_on < $6)) AND {CASE_SCOPE} GROUP BY 1 ORDER BY 1"
+                )))
+                .bind(scope.from)
+                .bind(scope.until)
+                .bind(scope.organization_id)
+                .bind(scope.region.as_deref())
+                .bind(now.unix_timestamp())
+                .bind(now.date().to_string())
+                .fetch_all(pool)
+                .await
+                .map_err(db_error)?;
+                tables.push(table("referrals_overdue", vec!["awaiting"], overdue));
+                // Places held at the end of each month, in the facilities of the
+                // organisation (or all), from daily changes.
+                let changes: Vec<(i64, i64)> = sqlx::query_as(
+                    "SELECT o.changed_day, CAST(SUM(o.delta) AS BIGINT) FROM occupancy_changes o \
+                     JOIN referrals r ON r.id = o.referral_id WHERE ($1 IS NULL OR r.to_organization_id = $1) \
+                     GROUP BY o.changed_day ORDER BY 1",
+                )
+                .bind(scope.organization_id)
+                .fetch_all(pool)
+                .await
+                .map_err(db_error)?;
+                tables.push(occupancy_by_month(&changes, scope, now));
                 // Durations as a histogram of whole days: few rows, whatever the volume.
                 let days = |sql: String| async move {
                     let rows: Vec<(i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -948,6 +1063,7 @@ macro_rules! projections {
                     "assessment_scores",
                     "follow_ups",
                     "screening_labels",
+                    "occupancy_changes",
                     "event_checkpoints",
                 ] {
                     sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
@@ -964,3 +1080,48 @@ macro_rules! projections {
 
 projections!(SqliteProjections, SqlitePool);
 projections!(PostgresProjections, PgPool);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn places_held_are_counted_at_each_month_end() {
+        let day = |date: time::Date| date.midnight().assume_utc().unix_timestamp() / 86_400;
+        let changes = [
+            (day(time::macros::date!(2026 - 09 - 03)), 3),
+            (day(time::macros::date!(2026 - 09 - 20)), -1),
+            (day(time::macros::date!(2026 - 10 - 31)), 2),
+            (day(time::macros::date!(2026 - 11 - 02)), -4),
+        ];
+        let now = time::macros::datetime!(2026-11-28 12:00 UTC);
+        let table = occupancy_by_month(&changes, &ReportScope::default(), now);
+        let cells: Vec<(String, u64)> = table
+            .cells
+            .iter()
+            .map(|(labels, held)| (labels[0].clone(), *held))
+            .collect();
+        assert_eq!(
+            cells,
+            [
+                ("2026-09".to_owned(), 2),
+                ("2026-10".to_owned(), 4),
+                ("2026-11".to_owned(), 0)
+            ]
+        );
+        assert_eq!(table.total, 0, "the latest month");
+        assert!(
+            occupancy_by_month(&[], &ReportScope::default(), now)
+                .cells
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn durations_come_back_sorted_from_the_histogram() {
+        assert_eq!(
+            from_histogram(vec![(3, 2), (-1, 1), (1, 1)]),
+            [0.0, 1.0, 3.0, 3.0]
+        );
+    }
+}

@@ -298,10 +298,110 @@ async fn a_crash_mid_catch_up_and_a_rebuild_give_the_same_figures(
     assert_eq!(projections.facts(&scope).await.unwrap(), clean);
 }
 
+async fn referrals_give_overdue_counts_and_places_held(projections: Arc<dyn Projections>) {
+    use haven_reporting::projections::ReportScope;
+    let sender = Uuid::new_v4();
+    let receiver = Uuid::new_v4();
+    let facility = Uuid::new_v4();
+    let case = Uuid::new_v4();
+    let mut sequence = 0;
+    let mut case_sequence = 0;
+    case_sequence += 1;
+    projections
+        .apply(&event(
+            "case",
+            case_sequence,
+            "case.opened",
+            case,
+            sender,
+            serde_json::json!({"case_id": case, "status": "active", "stage": "new"}),
+        ))
+        .await
+        .unwrap();
+    let mut refer = |accept_by: i64| {
+        sequence += 1;
+        let referral = Uuid::new_v4();
+        (
+            referral,
+            event(
+                "referral",
+                sequence,
+                "referral.requested",
+                referral,
+                sender,
+                serde_json::json!({
+            "referral_id": referral, "case_id": case, "from_organization_id": sender, "to_organization_id": receiver,
+            "facility_id": facility, "service_type": "shelter", "status": "requested", "accept_by": accept_by,
+            "outcome_due_on": "2020-01-01", "capacity_reserved": false}),
+            ),
+        )
+    };
+    let past = 1_600_000_000;
+    let future = 4_000_000_000;
+    let (late, late_event) = refer(past);
+    let (held, held_event) = refer(future);
+    let (released, released_event) = refer(future);
+    for event in [late_event, held_event, released_event] {
+        projections.apply(&event).await.unwrap();
+    }
+    let mut next = 3;
+    let mut status = |referral: Uuid, status: &str, reserved: bool| {
+        next += 1;
+        event(
+            "referral",
+            next,
+            &format!("referral.{status}"),
+            referral,
+            sender,
+            serde_json::json!({"status": status, "capacity_reserved": reserved}),
+        )
+    };
+    for event in [
+        status(held, "accepted", true),
+        status(released, "accepted", true),
+        status(released, "completed", false),
+    ] {
+        projections.apply(&event).await.unwrap();
+        // Applied again (a replay): changes nothing.
+        projections.apply(&event).await.unwrap();
+    }
+    let facts = projections
+        .facts(&ReportScope {
+            organization_id: Some(receiver),
+            ..ReportScope::default()
+        })
+        .await
+        .unwrap();
+    let places = facts
+        .tables
+        .iter()
+        .find(|table| table.name == "places_held_by_month")
+        .unwrap();
+    assert_eq!(places.total, 1, "one place still held: {places:?}");
+    let all = projections.facts(&ReportScope::default()).await.unwrap();
+    let overdue = all
+        .tables
+        .iter()
+        .find(|table| table.name == "referrals_overdue")
+        .unwrap();
+    let cells: Vec<(String, u64)> = overdue
+        .cells
+        .iter()
+        .map(|(labels, count)| (labels[0].clone(), *count))
+        .collect();
+    // The first waits past its answer date; the held one is past its outcome date.
+    assert_eq!(
+        cells,
+        [("acceptance".to_owned(), 1), ("outcome".to_owned(), 1)]
+    );
+    let _ = late;
+}
+
 haven_storage::backend_suite! {
     setup = setup;
     events_count_once_even_when_replayed,
     a_crash_mid_catch_up_and_a_rebuild_give_the_same_figures,
+    referrals_give_overdue_counts_and_places_held,
     summaries_filter_by_organization,
     a_malformed_event_changes_nothing,
 }
