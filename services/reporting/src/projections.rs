@@ -749,10 +749,7 @@ macro_rules! projections {
                     HavenResult::Ok(values)
                 };
                 let victim_status = "CASE WHEN s.stage = 'identified' THEN 'identified' ELSE 'presumed' END";
-                // Five independent groups of queries, run at once on separate
-                // connections.
-                let block_screenings = async {
-                let tables = vec![
+                let mut tables = vec![
                     table("screenings_by_source", vec!["referral_source"], rows(format!(
                         "SELECT s.referral_source, '', COUNT(*) FROM screenings s WHERE {SCREENING_SCOPE} GROUP BY s.referral_source ORDER BY 1"
                     )).await?),
@@ -788,11 +785,6 @@ macro_rules! projections {
                         "SELECT CASE WHEN s.re_trafficked THEN 'yes' ELSE 'no' END, '', COUNT(*) FROM screenings s \
                          WHERE s.stage IN {VICTIM_STAGES} AND {SCREENING_SCOPE} GROUP BY 1 ORDER BY 1"
                     )).await?),
-                ];
-                HavenResult::Ok(tables)
-                };
-                let block_cases = async {
-                let tables = vec![
                     table("cases_by_status", vec!["status"], rows(format!(
                         "SELECT c.status, '', COUNT(*) FROM {CASES} WHERE {CASE_SCOPE} GROUP BY c.status ORDER BY 1"
                     )).await?),
@@ -812,10 +804,6 @@ macro_rules! projections {
                          WHERE {CASE_SCOPE} GROUP BY r.status ORDER BY 1"
                     )).await?),
                 ];
-                HavenResult::Ok(tables)
-                };
-                let block_more = async {
-                let mut tables = Vec::new();
                 let providers: Vec<(Uuid, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                     "SELECT v.provider_id, COUNT(*) FROM case_services v JOIN cases c ON c.id = v.case_id LEFT JOIN screenings s ON s.id = c.screening_id \
                      WHERE v.status = 'delivered' AND {CASE_SCOPE} GROUP BY v.provider_id"
@@ -875,9 +863,6 @@ macro_rules! projections {
                 .await
                 .map_err(db_error)?;
                 tables.push(occupancy_by_month(&changes, scope, now));
-                HavenResult::Ok(tables)
-                };
-                let block_days = async {
                 // Durations as a histogram of whole days: few rows, whatever the volume.
                 let days = |sql: String| async move {
                     let rows: Vec<(i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -918,9 +903,6 @@ macro_rules! projections {
                 .fetch_one(pool)
                 .await
                 .map_err(db_error)?;
-                HavenResult::Ok((days_to_identification, days_to_first_service, days_to_accept, answered, accepted))
-                };
-                let block_money = async {
                 let cash: Vec<(String, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                     "SELECT p.currency, CAST(SUM(p.amount_minor) AS BIGINT), COUNT(DISTINCT p.case_id) FROM payments p \
                      JOIN cases c ON c.id = p.case_id LEFT JOIN screenings s ON s.id = c.screening_id WHERE {CASE_SCOPE} GROUP BY p.currency ORDER BY 1"
@@ -944,12 +926,6 @@ macro_rules! projections {
                 .fetch_all(pool)
                 .await
                 .map_err(db_error)?;
-                HavenResult::Ok((cash, outcomes))
-                };
-                let (mut tables, case_tables, more, (days_to_identification, days_to_first_service, days_to_accept, answered, accepted), (cash, outcomes)) =
-                    tokio::try_join!(block_screenings, block_cases, block_more, block_days, block_money)?;
-                tables.extend(case_tables);
-                tables.extend(more);
                 let count = |value: i64| u64::try_from(value).unwrap_or_default();
                 Ok(Facts {
                     tables,
