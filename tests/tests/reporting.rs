@@ -168,6 +168,33 @@ async fn indicators_until(
     }
 }
 
+/// Runs the streamed export: the summary, with the file joined from its parts.
+async fn run_export(
+    client: &mut ReportingServiceClient<tonic::transport::Channel>,
+    token: &str,
+    scope: pb::Scope,
+) -> pb::ExportCtdcResponse {
+    let mut parts = client
+        .export_ctdc(authorized(
+            pb::ExportCtdcRequest { scope: Some(scope) },
+            token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut summary = parts
+        .message()
+        .await
+        .unwrap()
+        .and_then(|part| part.summary)
+        .expect("the summary comes first");
+    while let Some(part) = parts.message().await.unwrap() {
+        assert!(part.summary.is_none());
+        summary.csv.push_str(&part.csv_chunk);
+    }
+    summary
+}
+
 fn cells(response: &pb::GetIndicatorsResponse, name: &str) -> Vec<(String, Option<u64>)> {
     let table = response
         .tables
@@ -264,6 +291,7 @@ async fn indicators_match_hand_counts_and_exports_protect_people(backend: Backen
     };
     let report = indicators_until(&mut client, &analyst, scope.clone(), |report| {
         total(report, "screenings_by_source") == Some(7)
+            && total(report, "victims_by_sex") == Some(6)
             && cells(report, "closure_reasons").len() == 1
             && report
                 .measures
@@ -367,16 +395,7 @@ async fn indicators_match_hand_counts_and_exports_protect_people(backend: Backen
     // the presumed woman did... and the screened-only man is no victim). With k = 3,
     // the three Azerbaijani women of 1993-96 form one class; the presumed woman of
     // 2001 (band 24--26) stands alone and is withheld.
-    let export = client
-        .export_ctdc(authorized(
-            pb::ExportCtdcRequest {
-                scope: Some(scope.clone()),
-            },
-            &analyst,
-        ))
-        .await
-        .unwrap()
-        .into_inner();
+    let export = run_export(&mut client, &analyst, scope.clone()).await;
     assert_eq!(export.without_consent, 1, "{export:?}");
     assert_eq!(export.rows + export.withheld, 5);
     assert_eq!(export.rows, 4, "{}", export.csv);
@@ -407,16 +426,7 @@ async fn indicators_match_hand_counts_and_exports_protect_people(backend: Backen
         .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let second = loop {
-        let export = client
-            .export_ctdc(authorized(
-                pb::ExportCtdcRequest {
-                    scope: Some(scope.clone()),
-                },
-                &analyst,
-            ))
-            .await
-            .unwrap()
-            .into_inner();
+        let export = run_export(&mut client, &analyst, scope.clone()).await;
         if export.without_consent == 2 || tokio::time::Instant::now() > deadline {
             break export;
         }

@@ -97,6 +97,23 @@ fn report_scope(scope: Option<pb::Scope>) -> Result<(ReportScope, pb::Scope), Ha
     ))
 }
 
+/// Whole lines, about 64 KiB a part, so no message comes near the size limit.
+fn csv_chunks(csv: &str) -> Vec<String> {
+    const PART: usize = 64 * 1024;
+    let mut parts = Vec::new();
+    let mut part = String::new();
+    for line in csv.split_inclusive('\n') {
+        if !part.is_empty() && part.len() + line.len() > PART {
+            parts.push(std::mem::take(&mut part));
+        }
+        part.push_str(line);
+    }
+    if !part.is_empty() {
+        parts.push(part);
+    }
+    parts
+}
+
 fn table_proto(table: PublishedTable) -> pb::Table {
     pb::Table {
         name: table.name.to_owned(),
@@ -235,10 +252,13 @@ impl ReportingService for ReportingApi {
         }))
     }
 
+    type ExportCtdcStream =
+        std::pin::Pin<Box<dyn futures::Stream<Item = Result<pb::ExportCtdcPart, Status>> + Send>>;
+
     async fn export_ctdc(
         &self,
         request: Request<pb::ExportCtdcRequest>,
-    ) -> Result<Response<pb::ExportCtdcResponse>, Status> {
+    ) -> Result<Response<Self::ExportCtdcStream>, Status> {
         let context = AuditContext::from_request(&request, Action::ReportExport)?;
         let (scope, echoed) = report_scope(request.into_inner().scope)?;
         let (records, without_consent) = self.projections.export_records(&scope).await?;
@@ -266,15 +286,26 @@ impl ReportingService for ReportingApi {
             })
             .await?;
         tracing::info!(release_id = %release.id, rows = kept.len(), withheld, "anonymised export released");
-        Ok(Response::new(pb::ExportCtdcResponse {
-            csv,
-            rows: kept.len() as u64,
-            withheld,
-            without_consent,
-            k: self.k,
-            sha256,
-            release_id: release.id.to_string(),
-        }))
+        let summary = pb::ExportCtdcPart {
+            summary: Some(pb::ExportCtdcResponse {
+                csv: String::new(),
+                rows: kept.len() as u64,
+                withheld,
+                without_consent,
+                k: self.k,
+                sha256,
+                release_id: release.id.to_string(),
+            }),
+            csv_chunk: String::new(),
+        };
+        let parts = std::iter::once(summary).chain(csv_chunks(&csv).into_iter().map(|chunk| {
+            pb::ExportCtdcPart {
+                summary: None,
+                csv_chunk: chunk,
+            }
+        }));
+        let parts: Vec<Result<pb::ExportCtdcPart, Status>> = parts.map(Ok).collect();
+        Ok(Response::new(Box::pin(futures::stream::iter(parts))))
     }
 
     async fn list_releases(
@@ -304,5 +335,26 @@ impl ReportingService for ReportingApi {
                 })
                 .collect(),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_chunks;
+
+    #[test]
+    fn a_large_file_goes_in_whole_line_parts_that_join_back() {
+        let csv: String = (0..20_000)
+            .map(|row| format!("2026,Case Management,Female,18--20,Adult,AZ,0,1,{row}\n"))
+            .collect();
+        let parts = csv_chunks(&csv);
+        assert!(parts.len() > 10);
+        assert!(
+            parts
+                .iter()
+                .all(|part| part.len() <= 64 * 1024 && part.ends_with('\n'))
+        );
+        assert_eq!(parts.concat(), csv);
+        assert!(csv_chunks("").is_empty());
     }
 }

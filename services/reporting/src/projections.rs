@@ -643,7 +643,7 @@ const SUMMARY: &str = "SELECT \
     (SELECT COUNT(*) FROM screenings WHERE re_trafficked AND ($1 IS NULL OR organization_id = $1))";
 
 macro_rules! projections {
-    ($name:ident, $pool:ty) => {
+    ($name:ident, $pool:ty, $begin_read:literal) => {
         /// Projections on one backend.
         #[derive(Debug)]
         pub struct $name {
@@ -725,14 +725,17 @@ macro_rules! projections {
                     .collect())
             }
             async fn facts(&self, scope: &ReportScope) -> HavenResult<Facts> {
-                let pool = &self.pool;
+                // One read transaction for the whole report: every table and measure
+                // sees the same moment, whatever events arrive meanwhile.
+                let snapshot = tokio::sync::Mutex::new(self.pool.begin_with($begin_read).await.map_err(db_error)?);
+                let snapshot = &snapshot;
                 let rows = |sql: String| async move {
                     let rows: Vec<(String, String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
                         .bind(scope.from)
                         .bind(scope.until)
                         .bind(scope.organization_id)
                         .bind(scope.region.as_deref())
-                        .fetch_all(pool)
+                        .fetch_all(&mut **snapshot.lock().await)
                         .await
                         .map_err(db_error)?;
                     HavenResult::Ok(rows)
@@ -743,7 +746,7 @@ macro_rules! projections {
                         .bind(scope.until)
                         .bind(scope.organization_id)
                         .bind(scope.region.as_deref())
-                        .fetch_one(pool)
+                        .fetch_one(&mut **snapshot.lock().await)
                         .await
                         .map_err(db_error)?;
                     HavenResult::Ok(values)
@@ -812,7 +815,7 @@ macro_rules! projections {
                 .bind(scope.until)
                 .bind(scope.organization_id)
                 .bind(scope.region.as_deref())
-                .fetch_all(pool)
+                .fetch_all(&mut **snapshot.lock().await)
                 .await
                 .map_err(db_error)?;
                 let mut providers: Vec<(String, String, i64)> =
@@ -829,7 +832,7 @@ macro_rules! projections {
                 .bind(scope.organization_id)
                 .bind(scope.region.as_deref())
                 .bind(today)
-                .fetch_all(pool)
+                .fetch_all(&mut **snapshot.lock().await)
                 .await
                 .map_err(db_error)?;
                 tables.push(table("follow_ups", vec!["state"], follow_ups));
@@ -847,7 +850,7 @@ macro_rules! projections {
                 .bind(scope.region.as_deref())
                 .bind(now.unix_timestamp())
                 .bind(now.date().to_string())
-                .fetch_all(pool)
+                .fetch_all(&mut **snapshot.lock().await)
                 .await
                 .map_err(db_error)?;
                 tables.push(table("referrals_overdue", vec!["awaiting"], overdue));
@@ -859,7 +862,7 @@ macro_rules! projections {
                      GROUP BY o.changed_day ORDER BY 1",
                 )
                 .bind(scope.organization_id)
-                .fetch_all(pool)
+                .fetch_all(&mut **snapshot.lock().await)
                 .await
                 .map_err(db_error)?;
                 tables.push(occupancy_by_month(&changes, scope, now));
@@ -870,7 +873,7 @@ macro_rules! projections {
                         .bind(scope.until)
                         .bind(scope.organization_id)
                         .bind(scope.region.as_deref())
-                        .fetch_all(pool)
+                        .fetch_all(&mut **snapshot.lock().await)
                         .await
                         .map_err(db_error)?;
                     HavenResult::Ok(from_histogram(rows))
@@ -900,7 +903,7 @@ macro_rules! projections {
                 .bind(scope.until)
                 .bind(scope.organization_id)
                 .bind(scope.region.as_deref())
-                .fetch_one(pool)
+                .fetch_one(&mut **snapshot.lock().await)
                 .await
                 .map_err(db_error)?;
                 let cash: Vec<(String, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -911,7 +914,7 @@ macro_rules! projections {
                 .bind(scope.until)
                 .bind(scope.organization_id)
                 .bind(scope.region.as_deref())
-                .fetch_all(pool)
+                .fetch_all(&mut **snapshot.lock().await)
                 .await
                 .map_err(db_error)?;
                 let outcomes: Vec<(String, f64, f64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -923,7 +926,7 @@ macro_rules! projections {
                 .bind(scope.until)
                 .bind(scope.organization_id)
                 .bind(scope.region.as_deref())
-                .fetch_all(pool)
+                .fetch_all(&mut **snapshot.lock().await)
                 .await
                 .map_err(db_error)?;
                 let count = |value: i64| u64::try_from(value).unwrap_or_default();
@@ -1078,8 +1081,13 @@ macro_rules! projections {
     };
 }
 
-projections!(SqliteProjections, SqlitePool);
-projections!(PostgresProjections, PgPool);
+// A report reads one snapshot, so its tables agree with each other.
+projections!(SqliteProjections, SqlitePool, "BEGIN");
+projections!(
+    PostgresProjections,
+    PgPool,
+    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+);
 
 #[cfg(test)]
 mod tests {

@@ -4,6 +4,7 @@
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt as _;
 use haven_error::HavenError;
 use haven_proto::reporting::v1 as reporting;
 use haven_proto::reporting::v1::reporting_service_client::ReportingServiceClient;
@@ -168,11 +169,18 @@ pub(crate) async fn export_ctdc(
     Json(body): Json<ExportCtdc>,
 ) -> Result<Response, HavenError> {
     let request = caller.grpc_request(body.into_proto()?)?;
-    let export = reporting(&state)
+    let mut parts = reporting(&state)
         .export_ctdc(request)
         .await
         .map_err(backend_error(BACKEND))?
         .into_inner();
+    // The summary comes first; the file follows in parts, passed on as they come.
+    let export = parts
+        .message()
+        .await
+        .map_err(backend_error(BACKEND))?
+        .and_then(|part| part.summary)
+        .ok_or_else(|| crate::dto::missing_in_response("export summary"))?;
     tracing::info!(
         release_id = %export.release_id,
         rows = export.rows,
@@ -180,7 +188,15 @@ pub(crate) async fn export_ctdc(
         "CTDC export released"
     );
     let headers = export_headers(&export)?;
-    let mut response = csv(StatusCode::CREATED, export.csv);
+    let body = axum::body::Body::from_stream(
+        parts.map(|part| part.map(|part| axum::body::Bytes::from(part.csv_chunk))),
+    );
+    let mut response = (
+        StatusCode::CREATED,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_CSV))],
+        body,
+    )
+        .into_response();
     response.headers_mut().extend(headers);
     Ok(response)
 }

@@ -124,21 +124,41 @@ impl ReportingService for FakeReporting {
         }))
     }
 
+    type ExportCtdcStream = std::pin::Pin<
+        Box<dyn futures::Stream<Item = Result<reporting::ExportCtdcPart, Status>> + Send>,
+    >;
+
     async fn export_ctdc(
         &self,
         request: Request<reporting::ExportCtdcRequest>,
-    ) -> Result<Response<reporting::ExportCtdcResponse>, Status> {
+    ) -> Result<Response<Self::ExportCtdcStream>, Status> {
         let body = self.keep("export_ctdc", request);
         self.requests().exports.push(body);
-        Ok(Response::new(reporting::ExportCtdcResponse {
-            csv: EXPORT_CSV.to_owned(),
-            rows: 1,
-            withheld: 3,
-            without_consent: 2,
-            k: 5,
-            sha256: EXPORT_SHA256.to_owned(),
-            release_id: RELEASE_ID.to_owned(),
-        }))
+        // The summary, then the file in two parts (as the real service streams it).
+        let (head, tail) = EXPORT_CSV.split_at(EXPORT_CSV.find('\n').map_or(0, |end| end + 1));
+        let parts = vec![
+            Ok(reporting::ExportCtdcPart {
+                summary: Some(reporting::ExportCtdcResponse {
+                    csv: String::new(),
+                    rows: 1,
+                    withheld: 3,
+                    without_consent: 2,
+                    k: 5,
+                    sha256: EXPORT_SHA256.to_owned(),
+                    release_id: RELEASE_ID.to_owned(),
+                }),
+                csv_chunk: String::new(),
+            }),
+            Ok(reporting::ExportCtdcPart {
+                summary: None,
+                csv_chunk: head.to_owned(),
+            }),
+            Ok(reporting::ExportCtdcPart {
+                summary: None,
+                csv_chunk: tail.to_owned(),
+            }),
+        ];
+        Ok(Response::new(Box::pin(futures::stream::iter(parts))))
     }
 
     async fn list_releases(
