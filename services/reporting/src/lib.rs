@@ -2,6 +2,7 @@
 //! feeds, into its own projections. It never sees personal data.
 
 mod api;
+mod counts;
 pub mod projections;
 pub mod publication;
 

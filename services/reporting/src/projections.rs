@@ -3,7 +3,7 @@
 //! is replayed after a crash or a restart.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
@@ -15,6 +15,7 @@ use haven_events::{CheckpointWrite, EventSink};
 use haven_proto::common::v1::Event;
 use haven_storage::{Database, WritePool, db_error};
 
+use crate::counts::{self, CasePart, Root};
 use crate::publication::{CtdcRecord, RawTable};
 
 /// Headline counts.
@@ -116,10 +117,23 @@ const VICTIM_STAGES: &str = "('identified', 'presumed_victim', 'reasonable_groun
 /// The scope of screenings (`s`), binding $1 from, $2 until, $3 organisation, $4 region.
 const SCREENING_SCOPE: &str = "($1 IS NULL OR s.created_at >= $1) AND ($2 IS NULL OR s.created_at < $2) \
     AND ($3 IS NULL OR s.organization_id = $3) AND ($4 IS NULL OR s.region = $4)";
-/// The scope of cases (`c`, with their screening `s`).
-const CASE_SCOPE: &str = "($1 IS NULL OR c.opened_at >= $1) AND ($2 IS NULL OR c.opened_at < $2) \
-    AND ($3 IS NULL OR c.organization_id = $3) AND ($4 IS NULL OR s.region = $4)";
-const CASES: &str = "cases c LEFT JOIN screenings s ON s.id = c.screening_id";
+static SCREENING_CONTRIBUTION: LazyLock<String> = LazyLock::new(counts::screening_contribution);
+static CASE_CONTRIBUTIONS: LazyLock<HashMap<CasePart, String>> = LazyLock::new(|| {
+    std::iter::once(CasePart::All)
+        .chain(CasePart::EACH)
+        .map(|part| (part, counts::case_contribution(part)))
+        .collect()
+});
+
+/// Events that change nothing any indicator counts (consent to reporting matters only
+/// to the export, which reads the projections).
+const UNCOUNTED: [&str; 2] = ["screening.consent_recorded", "screening.case_opened"];
+
+/// Counters written per statement (9 values each, well under SQLite's 32,766).
+const COUNTER_BATCH: usize = 500;
+
+/// A write transaction on the pool's backend.
+type WriteTransaction<P> = sqlx::Transaction<'static, <P as WritePool>::Db>;
 
 /// Places held at the end of each month of the scope (at most the last 24 months),
 /// from `(day, change)` rows ordered by day.
@@ -180,66 +194,6 @@ fn occupancy_by_month(
         dimensions: vec!["month"],
         cells,
         total,
-    }
-}
-
-/// Sorted durations in days from `(days, count)` rows (negative ones count as 0).
-fn from_histogram(mut rows: Vec<(i64, i64)>) -> Vec<f64> {
-    rows.sort_unstable();
-    rows.into_iter()
-        .flat_map(|(days, count)| {
-            std::iter::repeat_n(
-                days.max(0) as f64,
-                usize::try_from(count).unwrap_or_default(),
-            )
-        })
-        .collect()
-}
-
-/// Tables with one or two dimensions: `(first label, second label, count)` rows.
-fn table(
-    name: &'static str,
-    dimensions: Vec<&'static str>,
-    rows: Vec<(String, String, i64)>,
-) -> RawTable {
-    let two = dimensions.len() == 2;
-    RawTable::additive(
-        name,
-        dimensions,
-        rows.into_iter()
-            .map(|(first, second, count)| {
-                let labels = if two {
-                    vec![first, second]
-                } else {
-                    vec![first]
-                };
-                (labels, u64::try_from(count).unwrap_or_default())
-            })
-            .collect(),
-    )
-}
-
-/// A table over a multi-valued category: a cell per value, `unknown` for persons
-/// with none; the total counts persons once (`persons` is: all, without a value).
-fn labelled(
-    name: &'static str,
-    dimension: &'static str,
-    rows: Vec<(String, String, i64)>,
-    persons: (i64, i64),
-) -> RawTable {
-    let count = |value: i64| u64::try_from(value).unwrap_or_default();
-    let mut cells: Vec<(Vec<String>, u64)> = rows
-        .into_iter()
-        .map(|(value, _, number)| (vec![value], count(number)))
-        .collect();
-    if persons.1 > 0 {
-        cells.push((vec!["unknown".to_owned()], count(persons.1)));
-    }
-    RawTable {
-        name,
-        dimensions: vec![dimension],
-        cells,
-        total: count(persons.0),
     }
 }
 
@@ -494,17 +448,19 @@ fn statements(
         )],
         ("case", "case.service_added") => {
             let service = id(&payload, "service_id").ok_or_else(|| missing("service_id"))?;
+            let provider = id(&payload, "provider_organization_id").ok_or_else(|| missing("provider_organization_id"))?;
             vec![
                 statement(
-                    "INSERT INTO case_services (id, case_id, service_type, provider_id, status, recorded_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+                    "INSERT INTO case_services (id, case_id, service_type, provider_id, status, recorded_at, provider) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
                     vec![
                         Id(service),
                         Id(aggregate),
                         Text(text(&payload, "type").ok_or_else(|| missing("type"))?),
-                        Id(id(&payload, "provider_organization_id").ok_or_else(|| missing("provider_organization_id"))?),
+                        Id(provider),
                         Text(text(&payload, "status").unwrap_or_else(|| "planned".to_owned())),
                         Time(at),
+                        Text(provider.to_string()),
                     ],
                 ),
                 statement(
@@ -673,6 +629,15 @@ macro_rules! projections {
                     // Already applied (a replay after a reconnect): nothing to do.
                     return Ok(());
                 }
+                let roots = if statements.is_empty() || UNCOUNTED.contains(&event.event_type.as_str()) {
+                    Vec::new()
+                } else {
+                    Self::roots(&mut tx, event, aggregate_id).await?
+                };
+                let mut delta = counts::Delta::default();
+                for root in &roots {
+                    delta.add(&Self::contribution(&mut tx, *root).await?, -1);
+                }
                 for statement in statements {
                     let mut query = sqlx::query(statement.sql);
                     for value in statement.values {
@@ -689,8 +654,76 @@ macro_rules! projections {
                     }
                     query.execute(&mut *tx).await.map_err(db_error)?;
                 }
+                for root in &roots {
+                    delta.add(&Self::contribution(&mut tx, *root).await?, 1);
+                }
+                let changes: Vec<(counts::Key, (i64, i64))> = delta.into_changes().collect();
+                for batch in changes.chunks(COUNTER_BATCH) {
+                    let mut add = sqlx::QueryBuilder::new(counts::ADD);
+                    add.push_values(batch, |mut row, ((grain, bucket, organization_id, region, indicator, label, sublabel), (n, amount))| {
+                        row.push_bind(*grain)
+                            .push_bind(*bucket)
+                            .push_bind(*organization_id)
+                            .push_bind(region.clone())
+                            .push_bind(indicator.clone())
+                            .push_bind(label.clone())
+                            .push_bind(sublabel.clone())
+                            .push_bind(*n)
+                            .push_bind(*amount);
+                    });
+                    add.push(counts::ADD_CONFLICT);
+                    add.build().execute(&mut *tx).await.map_err(db_error)?;
+                }
                 tx.commit().await.map_err(db_error)?;
                 Ok(())
+            }
+        }
+
+        impl $name {
+            /// The screenings and cases whose contribution to the indicators `event`
+            /// can change.
+            async fn roots(tx: &mut WriteTransaction<$pool>, event: &Event, aggregate: Uuid) -> HavenResult<Vec<Root>> {
+                Ok(match event.source.as_str() {
+                    "intake" => {
+                        let mut roots = vec![Root::Screening(aggregate)];
+                        if event.event_type == "screening.created" {
+                            // A case that arrived before its screening is counted
+                            // in the screening's region from now on.
+                            let cases: Vec<(Uuid,)> = sqlx::query_as("SELECT id FROM cases WHERE screening_id = $1")
+                                .bind(aggregate)
+                                .fetch_all(&mut **tx)
+                                .await
+                                .map_err(db_error)?;
+                            roots.extend(cases.into_iter().map(|(case,)| Root::Case(case, CasePart::All)));
+                        }
+                        roots
+                    }
+                    "case" => vec![Root::Case(aggregate, CasePart::changed_by(&event.event_type))],
+                    "referral" if event.event_type.starts_with("referral.") => {
+                        let known: Option<(Uuid,)> = sqlx::query_as("SELECT case_id FROM referrals WHERE id = $1")
+                            .bind(aggregate)
+                            .fetch_optional(&mut **tx)
+                            .await
+                            .map_err(db_error)?;
+                        let case = known.map(|(case,)| case).or_else(|| {
+                            serde_json::from_str::<serde_json::Value>(&event.payload_json)
+                                .ok()
+                                .and_then(|payload| id(&payload, "case_id"))
+                        });
+                        case.map(|case| Root::Case(case, CasePart::Referrals)).into_iter().collect()
+                    }
+                    _ => Vec::new(),
+                })
+            }
+
+            /// What `root` contributes to the indicators now, each row with where it
+            /// is counted.
+            async fn contribution(tx: &mut WriteTransaction<$pool>, root: Root) -> HavenResult<Vec<counts::ContributionRow>> {
+                let (contribution, id) = match root {
+                    Root::Screening(id) => (SCREENING_CONTRIBUTION.as_str(), id),
+                    Root::Case(id, part) => (CASE_CONTRIBUTIONS[&part].as_str(), id),
+                };
+                sqlx::query_as(contribution).bind(id).fetch_all(&mut **tx).await.map_err(db_error)
             }
         }
 
@@ -725,135 +758,21 @@ macro_rules! projections {
                     .collect())
             }
             async fn facts(&self, scope: &ReportScope) -> HavenResult<Facts> {
-                // One read transaction for the whole report: every table and measure
-                // sees the same moment, whatever events arrive meanwhile.
-                let snapshot = tokio::sync::Mutex::new(self.pool.begin_with($begin_read).await.map_err(db_error)?);
-                let snapshot = &snapshot;
-                let rows = |sql: String| async move {
-                    let rows: Vec<(String, String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                        .bind(scope.from)
-                        .bind(scope.until)
-                        .bind(scope.organization_id)
-                        .bind(scope.region.as_deref())
-                        .fetch_all(&mut **snapshot.lock().await)
-                        .await
-                        .map_err(db_error)?;
-                    HavenResult::Ok(rows)
-                };
-                let column = |sql: String| async move {
-                    let values: (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                        .bind(scope.from)
-                        .bind(scope.until)
-                        .bind(scope.organization_id)
-                        .bind(scope.region.as_deref())
-                        .fetch_one(&mut **snapshot.lock().await)
-                        .await
-                        .map_err(db_error)?;
-                    HavenResult::Ok(values)
-                };
-                let victim_status = "CASE WHEN s.stage = 'identified' THEN 'identified' ELSE 'presumed' END";
-                let mut tables = vec![
-                    table("screenings_by_source", vec!["referral_source"], rows(format!(
-                        "SELECT s.referral_source, '', COUNT(*) FROM screenings s WHERE {SCREENING_SCOPE} GROUP BY s.referral_source ORDER BY 1"
-                    )).await?),
-                    table("victims_by_sex", vec!["status", "sex"], rows(format!(
-                        "SELECT {victim_status}, COALESCE(s.gender, 'unknown'), COUNT(*) FROM screenings s \
-                         WHERE s.stage IN {VICTIM_STAGES} AND {SCREENING_SCOPE} GROUP BY 1, 2 ORDER BY 1, 2"
-                    )).await?),
-                    table("victims_by_age_band", vec!["status", "age_band"], rows(format!(
-                        "SELECT {victim_status}, COALESCE(s.age_band, 'unknown'), COUNT(*) FROM screenings s \
-                         WHERE s.stage IN {VICTIM_STAGES} AND {SCREENING_SCOPE} GROUP BY 1, 2 ORDER BY 1, 2"
-                    )).await?),
-                    table("victims_by_citizenship", vec!["status", "citizenship"], rows(format!(
-                        "SELECT {victim_status}, COALESCE(s.citizenship, 'unknown'), COUNT(*) FROM screenings s \
-                         WHERE s.stage IN {VICTIM_STAGES} AND {SCREENING_SCOPE} GROUP BY 1, 2 ORDER BY 1, 2"
-                    )).await?),
-                    labelled("victims_by_exploitation_type", "exploitation_type", rows(format!(
-                        "SELECT l.value, '', COUNT(*) FROM screening_labels l JOIN screenings s ON s.id = l.screening_id \
-                         WHERE l.kind = 'exploitation' AND s.stage IN {VICTIM_STAGES} AND {SCREENING_SCOPE} GROUP BY l.value ORDER BY 1"
-                    )).await?, column(format!(
-                        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM screening_labels l \
-                         WHERE l.screening_id = s.id AND l.kind = 'exploitation') THEN 0 ELSE 1 END), 0) \
-                         FROM screenings s WHERE s.stage IN {VICTIM_STAGES} AND {SCREENING_SCOPE}"
-                    )).await?),
-                    labelled("victims_by_means_of_control", "means_of_control", rows(format!(
-                        "SELECT l.value, '', COUNT(*) FROM screening_labels l JOIN screenings s ON s.id = l.screening_id \
-                         WHERE l.kind = 'means' AND s.stage IN {VICTIM_STAGES} AND {SCREENING_SCOPE} GROUP BY l.value ORDER BY 1"
-                    )).await?, column(format!(
-                        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN EXISTS (SELECT 1 FROM screening_labels l \
-                         WHERE l.screening_id = s.id AND l.kind = 'means') THEN 0 ELSE 1 END), 0) \
-                         FROM screenings s WHERE s.stage IN {VICTIM_STAGES} AND {SCREENING_SCOPE}"
-                    )).await?),
-                    table("victims_re_trafficked", vec!["re_trafficked"], rows(format!(
-                        "SELECT CASE WHEN s.re_trafficked THEN 'yes' ELSE 'no' END, '', COUNT(*) FROM screenings s \
-                         WHERE s.stage IN {VICTIM_STAGES} AND {SCREENING_SCOPE} GROUP BY 1 ORDER BY 1"
-                    )).await?),
-                    table("cases_by_status", vec!["status"], rows(format!(
-                        "SELECT c.status, '', COUNT(*) FROM {CASES} WHERE {CASE_SCOPE} GROUP BY c.status ORDER BY 1"
-                    )).await?),
-                    table("cases_by_stage", vec!["stage"], rows(format!(
-                        "SELECT c.stage, '', COUNT(*) FROM {CASES} WHERE {CASE_SCOPE} GROUP BY c.stage ORDER BY 1"
-                    )).await?),
-                    table("closure_reasons", vec!["reason"], rows(format!(
-                        "SELECT c.closure_reason, '', COUNT(*) FROM {CASES} WHERE c.closure_reason IS NOT NULL AND {CASE_SCOPE} \
-                         GROUP BY c.closure_reason ORDER BY 1"
-                    )).await?),
-                    table("services_delivered_by_type", vec!["service_type"], rows(format!(
-                        "SELECT v.service_type, '', COUNT(*) FROM case_services v JOIN cases c ON c.id = v.case_id LEFT JOIN screenings s ON s.id = c.screening_id \
-                         WHERE v.status = 'delivered' AND {CASE_SCOPE} GROUP BY v.service_type ORDER BY 1"
-                    )).await?),
-                    table("referrals_by_status", vec!["status"], rows(format!(
-                        "SELECT r.status, '', COUNT(*) FROM referrals r JOIN cases c ON c.id = r.case_id LEFT JOIN screenings s ON s.id = c.screening_id \
-                         WHERE {CASE_SCOPE} GROUP BY r.status ORDER BY 1"
-                    )).await?),
-                ];
-                let providers: Vec<(Uuid, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "SELECT v.provider_id, COUNT(*) FROM case_services v JOIN cases c ON c.id = v.case_id LEFT JOIN screenings s ON s.id = c.screening_id \
-                     WHERE v.status = 'delivered' AND {CASE_SCOPE} GROUP BY v.provider_id"
-                )))
-                .bind(scope.from)
-                .bind(scope.until)
-                .bind(scope.organization_id)
-                .bind(scope.region.as_deref())
-                .fetch_all(&mut **snapshot.lock().await)
-                .await
-                .map_err(db_error)?;
-                let mut providers: Vec<(String, String, i64)> =
-                    providers.into_iter().map(|(id, count)| (id.to_string(), String::new(), count)).collect();
-                providers.sort();
-                tables.push(table("services_delivered_by_provider", vec!["provider_organization_id"], providers));
-                let today = OffsetDateTime::now_utc().date().to_string();
-                let follow_ups: Vec<(String, String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "SELECT CASE WHEN f.done THEN 'done' WHEN f.due_on < $5 THEN 'overdue' ELSE 'upcoming' END, '', COUNT(*) \
-                     FROM follow_ups f JOIN cases c ON c.id = f.case_id LEFT JOIN screenings s ON s.id = c.screening_id WHERE {CASE_SCOPE} GROUP BY 1 ORDER BY 1"
-                )))
-                .bind(scope.from)
-                .bind(scope.until)
-                .bind(scope.organization_id)
-                .bind(scope.region.as_deref())
-                .bind(today)
-                .fetch_all(&mut **snapshot.lock().await)
-                .await
-                .map_err(db_error)?;
-                tables.push(table("follow_ups", vec!["state"], follow_ups));
-
-                let now = OffsetDateTime::now_utc();
-                let overdue: Vec<(String, String, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "SELECT CASE WHEN r.status = 'requested' THEN 'acceptance' ELSE 'outcome' END, '', COUNT(*) FROM referrals r \
-                     JOIN cases c ON c.id = r.case_id LEFT JOIN screenings s ON s.id = c.screening_id \
-                     WHERE ((r.status = 'requested' AND r.accept_by_epoch < $5) \
-                         OR (r.status IN ('accepted', 'in_progress') AND r.outcome_due_on < $6)) AND {CASE_SCOPE} GROUP BY 1 ORDER BY 1"
-                )))
-                .bind(scope.from)
-                .bind(scope.until)
-                .bind(scope.organization_id)
-                .bind(scope.region.as_deref())
-                .bind(now.unix_timestamp())
-                .bind(now.date().to_string())
-                .fetch_all(&mut **snapshot.lock().await)
-                .await
-                .map_err(db_error)?;
-                tables.push(table("referrals_overdue", vec!["awaiting"], overdue));
+                // One read transaction: the counters and the places held are of one moment.
+                let mut snapshot = self.pool.begin_with($begin_read).await.map_err(db_error)?;
+                let buckets = counts::Buckets::of(scope);
+                let rows: Vec<counts::Row> = sqlx::query_as(counts::READ)
+                    .bind(buckets.months.0)
+                    .bind(buckets.months.1)
+                    .bind(buckets.head_days.0)
+                    .bind(buckets.head_days.1)
+                    .bind(buckets.tail_days.0)
+                    .bind(buckets.tail_days.1)
+                    .bind(scope.organization_id)
+                    .bind(scope.region.as_deref())
+                    .fetch_all(&mut *snapshot)
+                    .await
+                    .map_err(db_error)?;
                 // Places held at the end of each month, in the facilities of the
                 // organisation (or all), from daily changes.
                 let changes: Vec<(i64, i64)> = sqlx::query_as(
@@ -862,87 +781,14 @@ macro_rules! projections {
                      GROUP BY o.changed_day ORDER BY 1",
                 )
                 .bind(scope.organization_id)
-                .fetch_all(&mut **snapshot.lock().await)
+                .fetch_all(&mut *snapshot)
                 .await
                 .map_err(db_error)?;
-                tables.push(occupancy_by_month(&changes, scope, now));
-                // Durations as a histogram of whole days: few rows, whatever the volume.
-                let days = |sql: String| async move {
-                    let rows: Vec<(i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                        .bind(scope.from)
-                        .bind(scope.until)
-                        .bind(scope.organization_id)
-                        .bind(scope.region.as_deref())
-                        .fetch_all(&mut **snapshot.lock().await)
-                        .await
-                        .map_err(db_error)?;
-                    HavenResult::Ok(from_histogram(rows))
-                };
-                let days_to_identification = days(format!(
-                    "SELECT (s.identified_epoch - s.created_epoch) / 86400, COUNT(*) FROM screenings s \
-                     WHERE s.identified_epoch IS NOT NULL AND s.created_epoch IS NOT NULL AND {SCREENING_SCOPE} GROUP BY 1"
-                ))
-                .await?;
-                let days_to_first_service = days(format!(
-                    "SELECT (c.first_service_epoch - s.created_epoch) / 86400, COUNT(*) FROM {CASES} \
-                     WHERE c.first_service_epoch IS NOT NULL AND s.created_epoch IS NOT NULL AND {CASE_SCOPE} GROUP BY 1"
-                ))
-                .await?;
-                let days_to_accept = days(format!(
-                    "SELECT (r.accepted_epoch - r.requested_epoch) / 86400, COUNT(*) FROM referrals r \
-                     JOIN cases c ON c.id = r.case_id LEFT JOIN screenings s ON s.id = c.screening_id \
-                     WHERE r.accepted_epoch IS NOT NULL AND r.requested_epoch IS NOT NULL AND {CASE_SCOPE} GROUP BY 1"
-                ))
-                .await?;
-                let (answered, accepted): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "SELECT COUNT(*), COALESCE(SUM(CASE WHEN r.accepted_at IS NOT NULL THEN 1 ELSE 0 END), 0) \
-                     FROM referrals r JOIN cases c ON c.id = r.case_id LEFT JOIN screenings s ON s.id = c.screening_id \
-                     WHERE (r.accepted_at IS NOT NULL OR r.status = 'declined') AND {CASE_SCOPE}"
-                )))
-                .bind(scope.from)
-                .bind(scope.until)
-                .bind(scope.organization_id)
-                .bind(scope.region.as_deref())
-                .fetch_one(&mut **snapshot.lock().await)
-                .await
-                .map_err(db_error)?;
-                let cash: Vec<(String, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "SELECT p.currency, CAST(SUM(p.amount_minor) AS BIGINT), COUNT(DISTINCT p.case_id) FROM payments p \
-                     JOIN cases c ON c.id = p.case_id LEFT JOIN screenings s ON s.id = c.screening_id WHERE {CASE_SCOPE} GROUP BY p.currency ORDER BY 1"
-                )))
-                .bind(scope.from)
-                .bind(scope.until)
-                .bind(scope.organization_id)
-                .bind(scope.region.as_deref())
-                .fetch_all(&mut **snapshot.lock().await)
-                .await
-                .map_err(db_error)?;
-                let outcomes: Vec<(String, f64, f64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "SELECT a.domain, CAST(AVG(a.first_score) AS DOUBLE PRECISION), CAST(AVG(a.latest_score) AS DOUBLE PRECISION), COUNT(*) \
-                     FROM assessment_scores a JOIN cases c ON c.id = a.case_id LEFT JOIN screenings s ON s.id = c.screening_id WHERE a.assessments >= 2 AND {CASE_SCOPE} \
-                     GROUP BY a.domain ORDER BY 1"
-                )))
-                .bind(scope.from)
-                .bind(scope.until)
-                .bind(scope.organization_id)
-                .bind(scope.region.as_deref())
-                .fetch_all(&mut **snapshot.lock().await)
-                .await
-                .map_err(db_error)?;
-                let count = |value: i64| u64::try_from(value).unwrap_or_default();
-                Ok(Facts {
-                    tables,
-                    days_to_identification,
-                    days_to_first_service,
-                    days_to_accept,
-                    referrals_answered: count(answered),
-                    referrals_accepted: count(accepted),
-                    cash: cash.into_iter().map(|(currency, total, cases)| (currency, total, count(cases))).collect(),
-                    outcomes: outcomes
-                        .into_iter()
-                        .map(|(domain, first, latest, cases)| (domain, first, latest, count(cases)))
-                        .collect(),
-                })
+                snapshot.commit().await.map_err(db_error)?;
+                let now = OffsetDateTime::now_utc();
+                let mut facts = counts::facts(rows, now);
+                facts.tables.push(occupancy_by_month(&changes, scope, now));
+                Ok(facts)
             }
 
             async fn export_records(&self, scope: &ReportScope) -> HavenResult<(Vec<CtdcRecord>, u64)> {
@@ -1067,6 +913,7 @@ macro_rules! projections {
                     "follow_ups",
                     "screening_labels",
                     "occupancy_changes",
+                    "indicator_counts",
                     "event_checkpoints",
                 ] {
                     sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
@@ -1122,14 +969,6 @@ mod tests {
             occupancy_by_month(&[], &ReportScope::default(), now)
                 .cells
                 .is_empty()
-        );
-    }
-
-    #[test]
-    fn durations_come_back_sorted_from_the_histogram() {
-        assert_eq!(
-            from_histogram(vec![(3, 2), (-1, 1), (1, 1)]),
-            [0.0, 1.0, 3.0, 3.0]
         );
     }
 }

@@ -397,6 +397,320 @@ async fn referrals_give_overdue_counts_and_places_held(projections: Arc<dyn Proj
     let _ = late;
 }
 
+/// A history over fourteen months, two organisations and three regions, with
+/// transfers, closures and reopenings, as three feeds: intake, case, referral.
+struct Person {
+    organization: Uuid,
+    source: &'static str,
+    region: &'static str,
+    screened_at: time::OffsetDateTime,
+    has_case: bool,
+    transferred: bool,
+    status: &'static str,
+}
+
+fn spread_history(people: usize) -> (Vec<Person>, [Vec<Event>; 3], [Uuid; 2]) {
+    let organizations = [Uuid::new_v4(), Uuid::new_v4()];
+    let provider = Uuid::new_v4();
+    let start = time::macros::datetime!(2025-01-01 09:00 UTC);
+    let mut feeds: [Vec<Event>; 3] = Default::default();
+    let mut persons = Vec::new();
+    let mut push = |feed: usize,
+                    kind: &str,
+                    aggregate: Uuid,
+                    organization: Uuid,
+                    at: time::OffsetDateTime,
+                    payload: serde_json::Value| {
+        let source = ["intake", "case", "referral"][feed];
+        let sequence = feeds[feed].len() as u64 + 1;
+        let mut event = event(source, sequence, kind, aggregate, organization, payload);
+        event.occurred_at = Some(haven_proto::timestamp(at));
+        feeds[feed].push(event);
+    };
+    for index in 0..people {
+        let organization = organizations[index % 2];
+        let screened_at = start
+            + time::Duration::days(7 * index as i64)
+            + time::Duration::hours(index as i64 % 10);
+        let person = Person {
+            organization,
+            source: ["police", "hotline", "ngo_outreach", "labour_inspection"][index % 4],
+            region: ["Bakı", "Gəncə", "Şəki"][index % 3],
+            screened_at,
+            has_case: index % 4 != 0,
+            transferred: index % 5 == 0,
+            status: if index % 3 == 0 && index % 9 != 0 {
+                "closed"
+            } else {
+                "active"
+            },
+        };
+        let screening = Uuid::new_v4();
+        push(
+            0,
+            "screening.created",
+            screening,
+            organization,
+            screened_at,
+            serde_json::json!({
+            "referral_source": person.source, "screened_at": screened_at.unix_timestamp(), "gender": (["female", "male"][index % 2]),
+            "settlement": person.region, "exploitation_types": [(["forced_labour", "sexual_exploitation"][index % 2])]}),
+        );
+        if person.has_case {
+            let decided_at = screened_at + time::Duration::days(index as i64 % 5);
+            push(
+                0,
+                "screening.decision_recorded",
+                screening,
+                organization,
+                decided_at,
+                serde_json::json!({"stage": "identified", "decided_at": decided_at.unix_timestamp()}),
+            );
+            let case = Uuid::new_v4();
+            let opened_at = screened_at + time::Duration::days(1);
+            push(
+                1,
+                "case.opened",
+                case,
+                organization,
+                opened_at,
+                serde_json::json!({"case_id": case, "screening_id": screening, "status": "active", "stage": "new"}),
+            );
+            let service = Uuid::new_v4();
+            push(
+                1,
+                "case.service_added",
+                case,
+                organization,
+                opened_at,
+                serde_json::json!({
+                "service_id": service, "type": (["shelter", "medical"][index % 2]), "provider_organization_id": provider, "status": "planned"}),
+            );
+            if index % 2 == 0 {
+                push(
+                    1,
+                    "case.service_updated",
+                    case,
+                    organization,
+                    opened_at,
+                    serde_json::json!({"service_id": service, "to": "delivered"}),
+                );
+            }
+            push(
+                1,
+                "case.payment_recorded",
+                case,
+                organization,
+                opened_at,
+                serde_json::json!({"payment_id": Uuid::new_v4(), "amount": "10.00", "currency": "AZN"}),
+            );
+            let mut owner = organization;
+            if person.transferred {
+                owner = organizations[(index + 1) % 2];
+                push(
+                    1,
+                    "case.transferred",
+                    case,
+                    organization,
+                    opened_at,
+                    serde_json::json!({"to": owner}),
+                );
+            }
+            if index % 3 == 0 {
+                push(
+                    1,
+                    "case.closed",
+                    case,
+                    owner,
+                    opened_at,
+                    serde_json::json!({"reason": "goals_achieved", "status": "closed"}),
+                );
+                if index % 9 == 0 {
+                    push(
+                        1,
+                        "case.reopened",
+                        case,
+                        owner,
+                        opened_at,
+                        serde_json::json!({"stage": "assessment"}),
+                    );
+                }
+            }
+            let referral = Uuid::new_v4();
+            push(
+                2,
+                "referral.requested",
+                referral,
+                owner,
+                opened_at,
+                serde_json::json!({
+                "referral_id": referral, "case_id": case, "from_organization_id": owner, "to_organization_id": provider,
+                "service_type": "shelter", "status": "requested"}),
+            );
+            push(
+                2,
+                "referral.accepted",
+                referral,
+                provider,
+                opened_at + time::Duration::days(2),
+                serde_json::json!({"status": if index % 6 == 1 { "declined" } else { "accepted" }}),
+            );
+        }
+        persons.push(person);
+    }
+    (persons, feeds, organizations)
+}
+
+fn cells(facts: &haven_reporting::projections::Facts, name: &str) -> Vec<(Vec<String>, u64)> {
+    facts
+        .tables
+        .iter()
+        .find(|table| table.name == name)
+        .unwrap()
+        .cells
+        .clone()
+}
+
+/// Feeds arrive in any interleaving (a case before its screening, a referral before
+/// its case): the figures of every period, organisation and region are those
+/// counted by hand from the history.
+async fn feeds_in_any_order_give_the_hand_counted_figures_of_any_period(
+    projections: Arc<dyn Projections>,
+) {
+    use haven_reporting::projections::ReportScope;
+    use time::macros::datetime;
+    let (persons, feeds, organizations) = spread_history(60);
+    let scopes = [
+        ReportScope::default(),
+        ReportScope {
+            organization_id: Some(organizations[0]),
+            ..ReportScope::default()
+        },
+        ReportScope {
+            region: Some("Gəncə".to_owned()),
+            ..ReportScope::default()
+        },
+        // A 13-month project starting mid-month, for one organisation.
+        ReportScope {
+            from: Some(datetime!(2025-03-15 0:00 UTC)),
+            until: Some(datetime!(2026-04-15 0:00 UTC)),
+            organization_id: Some(organizations[1]),
+            region: None,
+        },
+        // Days within one month.
+        ReportScope {
+            from: Some(datetime!(2025-06-03 0:00 UTC)),
+            until: Some(datetime!(2025-06-20 0:00 UTC)),
+            ..ReportScope::default()
+        },
+        // Open ends.
+        ReportScope {
+            until: Some(datetime!(2025-08-10 0:00 UTC)),
+            ..ReportScope::default()
+        },
+        ReportScope {
+            from: Some(datetime!(2025-08-10 0:00 UTC)),
+            region: Some("Bakı".to_owned()),
+            ..ReportScope::default()
+        },
+    ];
+    let in_scope =
+        |scope: &ReportScope, at: time::OffsetDateTime, organization: Uuid, region: &str| {
+            scope.from.is_none_or(|from| at >= from)
+                && scope.until.is_none_or(|until| at < until)
+                && scope
+                    .organization_id
+                    .is_none_or(|wanted| wanted == organization)
+                && scope
+                    .region
+                    .as_deref()
+                    .is_none_or(|wanted| wanted == region)
+        };
+    // Feed by feed, round robin, as followers usually see them.
+    let longest = feeds.iter().map(Vec::len).max().unwrap();
+    for index in 0..longest {
+        for feed in &feeds {
+            if let Some(event) = feed.get(index) {
+                projections.apply(event).await.unwrap();
+            }
+        }
+    }
+    let mut first = Vec::new();
+    for scope in &scopes {
+        let facts = projections.facts(scope).await.unwrap();
+        // Screenings by source, counted by hand.
+        let mut expected: std::collections::BTreeMap<String, u64> = Default::default();
+        for person in persons.iter().filter(|person| {
+            in_scope(
+                scope,
+                person.screened_at,
+                person.organization,
+                person.region,
+            )
+        }) {
+            *expected.entry(person.source.to_owned()).or_default() += 1;
+        }
+        let expected: Vec<(Vec<String>, u64)> = expected
+            .into_iter()
+            .map(|(source, count)| (vec![source], count))
+            .collect();
+        assert_eq!(cells(&facts, "screenings_by_source"), expected, "{scope:?}");
+        // Cases by status, with the owner after transfers and the opening day.
+        let mut expected: std::collections::BTreeMap<String, u64> = Default::default();
+        for person in persons.iter().filter(|person| person.has_case) {
+            let owner = if person.transferred {
+                organizations
+                    .into_iter()
+                    .find(|other| *other != person.organization)
+                    .unwrap()
+            } else {
+                person.organization
+            };
+            if in_scope(
+                scope,
+                person.screened_at + time::Duration::days(1),
+                owner,
+                person.region,
+            ) {
+                *expected.entry(person.status.to_owned()).or_default() += 1;
+            }
+        }
+        let cases: u64 = expected.values().sum();
+        let expected: Vec<(Vec<String>, u64)> = expected
+            .into_iter()
+            .map(|(status, count)| (vec![status], count))
+            .collect();
+        assert_eq!(cells(&facts, "cases_by_status"), expected, "{scope:?}");
+        // Every case was paid 10.00 once.
+        let cash: Vec<(String, i64, u64)> = if cases == 0 {
+            Vec::new()
+        } else {
+            vec![("AZN".to_owned(), 1_000 * cases as i64, cases)]
+        };
+        assert_eq!(facts.cash, cash, "{scope:?}");
+        first.push(facts);
+    }
+    // Again with the feeds in the worst order: referrals, then cases, then screenings.
+    projections.rebuild().await.unwrap();
+    for feed in feeds.iter().rev() {
+        for event in feed {
+            projections.apply(event).await.unwrap();
+        }
+    }
+    for (scope, first) in scopes.iter().zip(first) {
+        let mut again = projections.facts(scope).await.unwrap();
+        let mut first = first;
+        // Overdue counts and places depend on the moment of reading only.
+        again
+            .tables
+            .retain(|table| table.name != "places_held_by_month");
+        first
+            .tables
+            .retain(|table| table.name != "places_held_by_month");
+        assert_eq!(again, first, "{scope:?}");
+    }
+}
+
 haven_storage::backend_suite! {
     setup = setup;
     events_count_once_even_when_replayed,
@@ -404,4 +718,5 @@ haven_storage::backend_suite! {
     referrals_give_overdue_counts_and_places_held,
     summaries_filter_by_organization,
     a_malformed_event_changes_nothing,
+    feeds_in_any_order_give_the_hand_counted_figures_of_any_period,
 }
