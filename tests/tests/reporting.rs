@@ -1031,8 +1031,9 @@ async fn every_indicator_matches_a_hand_count(backend: Backend) {
         .await;
     }
     for case in &cases[4..6] {
-        // Due today: not overdue yet.
-        let body = refer(case, json!({"outcome_due_on": today.to_string()}));
+        // The outcome is due tomorrow: not overdue.
+        let tomorrow = today + time::Duration::days(1);
+        let body = refer(case, json!({"outcome_due_on": tomorrow.to_string()}));
         let (etag, referral) = create(&stack, &worker, "/v1/referrals", body).await;
         let id = referral["id"].as_str().unwrap();
         referral_step(&stack, &coordinator, id, &etag, "accept", json!({})).await;
@@ -1251,8 +1252,8 @@ async fn every_indicator_matches_a_hand_count(backend: Backend) {
     // Referrals: completed 2, accepted 2, declined 2, requested 2. Answered: 4 accepted
     // at some point + 2 declined = 6, so 4/6 accepted. All accepted the day they were
     // sent: 0 days. The two never answered are past their deadline; the accepted two
-    // are due today, which is not overdue. Outcomes overdue cannot be made here: the
-    // API refuses an outcome date in the past, so that cell is absent.
+    // have their outcome due tomorrow. No outcome can be overdue here: the API refuses
+    // an outcome date in the past, so that cell is absent.
     assert_eq!(
         table("referrals_by_status"),
         expected(&[
