@@ -147,7 +147,22 @@ async fn every_compose_service_starts_with_its_compose_environment() {
             "{} gets the database URL from compose",
             service.as_str()
         );
-        let listener = haven_cli::bind(service, &settings).await.unwrap();
+        // The fixed compose ports can be held for a moment by another test's
+        // ephemeral connection: wait for them rather than fail.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let listener = loop {
+            match haven_cli::bind(service, &settings).await {
+                Ok(listener) => break listener,
+                Err(error) if tokio::time::Instant::now() < deadline => {
+                    tracing::warn!(service = service.as_str(), "port busy, retrying: {error:#}");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(error) => panic!(
+                    "{} cannot bind its compose port: {error:#}",
+                    service.as_str()
+                ),
+            }
+        };
         tasks.push(tokio::spawn(haven_cli::serve(
             service,
             listener,

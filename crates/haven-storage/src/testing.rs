@@ -178,9 +178,16 @@ fn is_file(path: &Path) -> bool {
     path.is_file()
 }
 
+/// A free port, never one of the ports Haven's services listen on by default (the
+/// compose test binds those).
 fn free_port() -> std::io::Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
+    loop {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        if !(50051..=50054).contains(&port) && port != 8080 {
+            return Ok(port);
+        }
+    }
 }
 
 /// Settings for a test on embedded SQLite: a fresh data directory.
