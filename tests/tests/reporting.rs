@@ -359,7 +359,10 @@ async fn indicators_match_hand_counts_and_exports_protect_people(backend: Backen
     let page = stack
         .get(
             &analyst,
-            &format!("/v1/reports/indicators?organization_id={organization}&format=html"),
+            &format!(
+                "/v1/reports/indicators?organization_id={organization}&from=2025-03-15&format=html\
+                 &title=Safe%20Return%20%E2%80%94%2013%20months"
+            ),
         )
         .await;
     assert_eq!(page.status(), 200);
@@ -370,12 +373,29 @@ async fn indicators_match_hand_counts_and_exports_protect_people(backend: Backen
             .starts_with("text/html")
     );
     let page = page.text().await.unwrap();
+    assert!(page.contains("<h1>Safe Return — 13 months</h1>"), "{page}");
+    assert!(page.contains("From 2025-03-15 to today"), "{page}");
     assert!(
         page.contains("<svg")
             && page.contains("screenings by source")
             && page.contains(">4</text>"),
         "{page}"
     );
+
+    // A title of more than one line is refused, with the field named.
+    let refused = stack
+        .get(
+            &analyst,
+            "/v1/reports/indicators?format=html&title=one%0Atwo",
+        )
+        .await;
+    assert_eq!(refused.status(), 400);
+    assert_eq!(
+        refused.headers()["content-type"],
+        "application/problem+json"
+    );
+    let problem: Value = refused.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["field"], "title", "{problem}");
 
     // With the default threshold of 11, no count from this small office is published.
     // (Checked on the same data with the pure function the service uses.)

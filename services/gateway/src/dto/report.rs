@@ -146,20 +146,50 @@ pub(crate) struct IndicatorsQuery {
     pub(crate) organization_id: Option<Uuid>,
     /// Count only screenings in this region (settlement).
     pub(crate) region: Option<String>,
-    /// `json` (default) or `csv`.
+    /// `json` (default), `csv` or `html`.
     #[param(inline)]
     pub(crate) format: Option<IndicatorsFormat>,
+    /// The heading of the HTML page, e.g. the project's name (at most 200
+    /// characters).
+    pub(crate) title: Option<String>,
 }
+
+/// Longest title of an HTML report.
+const TITLE_MAX_CHARS: usize = 200;
 
 impl IndicatorsQuery {
     /// Validates the query into the gRPC request and the format asked for.
     pub(crate) fn into_proto(
         self,
-    ) -> Result<(reporting::GetIndicatorsRequest, IndicatorsFormat), HavenError> {
+    ) -> Result<
+        (
+            reporting::GetIndicatorsRequest,
+            IndicatorsFormat,
+            Option<String>,
+        ),
+        HavenError,
+    > {
         let scope = scope(self.from, self.to, self.organization_id, self.region)?;
+        let title = match self.title.map(|title| title.trim().to_owned()) {
+            Some(title) if title.chars().count() > TITLE_MAX_CHARS => {
+                return Err(HavenError::invalid_field(
+                    "title",
+                    format!("at most {TITLE_MAX_CHARS} characters"),
+                ));
+            }
+            Some(title) if title.chars().any(char::is_control) => {
+                return Err(HavenError::invalid_field(
+                    "title",
+                    "must be one line of text",
+                ));
+            }
+            Some(title) if title.is_empty() => None,
+            title => title,
+        };
         Ok((
             reporting::GetIndicatorsRequest { scope: Some(scope) },
             self.format.unwrap_or_default(),
+            title,
         ))
     }
 }
@@ -308,10 +338,12 @@ impl Indicators {
     /// A self-contained HTML page: each table as a horizontal bar chart (inline SVG)
     /// with its figures, then the measures. Suppressed figures show as `<threshold`
     /// and draw no bar.
-    pub(crate) fn to_html(&self) -> String {
+    /// A readable page with a chart per table, headed `title` (default "Indicators").
+    pub(crate) fn to_html(&self, title: Option<&str>) -> String {
         let suppressed = format!("&lt;{}", self.threshold);
-        let mut html = String::from(
-            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Haven indicators</title></head>\
+        let title = escape(title.unwrap_or("Indicators"));
+        let mut html = format!(
+            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\
              <body style=\"font-family: sans-serif; max-width: 60em; margin: 2em auto; color: #222\">",
         );
         let scope = &self.scope;
@@ -322,7 +354,7 @@ impl Indicators {
         };
         let _ = write!(
             html,
-            "<h1>Indicators</h1><p>From {} to {}; organisation {}; region {}.</p>\
+            "<h1>{title}</h1><p>From {} to {}; organisation {}; region {}.</p>\
              <p>Counts from 1 to {} are suppressed (shown as {suppressed}), and so is a second count wherever a total \
              would reveal one. Figures resting on fewer people are withheld.</p>",
             part(&scope.from, "the start"),
@@ -627,8 +659,12 @@ mod tests {
     fn the_html_page_draws_published_counts_escapes_labels_and_fetches_nothing() {
         let mut data = indicators();
         data.tables[0].cells[0].labels[0] = "<script>alert(1)</script>".to_owned();
-        let html = data.to_html();
+        let html = data.to_html(Some("Project <Safe Return> 2025–2026"));
         assert!(html.starts_with("<!DOCTYPE html>"));
+        assert!(
+            html.contains("<h1>Project &lt;Safe Return&gt; 2025–2026</h1>"),
+            "the title heads the page, escaped"
+        );
         assert!(html.contains("<svg"), "a chart per table");
         assert!(!html.contains("<script>"), "labels are escaped");
         assert!(html.contains("&lt;script&gt;"));
@@ -739,6 +775,25 @@ mod tests {
             assert_eq!(field_of(&error), "limit");
         }
         assert_eq!(ReleaseQuery::default().into_proto().unwrap().limit, 0);
+    }
+
+    #[test]
+    fn a_report_title_is_one_line_of_at_most_200_characters() {
+        let query = |title: &str| IndicatorsQuery {
+            from: None,
+            to: None,
+            organization_id: None,
+            region: None,
+            format: Some(IndicatorsFormat::Html),
+            title: Some(title.to_owned()),
+        };
+        let (_, _, title) = query("  Safe Return, 13 months  ").into_proto().unwrap();
+        assert_eq!(title.as_deref(), Some("Safe Return, 13 months"));
+        assert_eq!(query("   ").into_proto().unwrap().2, None);
+        for bad in ["x".repeat(TITLE_MAX_CHARS + 1), "two\nlines".to_owned()] {
+            let error = query(&bad).into_proto().unwrap_err();
+            assert_eq!(field_of(&error), "title");
+        }
     }
 
     #[test]

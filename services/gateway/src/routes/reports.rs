@@ -114,7 +114,7 @@ pub(crate) async fn get_indicators(
     caller: Caller,
     Query(query): Query<IndicatorsQuery>,
 ) -> Result<Response, HavenError> {
-    let (message, format) = query.into_proto()?;
+    let (message, format, title) = query.into_proto()?;
     let request = caller.grpc_request(message)?;
     let response = reporting(&state)
         .get_indicators(request)
@@ -130,7 +130,7 @@ pub(crate) async fn get_indicators(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/html; charset=utf-8"),
             )],
-            indicators.to_html(),
+            indicators.to_html(title.as_deref()),
         )
             .into_response(),
     })
