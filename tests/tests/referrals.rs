@@ -433,7 +433,80 @@ async fn fifty_acceptances_at_once_fill_ten_beds_exactly(stack: TestStack) {
     let _ = net.sender;
 }
 
+/// A ministry system creating a facility over gRPC without saying `active` gets an
+/// active facility (proto3 would otherwise read the missing field as false), and can
+/// still create one inactive on purpose.
+async fn a_facility_created_over_grpc_is_active_unless_told_otherwise(stack: TestStack) {
+    use haven_proto::referral::v1 as pb;
+    use haven_proto::referral::v1::referral_service_client::ReferralServiceClient;
+    let organization = Uuid::new_v4();
+    let admin = stack.token_as("directory-admin", &["admin"], organization);
+    let registered = stack
+        .post(
+            &admin,
+            "/v1/organizations",
+            json!({"id": organization, "name": "Gəncə NGO", "organization_type": "ngo"}),
+        )
+        .await;
+    assert_eq!(registered.status(), 201);
+    let coordinator = stack.token_as("ministry-system", &["referral_coordinator"], organization);
+    let mut client =
+        ReferralServiceClient::new(stack.channel(haven_cli::ServiceName::Referral).await);
+    let details = |name: &str, active: Option<bool>| pb::FacilityDetails {
+        name: name.to_owned(),
+        settlement: "Gəncə".to_owned(),
+        service_types: vec!["shelter".to_owned()],
+        capacity_total: 5,
+        active,
+        ..Default::default()
+    };
+    let create = |details: pb::FacilityDetails| {
+        haven_e2e::authorized(
+            pb::CreateFacilityRequest {
+                organization_id: String::new(),
+                details: Some(details),
+            },
+            &coordinator,
+        )
+    };
+    let unsaid = client
+        .create_facility(create(details("Gəncə shelter", None)))
+        .await
+        .unwrap()
+        .into_inner()
+        .facility
+        .unwrap();
+    assert!(unsaid.active, "active unless told otherwise: {unsaid:?}");
+    let closed = client
+        .create_facility(create(details("Closed for repairs", Some(false))))
+        .await
+        .unwrap()
+        .into_inner()
+        .facility
+        .unwrap();
+    assert!(!closed.active);
+    // Over REST, the one without `active` is offered in a search and the other is not.
+    let found: Value = stack
+        .get(
+            &coordinator,
+            "/v1/facilities/search?service_type=shelter&settlement=G%C9%99nc%C9%99",
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = found["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{found}"))
+        .iter()
+        .filter_map(|item| item["facility"]["name"].as_str().or(item["name"].as_str()))
+        .collect();
+    assert!(names.contains(&"Gəncə shelter"), "{found}");
+    assert!(!names.contains(&"Closed for repairs"), "{found}");
+}
+
 haven_e2e::on_both_backends! {
     a_shelter_is_found_referred_with_consent_and_completed,
     fifty_acceptances_at_once_fill_ten_beds_exactly,
+    a_facility_created_over_grpc_is_active_unless_told_otherwise,
 }

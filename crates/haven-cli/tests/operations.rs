@@ -1,5 +1,6 @@
 //! Operator commands on a real data directory: `haven audit verify` names the first
-//! tampered entry, `haven keys rotate`/`retire` move persons' keys to a new master key.
+//! tampered entry, `haven keys rotate`/`retire` move persons' keys to a new master key,
+//! `haven keys init` creates keys once and never replaces them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -109,4 +110,40 @@ fn keys_rotate_then_retire_the_old_version_but_never_the_active_one() {
     let keyring: serde_json::Value = serde_json::from_str(&keyring).unwrap();
     assert_eq!(keyring["active"], 2);
     assert!(keyring["keys"].get("1").is_none());
+}
+
+#[test]
+fn keys_init_creates_the_keys_once_and_never_replaces_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("secret");
+    let target = keys.to_str().unwrap();
+    let created = haven(dir.path(), &["keys", "init", target]);
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    let mut files: Vec<String> = std::fs::read_dir(&keys)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files.len(),
+        2,
+        "a master keyring and a blind-index key: {files:?}"
+    );
+    let before: Vec<Vec<u8>> = files
+        .iter()
+        .map(|file| std::fs::read(keys.join(file)).unwrap())
+        .collect();
+
+    let again = haven(dir.path(), &["keys", "init", target]);
+    assert!(!again.status.success(), "a second init must fail");
+    assert!(
+        text(&again.stderr).contains("never replaces keys"),
+        "{}",
+        text(&again.stderr)
+    );
+    let after: Vec<Vec<u8>> = files
+        .iter()
+        .map(|file| std::fs::read(keys.join(file)).unwrap())
+        .collect();
+    assert_eq!(before, after, "the existing keys are untouched");
 }
