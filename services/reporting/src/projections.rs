@@ -599,7 +599,7 @@ const SUMMARY: &str = "SELECT \
     (SELECT COUNT(*) FROM screenings WHERE re_trafficked AND ($1 IS NULL OR organization_id = $1))";
 
 macro_rules! projections {
-    ($name:ident, $pool:ty, $begin_read:literal) => {
+    ($name:ident, $pool:ty, $begin_read:literal, $serialize:literal) => {
         /// Projections on one backend.
         #[derive(Debug)]
         pub struct $name {
@@ -625,6 +625,12 @@ macro_rules! projections {
                     .unwrap_or_else(OffsetDateTime::now_utc);
                 let statements = statements(event, aggregate_id, organization_id, occurred_at)?;
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                // One event at a time across the feeds: a person's or a case's
+                // contribution is read before and after the change, and a change
+                // committed by another feed in between would be counted twice.
+                if !$serialize.is_empty() {
+                    sqlx::query($serialize).execute(&mut *tx).await.map_err(db_error)?;
+                }
                 if !CheckpointWrite::advance_checkpoint(&mut *tx, &event.source, sequence).await.map_err(db_error)? {
                     // Already applied (a replay after a reconnect): nothing to do.
                     return Ok(());
@@ -928,12 +934,15 @@ macro_rules! projections {
     };
 }
 
-// A report reads one snapshot, so its tables agree with each other.
-projections!(SqliteProjections, SqlitePool, "BEGIN");
+// A report reads one snapshot, so its tables agree with each other. Events are
+// applied one at a time: SQLite's write transactions already are; on Postgres a
+// transaction-scoped advisory lock does it.
+projections!(SqliteProjections, SqlitePool, "BEGIN", "");
 projections!(
     PostgresProjections,
     PgPool,
-    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+    "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+    "SELECT pg_advisory_xact_lock(hashtext('haven.reporting.apply'))"
 );
 
 #[cfg(test)]
