@@ -40,6 +40,7 @@ mod field;
 mod key_file;
 mod keyring;
 mod normalise;
+mod record_keys;
 mod secret;
 
 pub use blind_index::{
@@ -50,3 +51,4 @@ pub use error::{CryptoError, Result};
 pub use field::{FieldContext, decrypt_field, decrypt_str, encrypt_field, encrypt_str};
 pub use keyring::MasterKeyring;
 pub use normalise::name_skeleton;
+pub use record_keys::{MASTER_KEYRING_FILE, RecordKeys};

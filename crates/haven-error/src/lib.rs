@@ -7,6 +7,7 @@
 //! `google.rpc.Status` with `BadRequest` details; over REST as an RFC 9457
 //! `application/problem+json` body ([`Problem`]).
 
+pub mod fields;
 mod problem;
 
 use std::fmt;

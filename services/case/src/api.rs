@@ -8,17 +8,20 @@ use uuid::Uuid;
 use haven_audit::AuditContext;
 use haven_auth::{Action, Scope};
 use haven_error::HavenError;
+use haven_error::fields::{
+    date as date_field, expected_version, optional_date as optional_date_field, parse_id,
+};
 use haven_proto::case::v1 as pb;
 use haven_proto::case::v1::case_service_server::CaseService;
 use haven_proto::common::v1::PageResponse;
 use haven_storage::cursor;
 
-use time::{Date, OffsetDateTime};
+use time::OffsetDateTime;
 
 use crate::domain::{
     ActionStatus, Amount, AssessmentKind, CaseStage, CaseStatus, ClosureReason, FollowUpKind,
     FollowUpOutcome, NeedDomain, NoteVisibility, PlanAction, PlanGoal, ReviewDecision, RiskLevel,
-    ServiceStatus, ServiceType, parse_date, payment_totals,
+    ServiceStatus, ServiceType, payment_totals,
 };
 use crate::store::{
     CaseChanges, CaseFilter, CaseStore, ClosureRequest, FollowUpFilter, NewCase, NewPayment,
@@ -71,17 +74,6 @@ fn required_enum<T>(
     })
 }
 
-/// The version the caller read: required for every update (REST `If-Match`).
-fn expected_version(value: u64) -> Result<i64, HavenError> {
-    if value == 0 {
-        return Err(HavenError::new(
-            haven_error::ErrorCode::PreconditionRequired,
-            "expected_version (If-Match) is required to change this",
-        ));
-    }
-    i64::try_from(value).map_err(|_| HavenError::invalid_field("expected_version", "is too large"))
-}
-
 /// Trimmed text, required, at most `max` characters, no control characters but
 /// line breaks.
 fn required_text(field: &str, value: &str, max: usize) -> Result<String, HavenError> {
@@ -127,20 +119,6 @@ fn subject_text(field: &str, value: &str) -> Result<String, HavenError> {
         ));
     }
     Ok(subject.to_owned())
-}
-
-/// A calendar date between 1900 and 2200.
-fn date_field(field: &str, value: &str) -> Result<Date, HavenError> {
-    parse_date(value.trim())
-        .filter(|date| (1900..=2200).contains(&date.year()))
-        .ok_or_else(|| HavenError::invalid_field(field, "must be a date, YYYY-MM-DD"))
-}
-
-fn optional_date_field(field: &str, value: &str) -> Result<Option<Date>, HavenError> {
-    match value.trim() {
-        "" => Ok(None),
-        text => date_field(field, text).map(Some),
-    }
 }
 
 /// A time not in the future (five minutes of clock skew allowed); `None` is now.
@@ -210,11 +188,6 @@ fn flags(values: Vec<String>) -> Result<Vec<String>, HavenError> {
 
 fn not_found_case() -> Status {
     HavenError::not_found("case").into()
-}
-
-/// Parses a UUID field of a request.
-pub fn parse_id(field: &str, value: &str) -> Result<Uuid, HavenError> {
-    Uuid::parse_str(value).map_err(|_| HavenError::invalid_field(field, "must be a UUID"))
 }
 
 #[tonic::async_trait]

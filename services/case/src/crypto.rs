@@ -6,66 +6,52 @@ use std::sync::Arc;
 
 use uuid::Uuid;
 
-use haven_crypto::{
-    DataKey, FieldContext, KeyWrapper, MasterKeyring, WrappedKey, decrypt_str, encrypt_str,
-};
+use haven_crypto::{DataKey, FieldContext, KeyWrapper, RecordKeys, decrypt_str, encrypt_str};
 use haven_error::{HavenError, HavenResult};
 
-/// File of the master keyring under the keys directory (shared with intake).
-pub const MASTER_KEYRING_FILE: &str = "master-keys.json";
+pub use haven_crypto::MASTER_KEYRING_FILE;
 
 /// Keys for case narratives, loaded once per process.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct CaseCrypto {
-    keyring: Arc<dyn KeyWrapper>,
-}
-
-impl std::fmt::Debug for CaseCrypto {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.debug_struct("CaseCrypto").finish_non_exhaustive()
-    }
+    keys: RecordKeys,
 }
 
 impl CaseCrypto {
     /// Loads (in development: creates) the master keyring in `keys_dir`.
     pub fn load(keys_dir: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(keys_dir)?;
-        let keyring = MasterKeyring::load_or_create(&keys_dir.join(MASTER_KEYRING_FILE))
+        let keys = RecordKeys::load(keys_dir)
             .map_err(|error| anyhow::anyhow!("master keyring: {error}"))?;
-        Ok(Self::new(Arc::new(keyring)))
+        Ok(Self { keys })
     }
 
     /// From an explicit key wrapper (tests, or a KMS-backed wrapper).
     pub fn new(keyring: Arc<dyn KeyWrapper>) -> Self {
-        Self { keyring }
+        Self {
+            keys: RecordKeys::new(keyring),
+        }
     }
 
     /// A new data key for a case and its wrapped form to store, bound to the case.
     pub fn new_data_key(&self, case_id: Uuid) -> HavenResult<(DataKey, Vec<u8>)> {
-        let (key, wrapped) = self
-            .keyring
-            .generate_data_key(case_id.as_bytes())
-            .map_err(HavenError::internal)?;
-        Ok((key, wrapped.to_bytes()))
+        self.keys
+            .generate(case_id.as_bytes())
+            .map_err(HavenError::internal)
     }
 
     /// Unwraps the stored data key of a case.
     pub fn data_key(&self, case_id: Uuid, wrapped: &[u8]) -> HavenResult<DataKey> {
-        let wrapped = WrappedKey::from_bytes(wrapped).map_err(HavenError::internal)?;
-        self.keyring
-            .unwrap_key(&wrapped, case_id.as_bytes())
+        self.keys
+            .unwrap(case_id.as_bytes(), wrapped)
             .map_err(HavenError::internal)
     }
 
     /// Re-wraps the stored data key of a case under the active master version.
     pub fn rewrap(&self, case_id: Uuid, wrapped: &[u8]) -> HavenResult<Vec<u8>> {
-        let wrapped = WrappedKey::from_bytes(wrapped).map_err(HavenError::internal)?;
-        self.keyring
-            .rewrap_key(&wrapped, case_id.as_bytes())
-            .map(|rewrapped| rewrapped.to_bytes())
+        self.keys
+            .rewrap(case_id.as_bytes(), wrapped)
             .map_err(HavenError::internal)
     }
-
     /// Encrypts a text bound to its table, column and row.
     pub fn seal(
         key: &DataKey,

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use haven_audit::AuditContext;
 use haven_auth::grpc::principal;
 use haven_auth::{Action, Scope};
+use haven_error::fields::parse_id;
 use haven_error::{HavenError, HavenResult};
 use haven_proto::common::v1::PageResponse;
 use haven_proto::intake::v1 as pb;
@@ -55,10 +56,6 @@ impl IntakeApi {
             settings: Arc::new(settings),
         }
     }
-}
-
-fn parse_id(field: &str, value: &str) -> HavenResult<Uuid> {
-    Uuid::parse_str(value).map_err(|_| HavenError::invalid_field(field, "must be a UUID"))
 }
 
 /// Reads a required protobuf enum field.

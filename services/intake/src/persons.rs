@@ -12,8 +12,8 @@ use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
 use haven_crypto::{
-    BlindIndex, BlindIndexKey, BlindIndexValue, DataKey, FieldContext, KeyWrapper, MasterKeyring,
-    WrappedKey, decrypt_str, encrypt_str,
+    BlindIndex, BlindIndexKey, BlindIndexValue, DataKey, FieldContext, KeyWrapper, RecordKeys,
+    decrypt_str, encrypt_str,
 };
 use haven_error::{HavenError, HavenResult};
 use haven_proto::intake::v1 as pb;
@@ -240,7 +240,7 @@ pub type EncryptedColumns = [Option<Vec<u8>>; 7];
 /// Keys and indexes for personal data, loaded once per process.
 #[derive(Clone)]
 pub struct PersonCrypto {
-    keyring: Arc<dyn KeyWrapper>,
+    keys: RecordKeys,
     blind_index: BlindIndex,
 }
 
@@ -252,8 +252,7 @@ impl std::fmt::Debug for PersonCrypto {
     }
 }
 
-/// File of the master keyring under the keys directory.
-pub const MASTER_KEYRING_FILE: &str = "master-keys.json";
+pub use haven_crypto::MASTER_KEYRING_FILE;
 /// File of the blind-index key under the keys directory.
 pub const BLIND_INDEX_KEY_FILE: &str = "blind-index.key";
 
@@ -261,18 +260,20 @@ impl PersonCrypto {
     /// Loads (in development: creates) the master keyring and blind-index key in
     /// `keys_dir`.
     pub fn load(keys_dir: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(keys_dir)?;
-        let keyring = MasterKeyring::load_or_create(&keys_dir.join(MASTER_KEYRING_FILE))
+        let keys = RecordKeys::load(keys_dir)
             .map_err(|error| anyhow::anyhow!("master keyring: {error}"))?;
         let blind_key = BlindIndexKey::load_or_create(&keys_dir.join(BLIND_INDEX_KEY_FILE))
             .map_err(|error| anyhow::anyhow!("blind-index key: {error}"))?;
-        Ok(Self::new(Arc::new(keyring), &blind_key))
+        Ok(Self {
+            keys,
+            blind_index: BlindIndex::new(&blind_key),
+        })
     }
 
     /// From explicit keys (tests, or a KMS-backed wrapper).
     pub fn new(keyring: Arc<dyn KeyWrapper>, blind_key: &BlindIndexKey) -> Self {
         Self {
-            keyring,
+            keys: RecordKeys::new(keyring),
             blind_index: BlindIndex::new(blind_key),
         }
     }
@@ -281,27 +282,22 @@ impl PersonCrypto {
     /// for its narratives), and its wrapped form to store. The wrap is bound to
     /// `owner_id`, so a wrapped key copied to another record does not open.
     pub fn new_data_key(&self, owner_id: Uuid) -> HavenResult<(DataKey, Vec<u8>)> {
-        let (key, wrapped) = self
-            .keyring
-            .generate_data_key(owner_id.as_bytes())
-            .map_err(HavenError::internal)?;
-        Ok((key, wrapped.to_bytes()))
+        self.keys
+            .generate(owner_id.as_bytes())
+            .map_err(HavenError::internal)
     }
 
     /// Unwraps the stored data key of `owner_id`.
     pub fn data_key(&self, owner_id: Uuid, wrapped: &[u8]) -> HavenResult<DataKey> {
-        let wrapped = WrappedKey::from_bytes(wrapped).map_err(HavenError::internal)?;
-        self.keyring
-            .unwrap_key(&wrapped, owner_id.as_bytes())
+        self.keys
+            .unwrap(owner_id.as_bytes(), wrapped)
             .map_err(HavenError::internal)
     }
 
     /// Re-wraps the stored data key of `owner_id` under the active master version.
     pub fn rewrap(&self, owner_id: Uuid, wrapped: &[u8]) -> HavenResult<Vec<u8>> {
-        let wrapped = WrappedKey::from_bytes(wrapped).map_err(HavenError::internal)?;
-        self.keyring
-            .rewrap_key(&wrapped, owner_id.as_bytes())
-            .map(|rewrapped| rewrapped.to_bytes())
+        self.keys
+            .rewrap(owner_id.as_bytes(), wrapped)
             .map_err(HavenError::internal)
     }
 

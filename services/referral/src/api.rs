@@ -8,6 +8,7 @@ use uuid::Uuid;
 use haven_auth::Action;
 use haven_auth::grpc::principal;
 use haven_error::HavenError;
+use haven_error::fields::{expected_version, parse_id};
 use haven_proto::common::v1::PageResponse;
 use haven_proto::referral::v1 as pb;
 use haven_proto::referral::v1::referral_service_server::ReferralService;
@@ -52,10 +53,6 @@ impl ReferralApi {
             settings: Arc::new(settings),
         }
     }
-}
-
-fn parse_id(field: &str, value: &str) -> Result<Uuid, HavenError> {
-    Uuid::parse_str(value.trim()).map_err(|_| HavenError::invalid_field(field, "must be a UUID"))
 }
 
 /// Trimmed text of at most `max` characters without control characters.
@@ -135,16 +132,6 @@ fn radius(value: f64, default: f64) -> Result<f64, HavenError> {
         ));
     }
     Ok(value)
-}
-
-fn expected_version(value: u64) -> Result<i64, HavenError> {
-    if value == 0 {
-        return Err(HavenError::new(
-            haven_error::ErrorCode::PreconditionRequired,
-            "expected_version (If-Match) is required to change this",
-        ));
-    }
-    i64::try_from(value).map_err(|_| HavenError::invalid_field("expected_version", "is too large"))
 }
 
 fn next_cursor(

@@ -8,6 +8,7 @@ use uuid::Uuid;
 use haven_auth::Action;
 use haven_auth::grpc::principal;
 use haven_error::HavenError;
+use haven_error::fields::optional_date as date;
 use haven_proto::reporting::v1 as pb;
 use haven_proto::reporting::v1::reporting_service_server::ReportingService;
 
@@ -39,18 +40,6 @@ impl ReportingApi {
             threshold: settings.suppression_threshold,
             k: settings.k_anonymity,
         }
-    }
-}
-
-fn date(field: &str, value: &str) -> Result<Option<time::Date>, HavenError> {
-    match value.trim() {
-        "" => Ok(None),
-        text => time::Date::parse(
-            text,
-            time::macros::format_description!("[year]-[month]-[day]"),
-        )
-        .map(Some)
-        .map_err(|_| HavenError::invalid_field(field, "must be a date, YYYY-MM-DD")),
     }
 }
 
