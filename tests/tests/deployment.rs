@@ -125,8 +125,10 @@ async fn every_compose_service_starts_with_its_compose_environment() {
     .unwrap();
     haven_cli::migrate(&migrate_settings).await.unwrap();
 
-    let shutdown = CancellationToken::new();
-    let mut tasks = Vec::new();
+    // Every port is bound before any service starts: on one host (unlike compose,
+    // where each service has its own network), a service's outgoing connection could
+    // otherwise take a later service's port as its ephemeral source port.
+    let mut listeners = Vec::new();
     for service in ServiceName::ALL {
         let environment = environments
             .get(service.as_str())
@@ -147,8 +149,7 @@ async fn every_compose_service_starts_with_its_compose_environment() {
             "{} gets the database URL from compose",
             service.as_str()
         );
-        // The fixed compose ports can be held for a moment by another test's
-        // ephemeral connection: wait for them rather than fail.
+        // Another test's connection can hold a fixed port for a moment: wait for it.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         let listener = loop {
             match haven_cli::bind(service, &settings).await {
@@ -163,6 +164,11 @@ async fn every_compose_service_starts_with_its_compose_environment() {
                 ),
             }
         };
+        listeners.push((service, listener, settings));
+    }
+    let shutdown = CancellationToken::new();
+    let mut tasks = Vec::new();
+    for (service, listener, settings) in listeners {
         tasks.push(tokio::spawn(haven_cli::serve(
             service,
             listener,
