@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Endpoint;
 
@@ -22,7 +23,18 @@ pub trait EventSink: Send + Sync + 'static {
     async fn checkpoint(&self, source: &str) -> Result<i64, HavenError>;
     /// Applies one event.
     async fn apply(&self, event: &Event) -> Result<(), HavenError>;
+    /// Applies events of one feed, in order, that arrived together (a catch-up). A
+    /// sink may apply them in one transaction; by default they are applied one by one.
+    async fn apply_batch(&self, events: &[Event]) -> Result<(), HavenError> {
+        for event in events {
+            self.apply(event).await?;
+        }
+        Ok(())
+    }
 }
+
+/// Most events handed to [`EventSink::apply_batch`] at once.
+pub const MAX_BATCH: usize = 256;
 
 /// Follows the feed of `source` at `endpoint` (plain or TLS, as built by the caller)
 /// until `shutdown`, resuming after the
@@ -71,15 +83,32 @@ async fn follow_once(
         EventFeedServiceClient::with_interceptor(channel, ServiceIdentity::new(tokens.clone()));
     let after = sink.checkpoint(source).await?;
     let after_sequence = u64::try_from(after).unwrap_or_default();
-    let mut stream = client
+    let stream = client
         .watch_events(WatchEventsRequest { after_sequence })
         .await?
         .into_inner();
+    // Events already received are applied together; a live feed gives one at a time.
+    let mut batches = stream.ready_chunks(MAX_BATCH);
     let mut applied = 0;
-    while let Some(message) = stream.message().await? {
-        let Some(event) = message.event else { continue };
-        sink.apply(&event).await?;
-        applied += 1;
+    while let Some(messages) = batches.next().await {
+        let mut events = Vec::with_capacity(messages.len());
+        let mut interrupted = None;
+        for message in messages {
+            match message {
+                Ok(message) => events.extend(message.event),
+                Err(status) => {
+                    interrupted = Some(status);
+                    break;
+                }
+            }
+        }
+        if !events.is_empty() {
+            sink.apply_batch(&events).await?;
+            applied += events.len() as u64;
+        }
+        if let Some(status) = interrupted {
+            return Err(status.into());
+        }
     }
     Ok(applied)
 }

@@ -613,55 +613,38 @@ macro_rules! projections {
                 CheckpointWrite::checkpoint(&mut *connection, source).await.map_err(db_error)
             }
 
-            #[tracing::instrument(skip_all, fields(source = %event.source, sequence = event.sequence, event_type = %event.event_type))]
             async fn apply(&self, event: &Event) -> HavenResult<()> {
-                let sequence = i64::try_from(event.sequence).map_err(HavenError::internal)?;
-                let aggregate_id = Uuid::parse_str(&event.aggregate_id).map_err(HavenError::internal)?;
-                let organization_id = Uuid::parse_str(&event.organization_id).map_err(HavenError::internal)?;
-                let occurred_at = event
-                    .occurred_at
-                    .as_ref()
-                    .and_then(haven_proto::from_timestamp)
-                    .unwrap_or_else(OffsetDateTime::now_utc);
-                let statements = statements(event, aggregate_id, organization_id, occurred_at)?;
+                self.apply_together(std::slice::from_ref(event)).await
+            }
+
+            async fn apply_batch(&self, events: &[Event]) -> HavenResult<()> {
+                if self.apply_together(events).await.is_ok() {
+                    return Ok(());
+                }
+                // One of them cannot be applied: apply those before it, so that the
+                // checkpoint stops just before it and the log names it.
+                for event in events {
+                    self.apply_together(std::slice::from_ref(event)).await?;
+                }
+                Ok(())
+            }
+        }
+
+        impl $name {
+            /// Applies `events` (of one feed, in order) in one transaction with their
+            /// checkpoint and the counters they change.
+            #[tracing::instrument(skip_all, fields(events = events.len()))]
+            async fn apply_together(&self, events: &[Event]) -> HavenResult<()> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                // One event at a time across the feeds: a person's or a case's
-                // contribution is read before and after the change, and a change
+                // One transaction at a time across the feeds: a person's or a case's
+                // contribution is read before and after a change, and a change
                 // committed by another feed in between would be counted twice.
                 if !$serialize.is_empty() {
                     sqlx::query($serialize).execute(&mut *tx).await.map_err(db_error)?;
                 }
-                if !CheckpointWrite::advance_checkpoint(&mut *tx, &event.source, sequence).await.map_err(db_error)? {
-                    // Already applied (a replay after a reconnect): nothing to do.
-                    return Ok(());
-                }
-                let roots = if statements.is_empty() || UNCOUNTED.contains(&event.event_type.as_str()) {
-                    Vec::new()
-                } else {
-                    Self::roots(&mut tx, event, aggregate_id).await?
-                };
                 let mut delta = counts::Delta::default();
-                for root in &roots {
-                    delta.add(&Self::contribution(&mut tx, *root).await?, -1);
-                }
-                for statement in statements {
-                    let mut query = sqlx::query(statement.sql);
-                    for value in statement.values {
-                        query = match value {
-                            Value::Id(value) => query.bind(value),
-                            Value::OptionalId(value) => query.bind(value),
-                            Value::Text(value) => query.bind(value),
-                            Value::OptionalText(value) => query.bind(value),
-                            Value::Int(value) => query.bind(value),
-                            Value::OptionalInt(value) => query.bind(value),
-                            Value::Bool(value) => query.bind(value),
-                            Value::Time(value) => query.bind(value),
-                        };
-                    }
-                    query.execute(&mut *tx).await.map_err(db_error)?;
-                }
-                for root in &roots {
-                    delta.add(&Self::contribution(&mut tx, *root).await?, 1);
+                for event in events {
+                    Self::apply_in(&mut tx, event, &mut delta).await?;
                 }
                 let changes: Vec<(counts::Key, (i64, i64))> = delta.into_changes().collect();
                 for batch in changes.chunks(COUNTER_BATCH) {
@@ -683,9 +666,54 @@ macro_rules! projections {
                 tx.commit().await.map_err(db_error)?;
                 Ok(())
             }
-        }
 
-        impl $name {
+            /// Applies one event in `tx`, adding what it changes in the counters to
+            /// `delta`. An event at or below the checkpoint changes nothing.
+            #[tracing::instrument(skip_all, fields(source = %event.source, sequence = event.sequence, event_type = %event.event_type))]
+            async fn apply_in(tx: &mut WriteTransaction<$pool>, event: &Event, delta: &mut counts::Delta) -> HavenResult<()> {
+                let sequence = i64::try_from(event.sequence).map_err(HavenError::internal)?;
+                let aggregate_id = Uuid::parse_str(&event.aggregate_id).map_err(HavenError::internal)?;
+                let organization_id = Uuid::parse_str(&event.organization_id).map_err(HavenError::internal)?;
+                let occurred_at = event
+                    .occurred_at
+                    .as_ref()
+                    .and_then(haven_proto::from_timestamp)
+                    .unwrap_or_else(OffsetDateTime::now_utc);
+                let statements = statements(event, aggregate_id, organization_id, occurred_at)?;
+                if !CheckpointWrite::advance_checkpoint(&mut **tx, &event.source, sequence).await.map_err(db_error)? {
+                    // Already applied (a replay after a reconnect): nothing to do.
+                    return Ok(());
+                }
+                let roots = if statements.is_empty() || UNCOUNTED.contains(&event.event_type.as_str()) {
+                    Vec::new()
+                } else {
+                    Self::roots(tx, event, aggregate_id).await?
+                };
+                for root in &roots {
+                    delta.add(&Self::contribution(tx, *root).await?, -1);
+                }
+                for statement in statements {
+                    let mut query = sqlx::query(statement.sql);
+                    for value in statement.values {
+                        query = match value {
+                            Value::Id(value) => query.bind(value),
+                            Value::OptionalId(value) => query.bind(value),
+                            Value::Text(value) => query.bind(value),
+                            Value::OptionalText(value) => query.bind(value),
+                            Value::Int(value) => query.bind(value),
+                            Value::OptionalInt(value) => query.bind(value),
+                            Value::Bool(value) => query.bind(value),
+                            Value::Time(value) => query.bind(value),
+                        };
+                    }
+                    query.execute(&mut **tx).await.map_err(db_error)?;
+                }
+                for root in &roots {
+                    delta.add(&Self::contribution(tx, *root).await?, 1);
+                }
+                Ok(())
+            }
+
             /// The screenings and cases whose contribution to the indicators `event`
             /// can change.
             async fn roots(tx: &mut WriteTransaction<$pool>, event: &Event, aggregate: Uuid) -> HavenResult<Vec<Root>> {

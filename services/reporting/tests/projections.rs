@@ -170,6 +170,49 @@ async fn a_malformed_event_changes_nothing(projections: Arc<dyn Projections>) {
     assert_eq!(projections.summary(None).await.unwrap().screenings_total, 0);
 }
 
+/// A batch (a catch-up) with an event that cannot be applied: the events before it
+/// are applied and the checkpoint stops just before it; nothing after it counts.
+async fn a_batch_stops_just_before_an_event_it_cannot_apply(projections: Arc<dyn Projections>) {
+    let organization = Uuid::new_v4();
+    let screening = |sequence: u64| {
+        event(
+            "intake",
+            sequence,
+            "screening.created",
+            Uuid::new_v4(),
+            organization,
+            serde_json::json!({"referral_source": "police"}),
+        )
+    };
+    let bad = event(
+        "intake",
+        3,
+        "screening.created",
+        Uuid::new_v4(),
+        organization,
+        serde_json::json!({"unexpected": 1}),
+    );
+    let batch = [screening(1), screening(2), bad, screening(4)];
+    assert!(projections.apply_batch(&batch).await.is_err());
+    assert_eq!(projections.checkpoint("intake").await.unwrap(), 2);
+    let facts = projections
+        .facts(&haven_reporting::projections::ReportScope::default())
+        .await
+        .unwrap();
+    let sources = facts
+        .tables
+        .iter()
+        .find(|table| table.name == "screenings_by_source")
+        .unwrap();
+    assert_eq!(sources.total, 2, "the two before it, counted once");
+    // A whole batch that can be applied is, at once, and a replay of it changes nothing.
+    let good = [screening(3), screening(4), screening(5)];
+    projections.apply_batch(&good).await.unwrap();
+    projections.apply_batch(&good).await.unwrap();
+    assert_eq!(projections.checkpoint("intake").await.unwrap(), 5);
+    assert_eq!(projections.summary(None).await.unwrap().screenings_total, 5);
+}
+
 /// A generated history: per person, screening, consents, a decision, a case with
 /// services, payments and assessments, and a referral; the three feeds interleaved
 /// as a follower would see them.
@@ -292,8 +335,16 @@ async fn a_crash_mid_catch_up_and_a_rebuild_give_the_same_figures(
     for event in &events[..half] {
         projections.apply(event).await.unwrap();
     }
-    for event in &events[half / 3..] {
-        projections.apply(event).await.unwrap();
+    // The restart catches up in batches, as a follower does.
+    for source in ["intake", "case", "referral"] {
+        let feed: Vec<Event> = events[half / 3..]
+            .iter()
+            .filter(|event| event.source == source)
+            .cloned()
+            .collect();
+        for batch in feed.chunks(7) {
+            projections.apply_batch(batch).await.unwrap();
+        }
     }
     assert_eq!(projections.facts(&scope).await.unwrap(), clean);
 }
@@ -736,5 +787,6 @@ haven_storage::backend_suite! {
     referrals_give_overdue_counts_and_places_held,
     summaries_filter_by_organization,
     a_malformed_event_changes_nothing,
+    a_batch_stops_just_before_an_event_it_cannot_apply,
     feeds_in_any_order_give_the_hand_counted_figures_of_any_period,
 }
