@@ -132,6 +132,36 @@ async fn a_shelter_is_found_referred_with_consent_and_completed(stack: TestStack
         for_men["items"].as_array().unwrap().is_empty(),
         "a women's shelter is not offered for a man"
     );
+    // Intake's gender words are understood: `transgender_or_other` is the directory's
+    // `other` (not accepted by this women's shelter), `unknown` filters nothing.
+    for (gender, offered) in [("transgender_or_other", false), ("unknown", true)] {
+        let found: Value = stack
+            .get(
+                &net.worker,
+                &format!("/v1/facilities/search?service_type=shelter&settlement=Bak%C4%B1&gender={gender}"),
+            )
+            .await
+            .json()
+            .await
+            .unwrap();
+        let items = found["items"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{found}"));
+        assert_eq!(
+            items
+                .iter()
+                .any(|item| item["facility"]["id"] == facility_id),
+            offered,
+            "{gender}: {found}"
+        );
+    }
+    let refused = stack
+        .get(
+            &net.worker,
+            "/v1/facilities/search?service_type=shelter&settlement=Bak%C4%B1&gender=robot",
+        )
+        .await;
+    assert_eq!(refused.status(), 400);
 
     // Coverage: with one shelter in Sumqayıt, Baku is covered and Lənkəran (far
     // south) is not, with its distance to the nearest shelter.

@@ -55,6 +55,17 @@ impl ReferralApi {
     }
 }
 
+/// The gender a place is sought for, in the directory's words (`female`, `male`,
+/// `other`). Intake's words are taken too: `transgender_or_other` is `other`, and
+/// `unknown` (like empty) does not filter.
+fn profile_gender(value: &str) -> Result<Option<String>, HavenError> {
+    Ok(match value.trim() {
+        "" | "unknown" => None,
+        "transgender_or_other" => Some("other".to_owned()),
+        gender => codes("profile.gender", &[gender.to_owned()], &GENDERS)?.pop(),
+    })
+}
+
 /// Trimmed text of at most `max` characters without control characters.
 fn text(field: &str, value: &str, max: usize, required: bool) -> Result<String, HavenError> {
     let value = value.trim();
@@ -452,10 +463,7 @@ impl ReferralService for ReferralApi {
         };
         let profile = message.profile.unwrap_or_default();
         let profile = Profile {
-            gender: match profile.gender.trim() {
-                "" => None,
-                gender => codes("profile.gender", &[gender.to_owned()], &GENDERS)?.pop(),
-            },
+            gender: profile_gender(&profile.gender)?,
             age: (profile.age > 0).then_some(profile.age),
             minor: profile.minor,
             family: profile.family,

@@ -387,7 +387,8 @@ pub(crate) struct SearchQuery {
     pub(crate) longitude: Option<f64>,
     /// How far to look, in km; default from the deployment's configuration.
     pub(crate) radius_km: Option<f64>,
-    /// The person's gender: `female`, `male`, `other`.
+    /// The person's gender: `female`, `male`, `other`; intake's
+    /// `transgender_or_other` is `other`, and `unknown` does not filter.
     pub(crate) gender: Option<String>,
     /// The person's age in years.
     pub(crate) age: Option<u32>,
