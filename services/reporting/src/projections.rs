@@ -341,8 +341,8 @@ fn statements(
             let age = payload["birth_year"].as_i64().map(|year| i64::from(screened_at.year()) - year);
             let mut writes = vec![statement(
                 "INSERT INTO screenings (id, organization_id, referral_source, stage, created_at, gender, age_band, is_minor, \
-                 citizenship, exploitation_types, means_of_control, region, created_epoch) \
-                 VALUES ($1, $2, $3, 'screened', $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (id) DO NOTHING",
+                 citizenship, exploitation_types, region, created_epoch) \
+                 VALUES ($1, $2, $3, 'screened', $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING",
                 vec![
                     Id(aggregate),
                     Id(organization),
@@ -353,7 +353,6 @@ fn statements(
                     Bool(payload["is_minor"].as_bool().unwrap_or(false)),
                     OptionalText(payload["citizenships"].as_array().and_then(|all| all.first()).and_then(|first| first.as_str()).map(str::to_uppercase)),
                     Text(list(&payload, "exploitation_types").unwrap_or_default()),
-                    Text(list(&payload, "means_of_control").unwrap_or_default()),
                     Text(text(&payload, "settlement").unwrap_or_default()),
                     Int(screened_at.unix_timestamp()),
                 ],
@@ -364,19 +363,15 @@ fn statements(
         }
         ("intake", "screening.updated") => {
             let mut writes = Vec::new();
-            for (field, column, kind) in [
-                ("exploitation_types", "exploitation", "exploitation"),
-                ("means_of_control", "means", "means"),
-            ] {
+            for (field, kind) in [("exploitation_types", "exploitation"), ("means_of_control", "means")] {
                 let Some(joined) = list(&payload, field) else { continue };
-                writes.push(statement(
-                    if column == "exploitation" {
-                        "UPDATE screenings SET exploitation_types = $2 WHERE id = $1"
-                    } else {
-                        "UPDATE screenings SET means_of_control = $2 WHERE id = $1"
-                    },
-                    vec![Id(aggregate), Text(joined)],
-                ));
+                if kind == "exploitation" {
+                    // The export reads the types as one column.
+                    writes.push(statement(
+                        "UPDATE screenings SET exploitation_types = $2 WHERE id = $1",
+                        vec![Id(aggregate), Text(joined)],
+                    ));
+                }
                 writes.push(statement(
                     "DELETE FROM screening_labels WHERE screening_id = $1 AND kind = $2",
                     vec![Id(aggregate), Text(kind.to_owned())],
@@ -389,17 +384,11 @@ fn statements(
             let stage = text(&payload, "stage").ok_or_else(|| missing("stage"))?;
             let decided_at = time_of(&payload, "decided_at").unwrap_or(at);
             let mut writes = vec![statement("UPDATE screenings SET stage = $2 WHERE id = $1", vec![Id(aggregate), Text(stage.clone())])];
-            match stage.as_str() {
-                "identified" => writes.push(statement(
-                    "UPDATE screenings SET identified_at = COALESCE(identified_at, $2), \
-                     identified_epoch = COALESCE(identified_epoch, $3) WHERE id = $1",
-                    vec![Id(aggregate), Time(decided_at), Int(decided_at.unix_timestamp())],
-                )),
-                "presumed_victim" | "reasonable_grounds_positive" => writes.push(statement(
-                    "UPDATE screenings SET presumed_at = COALESCE(presumed_at, $2) WHERE id = $1",
-                    vec![Id(aggregate), Time(decided_at)],
-                )),
-                _ => {}
+            if stage == "identified" {
+                writes.push(statement(
+                    "UPDATE screenings SET identified_epoch = COALESCE(identified_epoch, $2) WHERE id = $1",
+                    vec![Id(aggregate), Int(decided_at.unix_timestamp())],
+                ));
             }
             writes
         }
@@ -464,9 +453,8 @@ fn statements(
                     ],
                 ),
                 statement(
-                    "UPDATE cases SET first_service_at = COALESCE(first_service_at, $2), \
-                     first_service_epoch = COALESCE(first_service_epoch, $3) WHERE id = $1",
-                    vec![Id(aggregate), Time(at), Int(at.unix_timestamp())],
+                    "UPDATE cases SET first_service_epoch = COALESCE(first_service_epoch, $2) WHERE id = $1",
+                    vec![Id(aggregate), Int(at.unix_timestamp())],
                 ),
             ]
         }
