@@ -8,8 +8,11 @@
 //! - [`keys`] generates the development signing keys into the data directory on first
 //!   run and mints development tokens.
 //! - [`policy`] is the one role × action table that code and tests read.
+//! - [`fields`] classes information (identifying, quasi-identifier, narrative,
+//!   operational) and says which roles may receive each class.
 //! - [`http`] is the axum extractor, [`grpc`] the tonic interceptor and client helpers.
 
+pub mod fields;
 pub mod grpc;
 pub mod http;
 pub mod keys;
@@ -17,6 +20,7 @@ pub mod policy;
 mod principal;
 mod verifier;
 
+pub use fields::FieldClass;
 pub use policy::{Action, Role};
 pub use principal::{Principal, PrincipalKind, Scope};
 pub use verifier::{AuthError, Claims, TokenVerifier};

@@ -14,7 +14,7 @@ pub mod outbox;
 
 pub use consumer::{EventSink, follow};
 pub use feed::{EventFeed, EventSignal};
-pub use outbox::{CheckpointWrite, NewEvent, OutboxWrite};
+pub use outbox::{CheckpointWrite, NewEvent, OutboxWrite, REDACTED_PAYLOAD, is_redacted};
 
 use haven_storage::MigrationSet;
 

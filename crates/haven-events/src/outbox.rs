@@ -23,6 +23,20 @@ pub trait OutboxWrite {
     /// Appends `event`; returns its sequence. `source` names the emitting service and
     /// keys the Postgres advisory lock that orders concurrent writers.
     async fn append_event(&mut self, source: &str, event: &NewEvent) -> Result<i64, sqlx::Error>;
+
+    /// Empties the payload of every event already written about `aggregate_ids`
+    /// (erasure): the sequence, type, ids and time stay so followers' positions and
+    /// counts hold, but a replay can no longer rebuild what the events said. Returns
+    /// how many events were redacted.
+    async fn redact_events(&mut self, aggregate_ids: &[Uuid]) -> Result<u64, sqlx::Error>;
+}
+
+/// The payload an erased event keeps.
+pub const REDACTED_PAYLOAD: &str = r#"{"redacted":true}"#;
+
+/// Whether a payload read from a feed was redacted by erasure.
+pub fn is_redacted(payload: &serde_json::Value) -> bool {
+    payload.get("redacted") == Some(&serde_json::Value::Bool(true))
 }
 
 /// Advancing a consumer's checkpoint, on a connection inside the transaction that
@@ -78,6 +92,19 @@ macro_rules! impl_outbox {
                     .fetch_one(&mut *self)
                     .await?;
                 Ok(sequence)
+            }
+
+            async fn redact_events(&mut self, aggregate_ids: &[Uuid]) -> Result<u64, sqlx::Error> {
+                let mut redacted = 0;
+                for aggregate_id in aggregate_ids {
+                    redacted += sqlx::query("UPDATE outbox_events SET payload = $1 WHERE aggregate_id = $2 AND payload <> $1")
+                        .bind(REDACTED_PAYLOAD)
+                        .bind(aggregate_id)
+                        .execute(&mut *self)
+                        .await?
+                        .rows_affected();
+                }
+                Ok(redacted)
             }
         }
 
