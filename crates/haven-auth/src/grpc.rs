@@ -1,7 +1,7 @@
 //! tonic side: the server interceptor that validates every call, and helpers for
 //! clients to attach credentials.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Status};
@@ -33,8 +33,25 @@ impl tonic::service::Interceptor for AuthInterceptor {
             .ok_or(AuthError::Missing)
             .map_err(HavenError::from)?;
         let principal = self.verifier.verify_any(token).map_err(HavenError::from)?;
+        if let Some(slot) = request.extensions().get::<CallerSlot>() {
+            // Set once per call: a second interceptor on the same call cannot change it.
+            let _ = slot.0.set(principal.clone());
+        }
         request.extensions_mut().insert(principal);
         Ok(request)
+    }
+}
+
+/// A place for [`AuthInterceptor`] to leave the authenticated caller, for a layer
+/// outside the service (which sees only HTTP) that needs it after the call: the layer
+/// puts an empty slot in the request's extensions, the interceptor fills it.
+#[derive(Debug, Clone, Default)]
+pub struct CallerSlot(Arc<OnceLock<Principal>>);
+
+impl CallerSlot {
+    /// The caller, once the interceptor has authenticated the call.
+    pub fn principal(&self) -> Option<&Principal> {
+        self.0.get()
     }
 }
 

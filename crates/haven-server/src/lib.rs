@@ -4,6 +4,8 @@
 //! graceful shutdown; and for gRPC clients, endpoints with TLS applied
 //! ([`client_endpoint`]).
 
+pub mod field_classes;
+pub mod redaction;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tls;
@@ -127,7 +129,9 @@ pub async fn serve_grpc_with(
             );
         }
     };
+    // Outermost, so that every response of every service passes the field filter.
     builder
+        .layer(redaction::RedactionLayer)
         .trace_fn(haven_telemetry::grpc_request_span)
         .timeout(DEFAULT_CALL_TIMEOUT)
         .concurrency_limit_per_connection(256)
