@@ -218,7 +218,7 @@ impl IndicatorAnswers {
         let mut seen = std::collections::HashSet::new();
         let mut answers = Vec::with_capacity(assessment.answers.len());
         let mut notes = std::collections::BTreeMap::new();
-        for response in assessment.answers {
+        for (position, response) in assessment.answers.into_iter().enumerate() {
             let note = response.note.trim().to_owned();
             if note.chars().count() > 1000 || note.chars().any(char::is_control) {
                 return Err(HavenError::invalid_field(
@@ -230,11 +230,12 @@ impl IndicatorAnswers {
                 notes.insert(response.code.clone(), note);
             }
             if !set.definition.has(&response.code) {
+                // The answer is named by its position, never by what was sent: an
+                // error body must not carry back text a person typed.
                 return Err(HavenError::invalid_field(
                     "indicators.answers.code",
                     format!(
-                        "`{}` is not in indicator set version {}",
-                        response.code.escape_default(),
+                        "answer {position} names a code that is not in indicator set version {}",
                         set.version
                     ),
                 ));
@@ -390,13 +391,13 @@ impl Exploitation {
             }
         }
         let local = codes("exploitation.local_categories", details.local_categories)?;
-        if let Some(unknown) = local
+        if let Some(position) = local
             .iter()
-            .find(|category| !local_categories.contains(category))
+            .position(|category| !local_categories.contains(category))
         {
             return Err(HavenError::invalid_field(
                 "exploitation.local_categories",
-                format!("`{unknown}` is not one of this deployment's categories"),
+                format!("category {position} is not one of this deployment's categories"),
             ));
         }
         Ok(Self {
