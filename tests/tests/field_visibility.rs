@@ -18,10 +18,6 @@ use haven_auth::Role;
 use haven_auth::fields::any_may_receive;
 use haven_cli::ServiceName;
 use haven_e2e::{TestStack, authorized, on_both_backends};
-use haven_proto::case::v1 as case_pb;
-use haven_proto::case::v1::case_service_client::CaseServiceClient;
-use haven_proto::intake::v1 as intake_pb;
-use haven_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use haven_server::redaction::FieldClassifier;
 
 /// Every canary typed into the records, so a response can be searched for all.
@@ -35,6 +31,7 @@ const CANARIES: &[&str] = &[
     "CanaryGoal",
     "CanaryAction",
     "CanaryNote",
+    "CanaryPurpose",
 ];
 
 struct Seeded {
@@ -42,6 +39,10 @@ struct Seeded {
     screening: String,
     person: String,
     case: String,
+    /// A referral of the case to a partner's facility.
+    referral: String,
+    facility: String,
+    partner: String,
 }
 
 async fn seed(stack: &TestStack) -> Seeded {
@@ -66,12 +67,16 @@ async fn seed(stack: &TestStack) -> Seeded {
     assert_eq!(status, 201, "{screening}");
     let id = screening["id"].as_str().unwrap().to_owned();
     let person = screening["person_id"].as_str().unwrap().to_owned();
-    let consent =
-        json!({"purpose": "assistance", "given": true, "method": "written", "by_guardian": true});
-    let consented = stack
-        .post(&staff, &format!("/v1/screenings/{id}/consents"), consent)
-        .await;
-    assert_eq!(consented.status(), 201);
+    for consent in [
+        json!({"purpose": "assistance", "given": true, "method": "written", "by_guardian": true}),
+        json!({"purpose": "data_sharing", "given": true, "method": "written", "by_guardian": true,
+               "organization_types": ["ngo"]}),
+    ] {
+        let consented = stack
+            .post(&staff, &format!("/v1/screenings/{id}/consents"), consent)
+            .await;
+        assert_eq!(consented.status(), 201);
+    }
     let decision = json!({"stage": "identified", "deciding_organization_type": "police",
         "legal_basis": "Law on Combating Trafficking in Persons, art. 17", "reasons": "CanaryReasons"});
     let decided: Value = stack
@@ -131,23 +136,52 @@ async fn seed(stack: &TestStack) -> Seeded {
         )
         .await;
     assert_eq!(noted.status(), 201, "{}", noted.text().await.unwrap());
+
+    let partner = Uuid::new_v4();
+    let partner_admin = stack.token(&["admin"], partner);
+    let registered = stack
+        .post(
+            &partner_admin,
+            "/v1/organizations",
+            json!({"id": partner, "name": "Partner NGO", "organization_type": "ngo"}),
+        )
+        .await;
+    assert_eq!(registered.status(), 201);
+    let facility: Value = stack
+        .post(
+            &stack.token(&["referral_coordinator"], partner),
+            "/v1/facilities",
+            json!({
+            "name": "Partner shelter", "settlement": "Sumqayıt", "service_types": ["shelter"],
+            "capacity_total": 5, "accepts": {"genders": ["female"]}}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let facility = facility["id"].as_str().unwrap().to_owned();
+    let referred = stack
+        .post(
+            &staff,
+            "/v1/referrals",
+            json!({"case_id": case, "facility_id": facility,
+            "service_type": "shelter", "purpose": "CanaryPurpose", "urgency": "urgent"}),
+        )
+        .await;
+    let referral: Value = referred.json().await.unwrap();
+    let referral = referral["id"]
+        .as_str()
+        .expect("referral created")
+        .to_owned();
     Seeded {
         organization,
         screening: id,
         person,
         case,
+        referral,
+        facility,
+        partner: partner.to_string(),
     }
-}
-
-/// Walks `response` and fails on any field `roles` may not receive; returns how many
-/// fields it carried.
-fn assert_only_receivable<M: Message>(method: &str, response: &M, roles: &[Role]) -> usize {
-    let classifier = FieldClassifier::global();
-    let descriptor = classifier
-        .response_of(method)
-        .unwrap_or_else(|| panic!("{method} is not a Haven method"));
-    let message = DynamicMessage::decode(descriptor, response.encode_to_vec().as_slice()).unwrap();
-    walk(classifier, &message, roles, method)
 }
 
 fn walk(classifier: &FieldClassifier, message: &DynamicMessage, roles: &[Role], at: &str) -> usize {
@@ -176,85 +210,122 @@ fn walk(classifier: &FieldClassifier, message: &DynamicMessage, roles: &[Role], 
     carried
 }
 
-/// Reads the seeded records over gRPC as `roles`; returns the number of fields
-/// received in all.
-async fn read_over_grpc(stack: &TestStack, seeded: &Seeded, roles: &[Role]) -> usize {
+/// Passes encoded messages through untouched, so any method can be called by name.
+#[derive(Debug, Clone, Copy, Default)]
+struct RawCodec;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawCodec;
+    type Decoder = RawCodec;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        RawCodec
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        RawCodec
+    }
+}
+
+impl tonic::codec::Encoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        use bytes::BufMut as _;
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Vec<u8>>, tonic::Status> {
+        use bytes::Buf as _;
+        Ok(Some(src.copy_to_bytes(src.remaining()).to_vec()))
+    }
+}
+
+/// Reads the seeded records over gRPC as `roles`, through every unary read method of
+/// every service (found in the descriptors: `Get*`, `List*`, `Find*`, `Search*`),
+/// with the request's id fields filled from the seeded records. Returns the number
+/// of fields received in all and how many calls answered.
+async fn read_over_grpc(stack: &TestStack, seeded: &Seeded, roles: &[Role]) -> (usize, usize) {
     let names: Vec<&str> = roles.iter().map(|role| role.as_str()).collect();
     let token = stack.token(&names, seeded.organization);
-    let mut intake = IntakeServiceClient::new(stack.channel(ServiceName::Intake).await);
-    let mut case = CaseServiceClient::new(stack.channel(ServiceName::Case).await);
+    let ids = [
+        seeded.screening.as_str(),
+        seeded.case.as_str(),
+        seeded.person.as_str(),
+        seeded.referral.as_str(),
+        seeded.facility.as_str(),
+        seeded.partner.as_str(),
+    ];
     let mut carried = 0;
-
-    macro_rules! read {
-        ($client:expr, $method:ident, $path:literal, $request:expr) => {
-            if let Ok(response) = $client.$method(authorized($request, &token)).await {
-                carried += assert_only_receivable($path, response.get_ref(), roles);
-            }
+    let mut answered = 0;
+    for method in FieldClassifier::global().methods() {
+        let reads = ["Get", "List", "Find", "Search"]
+            .iter()
+            .any(|verb| method.name().starts_with(verb));
+        if !reads || method.is_server_streaming() {
+            continue;
+        }
+        let service = match method.parent_service().package_name() {
+            "haven.intake.v1" => ServiceName::Intake,
+            "haven.case.v1" => ServiceName::Case,
+            "haven.referral.v1" => ServiceName::Referral,
+            "haven.reporting.v1" => ServiceName::Reporting,
+            _ => continue,
         };
+        let path = format!("/{}/{}", method.parent_service().full_name(), method.name());
+        let id_fields: Vec<_> = method
+            .input()
+            .fields()
+            .filter(|field| field.name() == "id" || field.name().ends_with("_id"))
+            .collect();
+        // Each id field is tried with each seeded id: the right one answers.
+        let candidates: Vec<Option<&str>> = if id_fields.is_empty() {
+            vec![None]
+        } else {
+            ids.iter().copied().map(Some).collect()
+        };
+        for id in candidates {
+            let mut request = DynamicMessage::new(method.input());
+            for field in &id_fields {
+                request.set_field(
+                    field,
+                    prost_reflect::Value::String(id.unwrap_or_default().to_owned()),
+                );
+            }
+            let mut grpc = tonic::client::Grpc::new(stack.channel(service).await);
+            grpc.ready().await.unwrap();
+            let response = grpc
+                .unary(
+                    authorized(request.encode_to_vec(), &token),
+                    path.parse().unwrap(),
+                    RawCodec,
+                )
+                .await;
+            if let Ok(response) = response {
+                let message =
+                    DynamicMessage::decode(method.output(), response.get_ref().as_slice()).unwrap();
+                carried += walk(FieldClassifier::global(), &message, roles, &path);
+                answered += 1;
+            }
+        }
     }
-    read!(
-        intake,
-        get_screening,
-        "/haven.intake.v1.IntakeService/GetScreening",
-        intake_pb::GetScreeningRequest {
-            id: seeded.screening.clone()
-        }
-    );
-    read!(
-        intake,
-        list_screenings,
-        "/haven.intake.v1.IntakeService/ListScreenings",
-        intake_pb::ListScreeningsRequest::default()
-    );
-    read!(
-        intake,
-        get_person,
-        "/haven.intake.v1.IntakeService/GetPerson",
-        intake_pb::GetPersonRequest {
-            id: seeded.person.clone()
-        }
-    );
-    read!(
-        case,
-        get_case,
-        "/haven.case.v1.CaseService/GetCase",
-        case_pb::GetCaseRequest {
-            id: seeded.case.clone()
-        }
-    );
-    read!(
-        case,
-        list_plans,
-        "/haven.case.v1.CaseService/ListPlans",
-        case_pb::ListPlansRequest {
-            case_id: seeded.case.clone()
-        }
-    );
-    read!(
-        case,
-        list_assessments,
-        "/haven.case.v1.CaseService/ListAssessments",
-        case_pb::ListAssessmentsRequest {
-            case_id: seeded.case.clone()
-        }
-    );
-    read!(
-        case,
-        list_notes,
-        "/haven.case.v1.CaseService/ListNotes",
-        case_pb::ListNotesRequest {
-            case_id: seeded.case.clone()
-        }
-    );
-    read!(
-        case,
-        get_timeline,
-        "/haven.case.v1.CaseService/GetTimeline",
-        case_pb::GetTimelineRequest {
-            case_id: seeded.case.clone()
-        }
-    );
-    carried
+    (carried, answered)
 }
 
 /// The bodies of the REST reads of the seeded records, as `token` sees them.
@@ -268,6 +339,8 @@ async fn read_over_rest(stack: &TestStack, seeded: &Seeded, token: &str) -> Stri
         format!("/v1/cases/{}/plans", seeded.case),
         format!("/v1/cases/{}/notes", seeded.case),
         format!("/v1/cases/{}/timeline", seeded.case),
+        format!("/v1/referrals/{}", seeded.referral),
+        "/v1/referrals".to_owned(),
     ] {
         let response = stack.get(token, &path).await;
         bodies.push_str(&response.text().await.unwrap());
@@ -278,11 +351,21 @@ async fn read_over_rest(stack: &TestStack, seeded: &Seeded, token: &str) -> Stri
 async fn every_role_receives_only_the_fields_its_classes_allow(stack: TestStack) {
     let seeded = seed(&stack).await;
     for role in Role::ALL.into_iter().filter(|role| *role != Role::Service) {
-        read_over_grpc(&stack, &seeded, &[role]).await;
+        let (_, answered) = read_over_grpc(&stack, &seeded, &[role]).await;
+        assert!(answered > 0, "{role:?} read nothing at all");
     }
     // The case team receives the canaries, so the walk above had something to refuse.
-    let team = [Role::IntakeOfficer, Role::CaseWorker, Role::Supervisor];
-    assert!(read_over_grpc(&stack, &seeded, &team).await > 50);
+    let team = [
+        Role::IntakeOfficer,
+        Role::CaseWorker,
+        Role::Supervisor,
+        Role::ReferralCoordinator,
+    ];
+    let (carried, answered) = read_over_grpc(&stack, &seeded, &team).await;
+    assert!(
+        answered >= 15 && carried > 100,
+        "{answered} calls, {carried} fields"
+    );
     let names: Vec<&str> = team.iter().map(|role| role.as_str()).collect();
     let team_view =
         read_over_rest(&stack, &seeded, &stack.token(&names, seeded.organization)).await;

@@ -24,7 +24,8 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http_body::Frame;
 use prost::Message as _;
 use prost_reflect::{
-    DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, ReflectMessage, Value,
+    DescriptorPool, DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, MethodDescriptor,
+    ReflectMessage, Value,
 };
 use tonic::Status;
 
@@ -80,6 +81,15 @@ impl FieldClassifier {
             .methods()
             .find(|candidate| candidate.name() == method)?;
         Some(method.output())
+    }
+
+    /// Every method of every Haven service.
+    pub fn methods(&self) -> Vec<MethodDescriptor> {
+        self.pool
+            .services()
+            .filter(|service| service.full_name().starts_with(HAVEN_PACKAGE_PREFIX))
+            .flat_map(|service| service.methods().collect::<Vec<_>>())
+            .collect()
     }
 
     /// Every response message of every Haven method, and the messages inside them.
