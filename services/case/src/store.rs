@@ -2388,7 +2388,16 @@ macro_rules! case_store {
                         .execute(&mut *tx)
                         .await
                         .map_err(db_error)?;
-                    tracing::info!(person_id = %person_id, cases = shredded.rows_affected(), "case data keys destroyed after erasure");
+                    // The person's cases' past events keep their place in the feed but
+                    // lose what they said, so a replay cannot rebuild them.
+                    let cases: Vec<(Uuid,)> = sqlx::query_as("SELECT id FROM cases WHERE person_id = $1")
+                        .bind(person_id)
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    let case_ids: Vec<Uuid> = cases.into_iter().map(|(id,)| id).collect();
+                    let redacted = OutboxWrite::redact_events(&mut *tx, &case_ids).await.map_err(db_error)?;
+                    tracing::info!(person_id = %person_id, cases = shredded.rows_affected(), events_redacted = redacted, "case data keys destroyed and events redacted after erasure");
                 }
                 if event.event_type == "referral.completed" {
                     self.record_referred_service(&mut tx, event).await?;
