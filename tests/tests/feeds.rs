@@ -381,7 +381,61 @@ async fn erasure_redacts_the_persons_past_case_events(stack: TestStack) {
     stack.stop().await;
 }
 
+/// A case's timeline is told from its events: a caseworker reads the amounts, scores
+/// and flags; an auditor (operational fields only) reads the same entries without
+/// them.
+async fn a_timeline_gives_each_reader_the_fields_their_roles_receive(stack: TestStack) {
+    let organization = Uuid::new_v4();
+    let (_, case) = a_person_with_a_case(&stack, organization).await;
+    let path = format!("/v1/cases/{case}/timeline");
+    let timeline = |token: String| {
+        let stack = &stack;
+        let path = path.clone();
+        async move {
+            let response = stack.get(&token, &path).await;
+            assert_eq!(response.status(), 200);
+            let body: Value = response.json().await.unwrap();
+            body["items"].as_array().unwrap().clone()
+        }
+    };
+    let details_of = |items: &[Value], event_type: &str| -> Value {
+        items
+            .iter()
+            .find(|item| item["type"] == event_type)
+            .map(|item| item["details"].clone())
+            .unwrap()
+    };
+    let worker = timeline(stack.token_as("aysel", &["case_worker"], organization)).await;
+    let auditor = timeline(stack.token(&["auditor"], organization)).await;
+    assert_eq!(worker.len(), auditor.len());
+    assert_eq!(
+        details_of(&worker, "case.payment_recorded")["amount"],
+        "120.50"
+    );
+    assert_eq!(
+        details_of(&worker, "case.updated")["flags"],
+        json!(["interpreter_needed"])
+    );
+    assert!(
+        details_of(&worker, "case.assessed")["scores"].is_object()
+            || details_of(&worker, "case.assessed")["scores"].is_array()
+    );
+    for item in &auditor {
+        let event_type = item["type"].as_str().unwrap();
+        for (field, value) in item["details"].as_object().unwrap() {
+            assert_eq!(
+                class_of(event_type, field),
+                Some(FieldClass::Operational),
+                "{event_type}.{field} = {value} reached an auditor"
+            );
+        }
+    }
+    assert!(details_of(&auditor, "case.payment_recorded")["payment_id"].is_string());
+    stack.stop().await;
+}
+
 haven_e2e::on_both_backends! {
+    a_timeline_gives_each_reader_the_fields_their_roles_receive,
     people_following_a_feed_receive_the_workflow_only,
     erasure_redacts_the_persons_past_case_events,
 }

@@ -312,6 +312,19 @@ pub fn unclassified(event_type: &str, payload: &Value) -> Vec<String> {
 /// receive. Unclassified types and fields are withheld; a redacted payload stays
 /// redacted.
 pub fn payload_for_person(event_type: &str, payload: &Value, roles: &[Role]) -> Value {
+    retain(event_type, payload, |class| {
+        FEED_CLASSES_FOR_PEOPLE.contains(&class) && any_may_receive(roles, class)
+    })
+}
+
+/// The part of a payload shown to a caller with `roles` when they read an event as
+/// part of a record (a case's timeline): the fields whose class one of their roles
+/// may receive. Unclassified types and fields are withheld.
+pub fn payload_for_roles(event_type: &str, payload: &Value, roles: &[Role]) -> Value {
+    retain(event_type, payload, |class| any_may_receive(roles, class))
+}
+
+fn retain(event_type: &str, payload: &Value, keep: impl Fn(FieldClass) -> bool) -> Value {
     if crate::is_redacted(payload) {
         return payload.clone();
     }
@@ -320,11 +333,7 @@ pub fn payload_for_person(event_type: &str, payload: &Value, roles: &[Role]) -> 
     };
     let kept = fields
         .iter()
-        .filter(|(field, _)| {
-            class_of(event_type, field).is_some_and(|class| {
-                FEED_CLASSES_FOR_PEOPLE.contains(&class) && any_may_receive(roles, class)
-            })
-        })
+        .filter(|(field, _)| class_of(event_type, field).is_some_and(&keep))
         .map(|(field, value)| (field.clone(), value.clone()))
         .collect();
     Value::Object(kept)
@@ -387,6 +396,20 @@ mod tests {
             &redacted,
             &[Role::Analyst]
         )));
+    }
+
+    #[test]
+    fn a_record_reader_receives_what_their_roles_may_receive() {
+        let payload =
+            json!({"payment_id": "p", "amount": "10.00", "currency": "AZN", "invented": 1});
+        assert_eq!(
+            payload_for_roles("case.payment_recorded", &payload, &[Role::Auditor]),
+            json!({"payment_id": "p"})
+        );
+        assert_eq!(
+            payload_for_roles("case.payment_recorded", &payload, &[Role::CaseWorker]),
+            json!({"payment_id": "p", "amount": "10.00", "currency": "AZN"})
+        );
     }
 
     #[test]
