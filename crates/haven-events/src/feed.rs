@@ -13,11 +13,13 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use haven_auth::{Action, PrincipalKind, grpc::principal};
+use haven_auth::{Action, PrincipalKind, Role, grpc::principal};
 use haven_error::HavenError;
 use haven_proto::common::v1::event_feed_service_server::EventFeedService;
 use haven_proto::common::v1::{Event, WatchEventsRequest, WatchEventsResponse};
 use haven_storage::{Database, db_error};
+
+use crate::fields::payload_for_person;
 
 const BATCH: i64 = 500;
 /// How often a follower looks for events committed by another replica.
@@ -117,6 +119,24 @@ fn to_proto(source: &str, row: EventRow) -> Event {
     }
 }
 
+/// What a person with `roles` receives of `event`: the payload fields
+/// [`payload_for_person`] lets through (deny by default), and the time to the day.
+fn for_person(event: Event, roles: &[Role]) -> Event {
+    let payload = serde_json::from_str(&event.payload_json).unwrap_or_default();
+    let payload_json = payload_for_person(&event.event_type, &payload, roles).to_string();
+    let occurred_at = event.occurred_at.map(|at| prost_types::Timestamp {
+        seconds: at.seconds - at.seconds.rem_euclid(SECONDS_PER_DAY),
+        nanos: 0,
+    });
+    Event {
+        payload_json,
+        occurred_at,
+        ..event
+    }
+}
+
+const SECONDS_PER_DAY: i64 = 86_400;
+
 type EventStream = Pin<Box<dyn Stream<Item = Result<WatchEventsResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -132,9 +152,10 @@ impl EventFeedService for EventFeed {
         caller.require(Action::EventsWatch)?;
         let after = i64::try_from(request.get_ref().after_sequence)
             .map_err(|_| HavenError::invalid_field("after_sequence", "is too large"))?;
-        // A person's organisation sees its own events; services see every event.
-        let only_organization =
-            (caller.kind == PrincipalKind::User).then(|| caller.organization_id.to_string());
+        // Services see every event whole; a person sees their organisation's events,
+        // reduced to what people may receive of a feed.
+        let person = (caller.kind == PrincipalKind::User)
+            .then(|| (caller.organization_id.to_string(), caller.roles.clone()));
 
         let (sender, receiver) = mpsc::channel(256);
         let feed = self.clone();
@@ -160,12 +181,13 @@ impl EventFeedService for EventFeed {
                 }
                 for event in batch {
                     cursor = i64::try_from(event.sequence).unwrap_or(i64::MAX);
-                    if only_organization
-                        .as_ref()
-                        .is_some_and(|org| *org != event.organization_id)
-                    {
-                        continue;
-                    }
+                    let event = match &person {
+                        None => event,
+                        Some((organization, _)) if *organization != event.organization_id => {
+                            continue;
+                        }
+                        Some((_, roles)) => for_person(event, roles),
+                    };
                     let message = WatchEventsResponse { event: Some(event) };
                     if sender.send(Ok(message)).await.is_err() {
                         return;

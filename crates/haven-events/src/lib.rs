@@ -4,12 +4,15 @@
 //!   the same transaction as the change ([`OutboxWrite::append_event`]).
 //! - [`feed`]: the `WatchEvents` RPC streams committed events after a sequence, then
 //!   follows new ones.
+//! - [`fields`]: the class of every payload field of every event type, and what a
+//!   person following a feed receives of a payload.
 //! - [`consumer`]: follows another service's feed and applies each event exactly once,
 //!   advancing a stored checkpoint in the same transaction as the projection
 //!   ([`CheckpointWrite::advance_checkpoint`]).
 
 pub mod consumer;
 pub mod feed;
+pub mod fields;
 pub mod outbox;
 
 pub use consumer::{EventSink, follow};

@@ -21,7 +21,9 @@ pub struct NewEvent {
 #[async_trait::async_trait]
 pub trait OutboxWrite {
     /// Appends `event`; returns its sequence. `source` names the emitting service and
-    /// keys the Postgres advisory lock that orders concurrent writers.
+    /// keys the Postgres advisory lock that orders concurrent writers. An event whose
+    /// type or payload field is missing from [`crate::fields::EVENT_FIELDS`] is
+    /// refused, so nothing unclassified reaches a feed.
     async fn append_event(&mut self, source: &str, event: &NewEvent) -> Result<i64, sqlx::Error>;
 
     /// Empties the payload of every event already written about `aggregate_ids`
@@ -72,11 +74,27 @@ fn lock_key(source: &str) -> i64 {
     i64::from_ne_bytes(hash.to_ne_bytes())
 }
 
+/// Refuses an event the field table does not fully classify.
+fn refuse_unclassified(event: &NewEvent) -> Result<(), sqlx::Error> {
+    let missing = crate::fields::unclassified(event.event_type, &event.payload);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(sqlx::Error::Encode(
+        format!(
+            "event not in the field classification: {}",
+            missing.join(", ")
+        )
+        .into(),
+    ))
+}
+
 macro_rules! impl_outbox {
     ($connection:ty, $lock:expr) => {
         #[async_trait::async_trait]
         impl OutboxWrite for $connection {
             async fn append_event(&mut self, source: &str, event: &NewEvent) -> Result<i64, sqlx::Error> {
+                refuse_unclassified(event)?;
                 if let Some(lock) = $lock {
                     sqlx::query(lock).bind(lock_key(source)).execute(&mut *self).await?;
                 }

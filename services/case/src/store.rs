@@ -15,6 +15,7 @@ use uuid::Uuid;
 use haven_audit::{AuditContext, AuditWrite};
 use haven_auth::Scope;
 use haven_error::{ErrorCode, HavenError, HavenResult};
+use haven_events::fields::payload_for_roles;
 use haven_events::{EventSignal, NewEvent, OutboxWrite};
 use haven_storage::{Database, WritePool, db_error, is_unique_violation};
 
@@ -2337,7 +2338,12 @@ macro_rules! case_store {
                 tx.commit().await.map_err(db_error)?;
                 Ok(Some(
                     rows.into_iter()
-                        .map(|(sequence, event_type, details, occurred_at)| TimelineEntry { sequence, occurred_at, event_type, details })
+                        .map(|(sequence, event_type, details, occurred_at): (i64, String, String, OffsetDateTime)| {
+                            // Each reader sees the fields their roles may receive.
+                            let payload = serde_json::from_str(&details).unwrap_or_default();
+                            let details = payload_for_roles(&event_type, &payload, &context.principal.roles).to_string();
+                            TimelineEntry { sequence, occurred_at, event_type, details }
+                        })
                         .collect(),
                 ))
             }
@@ -2388,7 +2394,16 @@ macro_rules! case_store {
                         .execute(&mut *tx)
                         .await
                         .map_err(db_error)?;
-                    tracing::info!(person_id = %person_id, cases = shredded.rows_affected(), "case data keys destroyed after erasure");
+                    // The person's cases' past events keep their place in the feed but
+                    // lose what they said, so a replay cannot rebuild them.
+                    let cases: Vec<(Uuid,)> = sqlx::query_as("SELECT id FROM cases WHERE person_id = $1")
+                        .bind(person_id)
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    let case_ids: Vec<Uuid> = cases.into_iter().map(|(id,)| id).collect();
+                    let redacted = OutboxWrite::redact_events(&mut *tx, &case_ids).await.map_err(db_error)?;
+                    tracing::info!(person_id = %person_id, cases = shredded.rows_affected(), events_redacted = redacted, "case data keys destroyed and events redacted after erasure");
                 }
                 if event.event_type == "referral.completed" {
                     self.record_referred_service(&mut tx, event).await?;

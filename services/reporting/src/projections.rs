@@ -328,6 +328,10 @@ fn statements(
 ) -> HavenResult<Vec<Statement>> {
     let payload: serde_json::Value =
         serde_json::from_str(&event.payload_json).map_err(HavenError::internal)?;
+    // Erasure emptied this event: it says nothing any more, and counts nothing.
+    if haven_events::is_redacted(&payload) {
+        return Ok(Vec::new());
+    }
     let missing = |field: &str| {
         HavenError::internal(std::io::Error::other(format!(
             "{} without {field}",

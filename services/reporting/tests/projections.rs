@@ -114,6 +114,43 @@ async fn events_count_once_even_when_replayed(projections: Arc<dyn Projections>)
     assert_eq!(projections.checkpoint("intake").await.unwrap(), 4);
 }
 
+/// After an erasure the person's past events come back redacted (sequence kept,
+/// payload gone): a rebuild applies them without failing, counts none of them, and a
+/// replay counts nothing twice.
+async fn redacted_events_count_nothing_and_stop_nothing(projections: Arc<dyn Projections>) {
+    let organization = Uuid::new_v4();
+    let events: Vec<Event> = path(organization)
+        .into_iter()
+        .map(|event| match event.event_type.as_str() {
+            "organization.created" => event,
+            _ => Event {
+                payload_json: haven_events::REDACTED_PAYLOAD.to_owned(),
+                ..event
+            },
+        })
+        .collect();
+    // A catch-up (one batch per feed), then the same events one by one.
+    for source in ["intake", "case", "referral"] {
+        let feed: Vec<Event> = events
+            .iter()
+            .filter(|event| event.source == source)
+            .cloned()
+            .collect();
+        projections.apply_batch(&feed).await.unwrap();
+    }
+    for event in &events {
+        projections.apply(event).await.unwrap();
+    }
+    let summary = projections.summary(None).await.unwrap();
+    assert_eq!(summary.screenings_total, 0);
+    assert_eq!(summary.identified_total, 0);
+    assert_eq!(summary.cases_total, 0);
+    assert_eq!(summary.re_trafficked_total, 0);
+    assert_eq!(summary.organizations_total, 1);
+    assert_eq!(projections.checkpoint("intake").await.unwrap(), 4);
+    assert_eq!(projections.checkpoint("case").await.unwrap(), 1);
+}
+
 async fn summaries_filter_by_organization(projections: Arc<dyn Projections>) {
     let first = Uuid::new_v4();
     let second = Uuid::new_v4();
@@ -783,6 +820,7 @@ async fn feeds_in_any_order_give_the_hand_counted_figures_of_any_period(
 haven_storage::backend_suite! {
     setup = setup;
     events_count_once_even_when_replayed,
+    redacted_events_count_nothing_and_stop_nothing,
     a_crash_mid_catch_up_and_a_rebuild_give_the_same_figures,
     referrals_give_overdue_counts_and_places_held,
     summaries_filter_by_organization,
