@@ -36,7 +36,7 @@ enum Command {
     /// Print a development token signed with the generated development key.
     Token {
         /// Role(s): admin, intake_officer, case_worker, supervisor,
-        /// referral_coordinator, analyst, auditor. Repeat for several.
+        /// referral_coordinator, analyst, auditor, directory_admin. Repeat for several.
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
         /// Organisation id (UUID). Default: the development organisation.
