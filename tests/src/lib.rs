@@ -83,6 +83,7 @@ pub async fn settings(backend: Backend) -> Option<(tempfile::TempDir, Settings)>
     };
     let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
     settings.gateway.listen = any_port;
+    settings.gateway.metrics_listen = any_port;
     settings.intake.listen = any_port;
     settings.case.listen = any_port;
     settings.referral.listen = any_port;

@@ -78,6 +78,7 @@ pub const FIELD_POLICY: &[(Role, &[FieldClass])] = &[
     ),
     (Role::Analyst, &[Operational]),
     (Role::Auditor, &[Operational]),
+    (Role::DirectoryAdmin, &[Operational]),
     (
         Role::Service,
         &[Identifying, QuasiIdentifier, Narrative, Operational],

@@ -23,13 +23,16 @@ pub enum Role {
     Analyst,
     /// Reads the audit trail, no narratives.
     Auditor,
+    /// Keeps the national directory: registers organisations under their ids and
+    /// manages any organisation's facilities. Sees no cases or personal data.
+    DirectoryAdmin,
     /// Another Haven service. Only valid in service tokens.
     Service,
 }
 
 impl Role {
     /// Every role.
-    pub const ALL: [Role; 8] = [
+    pub const ALL: [Role; 9] = [
         Role::Admin,
         Role::IntakeOfficer,
         Role::CaseWorker,
@@ -37,6 +40,7 @@ impl Role {
         Role::ReferralCoordinator,
         Role::Analyst,
         Role::Auditor,
+        Role::DirectoryAdmin,
         Role::Service,
     ];
 
@@ -50,6 +54,7 @@ impl Role {
             Role::ReferralCoordinator => "referral_coordinator",
             Role::Analyst => "analyst",
             Role::Auditor => "auditor",
+            Role::DirectoryAdmin => "directory_admin",
             Role::Service => "service",
         }
     }
@@ -122,8 +127,12 @@ pub enum Action {
     CaseNoteReadRestricted,
     /// Read facilities, search them, read the gazetteer.
     FacilityRead,
-    /// Add or change facilities.
+    /// Add or change facilities of one's own organisation.
     FacilityManage,
+    /// Keep the directory across organisations: add or change another
+    /// organisation's facilities, register an organisation under an id other than
+    /// one's own.
+    DirectoryManageAny,
     /// Read the coverage report.
     CoverageRead,
     /// Refer a case, and cancel or revoke one's own referrals.
@@ -144,7 +153,7 @@ pub enum Action {
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 38] = [
+    pub const ALL: [Action; 39] = [
         Action::ScreeningCreate,
         Action::ScreeningRead,
         Action::ConsentRecord,
@@ -175,6 +184,7 @@ impl Action {
         Action::CaseNoteReadRestricted,
         Action::FacilityRead,
         Action::FacilityManage,
+        Action::DirectoryManageAny,
         Action::CoverageRead,
         Action::ReferralCreate,
         Action::ReferralRead,
@@ -218,6 +228,7 @@ impl Action {
             Action::CaseNoteReadRestricted => "case.note.read_restricted",
             Action::FacilityRead => "facility.read",
             Action::FacilityManage => "facility.manage",
+            Action::DirectoryManageAny => "directory.manage_any",
             Action::CoverageRead => "coverage.read",
             Action::ReferralCreate => "referral.create",
             Action::ReferralRead => "referral.read",
@@ -382,6 +393,19 @@ pub const POLICY: &[(Role, &[Action])] = &[
             ReleaseRead,
         ],
     ),
+    // The directory's keeper: organisations and facilities of every organisation,
+    // nothing about people. No other role may touch another organisation's entries.
+    (
+        Role::DirectoryAdmin,
+        &[
+            OrganizationCreate,
+            OrganizationRead,
+            FacilityRead,
+            FacilityManage,
+            DirectoryManageAny,
+            CoverageRead,
+        ],
+    ),
     (
         Role::Service,
         &[
@@ -416,6 +440,26 @@ mod tests {
                 "{role:?}"
             );
             assert_eq!(Role::parse(role.as_str()), Some(role));
+        }
+    }
+
+    #[test]
+    fn only_directory_admins_manage_other_organisations_entries() {
+        for role in Role::ALL {
+            assert_eq!(
+                allows(role, DirectoryManageAny),
+                role == Role::DirectoryAdmin,
+                "{role:?}"
+            );
+        }
+        for action in [
+            PersonRead,
+            ScreeningRead,
+            CaseRead,
+            ReferralRead,
+            ReportRead,
+        ] {
+            assert!(!allows(Role::DirectoryAdmin, action), "{action:?}");
         }
     }
 

@@ -76,15 +76,48 @@ pub async fn bind(service: ServiceName, settings: &Settings) -> anyhow::Result<T
     })
 }
 
-/// Serves one service on `listener` until `shutdown`.
+/// Binds the gateway's metrics listener (`gateway.metrics_listen`).
+pub async fn bind_metrics(settings: &Settings) -> anyhow::Result<TcpListener> {
+    let address = settings.gateway.metrics_listen;
+    TcpListener::bind(address).await.map_err(|error| {
+        anyhow::anyhow!(
+            "gateway metrics cannot listen on {address}: {error} (set HAVEN__GATEWAY__METRICS_LISTEN)"
+        )
+    })
+}
+
+/// Serves one service on `listener` until `shutdown`; the gateway also binds its
+/// metrics listener.
 pub async fn serve(
     service: ServiceName,
     listener: TcpListener,
     settings: Settings,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let metrics_listener = match service {
+        ServiceName::Gateway => Some(bind_metrics(&settings).await?),
+        _ => None,
+    };
+    serve_bound(service, listener, metrics_listener, settings, shutdown).await
+}
+
+/// Serves one service on listeners already bound (the gateway's metrics listener
+/// is required for the gateway and ignored otherwise).
+async fn serve_bound(
+    service: ServiceName,
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    settings: Settings,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     match service {
-        ServiceName::Gateway => haven_gateway::serve(listener, settings, shutdown).await,
+        ServiceName::Gateway => {
+            let metrics_listener = match metrics_listener {
+                Some(bound) => bound,
+                None => bind_metrics(&settings).await?,
+            };
+            haven_gateway::serve(listener, metrics_listener, settings, shutdown).await
+        }
         ServiceName::Intake => haven_intake::serve(listener, settings, shutdown).await,
         ServiceName::Case => haven_case::serve(listener, settings, shutdown).await,
         ServiceName::Referral => haven_referral::serve(listener, settings, shutdown).await,
@@ -113,6 +146,8 @@ pub struct Stack {
     pub settings: Settings,
     /// Base URL of the REST gateway, e.g. `http://127.0.0.1:8080`.
     pub gateway_url: String,
+    /// URL of the gateway's Prometheus page, e.g. `http://127.0.0.1:9464/metrics`.
+    pub metrics_url: String,
     shutdown: CancellationToken,
     tasks: Vec<(ServiceName, JoinHandle<anyhow::Result<()>>)>,
 }
@@ -159,9 +194,13 @@ impl Stack {
     }
 }
 
-/// Binds all five listeners as configured (port 0 picks a free port), rewrites the
-/// endpoints to the bound addresses, and starts every service.
+/// Binds all five listeners and the gateway's metrics listener as configured (port
+/// 0 picks a free port), rewrites the endpoints to the bound addresses, and starts
+/// every service.
 pub async fn start(mut settings: Settings) -> anyhow::Result<Stack> {
+    let metrics_listener = bind_metrics(&settings).await?;
+    settings.gateway.metrics_listen = metrics_listener.local_addr()?;
+    let mut metrics_listener = Some(metrics_listener);
     let mut listeners = Vec::new();
     for service in ServiceName::ALL {
         let listener = bind(service, &settings).await?;
@@ -193,12 +232,23 @@ pub async fn start(mut settings: Settings) -> anyhow::Result<Stack> {
     let tasks = listeners
         .into_iter()
         .map(|(service, listener)| {
-            let task = tokio::spawn(serve(service, listener, settings.clone(), shutdown.clone()));
+            let metrics = match service {
+                ServiceName::Gateway => metrics_listener.take(),
+                _ => None,
+            };
+            let task = tokio::spawn(serve_bound(
+                service,
+                listener,
+                metrics,
+                settings.clone(),
+                shutdown.clone(),
+            ));
             (service, task)
         })
         .collect();
     Ok(Stack {
         gateway_url: settings.gateway.public_url.clone(),
+        metrics_url: format!("http://{}/metrics", settings.gateway.metrics_listen),
         settings,
         shutdown,
         tasks,

@@ -36,7 +36,7 @@ enum Command {
     /// Print a development token signed with the generated development key.
     Token {
         /// Role(s): admin, intake_officer, case_worker, supervisor,
-        /// referral_coordinator, analyst, auditor. Repeat for several.
+        /// referral_coordinator, analyst, auditor, directory_admin. Repeat for several.
         #[arg(long = "role", required = true)]
         roles: Vec<String>,
         /// Organisation id (UUID). Default: the development organisation.
@@ -205,6 +205,7 @@ async fn up(settings: Settings) -> anyhow::Result<()> {
     let stack = haven_cli::start(settings).await?;
     let shutdown = haven_server::shutdown_on_signal();
     let url = stack.gateway_url.clone();
+    let metrics_url = stack.metrics_url.clone();
     let grpc: Vec<String> = ServiceName::ALL[..4]
         .iter()
         .map(|service| format!("{} {}", service.as_str(), stack.endpoint(*service)))
@@ -215,6 +216,7 @@ async fn up(settings: Settings) -> anyhow::Result<()> {
          \n  API docs   {url}/docs\
          \n  OpenAPI    {url}/v1/openapi.json\
          \n  gRPC       {}\
+         \n  Metrics    {metrics_url} (Prometheus, not on the API port)\
          \n\nGet a development token (organisation {organization}):\
          \n  export TOKEN=$(cargo run -q -p haven-cli -- token --role intake_officer --role case_worker --role analyst)\
          \n  curl -H \"Authorization: Bearer $TOKEN\" {url}/v1/screenings\

@@ -127,6 +127,11 @@ pub struct TelemetrySettings {
 pub struct GatewaySettings {
     /// Address to listen on.
     pub listen: SocketAddr,
+    /// Address of the Prometheus `/metrics` listener (plain HTTP), separate from the
+    /// public API: per-route counts say what an organisation is doing. Loopback by
+    /// default; bind it to an address only the scraper reaches.
+    #[serde(default = "default_metrics_listen")]
+    pub metrics_listen: SocketAddr,
     /// Base URL clients use, printed by `haven up` and used in the docs page.
     pub public_url: String,
     /// Origins allowed by CORS. Empty: no cross-origin access.
@@ -206,6 +211,10 @@ pub struct ReferralSettings {
     /// Fields disclosed for service types not in `disclosure`.
     #[serde(default = "default_disclosure")]
     pub default_disclosure: Vec<String>,
+}
+
+fn default_metrics_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9464))
 }
 
 fn default_radius_km() -> f64 {
@@ -390,6 +399,7 @@ impl Default for Settings {
             },
             gateway: GatewaySettings {
                 listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+                metrics_listen: default_metrics_listen(),
                 public_url: "http://127.0.0.1:8080".to_owned(),
                 cors_allowed_origins: Vec::new(),
                 body_limit_bytes: 1024 * 1024,
@@ -548,6 +558,12 @@ impl Settings {
             check_url("gateway.cors_allowed_origins", origin)?;
         }
         check_url("gateway.public_url", &self.gateway.public_url)?;
+        if self.gateway.metrics_listen == self.gateway.listen && self.gateway.listen.port() != 0 {
+            return Err(invalid(
+                "gateway.metrics_listen",
+                "must differ from gateway.listen: metrics are not served on the public API",
+            ));
+        }
         if self.gateway.rate_limit_per_minute == 0 {
             return Err(invalid(
                 "gateway.rate_limit_per_minute",
@@ -774,6 +790,8 @@ mod tests {
         let settings = Settings::load_from(None, vars(&[])).unwrap();
         assert!(settings.database.url.is_none());
         assert_eq!(settings.gateway.listen.port(), 8080);
+        assert!(settings.gateway.metrics_listen.ip().is_loopback());
+        assert_ne!(settings.gateway.metrics_listen, settings.gateway.listen);
     }
 
     #[test]
@@ -1014,6 +1032,24 @@ mod tests {
         assert!(error.contains("gateway.rate_limit_per_minute"), "{error}");
         let error = load_error(&[("HAVEN__GATEWAY__RATE_LIMIT_BURST", "0")]);
         assert!(error.contains("gateway.rate_limit_burst"), "{error}");
+    }
+
+    #[test]
+    fn metrics_listen_loads_from_the_environment_and_must_differ_from_the_api() {
+        let settings = Settings::load_from(
+            None,
+            vars(&[("HAVEN__GATEWAY__METRICS_LISTEN", "0.0.0.0:9464")]),
+        )
+        .unwrap();
+        assert_eq!(
+            settings.gateway.metrics_listen,
+            "0.0.0.0:9464".parse().unwrap()
+        );
+        let error = load_error(&[
+            ("HAVEN__GATEWAY__LISTEN", "0.0.0.0:8080"),
+            ("HAVEN__GATEWAY__METRICS_LISTEN", "0.0.0.0:8080"),
+        ]);
+        assert!(error.contains("gateway.metrics_listen"), "{error}");
     }
 
     #[test]

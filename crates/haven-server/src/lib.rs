@@ -4,8 +4,11 @@
 //! graceful shutdown; and for gRPC clients, endpoints with TLS applied
 //! ([`client_endpoint`]).
 
+mod credentials;
 pub mod field_classes;
 pub mod redaction;
+mod reflection;
+mod routes;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tls;
@@ -18,7 +21,7 @@ use tokio::net::TcpListener;
 use tokio_stream::StreamExt as _;
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
-use tonic::service::Routes;
+use tonic::service::InterceptorLayer;
 use tonic::transport::Server;
 
 use haven_auth::TokenVerifier;
@@ -26,6 +29,11 @@ use haven_auth::grpc::AuthInterceptor;
 use haven_auth::keys::{KeyMaterial, ServiceTokens};
 use haven_config::{GrpcTlsSettings, Settings};
 
+pub use credentials::{
+    MAX_AUTHORIZATION_BYTES, MAX_HEADER_LIST_BYTES, authorization_too_large,
+    oversized_authorization_message,
+};
+pub use routes::GrpcRoutes;
 pub use tls::{
     TLS_HANDSHAKE_TIMEOUT, client_endpoint, client_endpoint_with, client_tls_config,
     server_tls_config,
@@ -70,12 +78,18 @@ impl Security {
 /// stops accepting, lets in-flight calls finish, and returns.
 ///
 /// `health_name` is the fully qualified service name reported as SERVING, e.g.
-/// `haven.case.v1.CaseService`. `tls` is `settings.grpc_tls`: with a certificate the
-/// listener speaks only TLS, and with `client_ca_file` also requires a client
-/// certificate issued by that CA; without one it is plaintext (development).
+/// `haven.case.v1.CaseService`; every service in `routes` is reported too.
+/// Reflection (both `grpc.reflection.v1` and `grpc.reflection.v1alpha`) lists
+/// exactly the services in `routes`, health and reflection. `tls` is
+/// `settings.grpc_tls`: with a certificate the listener speaks only TLS, and with
+/// `client_ca_file` also requires a client certificate issued by that CA; without
+/// one it is plaintext (development).
+///
+/// A call whose `authorization` metadata is longer than [`MAX_AUTHORIZATION_BYTES`]
+/// is refused with UNAUTHENTICATED before any service sees it.
 pub async fn serve_grpc_with(
     listener: TcpListener,
-    routes: Routes,
+    routes: GrpcRoutes,
     health_name: &'static str,
     shutdown: CancellationToken,
     tls: &GrpcTlsSettings,
@@ -92,16 +106,17 @@ pub async fn serve_grpc_with(
             .tls_config(tls_config)
             .context("grpc_tls: certificate, key or client CA cannot be used")?;
     }
+    let (routes, service_names) = routes.into_parts();
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_service_status(health_name, tonic_health::ServingStatus::Serving)
-        .await;
-    health_reporter
-        .set_service_status("", tonic_health::ServingStatus::Serving)
-        .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(haven_proto::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    let mut health_names = vec![health_name];
+    health_names.extend(service_names.iter().copied());
+    health_names.dedup();
+    for name in health_names.iter().copied().chain([""]) {
+        health_reporter
+            .set_service_status(name, tonic_health::ServingStatus::Serving)
+            .await;
+    }
+    let (reflection_v1, reflection_v1alpha) = reflection::services(&service_names)?;
 
     let address = listener.local_addr()?;
     tracing::info!(service = health_name, %address, tls = tls_mode, "gRPC service listening");
@@ -114,15 +129,20 @@ pub async fn serve_grpc_with(
             }
         })
     });
-    let mut routes = routes.add_service(health_service).add_service(reflection);
-    routes = routes.prepare();
+    let routes = routes
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .prepare();
     let signal = {
         let shutdown = shutdown.clone();
         async move {
             shutdown.cancelled().await;
-            health_reporter
-                .set_service_status(health_name, tonic_health::ServingStatus::NotServing)
-                .await;
+            for name in health_names {
+                health_reporter
+                    .set_service_status(name, tonic_health::ServingStatus::NotServing)
+                    .await;
+            }
             tracing::info!(
                 service = health_name,
                 "shutting down: draining in-flight calls"
@@ -136,6 +156,10 @@ pub async fn serve_grpc_with(
         .timeout(DEFAULT_CALL_TIMEOUT)
         .concurrency_limit_per_connection(256)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        // Room above the credential limit, so an oversized token gets a gRPC status
+        // from the layer below instead of a bare HTTP 431 from HTTP/2.
+        .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
+        .layer(InterceptorLayer::new(credentials::refuse_oversized))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, signal)
         .await?;

@@ -224,10 +224,12 @@ pub struct Redaction<S> {
 
 type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
 
-impl<S, B> tower::Service<http::Request<B>> for Redaction<S>
+impl<S, B, ResponseBody> tower::Service<http::Request<B>> for Redaction<S>
 where
-    S: tower::Service<http::Request<B>, Response = http::Response<tonic::body::Body>>,
+    S: tower::Service<http::Request<B>, Response = http::Response<ResponseBody>>,
     S::Future: Send + 'static,
+    ResponseBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ResponseBody::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     type Response = http::Response<tonic::body::Body>;
     type Error = S::Error;
@@ -239,7 +241,8 @@ where
 
     fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
         let Some(message) = FieldClassifier::global().response_of(request.uri().path()) else {
-            return Box::pin(self.inner.call(request));
+            let response = self.inner.call(request);
+            return Box::pin(async move { Ok(response.await?.map(tonic::body::Body::new)) });
         };
         let slot = CallerSlot::default();
         request.extensions_mut().insert(slot.clone());
@@ -251,11 +254,11 @@ where
                 .map(|caller| caller.roles.clone())
                 .unwrap_or_default();
             if receives_everything(&roles) {
-                return Ok(response);
+                return Ok(response.map(tonic::body::Body::new));
             }
             Ok(response.map(|body| {
                 tonic::body::Body::new(RedactingBody {
-                    inner: body,
+                    inner: tonic::body::Body::new(body),
                     message,
                     roles,
                     pending: BytesMut::new(),

@@ -10,11 +10,10 @@ use std::time::Duration;
 
 use haven_config::{GrpcTlsSettings, Settings};
 use haven_server::testing::TestPki;
-use haven_server::{client_endpoint, client_endpoint_with, serve_grpc_with};
+use haven_server::{GrpcRoutes, client_endpoint, client_endpoint_with, serve_grpc_with};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tonic::service::Routes;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
@@ -34,7 +33,7 @@ impl TestServer {
         let task = tokio::spawn({
             let shutdown = shutdown.clone();
             async move {
-                serve_grpc_with(listener, Routes::default(), HEALTH_NAME, shutdown, &tls).await
+                serve_grpc_with(listener, GrpcRoutes::new(), HEALTH_NAME, shutdown, &tls).await
             }
         });
         Self {
@@ -180,7 +179,7 @@ async fn unusable_tls_files_fail_at_start_up_naming_the_key() {
     };
     let error = serve_grpc_with(
         listener,
-        Routes::default(),
+        GrpcRoutes::new(),
         HEALTH_NAME,
         CancellationToken::new(),
         &swapped,

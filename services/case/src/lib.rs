@@ -13,13 +13,12 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tonic::service::Routes;
 
 use haven_config::Settings;
 use haven_events::{EventFeed, EventSignal, EventSink};
 use haven_proto::case::v1::case_service_server::CaseServiceServer;
 use haven_proto::common::v1::event_feed_service_server::EventFeedServiceServer;
-use haven_server::{MAX_MESSAGE_BYTES, Security, serve_grpc_with};
+use haven_server::{GrpcRoutes, MAX_MESSAGE_BYTES, Security, serve_grpc_with};
 use haven_storage::{Database, MigrationSet};
 
 pub use api::CaseApi;
@@ -97,14 +96,15 @@ pub async fn serve(
         signal,
         shutdown.clone(),
     ));
-    let routes = Routes::new(tonic::service::interceptor::InterceptedService::new(
-        api,
-        security.interceptor(),
-    ))
-    .add_service(tonic::service::interceptor::InterceptedService::new(
-        feed,
-        security.interceptor(),
-    ));
+    let routes = GrpcRoutes::new()
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            api,
+            security.interceptor(),
+        ))
+        .add_service(tonic::service::interceptor::InterceptedService::new(
+            feed,
+            security.interceptor(),
+        ));
     let served = serve_grpc_with(
         listener,
         routes,

@@ -8,8 +8,11 @@
 //! `application/problem+json` body carrying the request id.
 //!
 //! - [`serve`] runs the gateway on a listener until a cancellation token fires,
-//!   over HTTPS when `gateway.tls_cert_file`/`tls_key_file` are set.
-//! - [`app`] is the complete router, for in-process tests.
+//!   over HTTPS when `gateway.tls_cert_file`/`tls_key_file` are set, and the
+//!   Prometheus `/metrics` page on a second listener (`gateway.metrics_listen`,
+//!   loopback by default), never on the public API.
+//! - [`app`] is the complete router, for in-process tests; [`metrics_app`] the
+//!   metrics listener's.
 //! - [`AppState`] holds the token verifier, lazy channels to the services and the
 //!   gateway's own database.
 //!
@@ -74,15 +77,18 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<Database> {
     Database::connect(settings, SERVICE, &[GATEWAY_MIGRATIONS]).await
 }
 
-/// Serves the gateway on `listener` until `shutdown` is cancelled, then stops
-/// accepting connections, lets in-flight requests finish, and returns.
+/// Serves the gateway on `listener`, and its Prometheus metrics on
+/// `metrics_listener`, until `shutdown` is cancelled, then stops accepting
+/// connections, lets in-flight requests finish, and returns.
 ///
-/// The caller binds the listener (from `settings.gateway.listen`, or port 0 in
-/// tests); the rest of `settings` configures keys, limits, CORS, backends and, with
-/// `gateway.tls_cert_file` and `gateway.tls_key_file`, HTTPS (HTTP/2 and HTTP/1.1
-/// by ALPN) instead of plain HTTP.
+/// The caller binds the listeners (from `settings.gateway.listen` and
+/// `settings.gateway.metrics_listen`, or port 0 in tests); the rest of `settings`
+/// configures keys, limits, CORS, backends and, with `gateway.tls_cert_file` and
+/// `gateway.tls_key_file`, HTTPS (HTTP/2 and HTTP/1.1 by ALPN) instead of plain
+/// HTTP. The metrics listener always speaks plain HTTP.
 pub async fn serve(
     listener: TcpListener,
+    metrics_listener: TcpListener,
     settings: Settings,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
@@ -92,12 +98,26 @@ pub async fn serve(
     let address = listener
         .local_addr()
         .context("reading the gateway listen address")?;
+    let metrics_address = metrics_listener
+        .local_addr()
+        .context("reading the metrics listen address")?;
     tracing::info!(
         %address,
+        %metrics_address,
         public_url = %settings.gateway.public_url,
         tls = tls_acceptor.is_some(),
         "REST gateway listening"
     );
+    // A child token: the API stopping for any reason stops the metrics listener.
+    let metrics_shutdown = shutdown.child_token();
+    let metrics_served = tokio::spawn({
+        let metrics_shutdown = metrics_shutdown.clone();
+        async move {
+            axum::serve(metrics_listener, metrics_app())
+                .with_graceful_shutdown(metrics_shutdown.cancelled_owned())
+                .await
+        }
+    });
     let database = state.database().clone();
     let service = app(state).into_make_service_with_connect_info::<rate_limit::ClientAddr>();
     let served = match tls_acceptor {
@@ -115,12 +135,24 @@ pub async fn serve(
         }
     };
     database.close().await;
+    metrics_shutdown.cancel();
+    let metrics_served = metrics_served
+        .await
+        .context("the metrics listener panicked")?;
     served.context("serving the REST gateway")?;
+    metrics_served.context("serving gateway metrics")?;
     tracing::info!(%address, "REST gateway stopped");
     Ok(())
 }
 
-/// The complete gateway: `/v1` routes, health, metrics, OpenAPI and docs, with
+/// The metrics listener: `GET /metrics` (Prometheus text); anything else is 404.
+pub fn metrics_app() -> Router {
+    Router::new()
+        .route(metrics::METRICS_PATH, get(metrics::render))
+        .fallback(|| async { StatusCode::NOT_FOUND })
+}
+
+/// The complete gateway: `/v1` routes, health, OpenAPI and docs, with
 /// every layer (request ids, problem bodies, tracing, metrics, CORS, rate limit,
 /// timeout, body limit, `Idempotency-Key` replay, panic recovery).
 pub fn app(state: AppState) -> Router {
@@ -128,7 +160,6 @@ pub fn app(state: AppState) -> Router {
     let mut openapi = openapi::finish(openapi, &state.gateway().public_url);
     idempotency::document(&mut openapi);
     let router = documented
-        .route("/metrics", get(metrics::render))
         .merge(SwaggerUi::new(DOCS_PATH).url(OPENAPI_PATH, openapi))
         .fallback(error::route_not_found)
         .method_not_allowed_fallback(error::method_not_allowed);
@@ -166,6 +197,10 @@ fn with_layers(router: Router<AppState>, state: &AppState) -> Router<AppState> {
     }
     router
         .layer(axum::middleware::from_fn(middleware::no_store_under_v1))
+        // Before CORS, the rate limit (which verifies tokens) and every route.
+        .layer(axum::middleware::from_fn(
+            middleware::refuse_oversized_authorization,
+        ))
         .layer(axum::middleware::from_fn(metrics::record_request))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &http::Request<_>| {

@@ -1,5 +1,6 @@
 //! Prometheus metrics: one recorder per process, a request counter and a latency
-//! histogram labelled by method, matched route and status, and the `/metrics` page.
+//! histogram labelled by method, matched route and status, and the `/metrics` page
+//! (served on its own listener, see [`crate::metrics_app`]).
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -10,6 +11,8 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, header};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+/// Path of the Prometheus page on the metrics listener.
+pub(crate) const METRICS_PATH: &str = "/metrics";
 const REQUESTS_TOTAL: &str = "haven_gateway_http_requests_total";
 const REQUEST_DURATION: &str = "haven_gateway_http_request_duration_seconds";
 const LATENCY_BUCKETS: &[f64] = &[

@@ -1,11 +1,12 @@
-//! Small middleware of the gateway: request ids, problem bodies, and cache control.
+//! Small middleware of the gateway: request ids, problem bodies, cache control, and
+//! the size limit of credentials.
 
 use axum::body::Body;
 use axum::extract::Request;
 use axum::middleware::Next;
-use axum::response::Response;
-use haven_error::PROBLEM_JSON;
-use http::{HeaderName, HeaderValue, header};
+use axum::response::{IntoResponse as _, Response};
+use haven_error::{PROBLEM_JSON, Problem};
+use http::{HeaderName, HeaderValue, StatusCode, header};
 use tower_http::request_id::{MakeRequestId, RequestId};
 
 use crate::error::problem_for_status;
@@ -106,6 +107,34 @@ pub(crate) async fn problem_details(request: Request, next: Next) -> Response {
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(body))
+}
+
+/// Refuses a request whose `Authorization` header is longer than
+/// [`haven_server::MAX_AUTHORIZATION_BYTES`] with 431, before the token is verified,
+/// rate-limited or forwarded: the services would refuse it too, in a way no REST
+/// client could read.
+pub(crate) async fn refuse_oversized_authorization(request: Request, next: Next) -> Response {
+    let values = request
+        .headers()
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .map(HeaderValue::as_bytes);
+    if !haven_server::authorization_too_large(values) {
+        return next.run(request).await;
+    }
+    let status = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+    Problem {
+        problem_type: "about:blank".to_owned(),
+        title: status
+            .canonical_reason()
+            .unwrap_or("Request Header Fields Too Large")
+            .to_owned(),
+        status: status.as_u16(),
+        detail: Some(haven_server::oversized_authorization_message()),
+        request_id: None,
+        errors: Vec::new(),
+    }
+    .into_response()
 }
 
 /// `Cache-Control: no-store` on everything under `/v1`: responses may carry

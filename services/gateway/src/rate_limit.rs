@@ -36,8 +36,9 @@ use crate::state::AppState;
 /// Most callers with a bucket of their own (a bucket is about a hundred bytes);
 /// the overflow bucket comes on top.
 pub(crate) const MAX_BUCKETS: usize = 100_000;
-/// Paths never limited: probes and scrapes must work while a caller is throttled.
-const EXEMPT_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+/// Paths never limited: probes must work while a caller is throttled. (Metrics are
+/// on a listener of their own.)
+const EXEMPT_PATHS: [&str; 2] = ["/healthz", "/readyz"];
 
 /// The client's address as seen on the TCP connection, set by the server for every
 /// connection (plain or TLS).
@@ -188,7 +189,7 @@ impl RateLimiter {
 }
 
 /// Middleware: answers `429 Too Many Requests` with `Retry-After` once the caller's
-/// bucket is empty. Health and metrics are exempt.
+/// bucket is empty. Health probes are exempt.
 ///
 /// A verified caller is passed on to the [`Authenticated`] extractor so the token
 /// is not verified twice.

@@ -264,6 +264,15 @@ impl ReferralService for ReferralApi {
         let caller = principal(&request)?;
         caller.require(Action::OrganizationCreate)?;
         let message = request.into_inner();
+        let id = match message.id.trim() {
+            "" => None,
+            id => Some(parse_id("id", id)?),
+        };
+        // Registering another organisation's id is the directory keeper's: anyone
+        // else could take over an id before its organisation registers.
+        if id.is_some_and(|id| id != caller.organization_id) {
+            caller.require(Action::DirectoryManageAny)?;
+        }
         let organization_type = pb::OrganizationType::try_from(message.organization_type)
             .ok()
             .and_then(OrganizationType::from_proto)
@@ -282,10 +291,7 @@ impl ReferralService for ReferralApi {
         let organization = self
             .store
             .create_organization(NewOrganization {
-                id: match message.id.trim() {
-                    "" => None,
-                    id => Some(parse_id("id", id)?),
-                },
+                id,
                 name: name(&message.name)?,
                 organization_type,
                 settlement,
@@ -351,7 +357,7 @@ impl ReferralService for ReferralApi {
                 let id = parse_id("organization_id", id)?;
                 // Another organisation's facility: only those who keep the directory.
                 if id != context.principal.organization_id {
-                    context.principal.require(Action::OrganizationCreate)?;
+                    context.principal.require(Action::DirectoryManageAny)?;
                 }
                 id
             }
@@ -431,15 +437,15 @@ impl ReferralService for ReferralApi {
         let id = parse_id("id", &message.id)?;
         let expected = expected_version(message.expected_version)?;
         let details = self.facility_details(message.details)?;
+        // One's own organisation's facilities; every one for the directory's keeper.
+        let scope = if context.principal.can(Action::DirectoryManageAny) {
+            Scope::All
+        } else {
+            Scope::of(&context.principal)
+        };
         let facility = self
             .store
-            .update_facility(
-                &context,
-                Scope::of(&context.principal),
-                id,
-                expected,
-                details,
-            )
+            .update_facility(&context, scope, id, expected, details)
             .await?
             .ok_or_else(|| HavenError::not_found("facility"))?;
         Ok(Response::new(pb::UpdateFacilityResponse {

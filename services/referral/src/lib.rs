@@ -11,14 +11,13 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tonic::service::Routes;
 use tonic::service::interceptor::InterceptedService;
 
 use haven_config::Settings;
 use haven_events::{EventFeed, EventSignal, EventSink};
 use haven_proto::common::v1::event_feed_service_server::EventFeedServiceServer;
 use haven_proto::referral::v1::referral_service_server::ReferralServiceServer;
-use haven_server::{MAX_MESSAGE_BYTES, Security, serve_grpc_with};
+use haven_server::{GrpcRoutes, MAX_MESSAGE_BYTES, Security, serve_grpc_with};
 use haven_storage::{Database, MigrationSet};
 
 pub use api::ReferralApi;
@@ -87,7 +86,8 @@ pub async fn serve(
         signal,
         shutdown.clone(),
     ));
-    let routes = Routes::new(InterceptedService::new(api, security.interceptor()))
+    let routes = GrpcRoutes::new()
+        .add_service(InterceptedService::new(api, security.interceptor()))
         .add_service(InterceptedService::new(feed, security.interceptor()));
     let served = serve_grpc_with(
         listener,

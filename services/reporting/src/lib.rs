@@ -10,13 +10,12 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tonic::service::Routes;
 use tonic::service::interceptor::InterceptedService;
 
 use haven_config::Settings;
 use haven_events::EventSink;
 use haven_proto::reporting::v1::reporting_service_server::ReportingServiceServer;
-use haven_server::{MAX_MESSAGE_BYTES, Security, serve_grpc_with};
+use haven_server::{GrpcRoutes, MAX_MESSAGE_BYTES, Security, serve_grpc_with};
 use haven_storage::{Database, MigrationSet};
 
 pub use api::ReportingApi;
@@ -67,7 +66,8 @@ pub async fn serve(
     let api = ReportingServiceServer::new(ReportingApi::new(projections, &settings.reporting))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    let routes = Routes::new(InterceptedService::new(api, security.interceptor()));
+    let routes =
+        GrpcRoutes::new().add_service(InterceptedService::new(api, security.interceptor()));
     let served = serve_grpc_with(
         listener,
         routes,

@@ -226,13 +226,13 @@ impl FacilityDetails {
     }
 }
 
-/// Body of `POST /v1/facilities`: the facility's details and, for admins of the
-/// directory, the organisation that runs it.
+/// Body of `POST /v1/facilities`: the facility's details and, for directory admins,
+/// the organisation that runs it.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreateFacility {
-    /// Organisation that runs it; default: yours. Only admins of the directory may
-    /// name another.
+    /// Organisation that runs it; default: yours. Only directory admins
+    /// (`directory_admin`) may name another.
     #[serde(default)]
     pub(crate) organization_id: Option<uuid::Uuid>,
     /// Name.

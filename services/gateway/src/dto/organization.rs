@@ -65,7 +65,8 @@ pub(crate) struct CreateOrganization {
     #[serde(default)]
     pub(crate) settlement: Option<String>,
     /// The organisation's id as your identity provider's `org` claim carries it, so
-    /// its staff act for it; default: a new id.
+    /// its staff act for it; default: a new id. Only directory admins
+    /// (`directory_admin`) may name an id other than the caller's organisation's.
     #[serde(default)]
     pub(crate) id: Option<uuid::Uuid>,
 }

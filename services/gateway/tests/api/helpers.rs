@@ -24,6 +24,8 @@ pub async fn unused_port() -> u16 {
 /// A running gateway and what a test needs to talk to it.
 pub struct TestGateway {
     pub address: SocketAddr,
+    /// Where the Prometheus page is served (a listener of its own).
+    pub metrics_address: SocketAddr,
     pub client: reqwest::Client,
     pub settings: Settings,
     keys: KeyMaterial,
@@ -68,17 +70,22 @@ impl TestGateway {
 
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
+        let metrics_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let metrics_address = metrics_listener.local_addr().unwrap();
+        settings.gateway.metrics_listen = metrics_address;
         settings.gateway.public_url = format!("http://{address}");
         // Generates the development keys the gateway then loads from the same dir.
         let keys = KeyMaterial::load_or_create(&settings).unwrap();
         let shutdown = CancellationToken::new();
         let server = tokio::spawn(haven_gateway::serve(
             listener,
+            metrics_listener,
             settings.clone(),
             shutdown.clone(),
         ));
         Self {
             address,
+            metrics_address,
             client: reqwest::Client::new(),
             settings,
             keys,
@@ -115,6 +122,15 @@ impl TestGateway {
 
     pub fn admin_token(&self) -> String {
         self.token(&["admin"])
+    }
+
+    /// `GET path` on the metrics listener.
+    pub async fn get_metrics(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("http://{}{path}", self.metrics_address))
+            .send()
+            .await
+            .unwrap()
     }
 
     /// `GET path` without credentials.

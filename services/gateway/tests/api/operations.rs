@@ -39,11 +39,29 @@ async fn readyz_is_200_when_every_backend_serves() {
 }
 
 #[tokio::test]
-async fn metrics_count_requests_by_route_and_status() {
+async fn metrics_count_requests_by_route_and_status_on_their_own_listener() {
     let gateway = TestGateway::without_backends().await;
     gateway.get("/v1/screenings").await;
+    // Not on the public API: per-route counts say what an organisation is doing.
     let response = gateway.get("/metrics").await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let (_, body) = problem(response).await;
+    assert_eq!(body["detail"], "no such resource", "{body}");
+    // The metrics listener serves nothing else.
+    assert_eq!(
+        gateway.get_metrics("/v1/screenings").await.status(),
+        StatusCode::NOT_FOUND
+    );
+    let response = gateway.get_metrics("/metrics").await;
     assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4"),
+        "{:?}",
+        response.headers()
+    );
     let text = response.text().await.unwrap();
     let counted = text.lines().any(|line| {
         line.starts_with("haven_gateway_http_requests_total")

@@ -156,6 +156,9 @@ async fn health_and_metrics_are_never_limited() {
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     for _ in 0..=BURST {
         assert_eq!(gateway.get("/healthz").await.status(), StatusCode::OK);
-        assert_eq!(gateway.get("/metrics").await.status(), StatusCode::OK);
+        assert_eq!(
+            gateway.get_metrics("/metrics").await.status(),
+            StatusCode::OK
+        );
     }
 }
