@@ -9,6 +9,8 @@ use uuid::Uuid;
 use haven_audit::AuditContext;
 use haven_auth::grpc::principal;
 use haven_auth::{Action, Scope};
+
+use crate::reach::Reach;
 use haven_error::fields::parse_id;
 use haven_error::{HavenError, HavenResult};
 use haven_proto::common::v1::PageResponse;
@@ -297,12 +299,11 @@ impl IntakeService for IntakeApi {
         &self,
         request: Request<pb::GetScreeningRequest>,
     ) -> Result<Response<pb::GetScreeningResponse>, Status> {
-        let caller = principal(&request)?;
-        caller.require(Action::ScreeningRead)?;
+        let context = audit_context(&request, Action::ScreeningRead)?;
         let id = parse_id("id", &request.get_ref().id)?;
         let screening = self
             .store
-            .get_screening(Scope::of(&caller), id)
+            .get_screening(&context, Reach::of(&context.principal), id)
             .await?
             .ok_or_else(|| HavenError::not_found("screening"))?;
         Ok(Response::new(pb::GetScreeningResponse {
@@ -314,8 +315,7 @@ impl IntakeService for IntakeApi {
         &self,
         request: Request<pb::ListScreeningsRequest>,
     ) -> Result<Response<pb::ListScreeningsResponse>, Status> {
-        let caller = principal(&request)?;
-        caller.require(Action::ScreeningRead)?;
+        let context = audit_context(&request, Action::ScreeningRead)?;
         let message = request.into_inner();
         let page = message.page.unwrap_or_default();
         let limit = cursor::limit(page.limit)?;
@@ -352,7 +352,13 @@ impl IntakeService for IntakeApi {
         };
         let screenings = self
             .store
-            .list_screenings(Scope::of(&caller), &filter, after, limit)
+            .list_screenings(
+                &context,
+                Reach::of(&context.principal),
+                &filter,
+                after,
+                limit,
+            )
             .await?;
         let next_cursor = if screenings.len() == limit as usize {
             screenings
@@ -372,8 +378,8 @@ impl IntakeService for IntakeApi {
         &self,
         request: Request<pb::RecordConsentRequest>,
     ) -> Result<Response<pb::RecordConsentResponse>, Status> {
-        let caller = principal(&request)?;
-        caller.require(Action::ConsentRecord)?;
+        let context = audit_context(&request, Action::ConsentRecord)?;
+        let caller = context.principal.clone();
         let mut message = request.into_inner();
         let key = std::mem::take(&mut message.idempotency_key);
         let once = idempotency_key("consent.record", key, &message)?;
@@ -397,7 +403,7 @@ impl IntakeService for IntakeApi {
         }
         let screening = self
             .store
-            .get_screening(Scope::of(&caller), id)
+            .get_screening(&context, Reach::of(&caller), id)
             .await?
             .ok_or_else(|| HavenError::not_found("screening"))?;
         // A minor consents through their guardian or representative.
@@ -419,7 +425,7 @@ impl IntakeService for IntakeApi {
         };
         let screening = self
             .store
-            .record_consent(Scope::of(&caller), id, consent)
+            .record_consent(Reach::of(&caller), id, consent)
             .await?
             .ok_or_else(|| HavenError::not_found("screening"))?;
         let screening = open_if_due(self.store.as_ref(), &self.cases, screening).await;
@@ -467,7 +473,7 @@ impl IntakeService for IntakeApi {
         };
         let screening = self
             .store
-            .record_decision(Scope::of(&caller), id, decision, &self.settings.clocks)
+            .record_decision(Reach::of(&caller), id, decision, &self.settings.clocks)
             .await?
             .ok_or_else(|| HavenError::not_found("screening"))?;
         let screening = open_if_due(self.store.as_ref(), &self.cases, screening).await;
@@ -484,7 +490,7 @@ impl IntakeService for IntakeApi {
         let id = parse_id("id", &request.get_ref().id)?;
         let person = self
             .store
-            .get_person(&context, Scope::of(&context.principal), id)
+            .get_person(&context, Reach::of(&context.principal), id)
             .await?
             .ok_or_else(|| HavenError::not_found("person"))?;
         Ok(Response::new(pb::GetPersonResponse {
@@ -505,7 +511,7 @@ impl IntakeService for IntakeApi {
         }
         let person = self
             .store
-            .erase_person(&context, Scope::of(&context.principal), id, &reason)
+            .erase_person(&context, Reach::of(&context.principal), id, &reason)
             .await?
             .ok_or_else(|| HavenError::not_found("person"))?;
         Ok(Response::new(pb::ErasePersonResponse {
@@ -522,7 +528,7 @@ impl IntakeService for IntakeApi {
         let id = parse_id("screening_id", &request.get_ref().screening_id)?;
         let matches = self
             .store
-            .find_matches(&context, Scope::of(&context.principal), id)
+            .find_matches(&context, Reach::of(&context.principal), id)
             .await?
             .ok_or_else(|| HavenError::not_found("screening"))?;
         Ok(Response::new(pb::FindMatchesResponse {
@@ -562,7 +568,7 @@ impl IntakeService for IntakeApi {
         let after = cursor::decode(&page.cursor)?.unwrap_or(0);
         let entries = self
             .store
-            .person_access(Scope::of(&caller), id, after, limit)
+            .person_access(Reach::of(&caller), id, after, limit)
             .await?
             .ok_or_else(|| HavenError::not_found("person"))?;
         let next_cursor = if entries.len() == limit as usize {
@@ -619,7 +625,7 @@ impl IntakeService for IntakeApi {
         }
         let screening = self
             .store
-            .update_screening(Scope::of(&caller), id, expected_version, parts)
+            .update_screening(Reach::of(&caller), id, expected_version, parts)
             .await?
             .ok_or_else(|| HavenError::not_found("screening"))?;
         Ok(Response::new(pb::UpdateScreeningResponse {
@@ -637,7 +643,7 @@ impl IntakeService for IntakeApi {
         let other = parse_id("person_id", &message.person_id)?;
         let screening = self
             .store
-            .confirm_match(&context, Scope::of(&context.principal), screening_id, other)
+            .confirm_match(&context, Reach::of(&context.principal), screening_id, other)
             .await?
             .ok_or_else(|| HavenError::not_found("screening or person"))?;
         Ok(Response::new(pb::ConfirmMatchResponse {
@@ -672,7 +678,7 @@ impl IntakeService for IntakeApi {
         }
         let screening = self
             .store
-            .get_screening(Scope::All, id)
+            .get_screening(&context, Reach::from(Scope::All), id)
             .await?
             .ok_or_else(|| HavenError::not_found("screening"))?;
         // Consent is checked now, against the newest data-sharing record.
@@ -685,7 +691,7 @@ impl IntakeService for IntakeApi {
         let details = match screening.person_id {
             Some(person_id) => self
                 .store
-                .get_person(&context, Scope::All, person_id)
+                .get_person(&context, Reach::from(Scope::All), person_id)
                 .await?
                 .and_then(|person| person.details),
             None => None,
