@@ -449,8 +449,126 @@ async fn a_sealed_case_seals_its_person_and_screenings(stack: TestStack) {
     stack.stop().await;
 }
 
+fn contains_text(haystack: &[u8], needle: &str) -> bool {
+    contains(haystack, needle.as_bytes())
+}
+
+async fn refused_settlement(stack: &TestStack, token: &str, body: Value) -> Value {
+    let response = stack.post(token, "/v1/screenings", body).await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["field"], "settlement", "{problem}");
+    problem
+}
+
+async fn settlements_come_from_the_gazetteer_and_typed_text_is_stored_only_encrypted(
+    stack: TestStack,
+) {
+    let organization = Uuid::new_v4();
+    let officer = stack.token(&["intake_officer"], organization);
+    for spelling in ["Ganja", "gəncə", "GENCE", " Gəncə "] {
+        let screening = create(
+            &stack,
+            &officer,
+            json!({"referral_source": "hotline", "settlement": spelling}),
+        )
+        .await;
+        assert_eq!(screening["settlement"], "Gəncə", "{spelling}");
+    }
+    let tag = Uuid::new_v4().simple().to_string();
+    let canary = |field: &str| format!("Canary{field}{}", &tag[..12]);
+    let problem = refused_settlement(
+        &stack,
+        &officer,
+        json!({"referral_source": "hotline", "settlement": canary("village")}),
+    )
+    .await;
+    assert!(
+        problem["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`other`"),
+        "the refusal says how to name a place outside the gazetteer: {problem}"
+    );
+    assert!(!problem.to_string().contains(&canary("village")));
+    refused_settlement(
+        &stack,
+        &officer,
+        json!({"referral_source": "hotline", "settlement": "other"}),
+    )
+    .await;
+    let elsewhere = create(
+        &stack,
+        &officer,
+        json!({"referral_source": "hotline", "settlement": "other",
+               "coordinates": {"latitude": 40.1, "longitude": 47.2}}),
+    )
+    .await;
+    assert_eq!(elsewhere["settlement"], "other");
+
+    // A canary typed into every free-text field intake keeps.
+    let created = stack
+        .http
+        .post(stack.url("/v1/screenings"))
+        .bearer_auth(&officer)
+        .header("idempotency-key", canary("key"))
+        .json(&json!({"referral_source": "hotline", "settlement": "Şəki", "is_minor": true,
+            "guardian": {"name": canary("guardian"), "relationship": "parent", "contact": canary("contact")},
+            "indicators": {"answers": [{"code": "document_retention", "answer": "yes", "note": canary("note")}]}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let screening: Value = created.json().await.unwrap();
+    let id = screening["id"].as_str().unwrap();
+    let decision = json!({"stage": "presumed_victim", "deciding_organization_type": "police",
+        "legal_basis": canary("basis"), "reasons": canary("reason")});
+    let decided = stack
+        .post(
+            &officer,
+            &format!("/v1/screenings/{id}/decisions"),
+            decision,
+        )
+        .await;
+    assert_eq!(decided.status(), 201);
+    let read: Value = stack
+        .get(&officer, &format!("/v1/screenings/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        read["decisions"][0]["legal_basis"],
+        canary("basis").as_str()
+    );
+    assert_eq!(read["decisions"][0]["reasons"], canary("reason").as_str());
+    assert_eq!(read["guardian"]["name"], canary("guardian").as_str());
+
+    let database = intake_database(&stack).await;
+    let stored = intake_bytes(&stack, &database).await;
+    assert!(
+        contains_text(&stored, "Şəki"),
+        "the check sees what is stored in the clear"
+    );
+    for field in [
+        "village", "key", "guardian", "contact", "note", "basis", "reason",
+    ] {
+        assert!(
+            !contains_text(&stored, &canary(field)),
+            "the {field} typed is stored in the clear"
+        );
+    }
+    database.close().await;
+    stack.stop().await;
+}
+
 haven_e2e::on_both_backends! {
     reading_a_screening_is_audited_and_fails_without_its_audit_entry,
     erasure_leaves_no_key_in_the_database_files_and_no_person_in_the_feed,
     a_sealed_case_seals_its_person_and_screenings,
+    settlements_come_from_the_gazetteer_and_typed_text_is_stored_only_encrypted,
 }

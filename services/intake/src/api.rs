@@ -13,6 +13,7 @@ use haven_auth::{Action, Scope};
 use crate::reach::Reach;
 use haven_error::fields::parse_id;
 use haven_error::{HavenError, HavenResult};
+use haven_geo::Gazetteer;
 use haven_proto::common::v1::PageResponse;
 use haven_proto::intake::v1 as pb;
 use haven_proto::intake::v1::intake_service_server::IntakeService;
@@ -41,21 +42,25 @@ pub struct IntakeApi {
     cases: CaseOpener,
     searches: Arc<SearchLimit>,
     settings: Arc<haven_config::IntakeSettings>,
+    gazetteer: Arc<Gazetteer>,
 }
 
 impl IntakeApi {
     /// The API over a store, opening cases with `cases`, with the deployment's
-    /// statutory clocks and local exploitation categories from `settings`.
+    /// statutory clocks and local exploitation categories from `settings`, and the
+    /// settlements a screening may name from `gazetteer`.
     pub fn new(
         store: Arc<dyn ScreeningStore>,
         cases: CaseOpener,
         settings: haven_config::IntakeSettings,
+        gazetteer: Gazetteer,
     ) -> Self {
         Self {
             store,
             cases,
             searches: Arc::new(SearchLimit::default()),
             settings: Arc::new(settings),
+            gazetteer: Arc::new(gazetteer),
         }
     }
 }
@@ -113,6 +118,42 @@ fn language(value: String) -> HavenResult<String> {
     }
     Ok(value)
 }
+
+/// What a screening stores for the `settlement` a client typed: the gazetteer's name
+/// of the settlement (any spelling finds it), `other` for a place outside the
+/// gazetteer (coordinates required), or nothing. Typed names are never stored.
+fn settlement(
+    gazetteer: &Gazetteer,
+    typed: &str,
+    coordinates: Option<(f64, f64)>,
+) -> HavenResult<String> {
+    let typed = typed.trim();
+    if typed.is_empty() {
+        return Ok(String::new());
+    }
+    if typed.eq_ignore_ascii_case(OTHER_SETTLEMENT) {
+        if coordinates.is_none() {
+            return Err(HavenError::invalid_field(
+                "settlement",
+                "`other` needs the place's coordinates",
+            ));
+        }
+        return Ok(OTHER_SETTLEMENT.to_owned());
+    }
+    gazetteer
+        .find(typed)
+        .map(|found| found.name.clone())
+        .ok_or_else(|| {
+            HavenError::invalid_field(
+                "settlement",
+                "is not a settlement of the gazetteer (GET /v1/settlements lists them, any spelling of a name works); \
+                 for another place give `other` with coordinates",
+            )
+        })
+}
+
+/// The settlement of a screening that took place outside the gazetteer.
+pub const OTHER_SETTLEMENT: &str = "other";
 
 fn audit_context<T>(request: &Request<T>, action: Action) -> HavenResult<AuditContext> {
     AuditContext::from_request(request, action)
@@ -185,8 +226,14 @@ fn idempotency_key<M: prost::Message>(
     hasher.update(kind.as_bytes());
     hasher.update([0]);
     hasher.update(message.encode_to_vec());
+    // The client chose the key and could have typed anything into it: only its hash
+    // is stored.
+    let key_hash: String = sha2::Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
     Ok(Some(IdempotencyKey {
-        key,
+        key: format!("sha256:{key_hash}"),
         request_hash: hasher.finalize().to_vec(),
     }))
 }
@@ -261,6 +308,7 @@ impl IntakeService for IntakeApi {
         let assessment = self
             .assessment(message.indicators, message.exploitation, message.risk)
             .await?;
+        let coordinates = message.coordinates.map(coordinates).transpose()?;
         let new = NewScreening {
             organization_id: caller.organization_id,
             screened_by: caller.subject.clone(),
@@ -270,12 +318,12 @@ impl IntakeService for IntakeApi {
                 ReferralSource::from_proto,
             )?,
             screened_at: past_time("screened_at", message.screened_at)?,
-            settlement: text("settlement", message.settlement, 200)?,
+            settlement: settlement(&self.gazetteer, &message.settlement, coordinates)?,
             language: language(message.language)?,
             interpreter_used: message.interpreter_used,
             is_minor: message.is_minor,
             assessment,
-            coordinates: message.coordinates.map(coordinates).transpose()?,
+            coordinates,
             guardian: message.guardian.map(guardian).transpose()?,
         };
         if new.is_minor && new.guardian.is_none() {

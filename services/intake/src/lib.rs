@@ -96,9 +96,19 @@ pub async fn serve(
     let clock_api = ClockServiceServer::new(clock_api::ClockApi::new(store.clone()));
     let indicator_api =
         IndicatorSetServiceServer::new(indicator_api::IndicatorSetApi::new(store.clone()));
-    let api = IntakeServiceServer::new(IntakeApi::new(store, opener, settings.intake.clone()))
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    // A screening names its settlement from the gazetteer referral searches by.
+    let gazetteer = match &settings.referral.gazetteer_file {
+        Some(path) => haven_geo::Gazetteer::load(path)?,
+        None => haven_geo::Gazetteer::default_settlements(),
+    };
+    let api = IntakeServiceServer::new(IntakeApi::new(
+        store,
+        opener,
+        settings.intake.clone(),
+        gazetteer,
+    ))
+    .max_decoding_message_size(MAX_MESSAGE_BYTES)
+    .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let feed = EventFeedServiceServer::new(EventFeed::new(
         SERVICE,
         database.clone(),

@@ -467,41 +467,43 @@ struct DecisionRow {
     decided_at: OffsetDateTime,
     reasons: String,
     reasons_ciphertext: Option<Vec<u8>>,
+    legal_basis_ciphertext: Option<Vec<u8>>,
     recorded_by: String,
     recorded_at: OffsetDateTime,
     deciding_organization_id: Option<Uuid>,
 }
 
-/// Decrypts the reasons of a screening's decisions in place. Without the screening's
-/// key (its person was erased) the reasons are gone for good and read as empty.
+/// Decrypts the reasons and legal basis of a screening's decisions in place. Without
+/// the screening's key (its person was erased) they are gone for good and read as
+/// empty.
 fn open_reasons(
     crypto: &PersonCrypto,
     screening_id: Uuid,
     wrapped_key: Option<&[u8]>,
     decisions: &mut [DecisionRow],
 ) -> HavenResult<()> {
-    if decisions
-        .iter()
-        .all(|decision| decision.reasons_ciphertext.is_none())
-    {
+    if decisions.iter().all(|decision| {
+        decision.reasons_ciphertext.is_none() && decision.legal_basis_ciphertext.is_none()
+    }) {
         return Ok(());
     }
     let key = wrapped_key
         .map(|wrapped| crypto.data_key(screening_id, wrapped))
         .transpose()?;
+    let open = |column: &'static str, id: Uuid, ciphertext: Vec<u8>| -> HavenResult<String> {
+        let Some(key) = &key else {
+            return Ok(String::new());
+        };
+        let context = haven_crypto::FieldContext::new("decisions", column, id.as_bytes());
+        haven_crypto::decrypt_str(key, &ciphertext, &context).map_err(HavenError::internal)
+    };
     for decision in decisions {
-        let Some(ciphertext) = decision.reasons_ciphertext.take() else {
-            continue;
-        };
-        decision.reasons = match &key {
-            Some(key) => {
-                let context =
-                    haven_crypto::FieldContext::new("decisions", "reasons", decision.id.as_bytes());
-                haven_crypto::decrypt_str(key, &ciphertext, &context)
-                    .map_err(HavenError::internal)?
-            }
-            None => String::new(),
-        };
+        if let Some(ciphertext) = decision.reasons_ciphertext.take() {
+            decision.reasons = open("reasons", decision.id, ciphertext)?;
+        }
+        if let Some(ciphertext) = decision.legal_basis_ciphertext.take() {
+            decision.legal_basis = open("legal_basis", decision.id, ciphertext)?;
+        }
     }
     Ok(())
 }
@@ -666,7 +668,8 @@ const ERASE_PERSON: &str = "UPDATE persons SET wrapped_key = NULL, erased_at = $
 const SELECT_CONSENTS: &str = "SELECT id, purpose, given, method, recorded_by, recorded_at, by_guardian, \
     organization_types FROM consents WHERE screening_id = $1 ORDER BY seq";
 const SELECT_DECISIONS: &str = "SELECT id, stage, deciding_organization_type, legal_basis, decided_at, reasons, \
-    reasons_ciphertext, recorded_by, recorded_at, deciding_organization_id FROM decisions WHERE screening_id = $1 ORDER BY seq";
+    reasons_ciphertext, legal_basis_ciphertext, recorded_by, recorded_at, deciding_organization_id \
+    FROM decisions WHERE screening_id = $1 ORDER BY seq";
 const INSERT_SCREENING: &str = "INSERT INTO screenings (id, organization_id, screened_by, referral_source, \
     screened_at, settlement, language, interpreter_used, is_minor, stage, case_id, created_at, version, person_id, \
     indicator_set_version, indicator_answers, exploitation, risk, wrapped_key, latitude, longitude, guardian, \
@@ -682,8 +685,8 @@ const UPDATE_ASSESSMENT: &str = "UPDATE screenings SET \
 const INSERT_CONSENT: &str = "INSERT INTO consents (id, screening_id, purpose, given, method, recorded_by, recorded_at, \
     by_guardian, organization_types) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 const INSERT_DECISION: &str = "INSERT INTO decisions (id, screening_id, stage, deciding_organization_type, \
-    legal_basis, decided_at, reasons, reasons_ciphertext, recorded_by, recorded_at, deciding_organization_id) \
-    VALUES ($1, $2, $3, $4, $5, $6, '', $7, $8, $9, $10)";
+    legal_basis, legal_basis_ciphertext, decided_at, reasons, reasons_ciphertext, recorded_by, recorded_at, \
+    deciding_organization_id) VALUES ($1, $2, $3, $4, '', $5, $6, '', $7, $8, $9, $10)";
 const INSERT_CLOCK: &str = "INSERT INTO clocks (id, screening_id, organization_id, name, description, started_at, due_at) \
     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (screening_id, name) DO NOTHING";
 /// A clock whose screening is sealed.
@@ -900,12 +903,20 @@ macro_rules! screening_store {
                 Ok(key)
             }
 
-            /// Encrypts decision reasons under the screening's key (made now for screenings
-            /// recorded before reasons were encrypted, or whose key was shredded).
-            async fn seal_reasons(&self, tx: &mut $connection, screening_id: Uuid, decision_id: Uuid, reasons: &str) -> HavenResult<Vec<u8>> {
+            /// Encrypts a decision's typed text (`column`: reasons, legal basis) under the
+            /// screening's key (made now for screenings recorded before it was encrypted, or
+            /// whose key was shredded).
+            async fn seal_decision_text(
+                &self,
+                tx: &mut $connection,
+                screening_id: Uuid,
+                decision_id: Uuid,
+                column: &'static str,
+                text: &str,
+            ) -> HavenResult<Vec<u8>> {
                 let key = self.screening_key(tx, screening_id).await?;
-                let context = haven_crypto::FieldContext::new("decisions", "reasons", decision_id.as_bytes());
-                haven_crypto::encrypt_str(&key, reasons, &context).map_err(HavenError::internal)
+                let context = haven_crypto::FieldContext::new("decisions", column, decision_id.as_bytes());
+                haven_crypto::encrypt_str(&key, text, &context).map_err(HavenError::internal)
             }
 
             /// With an idempotency key: `true` when an earlier request with this key already
@@ -1232,14 +1243,15 @@ macro_rules! screening_store {
                 let decision_id = Uuid::now_v7();
                 let reasons = match decision.reasons.as_str() {
                     "" => None,
-                    reasons => Some(self.seal_reasons(&mut tx, id, decision_id, reasons).await?),
+                    reasons => Some(self.seal_decision_text(&mut tx, id, decision_id, "reasons", reasons).await?),
                 };
+                let legal_basis = self.seal_decision_text(&mut tx, id, decision_id, "legal_basis", &decision.legal_basis).await?;
                 sqlx::query(INSERT_DECISION)
                     .bind(decision_id)
                     .bind(id)
                     .bind(decision.stage.as_str())
                     .bind(decision.deciding_organization_type.as_str())
-                    .bind(&decision.legal_basis)
+                    .bind(legal_basis)
                     .bind(decision.decided_at)
                     .bind(reasons)
                     .bind(&decision.recorded_by)
@@ -1584,8 +1596,12 @@ macro_rules! screening_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;
-                // Reasons recorded in the clear before they were encrypted go as well.
-                sqlx::query("UPDATE decisions SET reasons = '' WHERE reasons <> '' AND screening_id IN (SELECT id FROM screenings WHERE person_id = $1)")
+                // Reasons and legal bases recorded in the clear before they were encrypted go
+                // as well.
+                sqlx::query(
+                    "UPDATE decisions SET reasons = '', legal_basis = '' WHERE (reasons <> '' OR legal_basis <> '') \
+                     AND screening_id IN (SELECT id FROM screenings WHERE person_id = $1)",
+                )
                     .bind(id)
                     .execute(&mut *tx)
                     .await
