@@ -73,7 +73,10 @@ impl Database {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Deleted and overwritten content is zeroed in the file, not left in free
+            // space: erasure must leave no copy of a destroyed key behind.
+            .pragma("secure_delete", "ON");
         let pool = SqlitePoolOptions::new()
             .max_connections(settings.database.max_connections)
             .acquire_timeout(Duration::from_secs(
@@ -208,6 +211,59 @@ impl WritePool for PgPool {
     type Db = Postgres;
     async fn begin_write(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
         self.begin().await
+    }
+}
+
+/// Removing what a committed erasure left in the database files outside the live rows.
+///
+/// - SQLite: `secure_delete` (set on every connection) zeroes deleted content in the
+///   pages, but until a checkpoint the WAL still holds older page images; this copies
+///   the WAL into the database file and truncates it to zero bytes
+///   (`wal_checkpoint(TRUNCATE)`), retrying while readers hold older snapshots.
+/// - Postgres: nothing can be done from a connection. The old row version stays in
+///   the table's files until vacuum reuses its space, in the WAL until the segment is
+///   recycled after a checkpoint, and in WAL archives and base backups for as long as
+///   they are kept (see the README on erasure).
+#[async_trait::async_trait]
+pub trait ForgetDeleted: Send + Sync {
+    /// Runs after the erasing transaction committed. An error means a copy may remain
+    /// (the erasure itself stands): report it so the caller can retry.
+    async fn forget_deleted(&self) -> Result<(), HavenError>;
+}
+
+/// How often a busy checkpoint is retried before giving up.
+const CHECKPOINT_ATTEMPTS: u32 = 50;
+const CHECKPOINT_PAUSE: Duration = Duration::from_millis(100);
+
+#[async_trait::async_trait]
+impl ForgetDeleted for SqlitePool {
+    async fn forget_deleted(&self) -> Result<(), HavenError> {
+        for _ in 0..CHECKPOINT_ATTEMPTS {
+            // (busy, frames in the WAL, frames checkpointed): busy = 1 when a reader or
+            // writer kept the checkpoint from completing and truncating the WAL.
+            let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_one(self)
+                .await
+                .map_err(db_error)?;
+            if busy == 0 {
+                return Ok(());
+            }
+            tokio::time::sleep(CHECKPOINT_PAUSE).await;
+        }
+        tracing::warn!("the write-ahead log could not be checkpointed after an erasure");
+        Err(HavenError::unavailable(
+            "the database",
+            std::io::Error::other(
+                "write-ahead log busy; the erasure is committed, retry it to clear the log",
+            ),
+        ))
+    }
+}
+
+#[async_trait::async_trait]
+impl ForgetDeleted for PgPool {
+    async fn forget_deleted(&self) -> Result<(), HavenError> {
+        Ok(())
     }
 }
 

@@ -9,8 +9,11 @@ use uuid::Uuid;
 use haven_audit::AuditContext;
 use haven_auth::grpc::principal;
 use haven_auth::{Action, Scope};
+
+use crate::reach::Reach;
 use haven_error::fields::parse_id;
 use haven_error::{HavenError, HavenResult};
+use haven_geo::Gazetteer;
 use haven_proto::common::v1::PageResponse;
 use haven_proto::intake::v1 as pb;
 use haven_proto::intake::v1::intake_service_server::IntakeService;
@@ -39,21 +42,25 @@ pub struct IntakeApi {
     cases: CaseOpener,
     searches: Arc<SearchLimit>,
     settings: Arc<haven_config::IntakeSettings>,
+    gazetteer: Arc<Gazetteer>,
 }
 
 impl IntakeApi {
     /// The API over a store, opening cases with `cases`, with the deployment's
-    /// statutory clocks and local exploitation categories from `settings`.
+    /// statutory clocks and local exploitation categories from `settings`, and the
+    /// settlements a screening may name from `gazetteer`.
     pub fn new(
         store: Arc<dyn ScreeningStore>,
         cases: CaseOpener,
         settings: haven_config::IntakeSettings,
+        gazetteer: Gazetteer,
     ) -> Self {
         Self {
             store,
             cases,
             searches: Arc::new(SearchLimit::default()),
             settings: Arc::new(settings),
+            gazetteer: Arc::new(gazetteer),
         }
     }
 }
@@ -111,6 +118,42 @@ fn language(value: String) -> HavenResult<String> {
     }
     Ok(value)
 }
+
+/// What a screening stores for the `settlement` a client typed: the gazetteer's name
+/// of the settlement (any spelling finds it), `other` for a place outside the
+/// gazetteer (coordinates required), or nothing. Typed names are never stored.
+fn settlement(
+    gazetteer: &Gazetteer,
+    typed: &str,
+    coordinates: Option<(f64, f64)>,
+) -> HavenResult<String> {
+    let typed = typed.trim();
+    if typed.is_empty() {
+        return Ok(String::new());
+    }
+    if typed.eq_ignore_ascii_case(OTHER_SETTLEMENT) {
+        if coordinates.is_none() {
+            return Err(HavenError::invalid_field(
+                "settlement",
+                "`other` needs the place's coordinates",
+            ));
+        }
+        return Ok(OTHER_SETTLEMENT.to_owned());
+    }
+    gazetteer
+        .find(typed)
+        .map(|found| found.name.clone())
+        .ok_or_else(|| {
+            HavenError::invalid_field(
+                "settlement",
+                "is not a settlement of the gazetteer (GET /v1/settlements lists them, any spelling of a name works); \
+                 for another place give `other` with coordinates",
+            )
+        })
+}
+
+/// The settlement of a screening that took place outside the gazetteer.
+pub const OTHER_SETTLEMENT: &str = "other";
 
 fn audit_context<T>(request: &Request<T>, action: Action) -> HavenResult<AuditContext> {
     AuditContext::from_request(request, action)
@@ -183,8 +226,14 @@ fn idempotency_key<M: prost::Message>(
     hasher.update(kind.as_bytes());
     hasher.update([0]);
     hasher.update(message.encode_to_vec());
+    // The client chose the key and could have typed anything into it: only its hash
+    // is stored.
+    let key_hash: String = sha2::Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
     Ok(Some(IdempotencyKey {
-        key,
+        key: format!("sha256:{key_hash}"),
         request_hash: hasher.finalize().to_vec(),
     }))
 }
@@ -259,6 +308,7 @@ impl IntakeService for IntakeApi {
         let assessment = self
             .assessment(message.indicators, message.exploitation, message.risk)
             .await?;
+        let coordinates = message.coordinates.map(coordinates).transpose()?;
         let new = NewScreening {
             organization_id: caller.organization_id,
             screened_by: caller.subject.clone(),
@@ -268,12 +318,12 @@ impl IntakeService for IntakeApi {
                 ReferralSource::from_proto,
             )?,
             screened_at: past_time("screened_at", message.screened_at)?,
-            settlement: text("settlement", message.settlement, 200)?,
+            settlement: settlement(&self.gazetteer, &message.settlement, coordinates)?,
             language: language(message.language)?,
             interpreter_used: message.interpreter_used,
             is_minor: message.is_minor,
             assessment,
-            coordinates: message.coordinates.map(coordinates).transpose()?,
+            coordinates,
             guardian: message.guardian.map(guardian).transpose()?,
         };
         if new.is_minor && new.guardian.is_none() {
@@ -297,12 +347,11 @@ impl IntakeService for IntakeApi {
         &self,
         request: Request<pb::GetScreeningRequest>,
     ) -> Result<Response<pb::GetScreeningResponse>, Status> {
-        let caller = principal(&request)?;
-        caller.require(Action::ScreeningRead)?;
+        let context = audit_context(&request, Action::ScreeningRead)?;
         let id = parse_id("id", &request.get_ref().id)?;
         let screening = self
             .store
-            .get_screening(Scope::of(&caller), id)
+            .get_screening(&context, Reach::of(&context.principal), id)
             .await?
             .ok_or_else(|| HavenError::not_found("screening"))?;
         Ok(Response::new(pb::GetScreeningResponse {
@@ -314,8 +363,7 @@ impl IntakeService for IntakeApi {
         &self,
         request: Request<pb::ListScreeningsRequest>,
     ) -> Result<Response<pb::ListScreeningsResponse>, Status> {
-        let caller = principal(&request)?;
-        caller.require(Action::ScreeningRead)?;
+        let context = audit_context(&request, Action::ScreeningRead)?;
         let message = request.into_inner();
         let page = message.page.unwrap_or_default();
         let limit = cursor::limit(page.limit)?;
@@ -352,7 +400,13 @@ impl IntakeService for IntakeApi {
         };
         let screenings = self
             .store
-            .list_screenings(Scope::of(&caller), &filter, after, limit)
+            .list_screenings(
+                &context,
+                Reach::of(&context.principal),
+                &filter,
+                after,
+                limit,
+            )
             .await?;
         let next_cursor = if screenings.len() == limit as usize {
             screenings
@@ -372,8 +426,8 @@ impl IntakeService for IntakeApi {
         &self,
         request: Request<pb::RecordConsentRequest>,
     ) -> Result<Response<pb::RecordConsentResponse>, Status> {
-        let caller = principal(&request)?;
-        caller.require(Action::ConsentRecord)?;
+        let context = audit_context(&request, Action::ConsentRecord)?;
+        let caller = context.principal.clone();
         let mut message = request.into_inner();
         let key = std::mem::take(&mut message.idempotency_key);
         let once = idempotency_key("consent.record", key, &message)?;
@@ -397,7 +451,7 @@ impl IntakeService for IntakeApi {
         }
         let screening = self
             .store
-            .get_screening(Scope::of(&caller), id)
+            .get_screening(&context, Reach::of(&caller), id)
             .await?
             .ok_or_else(|| HavenError::not_found("screening"))?;
         // A minor consents through their guardian or representative.
@@ -419,7 +473,7 @@ impl IntakeService for IntakeApi {
         };
         let screening = self
             .store
-            .record_consent(Scope::of(&caller), id, consent)
+            .record_consent(Reach::of(&caller), id, consent)
             .await?
             .ok_or_else(|| HavenError::not_found("screening"))?;
         let screening = open_if_due(self.store.as_ref(), &self.cases, screening).await;
@@ -467,7 +521,7 @@ impl IntakeService for IntakeApi {
         };
         let screening = self
             .store
-            .record_decision(Scope::of(&caller), id, decision, &self.settings.clocks)
+            .record_decision(Reach::of(&caller), id, decision, &self.settings.clocks)
             .await?
             .ok_or_else(|| HavenError::not_found("screening"))?;
         let screening = open_if_due(self.store.as_ref(), &self.cases, screening).await;
@@ -484,7 +538,7 @@ impl IntakeService for IntakeApi {
         let id = parse_id("id", &request.get_ref().id)?;
         let person = self
             .store
-            .get_person(&context, Scope::of(&context.principal), id)
+            .get_person(&context, Reach::of(&context.principal), id)
             .await?
             .ok_or_else(|| HavenError::not_found("person"))?;
         Ok(Response::new(pb::GetPersonResponse {
@@ -505,7 +559,7 @@ impl IntakeService for IntakeApi {
         }
         let person = self
             .store
-            .erase_person(&context, Scope::of(&context.principal), id, &reason)
+            .erase_person(&context, Reach::of(&context.principal), id, &reason)
             .await?
             .ok_or_else(|| HavenError::not_found("person"))?;
         Ok(Response::new(pb::ErasePersonResponse {
@@ -522,7 +576,7 @@ impl IntakeService for IntakeApi {
         let id = parse_id("screening_id", &request.get_ref().screening_id)?;
         let matches = self
             .store
-            .find_matches(&context, Scope::of(&context.principal), id)
+            .find_matches(&context, Reach::of(&context.principal), id)
             .await?
             .ok_or_else(|| HavenError::not_found("screening"))?;
         Ok(Response::new(pb::FindMatchesResponse {
@@ -562,7 +616,7 @@ impl IntakeService for IntakeApi {
         let after = cursor::decode(&page.cursor)?.unwrap_or(0);
         let entries = self
             .store
-            .person_access(Scope::of(&caller), id, after, limit)
+            .person_access(Reach::of(&caller), id, after, limit)
             .await?
             .ok_or_else(|| HavenError::not_found("person"))?;
         let next_cursor = if entries.len() == limit as usize {
@@ -619,7 +673,7 @@ impl IntakeService for IntakeApi {
         }
         let screening = self
             .store
-            .update_screening(Scope::of(&caller), id, expected_version, parts)
+            .update_screening(Reach::of(&caller), id, expected_version, parts)
             .await?
             .ok_or_else(|| HavenError::not_found("screening"))?;
         Ok(Response::new(pb::UpdateScreeningResponse {
@@ -637,7 +691,7 @@ impl IntakeService for IntakeApi {
         let other = parse_id("person_id", &message.person_id)?;
         let screening = self
             .store
-            .confirm_match(&context, Scope::of(&context.principal), screening_id, other)
+            .confirm_match(&context, Reach::of(&context.principal), screening_id, other)
             .await?
             .ok_or_else(|| HavenError::not_found("screening or person"))?;
         Ok(Response::new(pb::ConfirmMatchResponse {
@@ -672,7 +726,7 @@ impl IntakeService for IntakeApi {
         }
         let screening = self
             .store
-            .get_screening(Scope::All, id)
+            .get_screening(&context, Reach::from(Scope::All), id)
             .await?
             .ok_or_else(|| HavenError::not_found("screening"))?;
         // Consent is checked now, against the newest data-sharing record.
@@ -685,7 +739,7 @@ impl IntakeService for IntakeApi {
         let details = match screening.person_id {
             Some(person_id) => self
                 .store
-                .get_person(&context, Scope::All, person_id)
+                .get_person(&context, Reach::from(Scope::All), person_id)
                 .await?
                 .and_then(|person| person.details),
             None => None,

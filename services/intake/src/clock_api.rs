@@ -6,8 +6,10 @@ use time::{Duration, OffsetDateTime};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
+use haven_auth::Action;
 use haven_auth::grpc::principal;
-use haven_auth::{Action, Scope};
+
+use crate::reach::Reach;
 use haven_error::{HavenError, HavenResult};
 use haven_proto::common::v1::PageResponse;
 use haven_proto::intake::v1 as pb;
@@ -85,7 +87,7 @@ impl ClockService for ClockApi {
         };
         let clocks = self
             .store
-            .list_clocks(Scope::of(&caller), &filter, after, limit)
+            .list_clocks(Reach::of(&caller), &filter, after, limit)
             .await?;
         let next_cursor = match clocks.last() {
             Some(last) if clocks.len() == limit as usize => {
@@ -112,7 +114,7 @@ impl ClockService for ClockApi {
             .map_err(|_| HavenError::invalid_field("id", "must be a UUID"))?;
         let clock = self
             .store
-            .complete_clock(Scope::of(&caller), id, &caller.subject)
+            .complete_clock(Reach::of(&caller), id, &caller.subject)
             .await?
             .ok_or_else(|| HavenError::not_found("clock"))?;
         let window = Duration::hours(i64::from(DEFAULT_WINDOW_HOURS));

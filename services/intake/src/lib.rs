@@ -9,15 +9,18 @@ pub mod clocks;
 pub mod domain;
 mod indicator_api;
 pub mod persons;
+pub mod reach;
 mod search_limit;
 pub mod store;
+
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
 
 use haven_config::Settings;
-use haven_events::{EventFeed, EventSignal};
+use haven_events::{EventFeed, EventSignal, EventSink};
 use haven_proto::common::v1::event_feed_service_server::EventFeedServiceServer;
 use haven_proto::intake::v1::clock_service_server::ClockServiceServer;
 use haven_proto::intake::v1::indicator_set_service_server::IndicatorSetServiceServer;
@@ -68,6 +71,17 @@ pub async fn serve(
         &settings.case.code_prefix,
     );
     let opener = cases::CaseOpener::new(&settings, security.service_tokens.clone())?;
+    // A case sealed in the case service seals its screenings and person here.
+    let case_feed = haven_server::client_endpoint(&settings.case.endpoint, &settings)
+        .map_err(|error| anyhow::anyhow!("case.endpoint: {error:#}"))?;
+    let sink: Arc<dyn EventSink> = store.clone();
+    let follower = tokio::spawn(haven_events::follow(
+        "case",
+        case_feed,
+        security.service_tokens.clone(),
+        sink,
+        shutdown.clone(),
+    ));
     let reconciler = tokio::spawn(cases::reconcile(
         store.clone(),
         opener.clone(),
@@ -81,9 +95,19 @@ pub async fn serve(
     let clock_api = ClockServiceServer::new(clock_api::ClockApi::new(store.clone()));
     let indicator_api =
         IndicatorSetServiceServer::new(indicator_api::IndicatorSetApi::new(store.clone()));
-    let api = IntakeServiceServer::new(IntakeApi::new(store, opener, settings.intake.clone()))
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    // A screening names its settlement from the gazetteer referral searches by.
+    let gazetteer = match &settings.referral.gazetteer_file {
+        Some(path) => haven_geo::Gazetteer::load(path)?,
+        None => haven_geo::Gazetteer::default_settlements(),
+    };
+    let api = IntakeServiceServer::new(IntakeApi::new(
+        store,
+        opener,
+        settings.intake.clone(),
+        gazetteer,
+    ))
+    .max_decoding_message_size(MAX_MESSAGE_BYTES)
+    .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let feed = EventFeedServiceServer::new(EventFeed::new(
         SERVICE,
         database.clone(),
@@ -107,6 +131,7 @@ pub async fn serve(
     )
     .await;
     let _ = reconciler.await;
+    let _ = follower.await;
     database.close().await;
     served
 }

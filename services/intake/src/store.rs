@@ -10,10 +10,13 @@ use uuid::Uuid;
 
 use haven_audit::{AuditContext, AuditEntry, AuditWrite};
 use haven_auth::Scope;
+
+pub use crate::reach::Reach;
 use haven_crypto::BlindIndexKind;
 use haven_error::{ErrorCode, HavenError, HavenResult};
-use haven_events::{EventSignal, NewEvent, OutboxWrite};
-use haven_storage::{Database, WritePool, db_error};
+use haven_events::{CheckpointWrite, EventSignal, EventSink, NewEvent, OutboxWrite};
+use haven_proto::common::v1::Event;
+use haven_storage::{Database, ForgetDeleted, WritePool, db_error};
 
 use crate::assessment::{AssessmentParts, IndicatorSet, IndicatorSetDefinition};
 use crate::clocks::{self, Clock};
@@ -94,7 +97,10 @@ pub struct NewDecision {
 
 /// Persistence of screenings. Writes append their event in the same transaction.
 #[async_trait::async_trait]
-pub trait ScreeningStore: Send + Sync + std::fmt::Debug {
+///
+/// It also follows the case service's feed ([`EventSink`]): a sealed case seals its
+/// screenings and their person.
+pub trait ScreeningStore: EventSink + Send + Sync + std::fmt::Debug {
     /// Records a new screening, with the screened person's details if given (encrypted,
     /// indexed and audited in the same transaction).
     async fn create_screening(
@@ -117,13 +123,21 @@ pub trait ScreeningStore: Send + Sync + std::fmt::Debug {
         person: Option<PersonDetails>,
         once: Option<IdempotencyKey>,
     ) -> HavenResult<(Screening, bool)>;
-    /// A screening inside `scope`, or `None`.
-    async fn get_screening(&self, scope: Scope, id: Uuid) -> HavenResult<Option<Screening>>;
+    /// A screening inside `scope`, decrypted, or `None`. The read is audited in the
+    /// same transaction: if the entry cannot be written, the read fails.
+    async fn get_screening(
+        &self,
+        context: &AuditContext,
+        scope: Reach,
+        id: Uuid,
+    ) -> HavenResult<Option<Screening>>;
     /// Screenings inside `scope` matching `filter`, in creation order, after the
-    /// cursor position.
+    /// cursor position, decrypted. Each screening returned is audited as read in the
+    /// same transaction.
     async fn list_screenings(
         &self,
-        scope: Scope,
+        context: &AuditContext,
+        scope: Reach,
         filter: &ScreeningFilter,
         after: Option<i64>,
         limit: u32,
@@ -131,7 +145,7 @@ pub trait ScreeningStore: Send + Sync + std::fmt::Debug {
     /// Appends a consent record; `None` if the screening is not in scope.
     async fn record_consent(
         &self,
-        scope: Scope,
+        scope: Reach,
         id: Uuid,
         consent: NewConsent,
     ) -> HavenResult<Option<Screening>>;
@@ -139,7 +153,7 @@ pub trait ScreeningStore: Send + Sync + std::fmt::Debug {
     /// clocks `rules` attach to that stage; `None` if not in scope.
     async fn record_decision(
         &self,
-        scope: Scope,
+        scope: Reach,
         id: Uuid,
         decision: NewDecision,
         rules: &[haven_config::ClockRule],
@@ -152,7 +166,7 @@ pub trait ScreeningStore: Send + Sync + std::fmt::Debug {
     /// `expected_version`: a stale version is `PreconditionFailed`. `None` if not in scope.
     async fn update_screening(
         &self,
-        scope: Scope,
+        scope: Reach,
         id: Uuid,
         expected_version: i64,
         parts: AssessmentParts,
@@ -172,7 +186,7 @@ pub trait ScreeningStore: Send + Sync + std::fmt::Debug {
     /// Clocks inside `scope` matching `filter`, soonest due first, after the cursor.
     async fn list_clocks(
         &self,
-        scope: Scope,
+        scope: Reach,
         filter: &ClockFilter,
         after: Option<(OffsetDateTime, i64)>,
         limit: u32,
@@ -180,7 +194,7 @@ pub trait ScreeningStore: Send + Sync + std::fmt::Debug {
     /// Marks a clock met (idempotent); `None` if not in scope.
     async fn complete_clock(
         &self,
-        scope: Scope,
+        scope: Reach,
         id: Uuid,
         completed_by: &str,
     ) -> HavenResult<Option<Clock>>;
@@ -188,7 +202,7 @@ pub trait ScreeningStore: Send + Sync + std::fmt::Debug {
     async fn get_person(
         &self,
         context: &AuditContext,
-        scope: Scope,
+        scope: Reach,
         id: Uuid,
     ) -> HavenResult<Option<Person>>;
     /// Erases a person: destroys the wrapped data key, removes the blind indexes,
@@ -196,7 +210,7 @@ pub trait ScreeningStore: Send + Sync + std::fmt::Debug {
     async fn erase_person(
         &self,
         context: &AuditContext,
-        scope: Scope,
+        scope: Reach,
         id: Uuid,
         reason: &str,
     ) -> HavenResult<Option<Person>>;
@@ -205,7 +219,7 @@ pub trait ScreeningStore: Send + Sync + std::fmt::Debug {
     async fn find_matches(
         &self,
         context: &AuditContext,
-        scope: Scope,
+        scope: Reach,
         screening_id: Uuid,
     ) -> HavenResult<Option<Vec<PersonMatch>>>;
     /// Links the screening's person to `other` (both inside `scope`) and marks the
@@ -213,14 +227,14 @@ pub trait ScreeningStore: Send + Sync + std::fmt::Debug {
     async fn confirm_match(
         &self,
         context: &AuditContext,
-        scope: Scope,
+        scope: Reach,
         screening_id: Uuid,
         other: Uuid,
     ) -> HavenResult<Option<Screening>>;
     /// The audit entries about a person inside `scope`, oldest first.
     async fn person_access(
         &self,
-        scope: Scope,
+        scope: Reach,
         id: Uuid,
         after: i64,
         limit: u32,
@@ -453,41 +467,43 @@ struct DecisionRow {
     decided_at: OffsetDateTime,
     reasons: String,
     reasons_ciphertext: Option<Vec<u8>>,
+    legal_basis_ciphertext: Option<Vec<u8>>,
     recorded_by: String,
     recorded_at: OffsetDateTime,
     deciding_organization_id: Option<Uuid>,
 }
 
-/// Decrypts the reasons of a screening's decisions in place. Without the screening's
-/// key (its person was erased) the reasons are gone for good and read as empty.
+/// Decrypts the reasons and legal basis of a screening's decisions in place. Without
+/// the screening's key (its person was erased) they are gone for good and read as
+/// empty.
 fn open_reasons(
     crypto: &PersonCrypto,
     screening_id: Uuid,
     wrapped_key: Option<&[u8]>,
     decisions: &mut [DecisionRow],
 ) -> HavenResult<()> {
-    if decisions
-        .iter()
-        .all(|decision| decision.reasons_ciphertext.is_none())
-    {
+    if decisions.iter().all(|decision| {
+        decision.reasons_ciphertext.is_none() && decision.legal_basis_ciphertext.is_none()
+    }) {
         return Ok(());
     }
     let key = wrapped_key
         .map(|wrapped| crypto.data_key(screening_id, wrapped))
         .transpose()?;
+    let open = |column: &'static str, id: Uuid, ciphertext: Vec<u8>| -> HavenResult<String> {
+        let Some(key) = &key else {
+            return Ok(String::new());
+        };
+        let context = haven_crypto::FieldContext::new("decisions", column, id.as_bytes());
+        haven_crypto::decrypt_str(key, &ciphertext, &context).map_err(HavenError::internal)
+    };
     for decision in decisions {
-        let Some(ciphertext) = decision.reasons_ciphertext.take() else {
-            continue;
-        };
-        decision.reasons = match &key {
-            Some(key) => {
-                let context =
-                    haven_crypto::FieldContext::new("decisions", "reasons", decision.id.as_bytes());
-                haven_crypto::decrypt_str(key, &ciphertext, &context)
-                    .map_err(HavenError::internal)?
-            }
-            None => String::new(),
-        };
+        if let Some(ciphertext) = decision.reasons_ciphertext.take() {
+            decision.reasons = open("reasons", decision.id, ciphertext)?;
+        }
+        if let Some(ciphertext) = decision.legal_basis_ciphertext.take() {
+            decision.legal_basis = open("legal_basis", decision.id, ciphertext)?;
+        }
     }
     Ok(())
 }
@@ -635,10 +651,11 @@ const SELECT_SCREENING: &str = "SELECT s.seq, s.id, s.organization_id, s.screene
     s.screened_at, s.settlement, s.language, s.interpreter_used, s.is_minor, s.stage, s.case_id, s.created_at, \
     s.version, s.person_id, p.code AS person_code, s.indicator_answers, s.exploitation, s.risk, \
     s.re_trafficked, s.wrapped_key, s.latitude, s.longitude, s.guardian, s.indicator_notes \
-    FROM screenings s LEFT JOIN persons p ON p.id = s.person_id WHERE s.id = $1 AND ($2 IS NULL OR s.organization_id = $2)";
+    FROM screenings s LEFT JOIN persons p ON p.id = s.person_id \
+    WHERE s.id = $1 AND ($2 IS NULL OR s.organization_id = $2) AND ($3 OR NOT s.sealed)";
 const PERSON_COLUMNS: &str = "SELECT id, code, organization_id, wrapped_key, given_name, family_name, patronymic, \
     birth_date, phone, address, identity_document_number, birth_year, gender, citizenships, languages, \
-    created_at, erased_at FROM persons WHERE id = $1 AND ($2 IS NULL OR organization_id = $2)";
+    created_at, erased_at FROM persons WHERE id = $1 AND ($2 IS NULL OR organization_id = $2) AND ($3 OR NOT sealed)";
 const INSERT_PERSON: &str = "INSERT INTO persons (id, code, organization_id, wrapped_key, given_name, family_name, \
     patronymic, birth_date, phone, address, identity_document_number, birth_year, gender, citizenships, \
     languages, created_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 1)";
@@ -651,7 +668,8 @@ const ERASE_PERSON: &str = "UPDATE persons SET wrapped_key = NULL, erased_at = $
 const SELECT_CONSENTS: &str = "SELECT id, purpose, given, method, recorded_by, recorded_at, by_guardian, \
     organization_types FROM consents WHERE screening_id = $1 ORDER BY seq";
 const SELECT_DECISIONS: &str = "SELECT id, stage, deciding_organization_type, legal_basis, decided_at, reasons, \
-    reasons_ciphertext, recorded_by, recorded_at, deciding_organization_id FROM decisions WHERE screening_id = $1 ORDER BY seq";
+    reasons_ciphertext, legal_basis_ciphertext, recorded_by, recorded_at, deciding_organization_id \
+    FROM decisions WHERE screening_id = $1 ORDER BY seq";
 const INSERT_SCREENING: &str = "INSERT INTO screenings (id, organization_id, screened_by, referral_source, \
     screened_at, settlement, language, interpreter_used, is_minor, stage, case_id, created_at, version, person_id, \
     indicator_set_version, indicator_answers, exploitation, risk, wrapped_key, latitude, longitude, guardian, \
@@ -667,10 +685,13 @@ const UPDATE_ASSESSMENT: &str = "UPDATE screenings SET \
 const INSERT_CONSENT: &str = "INSERT INTO consents (id, screening_id, purpose, given, method, recorded_by, recorded_at, \
     by_guardian, organization_types) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)";
 const INSERT_DECISION: &str = "INSERT INTO decisions (id, screening_id, stage, deciding_organization_type, \
-    legal_basis, decided_at, reasons, reasons_ciphertext, recorded_by, recorded_at, deciding_organization_id) \
-    VALUES ($1, $2, $3, $4, $5, $6, '', $7, $8, $9, $10)";
+    legal_basis, legal_basis_ciphertext, decided_at, reasons, reasons_ciphertext, recorded_by, recorded_at, \
+    deciding_organization_id) VALUES ($1, $2, $3, $4, '', $5, $6, '', $7, $8, $9, $10)";
 const INSERT_CLOCK: &str = "INSERT INTO clocks (id, screening_id, organization_id, name, description, started_at, due_at) \
     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (screening_id, name) DO NOTHING";
+/// A clock whose screening is sealed.
+const CLOCK_SEALED: &str = "EXISTS (SELECT 1 FROM screenings sealed_screening \
+    WHERE sealed_screening.id = clocks.screening_id AND sealed_screening.sealed)";
 const CLOCK_COLUMNS: &str = "seq, id, screening_id, organization_id, name, description, started_at, due_at, completed_at, completed_by";
 
 #[derive(Debug, FromRow)]
@@ -704,10 +725,33 @@ impl From<ClockRow> for Clock {
     }
 }
 
+/// The audit action of a screening read (single or in a list).
+pub const SCREENING_READ: &str = "screening.read";
+
+// Sealing: the case id is $1.
+const REMEMBER_SEALED_CASE: &str = "INSERT INTO sealed_cases (case_id, sealed_at) VALUES ($1, $2) ON CONFLICT (case_id) DO NOTHING";
+const SEAL_PERSONS_OF_CASE: &str = "UPDATE persons SET sealed = TRUE, version = version + 1 \
+    WHERE sealed = FALSE AND id IN (SELECT person_id FROM screenings WHERE case_id = $1)";
+const SEAL_SCREENINGS_OF_CASE: &str = "UPDATE screenings SET sealed = TRUE, version = version + 1 \
+    WHERE case_id = $1 AND sealed = FALSE";
+const SEALED_CASE_OF_SCREENING: &str = "SELECT c.case_id FROM sealed_cases c \
+    JOIN screenings s ON s.case_id = c.case_id WHERE s.id = $1";
+
 const BUMP_VERSION: &str = "UPDATE screenings SET version = version + 1 WHERE id = $1";
 const SET_STAGE: &str = "UPDATE screenings SET stage = $2, version = version + 1 WHERE id = $1";
 const LINK_CASE: &str =
     "UPDATE screenings SET case_id = $2, version = version + 1 WHERE id = $1 AND case_id IS NULL";
+
+/// The case a `case.sealed` event of the case service seals; `None` for any other
+/// event.
+fn sealed_case(event: &Event) -> HavenResult<Option<Uuid>> {
+    if event.source != "case" || event.event_type != "case.sealed" {
+        return Ok(None);
+    }
+    Uuid::parse_str(&event.aggregate_id)
+        .map(Some)
+        .map_err(HavenError::internal)
+}
 
 macro_rules! screening_store {
     ($name:ident, $pool:ty, $connection:ty) => {
@@ -724,12 +768,13 @@ macro_rules! screening_store {
             async fn load(
                 connection: &mut $connection,
                 crypto: &PersonCrypto,
-                scope: Scope,
+                scope: Reach,
                 id: Uuid,
             ) -> Result<Option<Screening>, sqlx::Error> {
                 let row: Option<ScreeningRow> = sqlx::query_as(SELECT_SCREENING)
                     .bind(id)
                     .bind(scope.organization())
+                    .bind(scope.sees_sealed())
                     .fetch_optional(&mut *connection)
                     .await?;
                 let Some(row) = row else { return Ok(None) };
@@ -858,12 +903,20 @@ macro_rules! screening_store {
                 Ok(key)
             }
 
-            /// Encrypts decision reasons under the screening's key (made now for screenings
-            /// recorded before reasons were encrypted, or whose key was shredded).
-            async fn seal_reasons(&self, tx: &mut $connection, screening_id: Uuid, decision_id: Uuid, reasons: &str) -> HavenResult<Vec<u8>> {
+            /// Encrypts a decision's typed text (`column`: reasons, legal basis) under the
+            /// screening's key (made now for screenings recorded before it was encrypted, or
+            /// whose key was shredded).
+            async fn seal_decision_text(
+                &self,
+                tx: &mut $connection,
+                screening_id: Uuid,
+                decision_id: Uuid,
+                column: &'static str,
+                text: &str,
+            ) -> HavenResult<Vec<u8>> {
                 let key = self.screening_key(tx, screening_id).await?;
-                let context = haven_crypto::FieldContext::new("decisions", "reasons", decision_id.as_bytes());
-                haven_crypto::encrypt_str(&key, reasons, &context).map_err(HavenError::internal)
+                let context = haven_crypto::FieldContext::new("decisions", column, decision_id.as_bytes());
+                haven_crypto::encrypt_str(&key, text, &context).map_err(HavenError::internal)
             }
 
             /// With an idempotency key: `true` when an earlier request with this key already
@@ -928,18 +981,33 @@ macro_rules! screening_store {
                     ));
                 }
                 let mut connection = self.pool.acquire().await.map_err(db_error)?;
-                Self::load(&mut connection, &self.crypto, Scope::Organization(organization_id), screening_id)
+                Self::load(&mut connection, &self.crypto, Reach::from(Scope::Organization(organization_id)), screening_id)
                     .await
                     .map_err(Self::decode)
             }
 
-            async fn load_person(tx: &mut $connection, scope: Scope, id: Uuid) -> HavenResult<Option<PersonRow>> {
+            async fn load_person(tx: &mut $connection, scope: Reach, id: Uuid) -> HavenResult<Option<PersonRow>> {
                 sqlx::query_as(PERSON_COLUMNS)
                     .bind(id)
                     .bind(scope.organization())
+                    .bind(scope.sees_sealed())
                     .fetch_optional(&mut *tx)
                     .await
                     .map_err(db_error)
+            }
+
+            /// Seals the screenings of a sealed case and their persons.
+            async fn seal_case(tx: &mut $connection, case_id: Uuid) -> HavenResult<()> {
+                sqlx::query(REMEMBER_SEALED_CASE)
+                    .bind(case_id)
+                    .bind(OffsetDateTime::now_utc())
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                for statement in [SEAL_PERSONS_OF_CASE, SEAL_SCREENINGS_OF_CASE] {
+                    sqlx::query(statement).bind(case_id).execute(&mut *tx).await.map_err(db_error)?;
+                }
+                Ok(())
             }
 
             fn decode(error: sqlx::Error) -> HavenError {
@@ -1055,7 +1123,7 @@ macro_rules! screening_store {
                         Err(error) => return Err(db_error(error)),
                     }
                 }
-                let screening = Self::load(&mut tx, &self.crypto, Scope::All, id).await.map_err(Self::decode)?;
+                let screening = Self::load(&mut tx, &self.crypto, Reach::INTERNAL, id).await.map_err(Self::decode)?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
                 tracing::info!(screening_id = %id, person_id = ?person_id, "screening created");
@@ -1064,15 +1132,23 @@ macro_rules! screening_store {
             }
 
             #[tracing::instrument(skip_all, fields(screening_id = %id))]
-            async fn get_screening(&self, scope: Scope, id: Uuid) -> HavenResult<Option<Screening>> {
-                let mut connection = self.pool.acquire().await.map_err(db_error)?;
-                Self::load(&mut connection, &self.crypto, scope, id).await.map_err(Self::decode)
+            async fn get_screening(&self, context: &AuditContext, scope: Reach, id: Uuid) -> HavenResult<Option<Screening>> {
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let Some(screening) = Self::load(&mut tx, &self.crypto, scope, id).await.map_err(Self::decode)? else {
+                    return Ok(None);
+                };
+                AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry(SCREENING_READ, "screening", id))
+                    .await
+                    .map_err(db_error)?;
+                tx.commit().await.map_err(db_error)?;
+                Ok(Some(screening))
             }
 
             #[tracing::instrument(skip_all)]
             async fn list_screenings(
                 &self,
-                scope: Scope,
+                context: &AuditContext,
+                scope: Reach,
                 filter: &ScreeningFilter,
                 after: Option<i64>,
                 limit: u32,
@@ -1083,9 +1159,9 @@ macro_rules! screening_store {
                      AND ($6 IS NULL OR s.screened_at >= $6) AND ($7 IS NULL OR s.screened_at < $7) \
                      AND ($8 IS NULL OR EXISTS (SELECT 1 FROM clocks c WHERE c.screening_id = s.id \
                           AND c.completed_at IS NULL AND c.due_at <= $8)) \
-                     ORDER BY s.seq LIMIT $3"
+                     AND ($9 OR NOT s.sealed) ORDER BY s.seq LIMIT $3"
                 );
-                let mut connection = self.pool.acquire().await.map_err(db_error)?;
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
                 let rows: Vec<ScreeningRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
                     .bind(after.unwrap_or(0))
                     .bind(scope.organization())
@@ -1095,14 +1171,23 @@ macro_rules! screening_store {
                     .bind(filter.screened_from)
                     .bind(filter.screened_before)
                     .bind(filter.overdue_clock_at)
-                    .fetch_all(&mut *connection)
+                    .bind(scope.sees_sealed())
+                    .fetch_all(&mut *tx)
                     .await
                     .map_err(db_error)?;
-                Self::with_histories(&mut connection, &self.crypto, rows).await
+                let screenings = Self::with_histories(&mut tx, &self.crypto, rows).await?;
+                // One entry per screening read, so each record's trail names this reader.
+                for screening in &screenings {
+                    AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry(SCREENING_READ, "screening", screening.id))
+                        .await
+                        .map_err(db_error)?;
+                }
+                tx.commit().await.map_err(db_error)?;
+                Ok(screenings)
             }
 
             #[tracing::instrument(skip_all, fields(screening_id = %id))]
-            async fn record_consent(&self, scope: Scope, id: Uuid, consent: NewConsent) -> HavenResult<Option<Screening>> {
+            async fn record_consent(&self, scope: Reach, id: Uuid, consent: NewConsent) -> HavenResult<Option<Screening>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
                 let Some(screening) = Self::load(&mut tx, &self.crypto, scope, id).await.map_err(Self::decode)? else {
                     return Ok(None);
@@ -1143,7 +1228,7 @@ macro_rules! screening_store {
             #[tracing::instrument(skip_all, fields(screening_id = %id))]
             async fn record_decision(
                 &self,
-                scope: Scope,
+                scope: Reach,
                 id: Uuid,
                 decision: NewDecision,
                 rules: &[haven_config::ClockRule],
@@ -1158,14 +1243,15 @@ macro_rules! screening_store {
                 let decision_id = Uuid::now_v7();
                 let reasons = match decision.reasons.as_str() {
                     "" => None,
-                    reasons => Some(self.seal_reasons(&mut tx, id, decision_id, reasons).await?),
+                    reasons => Some(self.seal_decision_text(&mut tx, id, decision_id, "reasons", reasons).await?),
                 };
+                let legal_basis = self.seal_decision_text(&mut tx, id, decision_id, "legal_basis", &decision.legal_basis).await?;
                 sqlx::query(INSERT_DECISION)
                     .bind(decision_id)
                     .bind(id)
                     .bind(decision.stage.as_str())
                     .bind(decision.deciding_organization_type.as_str())
-                    .bind(&decision.legal_basis)
+                    .bind(legal_basis)
                     .bind(decision.decided_at)
                     .bind(reasons)
                     .bind(&decision.recorded_by)
@@ -1230,10 +1316,19 @@ macro_rules! screening_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;
-                let screening = Self::load(&mut tx, &self.crypto, Scope::All, id)
+                let screening = Self::load(&mut tx, &self.crypto, Reach::INTERNAL, id)
                     .await
                     .map_err(Self::decode)?
                     .ok_or_else(|| HavenError::not_found("screening"))?;
+                // The case may have been sealed before intake heard back from it.
+                let sealed: Option<(Uuid,)> = sqlx::query_as(SEALED_CASE_OF_SCREENING)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                if let Some((sealed_case,)) = sealed {
+                    Self::seal_case(&mut tx, sealed_case).await?;
+                }
                 if linked.rows_affected() == 1 {
                     let event = NewEvent {
                         event_type: "screening.case_opened",
@@ -1267,7 +1362,7 @@ macro_rules! screening_store {
             }
 
             #[tracing::instrument(skip_all, fields(screening_id = %id))]
-            async fn update_screening(&self, scope: Scope, id: Uuid, expected_version: i64, parts: AssessmentParts) -> HavenResult<Option<Screening>> {
+            async fn update_screening(&self, scope: Reach, id: Uuid, expected_version: i64, parts: AssessmentParts) -> HavenResult<Option<Screening>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
                 let Some(current) = Self::load(&mut tx, &self.crypto, scope, id).await.map_err(Self::decode)? else {
                     return Ok(None);
@@ -1391,7 +1486,7 @@ macro_rules! screening_store {
             #[tracing::instrument(skip_all)]
             async fn list_clocks(
                 &self,
-                scope: Scope,
+                scope: Reach,
                 filter: &ClockFilter,
                 after: Option<(OffsetDateTime, i64)>,
                 limit: u32,
@@ -1406,7 +1501,7 @@ macro_rules! screening_store {
                 let (after_due, after_seq) = after.unwrap_or((OffsetDateTime::UNIX_EPOCH, 0));
                 let sql = format!(
                     "SELECT {CLOCK_COLUMNS} FROM clocks WHERE ($1 IS NULL OR organization_id = $1) AND {state} \
-                     AND (due_at > $2 OR (due_at = $2 AND seq > $3)) ORDER BY due_at, seq LIMIT $6"
+                     AND (due_at > $2 OR (due_at = $2 AND seq > $3)) AND ($7 OR NOT {CLOCK_SEALED}) ORDER BY due_at, seq LIMIT $6"
                 );
                 let rows: Vec<ClockRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
                     .bind(scope.organization())
@@ -1415,6 +1510,7 @@ macro_rules! screening_store {
                     .bind(filter.now)
                     .bind(filter.now + filter.window)
                     .bind(i64::from(limit))
+                    .bind(scope.sees_sealed())
                     .fetch_all(&self.pool)
                     .await
                     .map_err(db_error)?;
@@ -1422,12 +1518,13 @@ macro_rules! screening_store {
             }
 
             #[tracing::instrument(skip_all, fields(clock_id = %id))]
-            async fn complete_clock(&self, scope: Scope, id: Uuid, completed_by: &str) -> HavenResult<Option<Clock>> {
+            async fn complete_clock(&self, scope: Reach, id: Uuid, completed_by: &str) -> HavenResult<Option<Clock>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let select = format!("SELECT {CLOCK_COLUMNS} FROM clocks WHERE id = $1 AND ($2 IS NULL OR organization_id = $2)");
+                let select = format!("SELECT {CLOCK_COLUMNS} FROM clocks WHERE id = $1 AND ($2 IS NULL OR organization_id = $2) AND ($3 OR NOT {CLOCK_SEALED})");
                 let row: Option<ClockRow> = sqlx::query_as(sqlx::AssertSqlSafe(select.clone()))
                     .bind(id)
                     .bind(scope.organization())
+                    .bind(scope.sees_sealed())
                     .fetch_optional(&mut *tx)
                     .await
                     .map_err(db_error)?;
@@ -1451,6 +1548,7 @@ macro_rules! screening_store {
                 let row: ClockRow = sqlx::query_as(sqlx::AssertSqlSafe(select))
                     .bind(id)
                     .bind(scope.organization())
+                    .bind(scope.sees_sealed())
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(db_error)?;
@@ -1460,7 +1558,7 @@ macro_rules! screening_store {
             }
 
             #[tracing::instrument(skip_all, fields(person_id = %id))]
-            async fn get_person(&self, context: &AuditContext, scope: Scope, id: Uuid) -> HavenResult<Option<Person>> {
+            async fn get_person(&self, context: &AuditContext, scope: Reach, id: Uuid) -> HavenResult<Option<Person>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
                 let Some(row) = Self::load_person(&mut tx, scope, id).await? else {
                     return Ok(None);
@@ -1474,7 +1572,7 @@ macro_rules! screening_store {
             }
 
             #[tracing::instrument(skip_all, fields(person_id = %id))]
-            async fn erase_person(&self, context: &AuditContext, scope: Scope, id: Uuid, reason: &str) -> HavenResult<Option<Person>> {
+            async fn erase_person(&self, context: &AuditContext, scope: Reach, id: Uuid, reason: &str) -> HavenResult<Option<Person>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
                 let Some(row) = Self::load_person(&mut tx, scope, id).await? else {
                     return Ok(None);
@@ -1498,6 +1596,25 @@ macro_rules! screening_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;
+                // Reasons and legal bases recorded in the clear before they were encrypted go
+                // as well.
+                sqlx::query(
+                    "UPDATE decisions SET reasons = '', legal_basis = '' WHERE (reasons <> '' OR legal_basis <> '') \
+                     AND screening_id IN (SELECT id FROM screenings WHERE person_id = $1)",
+                )
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                // What the feed said about the person and their screenings goes too; the
+                // sequences stay so followers' positions hold.
+                let screening_ids: Vec<(Uuid,)> = sqlx::query_as("SELECT id FROM screenings WHERE person_id = $1")
+                    .bind(id)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                let aggregates: Vec<Uuid> = std::iter::once(id).chain(screening_ids.into_iter().map(|(screening,)| screening)).collect();
+                OutboxWrite::redact_events(&mut *tx, &aggregates).await.map_err(db_error)?;
                 if erased.rows_affected() == 1 {
                     let event = NewEvent {
                         event_type: "person.erased",
@@ -1510,18 +1627,20 @@ macro_rules! screening_store {
                 AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("person.erase", "person", id))
                     .await
                     .map_err(db_error)?;
-                let person = Self::load_person(&mut tx, Scope::All, id)
+                let person = Self::load_person(&mut tx, Reach::INTERNAL, id)
                     .await?
                     .ok_or_else(|| HavenError::not_found("person"))?
                     .decrypt(&self.crypto)?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
                 tracing::info!(person_id = %id, "person erased");
+                // No copy of the destroyed keys may stay in the database files.
+                self.pool.forget_deleted().await?;
                 Ok(Some(person))
             }
 
             #[tracing::instrument(skip_all, fields(screening_id = %screening_id))]
-            async fn find_matches(&self, context: &AuditContext, scope: Scope, screening_id: Uuid) -> HavenResult<Option<Vec<PersonMatch>>> {
+            async fn find_matches(&self, context: &AuditContext, scope: Reach, screening_id: Uuid) -> HavenResult<Option<Vec<PersonMatch>>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
                 let Some(screening) = Self::load(&mut tx, &self.crypto, scope, screening_id).await.map_err(Self::decode)? else {
                     return Ok(None);
@@ -1535,9 +1654,10 @@ macro_rules! screening_store {
                     "SELECT DISTINCT other.person_id, p.code, other.kind, p.organization_id FROM person_blind_index mine \
                      JOIN person_blind_index other ON other.value = mine.value AND other.kind = mine.kind \
                      JOIN persons p ON p.id = other.person_id \
-                     WHERE mine.person_id = $1 AND other.person_id <> $1",
+                     WHERE mine.person_id = $1 AND other.person_id <> $1 AND ($2 OR NOT p.sealed)",
                 )
                 .bind(person_id)
+                .bind(scope.sees_sealed())
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(db_error)?;
@@ -1555,10 +1675,12 @@ macro_rules! screening_store {
                         Vec::new()
                     } else {
                         sqlx::query_as(
-                            "SELECT id FROM screenings WHERE person_id = $1 AND ($2 IS NULL OR organization_id = $2) ORDER BY seq",
+                            "SELECT id FROM screenings WHERE person_id = $1 AND ($2 IS NULL OR organization_id = $2) \
+                             AND ($3 OR NOT sealed) ORDER BY seq",
                         )
                         .bind(other)
                         .bind(scope.organization())
+                        .bind(scope.sees_sealed())
                         .fetch_all(&mut *tx)
                         .await
                         .map_err(db_error)?
@@ -1580,7 +1702,7 @@ macro_rules! screening_store {
             }
 
             #[tracing::instrument(skip_all, fields(screening_id = %screening_id, other = %other))]
-            async fn confirm_match(&self, context: &AuditContext, scope: Scope, screening_id: Uuid, other: Uuid) -> HavenResult<Option<Screening>> {
+            async fn confirm_match(&self, context: &AuditContext, scope: Reach, screening_id: Uuid, other: Uuid) -> HavenResult<Option<Screening>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
                 let Some(screening) = Self::load(&mut tx, &self.crypto, scope, screening_id).await.map_err(Self::decode)? else {
                     return Ok(None);
@@ -1632,7 +1754,7 @@ macro_rules! screening_store {
             }
 
             #[tracing::instrument(skip_all, fields(person_id = %id))]
-            async fn person_access(&self, scope: Scope, id: Uuid, after: i64, limit: u32) -> HavenResult<Option<Vec<AuditEntry>>> {
+            async fn person_access(&self, scope: Reach, id: Uuid, after: i64, limit: u32) -> HavenResult<Option<Vec<AuditEntry>>> {
                 let mut connection = self.pool.acquire().await.map_err(db_error)?;
                 if Self::load_person(&mut connection, scope, id).await?.is_none() {
                     return Ok(None);
@@ -1678,6 +1800,29 @@ macro_rules! screening_store {
                     }
                 }
                 Ok(rewrapped)
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl EventSink for $name {
+            async fn checkpoint(&self, source: &str) -> HavenResult<i64> {
+                let mut connection = self.pool.acquire().await.map_err(db_error)?;
+                CheckpointWrite::checkpoint(&mut *connection, source).await.map_err(db_error)
+            }
+
+            #[tracing::instrument(skip_all, fields(source = %event.source, sequence = event.sequence, event_type = %event.event_type))]
+            async fn apply(&self, event: &Event) -> HavenResult<()> {
+                let sequence = i64::try_from(event.sequence).map_err(HavenError::internal)?;
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                if !CheckpointWrite::advance_checkpoint(&mut *tx, &event.source, sequence).await.map_err(db_error)? {
+                    return Ok(());
+                }
+                if let Some(case_id) = sealed_case(event)? {
+                    Self::seal_case(&mut tx, case_id).await?;
+                    tracing::info!(case_id = %case_id, "screenings and person sealed with their case");
+                }
+                tx.commit().await.map_err(db_error)?;
+                Ok(())
             }
         }
     };

@@ -18,7 +18,8 @@ use haven_intake::domain::{
 };
 use haven_intake::persons::{Gender, PersonCrypto, PersonDetails};
 use haven_intake::store::{
-    self, IdempotencyKey, NewConsent, NewDecision, NewScreening, ScreeningFilter, ScreeningStore,
+    self, IdempotencyKey, NewConsent, NewDecision, NewScreening, Reach, ScreeningFilter,
+    ScreeningStore,
 };
 use haven_storage::Database;
 
@@ -138,15 +139,19 @@ async fn a_screening_is_only_visible_to_its_organization(fixture: Fixture) {
     assert_eq!(created.version, 1);
     let found = fixture
         .store
-        .get_screening(Scope::Organization(mine), created.id)
+        .get_screening(
+            &officer(mine),
+            Reach::from(Scope::Organization(mine)),
+            created.id,
+        )
         .await
         .unwrap();
     assert_eq!(found.as_ref(), Some(&created));
-    let other = Scope::Organization(Uuid::new_v4());
+    let other = Reach::from(Scope::Organization(Uuid::new_v4()));
     assert!(
         fixture
             .store
-            .get_screening(other, created.id)
+            .get_screening(&officer(mine), other, created.id)
             .await
             .unwrap()
             .is_none()
@@ -154,7 +159,7 @@ async fn a_screening_is_only_visible_to_its_organization(fixture: Fixture) {
     assert!(
         fixture
             .store
-            .list_screenings(other, &ScreeningFilter::default(), None, 50)
+            .list_screenings(&officer(mine), other, &ScreeningFilter::default(), None, 50)
             .await
             .unwrap()
             .is_empty()
@@ -175,7 +180,7 @@ async fn a_screening_is_only_visible_to_its_organization(fixture: Fixture) {
 
 async fn consent_history_keeps_withdrawals(fixture: Fixture) {
     let organization = Uuid::new_v4();
-    let scope = Scope::Organization(organization);
+    let scope = Reach::from(Scope::Organization(organization));
     let created = fixture
         .store
         .create_screening(&officer(organization), screening(organization), None)
@@ -211,7 +216,7 @@ async fn consent_history_keeps_withdrawals(fixture: Fixture) {
 
 async fn an_identified_consenting_person_awaits_a_case_until_linked(fixture: Fixture) {
     let organization = Uuid::new_v4();
-    let scope = Scope::Organization(organization);
+    let scope = Reach::from(Scope::Organization(organization));
     let created = fixture
         .store
         .create_screening(&officer(organization), screening(organization), None)
@@ -285,7 +290,7 @@ async fn an_identified_consenting_person_awaits_a_case_until_linked(fixture: Fix
 
 async fn a_withdrawn_consent_stops_case_opening(fixture: Fixture) {
     let organization = Uuid::new_v4();
-    let scope = Scope::Organization(organization);
+    let scope = Reach::from(Scope::Organization(organization));
     let created = fixture
         .store
         .create_screening(&officer(organization), screening(organization), None)
@@ -327,7 +332,7 @@ async fn a_withdrawn_consent_stops_case_opening(fixture: Fixture) {
 
 async fn decisions_are_history_and_set_the_stage(fixture: Fixture) {
     let organization = Uuid::new_v4();
-    let scope = Scope::Organization(organization);
+    let scope = Reach::from(Scope::Organization(organization));
     let created = fixture
         .store
         .create_screening(&officer(organization), screening(organization), None)
@@ -346,7 +351,7 @@ async fn decisions_are_history_and_set_the_stage(fixture: Fixture) {
     }
     let current = fixture
         .store
-        .get_screening(scope, created.id)
+        .get_screening(&officer(organization), scope, created.id)
         .await
         .unwrap()
         .unwrap();
@@ -436,7 +441,7 @@ async fn personal_data_is_stored_only_encrypted_and_every_read_is_audited(fixtur
             .starts_with("AZP-")
     );
 
-    let scope = Scope::Organization(organization);
+    let scope = Reach::from(Scope::Organization(organization));
     let read = fixture
         .store
         .get_person(&officer(organization), scope, person_id)
@@ -448,7 +453,11 @@ async fn personal_data_is_stored_only_encrypted_and_every_read_is_audited(fixtur
     assert!(
         fixture
             .store
-            .get_person(&officer(foreign), Scope::Organization(foreign), person_id)
+            .get_person(
+                &officer(foreign),
+                Reach::from(Scope::Organization(foreign)),
+                person_id
+            )
             .await
             .unwrap()
             .is_none()
@@ -531,7 +540,7 @@ async fn personal_data_is_stored_only_encrypted_and_every_read_is_audited(fixtur
 
 async fn duplicates_match_across_scripts_and_spellings_only_in_scope(fixture: Fixture) {
     let organization = Uuid::new_v4();
-    let scope = Scope::Organization(organization);
+    let scope = Reach::from(Scope::Organization(organization));
     let first = create(
         &fixture,
         organization,
@@ -599,7 +608,7 @@ async fn duplicates_match_across_scripts_and_spellings_only_in_scope(fixture: Fi
 
 async fn erasure_shreds_the_key_and_leaves_only_the_code(fixture: Fixture) {
     let organization = Uuid::new_v4();
-    let scope = Scope::Organization(organization);
+    let scope = Reach::from(Scope::Organization(organization));
     let erased = create(
         &fixture,
         organization,
@@ -678,7 +687,7 @@ async fn erasure_shreds_the_key_and_leaves_only_the_code(fixture: Fixture) {
     assert!(reread.details.is_none());
     let screening = fixture
         .store
-        .get_screening(scope, erased.id)
+        .get_screening(&officer(organization), scope, erased.id)
         .await
         .unwrap()
         .unwrap();
@@ -708,7 +717,7 @@ async fn erasure_shreds_the_key_and_leaves_only_the_code(fixture: Fixture) {
 
 async fn rotating_the_master_key_rewraps_every_person(fixture: Fixture) {
     let organization = Uuid::new_v4();
-    let scope = Scope::Organization(organization);
+    let scope = Reach::from(Scope::Organization(organization));
     let created = create(
         &fixture,
         organization,
@@ -785,7 +794,7 @@ async fn count(database: &Database, table: &str) -> i64 {
 
 async fn when_the_audit_write_fails_the_request_fails_and_nothing_is_stored(fixture: Fixture) {
     let organization = Uuid::new_v4();
-    let scope = Scope::Organization(organization);
+    let scope = Reach::from(Scope::Organization(organization));
     let kept = create(
         &fixture,
         organization,
@@ -821,6 +830,28 @@ async fn when_the_audit_write_fails_the_request_fails_and_nothing_is_stored(fixt
             .is_err(),
         "no unaudited read"
     );
+    assert!(
+        fixture
+            .store
+            .get_screening(&officer(organization), scope, kept.id)
+            .await
+            .is_err(),
+        "no unaudited screening read"
+    );
+    assert!(
+        fixture
+            .store
+            .list_screenings(
+                &officer(organization),
+                scope,
+                &ScreeningFilter::default(),
+                None,
+                50
+            )
+            .await
+            .is_err(),
+        "no unaudited screening list"
+    );
     let events = haven_events::feed::events_after(&fixture.database, "intake", 0, 100)
         .await
         .unwrap();
@@ -839,7 +870,7 @@ async fn decisions_start_statutory_clocks_that_fall_due(fixture: Fixture) {
     use haven_intake::store::ClockFilter;
     let rules = haven_config::default_clocks();
     let organization = Uuid::new_v4();
-    let scope = Scope::Organization(organization);
+    let scope = Reach::from(Scope::Organization(organization));
     let late = create(&fixture, organization, None).await;
     let fresh = create(&fixture, organization, None).await;
     fixture
@@ -935,7 +966,7 @@ async fn decisions_start_statutory_clocks_that_fall_due(fixture: Fixture) {
         time::Duration::days(30)
     );
 
-    let foreign = Scope::Organization(Uuid::new_v4());
+    let foreign = Reach::from(Scope::Organization(Uuid::new_v4()));
     assert!(
         fixture
             .store
@@ -989,7 +1020,7 @@ async fn decisions_start_statutory_clocks_that_fall_due(fixture: Fixture) {
 
 async fn a_deployment_may_open_cases_for_presumed_victims(fixture: Fixture) {
     let organization = Uuid::new_v4();
-    let scope = Scope::Organization(organization);
+    let scope = Reach::from(Scope::Organization(organization));
     let created = create(&fixture, organization, None).await;
     fixture
         .store
@@ -1036,7 +1067,7 @@ async fn indicator_sets_are_versioned_data_and_screenings_keep_theirs(fixture: F
     assert!(first.definition.has("document_retention"));
 
     let organization = Uuid::new_v4();
-    let scope = Scope::Organization(organization);
+    let scope = Reach::from(Scope::Organization(organization));
     let mut new = screening(organization);
     new.assessment = AssessmentParts {
         indicators: Some(IndicatorAnswers {
@@ -1107,7 +1138,7 @@ async fn indicator_sets_are_versioned_data_and_screenings_keep_theirs(fixture: F
     assert_eq!(fixture.store.list_indicator_sets().await.unwrap().len(), 2);
     let reread = fixture
         .store
-        .get_screening(scope, created.id)
+        .get_screening(&officer(organization), scope, created.id)
         .await
         .unwrap()
         .unwrap();
@@ -1120,7 +1151,7 @@ async fn indicator_sets_are_versioned_data_and_screenings_keep_theirs(fixture: F
 
 async fn updates_need_the_current_version(fixture: Fixture) {
     let organization = Uuid::new_v4();
-    let scope = Scope::Organization(organization);
+    let scope = Reach::from(Scope::Organization(organization));
     let created = create(&fixture, organization, None).await;
     let risk = AssessmentParts {
         risk: Some(Risk {
@@ -1155,12 +1186,12 @@ async fn updates_need_the_current_version(fixture: Fixture) {
     assert_eq!(refused.code(), haven_error::ErrorCode::PreconditionFailed);
     let current = fixture
         .store
-        .get_screening(scope, created.id)
+        .get_screening(&officer(organization), scope, created.id)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(current.assessment.risk, risk.risk);
-    let foreign = Scope::Organization(Uuid::new_v4());
+    let foreign = Reach::from(Scope::Organization(Uuid::new_v4()));
     assert!(
         fixture
             .store
@@ -1174,7 +1205,7 @@ async fn updates_need_the_current_version(fixture: Fixture) {
 async fn lists_filter_by_stage_source_period_and_overdue_clock(fixture: Fixture) {
     let rules = haven_config::default_clocks();
     let organization = Uuid::new_v4();
-    let scope = Scope::Organization(organization);
+    let scope = Reach::from(Scope::Organization(organization));
     let hotline = create(&fixture, organization, None).await;
     let mut police = screening(organization);
     police.referral_source = ReferralSource::Police;
@@ -1202,7 +1233,7 @@ async fn lists_filter_by_stage_source_period_and_overdue_clock(fixture: Fixture)
         let store = fixture.store.clone();
         async move {
             store
-                .list_screenings(scope, &filter, None, 50)
+                .list_screenings(&officer(organization), scope, &filter, None, 50)
                 .await
                 .unwrap()
         }
@@ -1235,7 +1266,7 @@ async fn lists_filter_by_stage_source_period_and_overdue_clock(fixture: Fixture)
 
 async fn a_confirmed_match_marks_re_trafficking(fixture: Fixture) {
     let organization = Uuid::new_v4();
-    let scope = Scope::Organization(organization);
+    let scope = Reach::from(Scope::Organization(organization));
     let earlier = create(
         &fixture,
         organization,
@@ -1328,11 +1359,17 @@ async fn an_idempotency_key_creates_one_screening_however_often_it_is_retried(fi
     }
     assert_eq!(ids.len(), 1, "one screening");
     assert_eq!(fresh, 1, "created once, replayed otherwise");
-    let scope = Scope::Organization(organization);
+    let scope = Reach::from(Scope::Organization(organization));
     assert_eq!(
         fixture
             .store
-            .list_screenings(scope, &ScreeningFilter::default(), None, 50)
+            .list_screenings(
+                &officer(organization),
+                scope,
+                &ScreeningFilter::default(),
+                None,
+                50
+            )
             .await
             .unwrap()
             .len(),
@@ -1366,7 +1403,7 @@ async fn an_idempotency_key_creates_one_screening_however_often_it_is_retried(fi
 
 async fn retried_consents_and_decisions_are_recorded_once(fixture: Fixture) {
     let organization = Uuid::new_v4();
-    let scope = Scope::Organization(organization);
+    let scope = Reach::from(Scope::Organization(organization));
     let created = create(&fixture, organization, None).await;
     let key = |hash: &[u8]| {
         Some(IdempotencyKey {
@@ -1416,7 +1453,7 @@ async fn retried_consents_and_decisions_are_recorded_once(fixture: Fixture) {
     }
     let current = fixture
         .store
-        .get_screening(scope, created.id)
+        .get_screening(&officer(organization), scope, created.id)
         .await
         .unwrap()
         .unwrap();
@@ -1427,6 +1464,65 @@ async fn retried_consents_and_decisions_are_recorded_once(fixture: Fixture) {
     );
     assert_eq!(current.decisions.len(), 1);
     assert_eq!(current.decisions[0].deciding_organization_id, Some(police));
+}
+
+async fn screening_reads_are_audited_naming_the_reader(fixture: Fixture) {
+    let organization = Uuid::new_v4();
+    let scope = Reach::from(Scope::Organization(organization));
+    let first = create(&fixture, organization, None).await;
+    let second = create(&fixture, organization, None).await;
+    let reader = AuditContext {
+        principal: Principal {
+            subject: "reader-7".into(),
+            ..officer(organization).principal
+        },
+        purpose: "assistance".into(),
+        request_id: "req-read".into(),
+    };
+    fixture
+        .store
+        .get_screening(&reader, scope, first.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let listed = fixture
+        .store
+        .list_screenings(&reader, scope, &ScreeningFilter::default(), None, 50)
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 2);
+    let reads = |id: Uuid| {
+        let database = fixture.database.clone();
+        async move {
+            haven_audit::entries_for_record(&database, "screening", id, 0, 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|entry| entry.action == "screening.read")
+                .map(|entry| (entry.actor, entry.request_id))
+                .collect::<Vec<_>>()
+        }
+    };
+    let by_reader = ("reader-7".to_owned(), "req-read".to_owned());
+    assert_eq!(
+        reads(first.id).await,
+        vec![by_reader.clone(), by_reader.clone()]
+    );
+    assert_eq!(reads(second.id).await, vec![by_reader]);
+    let elsewhere = Reach::from(Scope::Organization(Uuid::new_v4()));
+    assert!(
+        fixture
+            .store
+            .list_screenings(&reader, elsewhere, &ScreeningFilter::default(), None, 50)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        reads(second.id).await.len(),
+        1,
+        "nothing read, nothing recorded"
+    );
 }
 
 haven_storage::backend_suite! {
@@ -1449,4 +1545,5 @@ haven_storage::backend_suite! {
     a_confirmed_match_marks_re_trafficking,
     an_idempotency_key_creates_one_screening_however_often_it_is_retried,
     retried_consents_and_decisions_are_recorded_once,
+    screening_reads_are_audited_naming_the_reader,
 }

@@ -252,7 +252,9 @@ pub(crate) struct CreateScreening {
     /// When the screening took place; defaults to now.
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub(crate) screened_at: Option<OffsetDateTime>,
-    /// Settlement where the screening took place.
+    /// Settlement where the screening took place: a settlement of the gazetteer
+    /// (`GET /v1/settlements`; any spelling of its name, stored as the gazetteer's
+    /// name), or `other` with `coordinates`.
     #[serde(default)]
     pub(crate) settlement: Option<String>,
     /// ISO 639 code of the language of the screening.
