@@ -104,7 +104,10 @@ mod tests {
     fn every_role_appears_once() {
         for role in Role::ALL {
             assert_eq!(
-                FIELD_POLICY.iter().filter(|(listed, _)| *listed == role).count(),
+                FIELD_POLICY
+                    .iter()
+                    .filter(|(listed, _)| *listed == role)
+                    .count(),
                 1,
                 "{role:?}"
             );
