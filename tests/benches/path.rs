@@ -287,6 +287,7 @@ fn audit_context(
         },
         purpose: "assistance".into(),
         request_id: String::new(),
+        on_behalf_of: None,
     }
 }
 

@@ -107,6 +107,9 @@ pub struct NewAuditEntry {
     pub request_id: String,
     /// How the request ended, when the caller classifies it.
     pub outcome: Option<Outcome>,
+    /// The service that called on the actor's behalf (`service:<name>`), when the
+    /// actor reached this service through another one; `None` for a direct call.
+    pub via: Option<String>,
 }
 
 impl NewAuditEntry {
@@ -129,6 +132,7 @@ impl NewAuditEntry {
             purpose: purpose.into(),
             request_id: request_id.into(),
             outcome: Some(Outcome::Allowed),
+            via: None,
         }
     }
 
@@ -174,6 +178,8 @@ pub struct AuditEntry {
     /// SHA-256 over the canonical encoding of every other field
     /// (see [`crate::hash`]).
     pub hash: AuditHash,
+    /// The service that called on the actor's behalf, if any.
+    pub via: Option<String>,
 }
 
 impl AuditEntry {
@@ -195,6 +201,7 @@ impl AuditEntry {
             request_id: &self.request_id,
             outcome: self.outcome.map(Outcome::as_str),
             previous_hash: self.previous_hash.as_bytes(),
+            via: self.via.as_deref(),
         })
     }
 }

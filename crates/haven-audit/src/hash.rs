@@ -14,10 +14,13 @@
 //! 11. `purpose`, 12. `request_id` (UTF-8),
 //! 13. `outcome`: the byte `0x00` when absent, else `0x01` then its UTF-8 spelling,
 //! 14. `previous_hash` (32 bytes),
+//! 15. only when the entry records a service hop (`via`, see
+//!     [`crate::AuditEntry::via`]): the tag `via`, then the service's subject (UTF-8),
 //!
 //! where each part is preceded by its length in bytes as 8 bytes big-endian. The
 //! length prefixes make the encoding unambiguous: no two different entries encode to
-//! the same bytes, however their text fields are split. Enumerations are hashed in
+//! the same bytes, however their text fields are split. Entries without a hop hash
+//! exactly as before the hop was recorded, so older chains still verify. Enumerations are hashed in
 //! their stored spelling (`user`, `not_found`).
 
 use std::fmt;
@@ -97,6 +100,7 @@ pub(crate) struct HashedFields<'a> {
     pub request_id: &'a str,
     pub outcome: Option<&'a str>,
     pub previous_hash: &'a [u8],
+    pub via: Option<&'a str>,
 }
 
 /// The hash of an entry with these fields (see the [module docs](self)).
@@ -126,6 +130,10 @@ pub(crate) fn compute(fields: &HashedFields<'_>) -> AuditHash {
         Some(outcome) => part(&[&[0x01], outcome.as_bytes()]),
     }
     part(&[fields.previous_hash]);
+    if let Some(via) = fields.via {
+        part(&[b"via"]);
+        part(&[via.as_bytes()]);
+    }
     AuditHash(hasher.finalize().into())
 }
 
@@ -152,6 +160,7 @@ mod tests {
             request_id: "req-1",
             outcome: Some("allowed"),
             previous_hash: &[7; 32],
+            via: None,
         }
     }
 
@@ -249,6 +258,10 @@ mod tests {
             },
             HashedFields {
                 previous_hash: &[8; 32],
+                ..sample()
+            },
+            HashedFields {
+                via: Some("service:referral"),
                 ..sample()
             },
         ];

@@ -37,7 +37,7 @@ pub use entry::{ActorKind, AuditEntry, NewAuditEntry, Outcome};
 pub use hash::AuditHash;
 pub use read::entries_for_record;
 pub use report::{BreakReason, VerifyReport};
-pub use verify::{verify, verify_against};
+pub use verify::{holds_audit_log, verify, verify_against};
 pub use write::{AuditWrite, append};
 
 use haven_storage::MigrationSet;

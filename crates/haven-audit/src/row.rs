@@ -10,7 +10,7 @@ use crate::hash::{AuditHash, HashedFields};
 /// Every column, in the order of [`AuditRow`].
 pub(crate) const COLUMNS: &str = "sequence, entry_id, occurred_at, actor, actor_kind, \
     organization_id, action, record_type, record_id, purpose, request_id, outcome, \
-    previous_hash, hash";
+    previous_hash, hash, via";
 
 /// A stored entry with its enumerations and hashes still raw, so the verifier can
 /// hash exactly what is stored even when it is not a valid entry any more.
@@ -30,6 +30,7 @@ pub(crate) struct AuditRow {
     pub outcome: Option<String>,
     pub previous_hash: Vec<u8>,
     pub hash: Vec<u8>,
+    pub via: Option<String>,
 }
 
 impl AuditRow {
@@ -49,6 +50,7 @@ impl AuditRow {
             request_id: &self.request_id,
             outcome: self.outcome.as_deref(),
             previous_hash: &self.previous_hash,
+            via: self.via.as_deref(),
         }
     }
 }
@@ -105,6 +107,7 @@ impl TryFrom<AuditRow> for AuditEntry {
             outcome,
             previous_hash,
             hash,
+            via: row.via,
         })
     }
 }

@@ -10,7 +10,6 @@ const MAX_ACTOR: usize = 128;
 const MAX_ACTION: usize = 64;
 const MAX_RECORD_TYPE: usize = 32;
 const MAX_PURPOSE: usize = 64;
-const MAX_REQUEST_ID: usize = 128;
 
 /// Checks `entry`, or says which field is wrong and why.
 pub(crate) fn check(entry: &NewAuditEntry) -> Result<(), sqlx::Error> {
@@ -39,12 +38,19 @@ pub(crate) fn check(entry: &NewAuditEntry) -> Result<(), sqlx::Error> {
             "must be 1 to 64 bytes without control characters",
         ));
     }
-    if entry.request_id.len() > MAX_REQUEST_ID
-        || !entry.request_id.bytes().all(|byte| byte.is_ascii_graphic())
-    {
+    // The same rule the gateway and every gRPC service apply to incoming ids.
+    if !entry.request_id.is_empty() && !haven_auth::request_id::is_valid(&entry.request_id) {
         return Err(invalid(
             "request_id",
-            "must be at most 128 printable ASCII characters without spaces",
+            "must be empty or 1 to 64 ASCII letters, digits or dashes",
+        ));
+    }
+    if let Some(via) = &entry.via
+        && (!via.starts_with("service:") || via.len() > MAX_ACTOR || has_control(via))
+    {
+        return Err(invalid(
+            "via",
+            "must be a service subject (`service:<name>`) of at most 128 bytes",
         ));
     }
     Ok(())
@@ -88,6 +94,7 @@ mod tests {
             purpose: "assistance".to_owned(),
             request_id: String::new(),
             outcome: None,
+            via: None,
         }
     }
 
@@ -168,6 +175,27 @@ mod tests {
                 "request_id",
                 NewAuditEntry {
                     request_id: "a b".to_owned(),
+                    ..valid()
+                },
+            ),
+            (
+                "request_id",
+                NewAuditEntry {
+                    request_id: "event:intake:42".to_owned(),
+                    ..valid()
+                },
+            ),
+            (
+                "request_id",
+                NewAuditEntry {
+                    request_id: "r".repeat(65),
+                    ..valid()
+                },
+            ),
+            (
+                "via",
+                NewAuditEntry {
+                    via: Some("user-2".to_owned()),
                     ..valid()
                 },
             ),

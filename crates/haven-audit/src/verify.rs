@@ -25,6 +25,23 @@ use crate::row::{AuditRow, COLUMNS};
 /// Entries read per query: bounds memory however long the chain is.
 const BATCH: i64 = 1_000;
 
+/// Whether `database` carries an audit trail (the `audit_log` table, in the
+/// service's own schema on Postgres). `haven audit verify` asks every service's
+/// database, so a service that keeps a trail cannot be left out of verification.
+#[tracing::instrument(skip_all, fields(backend = database.backend_name()))]
+pub async fn holds_audit_log(database: &Database) -> Result<bool, HavenError> {
+    const SQLITE: &str =
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'audit_log'";
+    const POSTGRES: &str = "SELECT COUNT(*) FROM information_schema.tables \
+        WHERE table_schema = current_schema() AND table_name = 'audit_log'";
+    let tables: i64 = match database {
+        Database::Sqlite(pool) => sqlx::query_scalar(SQLITE).fetch_one(pool).await,
+        Database::Postgres(pool) => sqlx::query_scalar(POSTGRES).fetch_one(pool).await,
+    }
+    .map_err(db_error)?;
+    Ok(tables > 0)
+}
+
 /// Verifies the whole chain. `Err` only when the database cannot be read; a damaged
 /// chain is an `Ok` [`VerifyReport::Broken`] naming the first broken link.
 #[tracing::instrument(skip_all, fields(backend = database.backend_name()))]

@@ -67,8 +67,8 @@ const SELECT_LAST: &str = "SELECT sequence, hash FROM audit_log ORDER BY sequenc
 
 const INSERT_ENTRY: &str = "INSERT INTO audit_log (sequence, entry_id, occurred_at, actor, \
     actor_kind, organization_id, action, record_type, record_id, purpose, request_id, \
-    outcome, previous_hash, hash) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)";
+    outcome, previous_hash, hash, via) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
 
 /// Stable lock key per service, so services sharing one Postgres database do not
 /// serialise each other, and distinct from the outbox's key for the same service.
@@ -137,6 +137,7 @@ macro_rules! impl_audit_write {
                     outcome: entry.outcome,
                     previous_hash,
                     hash: AuditHash::ZERO,
+                    via: entry.via.clone(),
                 };
                 appended.hash = appended.computed_hash();
                 sqlx::query(INSERT_ENTRY)
@@ -154,6 +155,7 @@ macro_rules! impl_audit_write {
                     .bind(appended.outcome.map(|outcome| outcome.as_str()))
                     .bind(appended.previous_hash.as_bytes().as_slice())
                     .bind(appended.hash.as_bytes().as_slice())
+                    .bind(appended.via.as_deref())
                     .execute(&mut *self)
                     .await?;
                 Ok(appended)

@@ -10,6 +10,7 @@
 //! - [`policy`] is the one role × action table that code and tests read.
 //! - [`fields`] classes information (identifying, quasi-identifier, narrative,
 //!   operational) and says which roles may receive each class.
+//! - [`request_id`] is the one rule for which request ids are kept.
 //! - [`http`] is the axum extractor, [`grpc`] the tonic interceptor and client helpers.
 
 pub mod fields;
@@ -18,6 +19,7 @@ pub mod http;
 pub mod keys;
 pub mod policy;
 mod principal;
+pub mod request_id;
 mod verifier;
 
 pub use fields::FieldClass;

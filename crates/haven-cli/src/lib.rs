@@ -51,6 +51,20 @@ impl ServiceName {
         }
     }
 
+    /// Opens the service's database (the SQLite file or Postgres schema of that
+    /// name) and applies its migrations. The one place that knows which database
+    /// belongs to which service: migration, `haven up` and `haven audit verify` all
+    /// go through it.
+    pub async fn connect(self, settings: &Settings) -> anyhow::Result<haven_storage::Database> {
+        match self {
+            ServiceName::Gateway => haven_gateway::connect(settings).await,
+            ServiceName::Intake => haven_intake::connect(settings).await,
+            ServiceName::Case => haven_case::connect(settings).await,
+            ServiceName::Referral => haven_referral::connect(settings).await,
+            ServiceName::Reporting => haven_reporting::connect(settings).await,
+        }
+    }
+
     /// The configured listen address.
     pub fn listen(self, settings: &Settings) -> SocketAddr {
         match self {
@@ -127,14 +141,8 @@ async fn serve_bound(
 
 /// Runs every service's migrations.
 pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    for database in [
-        haven_gateway::connect(settings).await?,
-        haven_intake::connect(settings).await?,
-        haven_case::connect(settings).await?,
-        haven_referral::connect(settings).await?,
-        haven_reporting::connect(settings).await?,
-    ] {
-        database.close().await;
+    for service in ServiceName::ALL {
+        service.connect(settings).await?.close().await;
     }
     Ok(())
 }

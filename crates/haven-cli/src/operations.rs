@@ -1,30 +1,33 @@
 //! Operator commands: audit verification and master-key rotation.
 
 use haven_audit::VerifyReport;
+
+use crate::ServiceName;
 use haven_config::Settings;
 use haven_crypto::{KeyWrapper as _, MasterKeyring};
 use haven_events::EventSignal;
 use haven_intake::persons::{MASTER_KEYRING_FILE, PersonCrypto};
 
-/// Verifies the audit chain of every service that keeps one. Prints one line per
-/// service; fails if any chain is broken.
+/// Verifies the audit chain of every service database that keeps one. Every service
+/// `haven up` runs is asked, so a service that keeps a trail cannot be forgotten.
+/// Prints one line per service; fails if any chain is broken.
 pub async fn verify_audit(settings: &Settings) -> anyhow::Result<()> {
     let mut broken = Vec::new();
-    for (service, database) in [
-        ("intake", haven_intake::connect(settings).await?),
-        ("case", haven_case::connect(settings).await?),
-    ] {
-        let report = haven_audit::verify(&database)
+    for service in ServiceName::ALL {
+        let name = service.as_str();
+        let database = service.connect(settings).await?;
+        let report = verify_service(&database)
             .await
-            .map_err(|error| anyhow::anyhow!("{service}: {error}"))?;
+            .map_err(|error| anyhow::anyhow!("{name}: {error}"));
         database.close().await;
-        match &report {
-            VerifyReport::Ok { entries, head_hash } => {
-                println!("{service}: audit chain intact, {entries} entries, head {head_hash}");
+        match report? {
+            None => println!("{name}: keeps no audit log"),
+            Some(VerifyReport::Ok { entries, head_hash }) => {
+                println!("{name}: audit chain intact, {entries} entries, head {head_hash}");
             }
-            other => {
-                println!("{service}: {other}");
-                broken.push(service);
+            Some(other) => {
+                println!("{name}: {other}");
+                broken.push(name);
             }
         }
     }
@@ -34,6 +37,16 @@ pub async fn verify_audit(settings: &Settings) -> anyhow::Result<()> {
         broken.join(", ")
     );
     Ok(())
+}
+
+/// The report on the database's chain, or `None` if it keeps no audit log.
+async fn verify_service(
+    database: &haven_storage::Database,
+) -> Result<Option<VerifyReport>, haven_error::HavenError> {
+    if !haven_audit::holds_audit_log(database).await? {
+        return Ok(None);
+    }
+    haven_audit::verify(database).await.map(Some)
 }
 
 /// Creates a fresh master keyring and blind-index key in `directory`, refusing to

@@ -55,6 +55,7 @@ async fn audit_verify_passes_an_intact_chain_and_names_a_tampered_entry() {
             purpose: "assistance".into(),
             request_id: "req".into(),
             outcome: None,
+            via: None,
         };
         AuditWrite::append_audit(&mut *tx, "case", &entry)
             .await

@@ -170,6 +170,7 @@ fn supervisor(organization: Uuid) -> AuditContext {
         },
         purpose: "assistance".into(),
         request_id: "bench".into(),
+        on_behalf_of: None,
     }
 }
 

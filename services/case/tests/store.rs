@@ -47,6 +47,7 @@ fn caller() -> AuditContext {
         },
         purpose: "assistance".into(),
         request_id: "req-7".into(),
+        on_behalf_of: None,
     }
 }
 

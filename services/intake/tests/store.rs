@@ -50,6 +50,7 @@ fn officer(organization_id: Uuid) -> AuditContext {
         },
         purpose: "assistance".into(),
         request_id: "req-1".into(),
+        on_behalf_of: None,
     }
 }
 

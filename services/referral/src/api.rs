@@ -607,7 +607,7 @@ impl ReferralService for ReferralApi {
         // The case, and only the owner's staff refer it.
         let case = self
             .peers
-            .case(case_id)
+            .case(&context, case_id)
             .await?
             .filter(|case| scope.contains(case.organization_id))
             .ok_or_else(|| HavenError::not_found("case"))?;
@@ -642,6 +642,7 @@ impl ReferralService for ReferralApi {
         let organization_type = self.organization_type(facility.organization_id).await?;
         self.peers
             .share(
+                &context,
                 case.screening_id,
                 organization_type,
                 facility.organization_id,
@@ -835,6 +836,7 @@ impl ReferralService for ReferralApi {
         let shared = match self
             .peers
             .share(
+                &context,
                 referral.screening_id,
                 organization_type,
                 referral.to_organization_id,

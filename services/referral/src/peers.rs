@@ -8,6 +8,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
+use haven_audit::AuditContext;
 use haven_auth::grpc::ServiceIdentity;
 use haven_auth::keys::ServiceTokens;
 use haven_error::{HavenError, HavenResult};
@@ -59,10 +60,12 @@ impl Peers {
         })
     }
 
-    /// The case, or `None` if it does not exist (or is sealed).
-    pub async fn case(&self, id: Uuid) -> HavenResult<Option<CaseFacts>> {
+    /// The case, or `None` if it does not exist (or is sealed). Case's audit trail
+    /// records the user of `context` as the reader.
+    pub async fn case(&self, context: &AuditContext, id: Uuid) -> HavenResult<Option<CaseFacts>> {
         let mut request = tonic::Request::new(GetCaseRequest { id: id.to_string() });
         request.set_timeout(CALL_TIMEOUT);
+        context.forward(&mut request)?;
         haven_telemetry::inject_trace_context(request.metadata_mut());
         let case = match self.cases.clone().get_case(request).await {
             Ok(response) => response.into_inner().case,
@@ -87,9 +90,11 @@ impl Peers {
 
     /// Checks the data-sharing consent for an organisation type and returns the named
     /// fields (none when `fields` is empty). A refusal comes back as intake's error
-    /// (`FailedPrecondition` with the reason).
+    /// (`FailedPrecondition` with the reason). Intake's audit trail records the user
+    /// of `context` (the receiving organisation's reader) as the one who read them.
     pub async fn share(
         &self,
+        context: &AuditContext,
         screening_id: Uuid,
         organization_type: &str,
         receiving_organization_id: Uuid,
@@ -102,6 +107,7 @@ impl Peers {
             receiving_organization_id: receiving_organization_id.to_string(),
         });
         request.set_timeout(CALL_TIMEOUT);
+        context.forward(&mut request)?;
         haven_telemetry::inject_trace_context(request.metadata_mut());
         match self.intake.clone().share_for_referral(request).await {
             Ok(response) => Ok(response

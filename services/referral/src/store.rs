@@ -909,7 +909,8 @@ macro_rules! directory_store {
                                 kind: haven_auth::PrincipalKind::Service,
                             },
                             purpose: "consent_withdrawn".into(),
-                            request_id: format!("event:{}:{}", event.source, event.sequence),
+                            request_id: format!("event-{}-{}", event.source, event.sequence),
+                            on_behalf_of: None,
                         };
                         let change = StatusChange {
                             to: ReferralStatus::Revoked,

@@ -65,6 +65,7 @@ fn staff(organization: Uuid, roles: &[Role]) -> AuditContext {
         },
         purpose: "assistance".into(),
         request_id: "req".into(),
+        on_behalf_of: None,
     }
 }
 

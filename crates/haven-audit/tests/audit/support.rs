@@ -30,6 +30,7 @@ pub fn read_of(record_id: Uuid) -> NewAuditEntry {
         purpose: "assistance".to_owned(),
         request_id: format!("req-{}", Uuid::new_v4().simple()),
         outcome: Some(Outcome::Allowed),
+        via: None,
     }
 }
 
