@@ -250,11 +250,13 @@ async fn erasure_leaves_no_key_in_the_database_files_and_no_person_in_the_feed(s
         "the feed described the person before erasure: {payload}"
     );
 
+    // The reason is typed text: it may name the person.
+    let reason = format!("Canaryreason{} asked by Aynur", Uuid::new_v4().simple());
     let erased = stack
         .http
         .delete(stack.url(&format!("/v1/persons/{person_id}")))
         .bearer_auth(&admin)
-        .json(&json!({"reason": "request of the data subject"}))
+        .json(&json!({"reason": reason}))
         .send()
         .await
         .unwrap();
@@ -267,6 +269,10 @@ async fn erasure_leaves_no_key_in_the_database_files_and_no_person_in_the_feed(s
             "a destroyed key is left in the database files"
         );
     }
+    assert!(
+        !contains(&after, reason.as_bytes()),
+        "the typed reason is stored in the clear"
+    );
 
     let erasure_seen = |events: &[Event]| {
         events

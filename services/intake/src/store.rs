@@ -663,7 +663,8 @@ const NEXT_PERSON_NUMBER: &str = "INSERT INTO person_code_counters (year, last) 
     ON CONFLICT (year) DO UPDATE SET last = person_code_counters.last + 1 RETURNING last";
 const INSERT_INDEX: &str = "INSERT INTO person_blind_index (person_id, kind, value) VALUES ($1, $2, $3) \
     ON CONFLICT DO NOTHING";
-const ERASE_PERSON: &str = "UPDATE persons SET wrapped_key = NULL, erased_at = $2, erasure_reason = $3, \
+const ERASE_PERSON: &str = "UPDATE persons SET wrapped_key = NULL, erased_at = $2, erasure_reason = NULL, \
+    erasure_key = $3, erasure_reason_ciphertext = $4, \
     version = version + 1 WHERE id = $1 AND erased_at IS NULL";
 const SELECT_CONSENTS: &str = "SELECT id, purpose, given, method, recorded_by, recorded_at, by_guardian, \
     organization_types FROM consents WHERE screening_id = $1 ORDER BY seq";
@@ -1578,10 +1579,16 @@ macro_rules! screening_store {
                     return Ok(None);
                 };
                 let organization_id = row.organization_id;
+                // The reason is typed text and may name people: it is kept only encrypted,
+                // under a key of its own that the erasure does not destroy.
+                let (erasure_key, wrapped_erasure_key) = self.crypto.new_data_key(id)?;
+                let reason_context = haven_crypto::FieldContext::new("persons", "erasure_reason", id.as_bytes());
+                let sealed_reason = haven_crypto::encrypt_str(&erasure_key, reason, &reason_context).map_err(HavenError::internal)?;
                 let erased = sqlx::query(ERASE_PERSON)
                     .bind(id)
                     .bind(OffsetDateTime::now_utc())
-                    .bind(reason)
+                    .bind(wrapped_erasure_key)
+                    .bind(sealed_reason)
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;
@@ -1767,12 +1774,13 @@ macro_rules! screening_store {
             #[tracing::instrument(skip_all)]
             async fn rewrap_person_keys(&self) -> HavenResult<u64> {
                 let mut rewrapped = 0;
-                // Persons' keys, and the screenings' keys that seal decision reasons.
-                for table in ["persons", "screenings"] {
+                // Persons' keys, the screenings' keys that seal decision reasons, and the keys
+                // of erasure reasons.
+                for (table, column) in [("persons", "wrapped_key"), ("screenings", "wrapped_key"), ("persons", "erasure_key")] {
                     let mut after = 0_i64;
                     loop {
                         let select = format!(
-                            "SELECT seq, id, wrapped_key FROM {table} WHERE seq > $1 AND wrapped_key IS NOT NULL ORDER BY seq LIMIT 500"
+                            "SELECT seq, id, {column} FROM {table} WHERE seq > $1 AND {column} IS NOT NULL ORDER BY seq LIMIT 500"
                         );
                         let batch: Vec<(i64, Uuid, Vec<u8>)> = sqlx::query_as(sqlx::AssertSqlSafe(select))
                             .bind(after)
@@ -1786,7 +1794,7 @@ macro_rules! screening_store {
                             let new_wrapped = self.crypto.rewrap(*id, wrapped)?;
                             if &new_wrapped != wrapped {
                                 // Only if nobody shredded the key meanwhile.
-                                let update = format!("UPDATE {table} SET wrapped_key = $2 WHERE id = $1 AND wrapped_key IS NOT NULL");
+                                let update = format!("UPDATE {table} SET {column} = $2 WHERE id = $1 AND {column} IS NOT NULL");
                                 sqlx::query(sqlx::AssertSqlSafe(update))
                                     .bind(id)
                                     .bind(new_wrapped)
