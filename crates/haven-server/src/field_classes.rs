@@ -197,7 +197,8 @@ pub const FIELD_CLASSES: &[(&str, FieldClass)] = &[
     ("haven.case.v1.TimelineEntry.sequence", Operational),
     ("haven.case.v1.TimelineEntry.occurred_at", Operational),
     ("haven.case.v1.TimelineEntry.type", Operational),
-    ("haven.case.v1.TimelineEntry.details_json", Narrative),
+    // Filtered per reader by the event field table (`haven_events::fields`).
+    ("haven.case.v1.TimelineEntry.details_json", Operational),
     // case.v1.Transfer
     ("haven.case.v1.Transfer.id", Operational),
     ("haven.case.v1.Transfer.case_id", Operational),

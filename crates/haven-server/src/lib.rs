@@ -6,6 +6,7 @@
 
 mod credentials;
 pub mod field_classes;
+mod readiness;
 pub mod redaction;
 mod reflection;
 mod routes;
@@ -33,6 +34,7 @@ pub use credentials::{
     MAX_AUTHORIZATION_BYTES, MAX_HEADER_LIST_BYTES, authorization_too_large,
     oversized_authorization_message,
 };
+pub use readiness::Readiness;
 pub use routes::GrpcRoutes;
 pub use tls::{
     TLS_HANDSHAKE_TIMEOUT, client_endpoint, client_endpoint_with, client_tls_config,
@@ -78,7 +80,8 @@ impl Security {
 /// stops accepting, lets in-flight calls finish, and returns.
 ///
 /// `health_name` is the fully qualified service name reported as SERVING, e.g.
-/// `haven.case.v1.CaseService`; every service in `routes` is reported too.
+/// `haven.case.v1.CaseService`; every service in `routes` is reported too, and
+/// follows the routes' [`Readiness`] probe when one is set.
 /// Reflection (both `grpc.reflection.v1` and `grpc.reflection.v1alpha`) lists
 /// exactly the services in `routes`, health and reflection. `tls` is
 /// `settings.grpc_tls`: with a certificate the listener speaks only TLS, and with
@@ -106,7 +109,7 @@ pub async fn serve_grpc_with(
             .tls_config(tls_config)
             .context("grpc_tls: certificate, key or client CA cannot be used")?;
     }
-    let (routes, service_names) = routes.into_parts();
+    let (routes, service_names, readiness) = routes.into_parts();
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     let mut health_names = vec![health_name];
     health_names.extend(service_names.iter().copied());
@@ -117,6 +120,14 @@ pub async fn serve_grpc_with(
             .await;
     }
     let (reflection_v1, reflection_v1alpha) = reflection::services(&service_names)?;
+    let follower = readiness.map(|readiness| {
+        tokio::spawn(readiness::follow(
+            readiness,
+            health_reporter.clone(),
+            health_names.clone(),
+            shutdown.clone(),
+        ))
+    });
 
     let address = listener.local_addr()?;
     tracing::info!(service = health_name, %address, tls = tls_mode, "gRPC service listening");
@@ -150,7 +161,7 @@ pub async fn serve_grpc_with(
         }
     };
     // Outermost, so that every response of every service passes the field filter.
-    builder
+    let served = builder
         .layer(redaction::RedactionLayer)
         .trace_fn(haven_telemetry::grpc_request_span)
         .timeout(DEFAULT_CALL_TIMEOUT)
@@ -162,7 +173,11 @@ pub async fn serve_grpc_with(
         .layer(InterceptorLayer::new(credentials::refuse_oversized))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, signal)
-        .await?;
+        .await;
+    if let Some(follower) = follower {
+        follower.abort();
+    }
+    served?;
     tracing::info!(service = health_name, "stopped");
     Ok(())
 }

@@ -7,6 +7,8 @@ use tonic::body::Body;
 use tonic::server::NamedService;
 use tonic::service::Routes;
 
+use crate::readiness::Readiness;
+
 /// The services of one gRPC port. Every service is added through [`GrpcRoutes::add_service`],
 /// which records its fully qualified name; reflection then lists exactly these
 /// (plus health and reflection itself), never a hand-kept list that could drift.
@@ -14,6 +16,7 @@ use tonic::service::Routes;
 pub struct GrpcRoutes {
     routes: Routes,
     names: Vec<&'static str>,
+    readiness: Option<Readiness>,
 }
 
 impl GrpcRoutes {
@@ -41,13 +44,21 @@ impl GrpcRoutes {
         self
     }
 
+    /// Health follows `readiness` (e.g. a ping of the service's own database):
+    /// NOT_SERVING while it fails. Without it, health is SERVING until shutdown.
+    #[must_use]
+    pub fn readiness(mut self, readiness: Readiness) -> Self {
+        self.readiness = Some(readiness);
+        self
+    }
+
     /// Fully qualified names of the services added, in order.
     pub fn names(&self) -> &[&'static str] {
         &self.names
     }
 
-    /// The routes and the names, for the server builder.
-    pub(crate) fn into_parts(self) -> (Routes, Vec<&'static str>) {
-        (self.routes, self.names)
+    /// The routes, the names and the readiness probe, for the server builder.
+    pub(crate) fn into_parts(self) -> (Routes, Vec<&'static str>, Option<Readiness>) {
+        (self.routes, self.names, self.readiness)
     }
 }

@@ -18,7 +18,7 @@ use haven_config::Settings;
 use haven_events::{EventFeed, EventSignal, EventSink};
 use haven_proto::case::v1::case_service_server::CaseServiceServer;
 use haven_proto::common::v1::event_feed_service_server::EventFeedServiceServer;
-use haven_server::{GrpcRoutes, MAX_MESSAGE_BYTES, Security, serve_grpc_with};
+use haven_server::{GrpcRoutes, MAX_MESSAGE_BYTES, Readiness, Security, serve_grpc_with};
 use haven_storage::{Database, MigrationSet};
 
 pub use api::CaseApi;
@@ -97,6 +97,7 @@ pub async fn serve(
         shutdown.clone(),
     ));
     let routes = GrpcRoutes::new()
+        .readiness(Readiness::database(database.clone()))
         .add_service(tonic::service::interceptor::InterceptedService::new(
             api,
             security.interceptor(),

@@ -25,7 +25,7 @@ use haven_proto::common::v1::event_feed_service_server::EventFeedServiceServer;
 use haven_proto::intake::v1::clock_service_server::ClockServiceServer;
 use haven_proto::intake::v1::indicator_set_service_server::IndicatorSetServiceServer;
 use haven_proto::intake::v1::intake_service_server::IntakeServiceServer;
-use haven_server::{GrpcRoutes, MAX_MESSAGE_BYTES, Security, serve_grpc_with};
+use haven_server::{GrpcRoutes, MAX_MESSAGE_BYTES, Readiness, Security, serve_grpc_with};
 use haven_storage::{Database, MigrationSet};
 
 pub use api::IntakeApi;
@@ -115,6 +115,7 @@ pub async fn serve(
         shutdown.clone(),
     ));
     let routes = GrpcRoutes::new()
+        .readiness(Readiness::database(database.clone()))
         .add_service(InterceptedService::new(api, security.interceptor()))
         .add_service(InterceptedService::new(feed, security.interceptor()))
         .add_service(InterceptedService::new(clock_api, security.interceptor()))

@@ -17,7 +17,7 @@ use haven_config::Settings;
 use haven_events::{EventFeed, EventSignal, EventSink};
 use haven_proto::common::v1::event_feed_service_server::EventFeedServiceServer;
 use haven_proto::referral::v1::referral_service_server::ReferralServiceServer;
-use haven_server::{GrpcRoutes, MAX_MESSAGE_BYTES, Security, serve_grpc_with};
+use haven_server::{GrpcRoutes, MAX_MESSAGE_BYTES, Readiness, Security, serve_grpc_with};
 use haven_storage::{Database, MigrationSet};
 
 pub use api::ReferralApi;
@@ -87,6 +87,7 @@ pub async fn serve(
         shutdown.clone(),
     ));
     let routes = GrpcRoutes::new()
+        .readiness(Readiness::database(database.clone()))
         .add_service(InterceptedService::new(api, security.interceptor()))
         .add_service(InterceptedService::new(feed, security.interceptor()));
     let served = serve_grpc_with(

@@ -15,7 +15,7 @@ use tonic::service::interceptor::InterceptedService;
 use haven_config::Settings;
 use haven_events::EventSink;
 use haven_proto::reporting::v1::reporting_service_server::ReportingServiceServer;
-use haven_server::{GrpcRoutes, MAX_MESSAGE_BYTES, Security, serve_grpc_with};
+use haven_server::{GrpcRoutes, MAX_MESSAGE_BYTES, Readiness, Security, serve_grpc_with};
 use haven_storage::{Database, MigrationSet};
 
 pub use api::ReportingApi;
@@ -66,8 +66,9 @@ pub async fn serve(
     let api = ReportingServiceServer::new(ReportingApi::new(projections, &settings.reporting))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    let routes =
-        GrpcRoutes::new().add_service(InterceptedService::new(api, security.interceptor()));
+    let routes = GrpcRoutes::new()
+        .readiness(Readiness::database(database.clone()))
+        .add_service(InterceptedService::new(api, security.interceptor()));
     let served = serve_grpc_with(
         listener,
         routes,
