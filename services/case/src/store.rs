@@ -569,6 +569,7 @@ impl CaseRow {
                     &TextRow::id(id),
                     row.closure_override.as_deref(),
                 )?,
+                overridden: row.closure_override.is_some(),
                 status: row
                     .closure_status
                     .as_deref()
@@ -2330,7 +2331,7 @@ macro_rules! case_store {
                     return Err(conflict(format!("no closure of this case is waiting for approval (status `{}`)", case.status.as_str())));
                 };
                 self.may_review(context, &closure.requested_by, "a closure")?;
-                if decision == ReviewDecision::Approve && closure.override_reason.is_empty() {
+                if decision == ReviewDecision::Approve && !closure.overridden {
                     let (in_progress,): (i64,) =
                         sqlx::query_as("SELECT COUNT(*) FROM case_services WHERE case_id = $1 AND status = 'in_progress'")
                             .bind(case_id)

@@ -136,6 +136,26 @@ impl Fixture {
             .unwrap()
     }
 
+    async fn add_service_in_progress(&self, case: &Case) {
+        self.store
+            .add_service(
+                &self.worker(),
+                self.scope(),
+                case.id,
+                NewService {
+                    service_type: ServiceType::Shelter,
+                    provider_organization_id: self.organization,
+                    planned_on: None,
+                    started_on: Some(today()),
+                    ended_on: None,
+                    status: ServiceStatus::InProgress,
+                },
+            )
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
     async fn erase(&self, person: Uuid) {
         let erased = Event {
             source: "intake".into(),
@@ -156,23 +176,7 @@ impl Fixture {
         let scope = self.scope();
         let worker = self.worker();
         // A service in progress makes closure need an override reason.
-        self.store
-            .add_service(
-                &worker,
-                scope,
-                case.id,
-                NewService {
-                    service_type: ServiceType::Shelter,
-                    provider_organization_id: self.organization,
-                    planned_on: None,
-                    started_on: Some(today()),
-                    ended_on: None,
-                    status: ServiceStatus::InProgress,
-                },
-            )
-            .await
-            .unwrap()
-            .unwrap();
+        self.add_service_in_progress(case).await;
         let request = ClosureRequest {
             reason: ClosureReason::Other,
             reason_text: marker(CaseText::ClosureReason),
@@ -538,6 +542,15 @@ async fn every_free_text_reads_back_and_is_never_stored_in_the_clear(fixture: Fi
         received[0].decision_comment,
         marker(CaseText::TransferDecision)
     );
+    let trail = haven_audit::entries_for_record(&fixture.database, "case", case.id, 0, 1000)
+        .await
+        .unwrap();
+    assert!(
+        trail
+            .iter()
+            .any(|entry| entry.actor == "partner-boss" && entry.action == "case.read"),
+        "the partner's list of transfers is audited as a read of the case"
+    );
     // Texts no read returns are still bound to their row and open with the case's key.
     assert_eq!(
         seal_basis(&fixture, case.id).await,
@@ -594,6 +607,46 @@ async fn free_texts_read_as_absent_once_the_person_is_erased(fixture: Fixture) {
         &fixture.stored_bytes().await,
         "Canary after erasure"
     ));
+}
+
+async fn an_override_given_before_erasure_still_lets_closure_go_ahead(fixture: Fixture) {
+    let person = Uuid::new_v4();
+    let case = fixture.open_for(person).await;
+    fixture.add_service_in_progress(&case).await;
+    let requested = fixture
+        .store
+        .request_closure(
+            &fixture.worker(),
+            fixture.scope(),
+            case.id,
+            case.version,
+            ClosureRequest {
+                reason: ClosureReason::GoalsAchieved,
+                reason_text: String::new(),
+                override_reason: marker(CaseText::ClosureOverride),
+            },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    fixture.erase(person).await;
+    let closed = fixture
+        .store
+        .review_closure(
+            &fixture.supervisor(),
+            fixture.scope(),
+            case.id,
+            requested.version,
+            ReviewDecision::Approve,
+            "",
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let closure = closed.closure.unwrap();
+    assert_eq!(closure.override_reason, "");
+    assert!(closure.overridden);
+    assert_eq!(closure.status, haven_case::domain::ApprovalStatus::Approved);
 }
 
 async fn texts_written_in_the_clear_are_encrypted_once(fixture: Fixture) {
@@ -662,5 +715,6 @@ haven_storage::backend_suite! {
     setup = setup;
     every_free_text_reads_back_and_is_never_stored_in_the_clear,
     free_texts_read_as_absent_once_the_person_is_erased,
+    an_override_given_before_erasure_still_lets_closure_go_ahead,
     texts_written_in_the_clear_are_encrypted_once,
 }
