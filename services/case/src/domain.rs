@@ -413,6 +413,8 @@ pub struct Closure {
     pub reason_text: String,
     /// Why closure goes ahead while services are in progress.
     pub override_reason: String,
+    /// Whether an override reason was given; still known once its text is erased.
+    pub overridden: bool,
     /// Where it stands.
     pub status: ApprovalStatus,
     /// Who asked.

@@ -8,6 +8,7 @@ mod api;
 pub mod crypto;
 pub mod domain;
 pub mod store;
+pub mod texts;
 
 use std::sync::Arc;
 
@@ -66,6 +67,11 @@ pub async fn serve(
             allow_self_approval: settings.case.allow_self_approval,
         },
     );
+    // Rows written before free texts were encrypted are encrypted before serving.
+    store
+        .encrypt_plaintext_texts()
+        .await
+        .map_err(|error| anyhow::anyhow!("encrypting free texts written in the clear: {error}"))?;
     // Erasing a person in intake destroys the key of their case's notes and plans.
     let intake = haven_server::client_endpoint(&settings.intake.endpoint, &settings)
         .map_err(|error| anyhow::anyhow!("intake.endpoint: {error:#}"))?;

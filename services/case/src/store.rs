@@ -33,6 +33,7 @@ use crate::domain::{
     NoteVisibility, Payment, Plan, PlanGoal, ReviewDecision, RiskLevel, ServiceDelivery,
     ServiceStatus, ServiceType, TimelineEntry, Transfer, case_code, parse_date,
 };
+use crate::texts::{CaseText, PlaintextRow, TextRow, readable_key};
 
 /// What opening a case needs.
 #[derive(Debug, Clone)]
@@ -429,6 +430,11 @@ pub trait CaseStore: EventSink + Send + Sync + std::fmt::Debug {
     /// Re-wraps every case data key under the active master key version; returns how
     /// many were re-wrapped.
     async fn rewrap_keys(&self) -> HavenResult<u64>;
+    /// Encrypts the free texts of rows written before texts were encrypted, and
+    /// empties their plaintext; the texts of an erased person's case are dropped.
+    /// Idempotent: one transaction per column, rows in the clear only. Returns how
+    /// many texts were encrypted or dropped.
+    async fn encrypt_plaintext_texts(&self) -> HavenResult<u64>;
 }
 
 /// The store for a database.
@@ -509,25 +515,42 @@ struct CaseRow {
     caseworkers: String,
     closure_id: Option<Uuid>,
     closure_reason: Option<String>,
-    closure_reason_text: Option<String>,
-    closure_override: Option<String>,
+    closure_reason_text: Option<Vec<u8>>,
+    closure_override: Option<Vec<u8>>,
     closure_status: Option<String>,
     closure_requested_by: Option<String>,
     closure_requested_at: Option<OffsetDateTime>,
     closure_reviewed_by: Option<String>,
     closure_reviewed_at: Option<OffsetDateTime>,
-    closure_comment: Option<String>,
+    closure_comment: Option<Vec<u8>>,
     transfer_id: Option<Uuid>,
     transfer_to: Option<Uuid>,
-    transfer_reason: Option<String>,
+    transfer_reason: Option<Vec<u8>>,
     transfer_requested_by: Option<String>,
     transfer_requested_at: Option<OffsetDateTime>,
+    data_key: Option<Vec<u8>>,
+    shredded: bool,
 }
 
-impl TryFrom<CaseRow> for Case {
-    type Error = HavenError;
-
-    fn try_from(row: CaseRow) -> HavenResult<Case> {
+impl CaseRow {
+    /// The case with its closure and pending transfer, their texts decrypted (empty
+    /// once the person was erased). The key is unwrapped only when a text is stored.
+    fn into_case(self, crypto: &CaseCrypto) -> HavenResult<Case> {
+        let row = self;
+        let has_text = [
+            &row.closure_reason_text,
+            &row.closure_override,
+            &row.closure_comment,
+            &row.transfer_reason,
+        ]
+        .iter()
+        .any(|stored| stored.is_some());
+        let key = if has_text {
+            readable_key(crypto, row.id, row.data_key.as_deref(), row.shredded)?
+        } else {
+            None
+        };
+        let key = key.as_ref();
         let closure = match (row.closure_id, row.closure_requested_at) {
             (Some(id), Some(requested_at)) => Some(Closure {
                 id,
@@ -536,8 +559,17 @@ impl TryFrom<CaseRow> for Case {
                     .as_deref()
                     .and_then(ClosureReason::parse)
                     .ok_or_else(|| corrupt("closure reason"))?,
-                reason_text: row.closure_reason_text.unwrap_or_default(),
-                override_reason: row.closure_override.unwrap_or_default(),
+                reason_text: CaseText::ClosureReason.open(
+                    key,
+                    &TextRow::id(id),
+                    row.closure_reason_text.as_deref(),
+                )?,
+                override_reason: CaseText::ClosureOverride.open(
+                    key,
+                    &TextRow::id(id),
+                    row.closure_override.as_deref(),
+                )?,
+                overridden: row.closure_override.is_some(),
                 status: row
                     .closure_status
                     .as_deref()
@@ -547,7 +579,11 @@ impl TryFrom<CaseRow> for Case {
                 requested_at,
                 reviewed_by: row.closure_reviewed_by.unwrap_or_default(),
                 reviewed_at: row.closure_reviewed_at,
-                review_comment: row.closure_comment.unwrap_or_default(),
+                review_comment: CaseText::ClosureReview.open(
+                    key,
+                    &TextRow::id(id),
+                    row.closure_comment.as_deref(),
+                )?,
             }),
             _ => None,
         };
@@ -558,7 +594,11 @@ impl TryFrom<CaseRow> for Case {
                 case_code: row.code.clone(),
                 from_organization_id: row.organization_id,
                 to_organization_id: to,
-                reason: row.transfer_reason.unwrap_or_default(),
+                reason: CaseText::TransferReason.open(
+                    key,
+                    &TextRow::id(id),
+                    row.transfer_reason.as_deref(),
+                )?,
                 status: ApprovalStatus::Requested,
                 requested_by: row.transfer_requested_by.unwrap_or_default(),
                 requested_at,
@@ -638,32 +678,49 @@ struct TransferRow {
     case_code: String,
     from_organization_id: Uuid,
     to_organization_id: Uuid,
-    reason: String,
+    reason: Option<Vec<u8>>,
     status: String,
     requested_by: String,
     requested_at: OffsetDateTime,
     decided_by: String,
     decided_at: Option<OffsetDateTime>,
-    decision_comment: String,
+    decision_comment: Option<Vec<u8>>,
+    data_key: Option<Vec<u8>>,
+    shredded: bool,
 }
 
-impl TryFrom<TransferRow> for Transfer {
-    type Error = HavenError;
-
-    fn try_from(row: TransferRow) -> HavenResult<Self> {
+impl TransferRow {
+    /// The transfer with its reason and decision comment decrypted (empty once the
+    /// person was erased).
+    fn into_transfer(self, crypto: &CaseCrypto) -> HavenResult<Transfer> {
+        let row = self;
+        let key = if row.reason.is_some() || row.decision_comment.is_some() {
+            readable_key(crypto, row.case_id, row.data_key.as_deref(), row.shredded)?
+        } else {
+            None
+        };
+        let text_row = TextRow::id(row.id);
         Ok(Transfer {
             id: row.id,
             case_id: row.case_id,
             case_code: row.case_code,
             from_organization_id: row.from_organization_id,
             to_organization_id: row.to_organization_id,
-            reason: row.reason,
+            reason: CaseText::TransferReason.open(
+                key.as_ref(),
+                &text_row,
+                row.reason.as_deref(),
+            )?,
             status: ApprovalStatus::parse(&row.status).ok_or_else(|| corrupt("transfer"))?,
             requested_by: row.requested_by,
             requested_at: row.requested_at,
             decided_by: row.decided_by,
             decided_at: row.decided_at,
-            decision_comment: row.decision_comment,
+            decision_comment: CaseText::TransferDecision.open(
+                key.as_ref(),
+                &text_row,
+                row.decision_comment.as_deref(),
+            )?,
         })
     }
 }
@@ -678,7 +735,7 @@ struct PlanRow {
     submitted_at: OffsetDateTime,
     reviewed_by: String,
     reviewed_at: Option<OffsetDateTime>,
-    review_comment: String,
+    review_comment: Option<Vec<u8>>,
     version: i64,
 }
 
@@ -725,24 +782,28 @@ struct PaymentRow {
     amount_minor: i64,
     currency: String,
     paid_on: String,
-    purpose: String,
+    purpose: Option<Vec<u8>>,
     service_id: Option<Uuid>,
     reverses_payment_id: Option<Uuid>,
     recorded_at: OffsetDateTime,
     recorded_by: String,
 }
 
-impl TryFrom<PaymentRow> for Payment {
-    type Error = HavenError;
-
-    fn try_from(row: PaymentRow) -> HavenResult<Self> {
+impl PaymentRow {
+    /// The payment with its purpose decrypted under the case's key (empty without).
+    fn into_payment(self, key: Option<&DataKey>) -> HavenResult<Payment> {
+        let row = self;
         Ok(Payment {
             id: row.id,
             case_id: row.case_id,
             amount: Amount(row.amount_minor),
             currency: row.currency,
             paid_on: stored_date(&row.paid_on)?,
-            purpose: row.purpose,
+            purpose: CaseText::PaymentPurpose.open(
+                key,
+                &TextRow::id(row.id),
+                row.purpose.as_deref(),
+            )?,
             service_id: row.service_id,
             reverses_payment_id: row.reverses_payment_id,
             recorded_at: row.recorded_at,
@@ -807,13 +868,14 @@ macro_rules! select_case {
     () => {
         "SELECT c.seq, c.id, c.code, c.organization_id, c.screening_id, c.status, c.stage, \
          c.opened_at, c.version, c.sealed, c.person_id, c.risk_level, c.flags, c.caseworkers, \
-         cl.id AS closure_id, cl.reason AS closure_reason, cl.reason_text AS closure_reason_text, \
-         cl.override_reason AS closure_override, cl.status AS closure_status, \
+         cl.id AS closure_id, cl.reason AS closure_reason, cl.reason_text_encrypted AS closure_reason_text, \
+         cl.override_reason_encrypted AS closure_override, cl.status AS closure_status, \
          cl.requested_by AS closure_requested_by, cl.requested_at AS closure_requested_at, \
          cl.reviewed_by AS closure_reviewed_by, cl.reviewed_at AS closure_reviewed_at, \
-         cl.review_comment AS closure_comment, \
-         t.id AS transfer_id, t.to_organization_id AS transfer_to, t.reason AS transfer_reason, \
-         t.requested_by AS transfer_requested_by, t.requested_at AS transfer_requested_at \
+         cl.review_comment_encrypted AS closure_comment, \
+         t.id AS transfer_id, t.to_organization_id AS transfer_to, t.reason_encrypted AS transfer_reason, \
+         t.requested_by AS transfer_requested_by, t.requested_at AS transfer_requested_at, \
+         c.data_key, c.shredded \
          FROM cases c LEFT JOIN closures cl ON cl.id = c.closure_id \
          LEFT JOIN transfers t ON t.case_id = c.id AND t.status = 'requested'"
     };
@@ -838,25 +900,19 @@ const NEXT_CODE_NUMBER: &str = "INSERT INTO case_code_counters (year, last) VALU
     ON CONFLICT (year) DO UPDATE SET last = case_code_counters.last + 1 RETURNING last";
 const INSERT_CASE: &str = "INSERT INTO cases (id, code, organization_id, screening_id, status, stage, opened_at, version, person_id) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8)";
-const SEAL_CASE: &str = "UPDATE cases SET sealed = TRUE, sealed_basis = $2, version = version + 1 WHERE id = $1 AND sealed = FALSE";
+const SEAL_CASE: &str = "UPDATE cases SET sealed = TRUE, sealed_basis_encrypted = $2, version = version + 1 WHERE id = $1 AND sealed = FALSE";
 const SELECT_TRANSFERS: &str = "SELECT t.id, t.case_id, c.code AS case_code, t.from_organization_id, t.to_organization_id, \
-    t.reason, t.status, t.requested_by, t.requested_at, t.decided_by, t.decided_at, t.decision_comment \
+    t.reason_encrypted AS reason, t.status, t.requested_by, t.requested_at, t.decided_by, t.decided_at, \
+    t.decision_comment_encrypted AS decision_comment, c.data_key, c.shredded \
     FROM transfers t JOIN cases c ON c.id = t.case_id";
 const SELECT_PLANS: &str = "SELECT case_id, plan_version, content, status, submitted_by, submitted_at, reviewed_by, \
-    reviewed_at, review_comment, version FROM plans WHERE case_id = $1";
+    reviewed_at, review_comment_encrypted AS review_comment, version FROM plans WHERE case_id = $1";
 const SELECT_SERVICES: &str = "SELECT id, case_id, service_type, provider_organization_id, planned_on, started_on, \
     ended_on, status, version, recorded_at, recorded_by FROM case_services WHERE case_id = $1";
-const SELECT_PAYMENTS: &str = "SELECT id, case_id, amount_minor, currency, paid_on, purpose, service_id, \
+const SELECT_PAYMENTS: &str = "SELECT id, case_id, amount_minor, currency, paid_on, purpose_encrypted AS purpose, service_id, \
     reverses_payment_id, recorded_at, recorded_by FROM payments WHERE case_id = $1";
 const SELECT_FOLLOW_UPS: &str = "SELECT f.seq, f.id, f.case_id, c.code AS case_code, f.kind, f.due_on, f.assigned_to, \
     f.outcome, f.done_at, f.version FROM follow_ups f JOIN cases c ON c.id = f.case_id";
-
-/// Row id of a plan version for its encryption context.
-fn plan_row_id(case_id: Uuid, plan_version: i32) -> Vec<u8> {
-    let mut row_id = case_id.as_bytes().to_vec();
-    row_id.extend_from_slice(&plan_version.to_be_bytes());
-    row_id
-}
 
 macro_rules! case_store {
     ($name:ident, $pool:ty, $connection:ty) => {
@@ -876,12 +932,13 @@ macro_rules! case_store {
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(db_error)?;
-                row.map(Case::try_from).transpose()
+                row.map(|row| row.into_case(&self.crypto)).transpose()
             }
 
             /// The case if the caller may see it: inside the scope, and not sealed
             /// unless the caller reads sealed cases.
             async fn load(
+                &self,
                 connection: &mut $connection,
                 context: &AuditContext,
                 scope: Scope,
@@ -892,19 +949,19 @@ macro_rules! case_store {
                     .fetch_optional(&mut *connection)
                     .await
                     .map_err(db_error)?;
-                Ok(row.map(Case::try_from).transpose()?.filter(|case| {
+                Ok(row.map(|row| row.into_case(&self.crypto)).transpose()?.filter(|case| {
                     scope.contains(case.organization_id)
                         && (!case.sealed || context.principal.can(Action::CaseReadSealed))
                 }))
             }
 
-            async fn reload(connection: &mut $connection, id: Uuid) -> HavenResult<Case> {
+            async fn reload(&self, connection: &mut $connection, id: Uuid) -> HavenResult<Case> {
                 let row: CaseRow = sqlx::query_as(SELECT_BY_ID)
                     .bind(id)
                     .fetch_one(&mut *connection)
                     .await
                     .map_err(db_error)?;
-                Case::try_from(row)
+                row.into_case(&self.crypto)
             }
 
             /// Increments the case's version if it is still `expected_version`.
@@ -981,10 +1038,16 @@ macro_rules! case_store {
                 })
             }
 
+            /// The key free texts of a case are sealed with: created when missing, `None`
+            /// once the person was erased (their case then keeps no new text).
+            async fn text_key(&self, connection: &mut $connection, case_id: Uuid) -> HavenResult<Option<DataKey>> {
+                self.case_key(connection, case_id, true).await
+            }
+
             fn decrypt_plan(&self, key: Option<&DataKey>, row: PlanRow, statuses: &[(Uuid, String)]) -> HavenResult<Plan> {
                 let mut goals: Vec<PlanGoal> = match key {
                     Some(key) => {
-                        let text = CaseCrypto::open(key, "plans", "content", &plan_row_id(row.case_id, row.plan_version), &row.content)?;
+                        let text = CaseCrypto::open(key, "plans", "content", TextRow::plan(row.case_id, row.plan_version).as_bytes(), &row.content)?;
                         serde_json::from_str(&text).map_err(|_| corrupt("plan"))?
                     }
                     None => Vec::new(),
@@ -1003,7 +1066,11 @@ macro_rules! case_store {
                     submitted_at: row.submitted_at,
                     reviewed_by: row.reviewed_by,
                     reviewed_at: row.reviewed_at,
-                    review_comment: row.review_comment,
+                    review_comment: CaseText::PlanReview.open(
+                        key,
+                        &TextRow::plan(row.case_id, row.plan_version),
+                        row.review_comment.as_deref(),
+                    )?,
                     version: row.version,
                 })
             }
@@ -1048,13 +1115,13 @@ macro_rules! case_store {
                 row.map(<(i64, FollowUp)>::try_from).transpose().map(|found| found.map(|(_, follow_up)| follow_up))
             }
 
-            async fn load_transfer(connection: &mut $connection, id: Uuid) -> HavenResult<Option<Transfer>> {
+            async fn load_transfer(&self, connection: &mut $connection, id: Uuid) -> HavenResult<Option<Transfer>> {
                 let row: Option<TransferRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_TRANSFERS} WHERE t.id = $1")))
                     .bind(id)
                     .fetch_optional(&mut *connection)
                     .await
                     .map_err(db_error)?;
-                row.map(Transfer::try_from).transpose()
+                row.map(|row| row.into_transfer(&self.crypto)).transpose()
             }
 
             /// A completed referral is a delivered service of the case, recorded once.
@@ -1071,7 +1138,7 @@ macro_rules! case_store {
                     return Ok(());
                 };
                 let row: Option<CaseRow> = sqlx::query_as(SELECT_BY_ID).bind(case_id).fetch_optional(&mut *connection).await.map_err(db_error)?;
-                let Some(case) = row.map(Case::try_from).transpose()? else { return Ok(()) };
+                let Some(case) = row.map(|row| row.into_case(&self.crypto)).transpose()? else { return Ok(()) };
                 let ended_on = field("on").filter(|on| parse_date(on).is_some());
                 let id = Uuid::now_v7();
                 let inserted = sqlx::query(
@@ -1154,7 +1221,7 @@ macro_rules! case_store {
                 let row: CaseRow = sqlx::query_as(SELECT_BY_ID).bind(id).fetch_one(&mut *tx).await?;
                 tx.commit().await?;
                 self.signal.notify();
-                Case::try_from(row).map_err(|error| sqlx::Error::Decode(Box::new(error)))
+                row.into_case(&self.crypto).map_err(|error| sqlx::Error::Decode(Box::new(error)))
             }
         }
 
@@ -1190,7 +1257,7 @@ macro_rules! case_store {
                     .fetch_optional(&mut *tx)
                     .await
                     .map_err(db_error)?;
-                let case = row.map(Case::try_from).transpose()?.filter(|case| scope.contains(case.organization_id));
+                let case = row.map(|row| row.into_case(&self.crypto)).transpose()?.filter(|case| scope.contains(case.organization_id));
                 if let Some(case) = &case {
                     AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("case.read", "case", case.id))
                         .await
@@ -1226,7 +1293,7 @@ macro_rules! case_store {
                     .fetch_all(&self.pool)
                     .await
                     .map_err(db_error)?;
-                let cases = rows.into_iter().map(Case::try_from).collect::<HavenResult<Vec<_>>>()?;
+                let cases = rows.into_iter().map(|row| row.into_case(&self.crypto)).collect::<HavenResult<Vec<_>>>()?;
                 if !cases.is_empty() {
                     let mut tx = self.pool.begin_write().await.map_err(db_error)?;
                     for case in &cases {
@@ -1249,7 +1316,7 @@ macro_rules! case_store {
                 stage: CaseStage,
             ) -> HavenResult<Option<Case>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(case) = Self::load(&mut tx, context, scope, id).await? else { return Ok(None) };
+                let Some(case) = self.load(&mut tx, context, scope, id).await? else { return Ok(None) };
                 if case.version != expected_version {
                     return Err(stale(case.version));
                 }
@@ -1272,7 +1339,7 @@ macro_rules! case_store {
                     .map_err(db_error)?;
                 let payload = serde_json::json!({ "from": case.stage.as_str(), "to": stage.as_str(), "status": status.as_str() });
                 Self::record(&mut tx, context, "case.update", &case, Some(("case.stage_changed", payload))).await?;
-                let case = Self::reload(&mut tx, id).await?;
+                let case = self.reload(&mut tx, id).await?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
                 Ok(Some(case))
@@ -1289,7 +1356,7 @@ macro_rules! case_store {
                 assessed_at: OffsetDateTime,
             ) -> HavenResult<Option<Assessment>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                let Some(case) = self.load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
                 open_case_required(&case)?;
                 let by_domain: std::collections::BTreeMap<&str, u8> =
                     scores.iter().map(|(domain, score)| (domain.as_str(), *score)).collect();
@@ -1327,7 +1394,7 @@ macro_rules! case_store {
             #[tracing::instrument(skip_all, fields(case_id = %case_id))]
             async fn list_assessments(&self, context: &AuditContext, scope: Scope, case_id: Uuid) -> HavenResult<Option<Vec<Assessment>>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                let Some(case) = self.load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
                 let rows: Vec<AssessmentRow> = sqlx::query_as(SELECT_ASSESSMENTS).bind(case_id).fetch_all(&mut *tx).await.map_err(db_error)?;
                 Self::record(&mut tx, context, "case.read", &case, None).await?;
                 tx.commit().await.map_err(db_error)?;
@@ -1338,14 +1405,16 @@ macro_rules! case_store {
             async fn seal_case(&self, context: &AuditContext, scope: Scope, id: Uuid, legal_basis: &str) -> HavenResult<Option<Case>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
                 let row: Option<CaseRow> = sqlx::query_as(SELECT_BY_ID).bind(id).fetch_optional(&mut *tx).await.map_err(db_error)?;
-                let Some(case) = row.map(Case::try_from).transpose()? else { return Ok(None) };
+                let Some(case) = row.map(|row| row.into_case(&self.crypto)).transpose()? else { return Ok(None) };
                 if !scope.contains(case.organization_id) {
                     return Ok(None);
                 }
-                let sealed = sqlx::query(SEAL_CASE).bind(id).bind(legal_basis).execute(&mut *tx).await.map_err(db_error)?;
+                let key = self.text_key(&mut tx, id).await?;
+                let basis = CaseText::SealBasis.seal(key.as_ref(), &TextRow::id(id), legal_basis)?;
+                let sealed = sqlx::query(SEAL_CASE).bind(id).bind(basis).execute(&mut *tx).await.map_err(db_error)?;
                 let event = (sealed.rows_affected() == 1).then(|| ("case.sealed", serde_json::json!({ "case_id": id })));
                 Self::record(&mut tx, context, "case.seal", &case, event).await?;
-                let case = Self::reload(&mut tx, id).await?;
+                let case = self.reload(&mut tx, id).await?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
                 Ok(Some(case))
@@ -1361,7 +1430,7 @@ macro_rules! case_store {
                 changes: CaseChanges,
             ) -> HavenResult<Option<Case>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(case) = Self::load(&mut tx, context, scope, id).await? else { return Ok(None) };
+                let Some(case) = self.load(&mut tx, context, scope, id).await? else { return Ok(None) };
                 Self::bump(&mut tx, &case, expected_version).await?;
                 let risk_level = changes.risk_level.or(case.risk_level);
                 let flags = changes.flags.clone().unwrap_or_else(|| case.flags.clone());
@@ -1397,7 +1466,7 @@ macro_rules! case_store {
                 });
                 let action = if changes.caseworkers.is_some() { "case.assign" } else { "case.update" };
                 Self::record(&mut tx, context, action, &case, Some(("case.updated", payload))).await?;
-                let case = Self::reload(&mut tx, id).await?;
+                let case = self.reload(&mut tx, id).await?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
                 Ok(Some(case))
@@ -1414,7 +1483,7 @@ macro_rules! case_store {
                 reason: &str,
             ) -> HavenResult<Option<Transfer>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                let Some(case) = self.load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
                 open_case_required(&case)?;
                 if let Some(pending) = &case.pending_transfer {
                     return Err(conflict(format!("a transfer to organisation {} is already waiting for an answer", pending.to_organization_id)));
@@ -1427,9 +1496,11 @@ macro_rules! case_store {
                 }
                 Self::bump(&mut tx, &case, expected_version).await?;
                 let id = Uuid::now_v7();
+                let key = self.text_key(&mut tx, case_id).await?;
+                let reason = CaseText::TransferReason.seal(key.as_ref(), &TextRow::id(id), reason)?;
                 sqlx::query(
-                    "INSERT INTO transfers (id, case_id, from_organization_id, to_organization_id, reason, status, requested_by, requested_at) \
-                     VALUES ($1, $2, $3, $4, $5, 'requested', $6, $7)",
+                    "INSERT INTO transfers (id, case_id, from_organization_id, to_organization_id, reason, reason_encrypted, status, \
+                     requested_by, requested_at) VALUES ($1, $2, $3, $4, '', $5, 'requested', $6, $7)",
                 )
                 .bind(id)
                 .bind(case_id)
@@ -1443,7 +1514,7 @@ macro_rules! case_store {
                 .map_err(db_error)?;
                 let payload = serde_json::json!({ "transfer_id": id, "from": case.organization_id, "to": to_organization_id });
                 Self::record(&mut tx, context, "case.transfer", &case, Some(("case.transfer_requested", payload))).await?;
-                let transfer = Self::load_transfer(&mut tx, id).await?.ok_or_else(|| corrupt("transfer"))?;
+                let transfer = self.load_transfer(&mut tx, id).await?.ok_or_else(|| corrupt("transfer"))?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
                 Ok(Some(transfer))
@@ -1460,18 +1531,23 @@ macro_rules! case_store {
             ) -> HavenResult<Option<Transfer>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
                 // Only the receiving organisation decides; to anyone else it does not exist.
-                let Some(transfer) = Self::load_transfer(&mut tx, id).await?.filter(|transfer| scope.contains(transfer.to_organization_id)) else {
+                let Some(transfer) = self.load_transfer(&mut tx, id).await?.filter(|transfer| scope.contains(transfer.to_organization_id)) else {
                     return Ok(None);
                 };
                 if transfer.status != ApprovalStatus::Requested {
                     return Err(conflict(format!("the transfer was already {}", if transfer.status == ApprovalStatus::Approved { "accepted" } else { "decided" })));
                 }
-                let case = Self::reload(&mut tx, transfer.case_id).await?;
+                let case = self.reload(&mut tx, transfer.case_id).await?;
                 let status = match decision {
                     ReviewDecision::Approve => ApprovalStatus::Approved,
                     ReviewDecision::Reject => ApprovalStatus::Rejected,
                 };
-                sqlx::query("UPDATE transfers SET status = $2, decided_by = $3, decided_at = $4, decision_comment = $5 WHERE id = $1 AND status = 'requested'")
+                let key = self.text_key(&mut tx, case.id).await?;
+                let comment = CaseText::TransferDecision.seal(key.as_ref(), &TextRow::id(id), comment)?;
+                sqlx::query(
+                    "UPDATE transfers SET status = $2, decided_by = $3, decided_at = $4, decision_comment_encrypted = $5 \
+                     WHERE id = $1 AND status = 'requested'",
+                )
                     .bind(id)
                     .bind(status.as_str())
                     .bind(&context.principal.subject)
@@ -1505,10 +1581,10 @@ macro_rules! case_store {
                         "case.transfer_rejected"
                     }
                 };
-                let owner = Self::reload(&mut tx, case.id).await?;
+                let owner = self.reload(&mut tx, case.id).await?;
                 let payload = serde_json::json!({ "transfer_id": id, "from": transfer.from_organization_id, "to": transfer.to_organization_id });
                 Self::record(&mut tx, context, "case.transfer", &owner, Some((event_type, payload))).await?;
-                let transfer = Self::load_transfer(&mut tx, id).await?.ok_or_else(|| corrupt("transfer"))?;
+                let transfer = self.load_transfer(&mut tx, id).await?.ok_or_else(|| corrupt("transfer"))?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
                 Ok(Some(transfer))
@@ -1525,7 +1601,7 @@ macro_rules! case_store {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
                 let rows: Vec<TransferRow> = match case_id {
                     Some(case_id) => {
-                        let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                        let Some(case) = self.load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
                         Self::record(&mut tx, context, "case.read", &case, None).await?;
                         sqlx::query_as(sqlx::AssertSqlSafe(format!(
                             "{SELECT_TRANSFERS} WHERE t.case_id = $1 AND ($2 = FALSE OR t.status = 'requested') ORDER BY t.seq"
@@ -1546,8 +1622,20 @@ macro_rules! case_store {
                     .await
                     .map_err(db_error)?,
                 };
+                let transfers = rows.into_iter().map(|row| row.into_transfer(&self.crypto)).collect::<HavenResult<Vec<_>>>()?;
+                // A list across cases reads each case it shows, as one case's list does.
+                if case_id.is_none() {
+                    let mut audited = std::collections::BTreeSet::new();
+                    for transfer in &transfers {
+                        if audited.insert(transfer.case_id) {
+                            AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("case.read", "case", transfer.case_id))
+                                .await
+                                .map_err(db_error)?;
+                        }
+                    }
+                }
                 tx.commit().await.map_err(db_error)?;
-                rows.into_iter().map(Transfer::try_from).collect::<HavenResult<Vec<_>>>().map(Some)
+                Ok(Some(transfers))
             }
 
             #[tracing::instrument(skip_all, fields(case_id = %case_id))]
@@ -1559,7 +1647,7 @@ macro_rules! case_store {
                 goals: Vec<PlanGoal>,
             ) -> HavenResult<Option<Plan>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                let Some(case) = self.load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
                 open_case_required(&case)?;
                 let key = self.writable_key(&mut tx, case_id).await?;
                 let (last,): (Option<i32>,) = sqlx::query_as("SELECT MAX(plan_version) FROM plans WHERE case_id = $1")
@@ -1569,7 +1657,7 @@ macro_rules! case_store {
                     .map_err(db_error)?;
                 let plan_version = last.unwrap_or(0) + 1;
                 let content = serde_json::to_string(&goals).map_err(HavenError::internal)?;
-                let sealed = CaseCrypto::seal(&key, "plans", "content", &plan_row_id(case_id, plan_version), &content)?;
+                let sealed = CaseCrypto::seal(&key, "plans", "content", TextRow::plan(case_id, plan_version).as_bytes(), &content)?;
                 // A newer submission replaces one still waiting for review.
                 sqlx::query("UPDATE plans SET status = 'superseded', version = version + 1 WHERE case_id = $1 AND status = 'requested'")
                     .bind(case_id)
@@ -1620,7 +1708,7 @@ macro_rules! case_store {
                 comment: &str,
             ) -> HavenResult<Option<Plan>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                let Some(case) = self.load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
                 let Some(plan) = self.load_plan(&mut tx, case_id, plan_version).await? else { return Ok(None) };
                 if plan.version != expected_version {
                     return Err(stale(plan.version));
@@ -1648,8 +1736,10 @@ macro_rules! case_store {
                         .await
                         .map_err(db_error)?;
                 }
+                let key = self.text_key(&mut tx, case_id).await?;
+                let comment = CaseText::PlanReview.seal(key.as_ref(), &TextRow::plan(case_id, plan_version), comment)?;
                 let reviewed = sqlx::query(
-                    "UPDATE plans SET status = $3, reviewed_by = $4, reviewed_at = $5, review_comment = $6, version = version + 1 \
+                    "UPDATE plans SET status = $3, reviewed_by = $4, reviewed_at = $5, review_comment_encrypted = $6, version = version + 1 \
                      WHERE case_id = $1 AND plan_version = $2 AND version = $7",
                 )
                 .bind(case_id)
@@ -1677,7 +1767,7 @@ macro_rules! case_store {
             #[tracing::instrument(skip_all, fields(case_id = %case_id))]
             async fn list_plans(&self, context: &AuditContext, scope: Scope, case_id: Uuid) -> HavenResult<Option<Vec<Plan>>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                let Some(case) = self.load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
                 let rows: Vec<PlanRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_PLANS} ORDER BY plan_version")))
                     .bind(case_id)
                     .fetch_all(&mut *tx)
@@ -1709,7 +1799,7 @@ macro_rules! case_store {
                 status: ActionStatus,
             ) -> HavenResult<Option<Plan>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                let Some(case) = self.load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
                 let Some(plan) = self.load_plan(&mut tx, case_id, plan_version).await? else { return Ok(None) };
                 if !plan.goals.iter().flat_map(|goal| goal.actions.iter()).any(|action| action.id == action_id) {
                     return Ok(None);
@@ -1750,7 +1840,7 @@ macro_rules! case_store {
                 new: NewService,
             ) -> HavenResult<Option<ServiceDelivery>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                let Some(case) = self.load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
                 open_case_required(&case)?;
                 let id = Uuid::now_v7();
                 sqlx::query(
@@ -1794,7 +1884,7 @@ macro_rules! case_store {
                 changes: ServiceChanges,
             ) -> HavenResult<Option<ServiceDelivery>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                let Some(case) = self.load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
                 let Some(service) = Self::load_service(&mut tx, case_id, id).await? else { return Ok(None) };
                 if service.version != expected_version {
                     return Err(stale(service.version));
@@ -1846,7 +1936,7 @@ macro_rules! case_store {
             #[tracing::instrument(skip_all, fields(case_id = %case_id))]
             async fn list_services(&self, context: &AuditContext, scope: Scope, case_id: Uuid) -> HavenResult<Option<Vec<ServiceDelivery>>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                let Some(case) = self.load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
                 let rows: Vec<ServiceRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_SERVICES} ORDER BY seq")))
                     .bind(case_id)
                     .fetch_all(&mut *tx)
@@ -1866,7 +1956,8 @@ macro_rules! case_store {
                 new: NewPayment,
             ) -> HavenResult<Option<Payment>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                let Some(case) = self.load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                let key = self.text_key(&mut tx, case_id).await?;
                 let (amount, currency, paid_on, purpose, service_id, reverses) = match new {
                     NewPayment::Payment { amount, currency, paid_on, purpose, service_id } => {
                         open_case_required(&case)?;
@@ -1885,7 +1976,7 @@ macro_rules! case_store {
                             .fetch_optional(&mut *tx)
                             .await
                             .map_err(db_error)?;
-                        let Some(original) = original.map(Payment::try_from).transpose()? else {
+                        let Some(original) = original.map(|row| row.into_payment(key.as_ref())).transpose()? else {
                             return Err(HavenError::invalid_field("reverses_payment_id", "is not a payment of this case"));
                         };
                         if original.reverses_payment_id.is_some() {
@@ -1895,16 +1986,17 @@ macro_rules! case_store {
                     }
                 };
                 let id = Uuid::now_v7();
+                let sealed_purpose = CaseText::PaymentPurpose.seal(key.as_ref(), &TextRow::id(id), &purpose)?;
                 let inserted = sqlx::query(
-                    "INSERT INTO payments (id, case_id, amount_minor, currency, paid_on, purpose, service_id, reverses_payment_id, \
-                     recorded_at, recorded_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    "INSERT INTO payments (id, case_id, amount_minor, currency, paid_on, purpose, purpose_encrypted, service_id, \
+                     reverses_payment_id, recorded_at, recorded_by) VALUES ($1, $2, $3, $4, $5, '', $6, $7, $8, $9, $10)",
                 )
                 .bind(id)
                 .bind(case_id)
                 .bind(amount.0)
                 .bind(&currency)
                 .bind(paid_on.to_string())
-                .bind(&purpose)
+                .bind(sealed_purpose)
                 .bind(service_id)
                 .bind(reverses)
                 .bind(OffsetDateTime::now_utc())
@@ -1933,21 +2025,22 @@ macro_rules! case_store {
                     .map_err(db_error)?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
-                Payment::try_from(row).map(Some)
+                row.into_payment(key.as_ref()).map(Some)
             }
 
             #[tracing::instrument(skip_all, fields(case_id = %case_id))]
             async fn list_payments(&self, context: &AuditContext, scope: Scope, case_id: Uuid) -> HavenResult<Option<Vec<Payment>>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                let Some(case) = self.load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
                 let rows: Vec<PaymentRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_PAYMENTS} ORDER BY seq")))
                     .bind(case_id)
                     .fetch_all(&mut *tx)
                     .await
                     .map_err(db_error)?;
+                let key = self.case_key(&mut tx, case_id, false).await?;
                 Self::record(&mut tx, context, "case.read", &case, None).await?;
                 tx.commit().await.map_err(db_error)?;
-                rows.into_iter().map(Payment::try_from).collect::<HavenResult<Vec<_>>>().map(Some)
+                rows.into_iter().map(|row| row.into_payment(key.as_ref())).collect::<HavenResult<Vec<_>>>().map(Some)
             }
 
             #[tracing::instrument(skip_all, fields(case_id = %case_id))]
@@ -1961,7 +2054,7 @@ macro_rules! case_store {
                 assigned_to: &str,
             ) -> HavenResult<Option<FollowUp>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                let Some(case) = self.load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
                 open_case_required(&case)?;
                 let id = Uuid::now_v7();
                 sqlx::query("INSERT INTO follow_ups (id, case_id, kind, due_on, assigned_to, version) VALUES ($1, $2, $3, $4, $5, 1)")
@@ -1993,7 +2086,7 @@ macro_rules! case_store {
                 done_at: OffsetDateTime,
             ) -> HavenResult<Option<FollowUp>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                let Some(case) = self.load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
                 let Some(follow_up) = Self::load_follow_up(&mut tx, case_id, id).await? else { return Ok(None) };
                 if follow_up.version != expected_version {
                     return Err(stale(follow_up.version));
@@ -2034,7 +2127,7 @@ macro_rules! case_store {
             ) -> HavenResult<Option<Vec<(i64, FollowUp)>>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
                 if let Some(case_id) = filter.case_id
-                    && Self::load(&mut tx, context, scope, case_id).await?.is_none()
+                    && self.load(&mut tx, context, scope, case_id).await?.is_none()
                 {
                     return Ok(None);
                 }
@@ -2077,7 +2170,7 @@ macro_rules! case_store {
                 body: &str,
             ) -> HavenResult<Option<Note>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                let Some(case) = self.load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
                 let key = self.writable_key(&mut tx, case_id).await?;
                 let id = Uuid::now_v7();
                 let sealed = CaseCrypto::seal(&key, "notes", "body", id.as_bytes(), body)?;
@@ -2116,7 +2209,7 @@ macro_rules! case_store {
                 visibilities: &[NoteVisibility],
             ) -> HavenResult<Option<Vec<Note>>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                let Some(case) = self.load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
                 let rows: Vec<NoteRow> = sqlx::query_as(
                     "SELECT id, case_id, visibility, body, written_by, written_at FROM notes WHERE case_id = $1 ORDER BY seq",
                 )
@@ -2160,7 +2253,7 @@ macro_rules! case_store {
                 request: ClosureRequest,
             ) -> HavenResult<Option<Case>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                let Some(case) = self.load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
                 if case.version != expected_version {
                     return Err(stale(case.version));
                 }
@@ -2184,15 +2277,18 @@ macro_rules! case_store {
                 }
                 Self::bump(&mut tx, &case, expected_version).await?;
                 let id = Uuid::now_v7();
+                let key = self.text_key(&mut tx, case_id).await?;
+                let reason_text = CaseText::ClosureReason.seal(key.as_ref(), &TextRow::id(id), &request.reason_text)?;
+                let override_reason = CaseText::ClosureOverride.seal(key.as_ref(), &TextRow::id(id), &request.override_reason)?;
                 sqlx::query(
-                    "INSERT INTO closures (id, case_id, reason, reason_text, override_reason, status, requested_by, requested_at) \
-                     VALUES ($1, $2, $3, $4, $5, 'requested', $6, $7)",
+                    "INSERT INTO closures (id, case_id, reason, reason_text_encrypted, override_reason_encrypted, status, \
+                     requested_by, requested_at) VALUES ($1, $2, $3, $4, $5, 'requested', $6, $7)",
                 )
                 .bind(id)
                 .bind(case_id)
                 .bind(request.reason.as_str())
-                .bind(&request.reason_text)
-                .bind(&request.override_reason)
+                .bind(reason_text)
+                .bind(override_reason)
                 .bind(&context.principal.subject)
                 .bind(OffsetDateTime::now_utc())
                 .execute(&mut *tx)
@@ -2210,7 +2306,7 @@ macro_rules! case_store {
                     "overridden": !request.override_reason.is_empty(),
                 });
                 Self::record(&mut tx, context, "case.update", &case, Some(("case.closure_requested", payload))).await?;
-                let case = Self::reload(&mut tx, case_id).await?;
+                let case = self.reload(&mut tx, case_id).await?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
                 Ok(Some(case))
@@ -2227,7 +2323,7 @@ macro_rules! case_store {
                 comment: &str,
             ) -> HavenResult<Option<Case>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                let Some(case) = self.load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
                 if case.version != expected_version {
                     return Err(stale(case.version));
                 }
@@ -2235,7 +2331,7 @@ macro_rules! case_store {
                     return Err(conflict(format!("no closure of this case is waiting for approval (status `{}`)", case.status.as_str())));
                 };
                 self.may_review(context, &closure.requested_by, "a closure")?;
-                if decision == ReviewDecision::Approve && closure.override_reason.is_empty() {
+                if decision == ReviewDecision::Approve && !closure.overridden {
                     let (in_progress,): (i64,) =
                         sqlx::query_as("SELECT COUNT(*) FROM case_services WHERE case_id = $1 AND status = 'in_progress'")
                             .bind(case_id)
@@ -2251,7 +2347,11 @@ macro_rules! case_store {
                     ReviewDecision::Approve => ApprovalStatus::Approved,
                     ReviewDecision::Reject => ApprovalStatus::Rejected,
                 };
-                sqlx::query("UPDATE closures SET status = $2, reviewed_by = $3, reviewed_at = $4, review_comment = $5 WHERE id = $1")
+                let key = self.text_key(&mut tx, case_id).await?;
+                let comment = CaseText::ClosureReview.seal(key.as_ref(), &TextRow::id(closure.id), comment)?;
+                sqlx::query(
+                    "UPDATE closures SET status = $2, reviewed_by = $3, reviewed_at = $4, review_comment_encrypted = $5 WHERE id = $1",
+                )
                     .bind(closure.id)
                     .bind(status.as_str())
                     .bind(&context.principal.subject)
@@ -2275,7 +2375,7 @@ macro_rules! case_store {
                     ReviewDecision::Reject => ("case.closure_rejected", serde_json::json!({ "reason": closure.reason.as_str() })),
                 };
                 Self::record(&mut tx, context, "case.closure_review", &case, Some(event)).await?;
-                let case = Self::reload(&mut tx, case_id).await?;
+                let case = self.reload(&mut tx, case_id).await?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
                 Ok(Some(case))
@@ -2291,7 +2391,7 @@ macro_rules! case_store {
                 reason: &str,
             ) -> HavenResult<Option<Case>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                let Some(case) = self.load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
                 if case.version != expected_version {
                     return Err(stale(case.version));
                 }
@@ -2307,17 +2407,27 @@ macro_rules! case_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;
-                sqlx::query("INSERT INTO reopenings (case_id, reason, reopened_by, reopened_at) VALUES ($1, $2, $3, $4)")
-                    .bind(case_id)
+                // The reason is bound to the reopening's sequence number, known once inserted.
+                let (seq,): (i64,) = sqlx::query_as(
+                    "INSERT INTO reopenings (case_id, reason, reopened_by, reopened_at) VALUES ($1, '', $2, $3) RETURNING seq",
+                )
+                .bind(case_id)
+                .bind(&context.principal.subject)
+                .bind(OffsetDateTime::now_utc())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(db_error)?;
+                let key = self.text_key(&mut tx, case_id).await?;
+                let reason = CaseText::ReopeningReason.seal(key.as_ref(), &TextRow::reopening(case_id, seq), reason)?;
+                sqlx::query("UPDATE reopenings SET reason_encrypted = $2 WHERE seq = $1")
+                    .bind(seq)
                     .bind(reason)
-                    .bind(&context.principal.subject)
-                    .bind(OffsetDateTime::now_utc())
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;
                 let payload = serde_json::json!({ "from_status": case.status.as_str(), "stage": CaseStage::Assessment.as_str() });
                 Self::record(&mut tx, context, "case.update", &case, Some(("case.reopened", payload))).await?;
-                let case = Self::reload(&mut tx, case_id).await?;
+                let case = self.reload(&mut tx, case_id).await?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
                 Ok(Some(case))
@@ -2326,7 +2436,7 @@ macro_rules! case_store {
             #[tracing::instrument(skip_all, fields(case_id = %case_id))]
             async fn timeline(&self, context: &AuditContext, scope: Scope, case_id: Uuid) -> HavenResult<Option<Vec<TimelineEntry>>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(case) = Self::load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                let Some(case) = self.load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
                 let rows: Vec<(i64, String, String, OffsetDateTime)> = sqlx::query_as(
                     "SELECT sequence, event_type, payload, occurred_at FROM outbox_events WHERE aggregate_id = $1 ORDER BY sequence",
                 )
@@ -2346,6 +2456,34 @@ macro_rules! case_store {
                         })
                         .collect(),
                 ))
+            }
+
+            async fn encrypt_plaintext_texts(&self) -> HavenResult<u64> {
+                let mut replaced = 0;
+                for text in CaseText::ALL {
+                    let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                    let rows: Vec<PlaintextRow> = sqlx::query_as(sqlx::AssertSqlSafe(text.plaintext_rows_query()))
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    for row in rows {
+                        let key = self.text_key(&mut tx, row.case_id).await?;
+                        let sealed = text.seal(key.as_ref(), &text.plaintext_row(&row)?, &row.text)?;
+                        replaced += sqlx::query(sqlx::AssertSqlSafe(text.replace_plaintext_statement()))
+                            .bind(sealed)
+                            .bind(row.seq)
+                            .bind(&row.text)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_error)?
+                            .rows_affected();
+                    }
+                    tx.commit().await.map_err(db_error)?;
+                }
+                if replaced > 0 {
+                    tracing::info!(texts = replaced, "free texts written in the clear are now encrypted");
+                }
+                Ok(replaced)
             }
 
             async fn rewrap_keys(&self) -> HavenResult<u64> {
