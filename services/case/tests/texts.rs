@@ -66,6 +66,7 @@ fn user(subject: &str, organization: Uuid, roles: &[Role]) -> AuditContext {
         },
         purpose: "assistance".into(),
         request_id: "req-1".into(),
+        on_behalf_of: None,
     }
 }
 
@@ -79,6 +80,7 @@ fn intake() -> AuditContext {
         },
         purpose: "assistance".into(),
         request_id: "req-0".into(),
+        on_behalf_of: None,
     }
 }
 
