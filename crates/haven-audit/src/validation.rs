@@ -6,7 +6,7 @@
 
 use crate::entry::NewAuditEntry;
 
-const MAX_ACTOR: usize = 128;
+const MAX_ACTOR: usize = haven_auth::MAX_SUBJECT_BYTES;
 const MAX_ACTION: usize = 64;
 const MAX_RECORD_TYPE: usize = 32;
 const MAX_PURPOSE: usize = 64;

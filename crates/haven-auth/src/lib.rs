@@ -25,4 +25,4 @@ mod verifier;
 pub use fields::FieldClass;
 pub use policy::{Action, Role};
 pub use principal::{Principal, PrincipalKind, Scope};
-pub use verifier::{AuthError, Claims, TokenVerifier};
+pub use verifier::{AuthError, Claims, MAX_SUBJECT_BYTES, TokenVerifier};

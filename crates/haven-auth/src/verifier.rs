@@ -192,6 +192,9 @@ fn decode(key: &VerifyingKey, token: &str) -> Result<Claims, AuthError> {
     }
 }
 
+/// Longest `sub` claim accepted, in bytes (the audit trail's limit for an actor).
+pub const MAX_SUBJECT_BYTES: usize = 128;
+
 fn principal_from(claims: Claims, kind: PrincipalKind) -> Result<Principal, AuthError> {
     let mut roles = Vec::with_capacity(claims.roles.len());
     for name in &claims.roles {
@@ -203,7 +206,12 @@ fn principal_from(claims: Claims, kind: PrincipalKind) -> Result<Principal, Auth
         }
         roles.push(role);
     }
-    if roles.is_empty() || claims.sub.is_empty() {
+    // The subject is written to the audit trail as the actor: a subject the trail
+    // could not take would fail every audited call later, so it is refused here.
+    let subject_fits = !claims.sub.is_empty()
+        && claims.sub.len() <= MAX_SUBJECT_BYTES
+        && !claims.sub.chars().any(char::is_control);
+    if roles.is_empty() || !subject_fits {
         return Err(AuthError::Invalid(None));
     }
     Ok(Principal {
@@ -276,6 +284,21 @@ mod tests {
             .to_string(),
         );
         assert!(verifier.verify_user(&format!("{header}.{body}.")).is_err());
+    }
+
+    #[test]
+    fn a_subject_the_audit_trail_cannot_name_is_refused() {
+        let (_dir, settings, keys, verifier) = setup();
+        for (subject, accepted) in [
+            ("u".repeat(MAX_SUBJECT_BYTES), true),
+            ("u".repeat(MAX_SUBJECT_BYTES + 1), false),
+            ("user\n1".to_owned(), false),
+        ] {
+            let mut claims = request(&["case_worker"]);
+            claims.subject = subject.clone();
+            let token = keys.mint_dev_token(&settings.auth, &claims).unwrap();
+            assert_eq!(verifier.verify_user(&token).is_ok(), accepted, "{subject:?}");
+        }
     }
 
     #[test]
