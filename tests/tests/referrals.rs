@@ -463,6 +463,90 @@ async fn fifty_acceptances_at_once_fill_ten_beds_exactly(stack: TestStack) {
     let _ = net.sender;
 }
 
+/// Erasing the person in intake leaves the texts of their referrals unreadable for
+/// both organisations (the referral service follows intake's feed and destroys the
+/// referrals' keys); the referral itself, its status and its place remain.
+async fn erasing_the_person_empties_their_referral_texts(stack: TestStack) {
+    let net = network(&stack, 2).await;
+    let (screening, case_id) = case_of_a_person(&stack, &net.officer).await;
+    stack
+        .post(
+            &net.officer,
+            &format!("/v1/screenings/{screening}/consents"),
+            json!({"purpose": "data_sharing", "given": true, "method": "written"}),
+        )
+        .await;
+    let created = stack
+        .post(
+            &net.worker,
+            "/v1/referrals",
+            json!({"case_id": case_id, "facility_id": net.facility["id"], "service_type": "shelter",
+                "purpose": "away from the man who recruited her", "urgency": "urgent"}),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let tag = etag(&created);
+    let referral: Value = created.json().await.unwrap();
+    let id = referral["id"].as_str().unwrap().to_owned();
+    let declined = post_if_match(
+        &stack,
+        &net.coordinator,
+        &format!("/v1/referrals/{id}/decline"),
+        &tag,
+        json!({"reason": "no room for her two children"}),
+    )
+    .await;
+    assert_eq!(declined.status(), 200);
+    let read = |token: String| {
+        let stack = &stack;
+        let path = format!("/v1/referrals/{id}");
+        async move {
+            let response = stack.get(&token, &path).await;
+            assert_eq!(response.status(), 200);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    for token in [net.worker.clone(), net.coordinator.clone()] {
+        let before = read(token).await;
+        assert_eq!(before["purpose"], "away from the man who recruited her");
+        assert_eq!(before["status_reason"], "no room for her two children");
+    }
+
+    let screening: Value = stack
+        .get(&net.officer, &format!("/v1/screenings/{screening}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let person_id = screening["person_id"].as_str().unwrap();
+    let erased = stack
+        .http
+        .delete(stack.url(&format!("/v1/persons/{person_id}")))
+        .bearer_auth(&net.officer)
+        .json(&json!({"reason": "request of the data subject"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(erased.status(), 200);
+    let mut after = read(net.worker.clone()).await;
+    for _ in 0..100 {
+        if after["purpose"].as_str().unwrap_or_default().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        after = read(net.worker.clone()).await;
+    }
+    for after in [after, read(net.coordinator.clone()).await] {
+        assert_eq!(after["purpose"].as_str().unwrap_or_default(), "", "{after}");
+        assert_eq!(
+            after["status_reason"].as_str().unwrap_or_default(),
+            "",
+            "{after}"
+        );
+        assert_eq!(after["status"], "declined");
+    }
+}
+
 /// A ministry system creating a facility over gRPC without saying `active` gets an
 /// active facility (proto3 would otherwise read the missing field as false), and can
 /// still create one inactive on purpose.
@@ -536,6 +620,7 @@ async fn a_facility_created_over_grpc_is_active_unless_told_otherwise(stack: Tes
 }
 
 haven_e2e::on_both_backends! {
+    erasing_the_person_empties_their_referral_texts,
     a_shelter_is_found_referred_with_consent_and_completed,
     fifty_acceptances_at_once_fill_ten_beds_exactly,
     a_facility_created_over_grpc_is_active_unless_told_otherwise,

@@ -87,7 +87,9 @@ pub async fn rotate_keys(settings: &Settings) -> anyhow::Result<()> {
         .save(&path)
         .map_err(|error| anyhow::anyhow!("{error}"))?;
     let rewrapped = rewrap(settings).await?;
-    println!("master key version {version} is active; re-wrapped {rewrapped} person and case keys");
+    println!(
+        "master key version {version} is active; re-wrapped {rewrapped} person, case and referral keys"
+    );
     println!("restart the services so that new persons are wrapped under version {version} too");
     Ok(())
 }
@@ -109,7 +111,7 @@ pub async fn retire_key(settings: &Settings, version: u32) -> anyhow::Result<()>
         .save(&path)
         .map_err(|error| anyhow::anyhow!("{error}"))?;
     println!(
-        "master key version {version} retired; re-wrapped {rewrapped} person and case keys first"
+        "master key version {version} retired; re-wrapped {rewrapped} person, case and referral keys first"
     );
     Ok(())
 }
@@ -143,7 +145,20 @@ async fn rewrap(settings: &Settings) -> anyhow::Result<u64> {
     .await
     .map_err(|error| anyhow::anyhow!("{error}"))?;
     database.close().await;
-    Ok(persons + cases)
+    // Referrals keep their own keys for their texts, under the same master keyring.
+    let database = haven_referral::connect(settings).await?;
+    let referrals = haven_referral::store::open(
+        database.clone(),
+        EventSignal::default(),
+        haven_referral::crypto::ReferralCrypto::load(&haven_auth::keys::keys_dir(
+            &settings.data_dir,
+        ))?,
+    )
+    .rewrap_keys()
+    .await
+    .map_err(|error| anyhow::anyhow!("{error}"))?;
+    database.close().await;
+    Ok(persons + cases + referrals)
 }
 
 /// Empties reporting's projections and checkpoints; the feeds are applied again from

@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use haven_config::Settings;
 use haven_events::EventSignal;
+use haven_referral::crypto::ReferralCrypto;
 use haven_referral::domain::{OrganizationType, Profile, SERVICE_TYPES, nearest};
 use haven_referral::geo::Gazetteer;
 use haven_referral::store::{self, DirectoryStore, NewOrganization};
@@ -142,7 +143,9 @@ fn report(name: &str, mut samples: Vec<std::time::Duration>, found: usize) {
 
 async fn run(backend: &str, settings: Settings, count: usize) {
     let database = haven_referral::connect(&settings).await.unwrap();
-    let store: Arc<dyn DirectoryStore> = store::open(database.clone(), EventSignal::default());
+    let crypto = ReferralCrypto::load(&haven_auth::keys::keys_dir(&settings.data_dir)).unwrap();
+    let store: Arc<dyn DirectoryStore> =
+        store::open(database.clone(), EventSignal::default(), crypto);
     let organization = store
         .create_organization(NewOrganization {
             id: None,

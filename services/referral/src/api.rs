@@ -680,7 +680,7 @@ impl ReferralService for ReferralApi {
         let id = parse_id("id", &request.get_ref().id)?;
         let referral = self
             .store
-            .get_referral(Scope::of(&context.principal), id)
+            .get_referral(&context, Scope::of(&context.principal), id)
             .await?
             .ok_or_else(|| HavenError::not_found("referral"))?;
         Ok(Response::new(pb::GetReferralResponse {
@@ -728,6 +728,7 @@ impl ReferralService for ReferralApi {
         let referrals = self
             .store
             .list_referrals(
+                &context,
                 Scope::of(&context.principal),
                 &filter,
                 cursor::decode(&page.cursor)?,
@@ -812,7 +813,7 @@ impl ReferralService for ReferralApi {
         // Only the receiving side, and only while the referral is open.
         let referral = self
             .store
-            .get_referral(scope, id)
+            .get_referral(&context, scope, id)
             .await?
             .filter(|referral| scope.contains(referral.to_organization_id))
             .ok_or_else(|| HavenError::not_found("referral"))?;

@@ -2,6 +2,7 @@
 //! first version), and later facilities, catchment search and referrals.
 
 mod api;
+pub mod crypto;
 pub mod domain;
 pub mod geo;
 pub mod peers;
@@ -55,7 +56,13 @@ pub async fn serve(
     let security = Security::load(&settings, SERVICE)?;
     let database = connect(&settings).await?;
     let signal = EventSignal::default();
-    let store = store::open(database.clone(), signal.clone());
+    let crypto = crypto::ReferralCrypto::load(&haven_auth::keys::keys_dir(&settings.data_dir))?;
+    let store = store::open(database.clone(), signal.clone(), crypto);
+    // Referrals written before their texts were encrypted are encrypted once.
+    store
+        .encrypt_legacy_texts()
+        .await
+        .map_err(|error| anyhow::anyhow!("encrypting earlier referral texts: {error}"))?;
     let gazetteer = match &settings.referral.gazetteer_file {
         Some(path) => geo::Gazetteer::load(path)?,
         None => geo::Gazetteer::default_settlements(),

@@ -14,10 +14,12 @@ use haven_storage::{Database, WritePool, db_error, is_unique_violation};
 
 use haven_audit::{AuditContext, AuditWrite};
 use haven_auth::Scope;
+use haven_crypto::DataKey;
 use haven_events::{CheckpointWrite, EventSink};
 use haven_proto::common::v1::Event;
 
 use crate::SERVICE;
+use crate::crypto::{self, ReferralCrypto, StoredKey, StoredTexts, TextColumn};
 use crate::domain::{
     Acceptance, Facility, FacilityDetails, Organization, OrganizationType, Referral,
     ReferralStatus, Side, Urgency,
@@ -93,11 +95,19 @@ pub trait DirectoryStore: EventSink + Send + Sync + std::fmt::Debug {
         context: &AuditContext,
         new: NewReferral,
     ) -> HavenResult<Referral>;
-    /// A referral the organisation of `scope` sent or received.
-    async fn get_referral(&self, scope: Scope, id: Uuid) -> HavenResult<Option<Referral>>;
-    /// Referrals the organisation of `scope` sent or received, after the cursor.
+    /// A referral the organisation of `scope` sent or received, its texts decrypted;
+    /// the read is audited in the same transaction.
+    async fn get_referral(
+        &self,
+        context: &AuditContext,
+        scope: Scope,
+        id: Uuid,
+    ) -> HavenResult<Option<Referral>>;
+    /// Referrals the organisation of `scope` sent or received, after the cursor, their
+    /// texts decrypted; one audit entry per referral returned, in the same transaction.
     async fn list_referrals(
         &self,
+        context: &AuditContext,
         scope: Scope,
         filter: &ReferralFilter,
         after: Option<i64>,
@@ -118,7 +128,16 @@ pub trait DirectoryStore: EventSink + Send + Sync + std::fmt::Debug {
         context: &AuditContext,
         referral: &Referral,
     ) -> HavenResult<()>;
+    /// Encrypts the texts of referrals written before texts were encrypted (once, at
+    /// start-up; a no-op when there are none). Returns how many were encrypted.
+    async fn encrypt_legacy_texts(&self) -> HavenResult<u64>;
+    /// Re-wraps every referral's data key under the active master key version (after
+    /// a rotation, before the old version is retired). Returns how many moved.
+    async fn rewrap_keys(&self) -> HavenResult<u64>;
 }
+
+/// The audit action of reading a referral's texts.
+const READ_ACTION: &str = "referral.read";
 
 /// Filters of a facility list.
 #[derive(Debug, Clone, Default)]
@@ -184,11 +203,23 @@ pub struct StatusChange {
     pub outcome: String,
 }
 
-/// The store for a database.
-pub fn open(database: Database, signal: EventSignal) -> Arc<dyn DirectoryStore> {
+/// The store for a database; referral texts are encrypted with `crypto`.
+pub fn open(
+    database: Database,
+    signal: EventSignal,
+    crypto: ReferralCrypto,
+) -> Arc<dyn DirectoryStore> {
     match database {
-        Database::Sqlite(pool) => Arc::new(SqliteDirectoryStore { pool, signal }),
-        Database::Postgres(pool) => Arc::new(PostgresDirectoryStore { pool, signal }),
+        Database::Sqlite(pool) => Arc::new(SqliteDirectoryStore {
+            pool,
+            signal,
+            crypto,
+        }),
+        Database::Postgres(pool) => Arc::new(PostgresDirectoryStore {
+            pool,
+            signal,
+            crypto,
+        }),
     }
 }
 
@@ -307,50 +338,60 @@ struct ReferralRow {
     to_organization_id: Uuid,
     facility_id: Uuid,
     service_type: String,
-    purpose: String,
+    purpose: Vec<u8>,
     urgency: String,
     requested_by: String,
     requested_at: OffsetDateTime,
     accept_by: OffsetDateTime,
     outcome_due_on: String,
     status: String,
-    status_reason: String,
-    outcome: String,
+    status_reason: Vec<u8>,
+    outcome: Vec<u8>,
     capacity_reserved: bool,
     version: i64,
     updated_at: OffsetDateTime,
+    data_key: Option<Vec<u8>>,
+    shredded: bool,
 }
 
-impl TryFrom<ReferralRow> for Referral {
-    type Error = HavenError;
-
-    fn try_from(row: ReferralRow) -> HavenResult<Self> {
+impl ReferralRow {
+    /// The referral, its texts decrypted (absent once the person was erased).
+    fn open(self, crypto: &ReferralCrypto) -> HavenResult<Referral> {
+        let texts = crypto.open_texts(
+            self.id,
+            &StoredKey::from_columns(self.data_key, self.shredded),
+            &StoredTexts {
+                purpose: self.purpose,
+                status_reason: self.status_reason,
+                outcome: self.outcome,
+            },
+        )?;
         Ok(Referral {
-            id: row.id,
-            case_id: row.case_id,
-            case_code: row.case_code,
-            screening_id: row.screening_id,
-            from_organization_id: row.from_organization_id,
-            to_organization_id: row.to_organization_id,
-            facility_id: row.facility_id,
-            service_type: row.service_type,
-            purpose: row.purpose,
-            urgency: Urgency::parse(&row.urgency).ok_or_else(|| corrupt("referral"))?,
-            requested_by: row.requested_by,
-            requested_at: row.requested_at,
-            accept_by: row.accept_by,
+            id: self.id,
+            case_id: self.case_id,
+            case_code: self.case_code,
+            screening_id: self.screening_id,
+            from_organization_id: self.from_organization_id,
+            to_organization_id: self.to_organization_id,
+            facility_id: self.facility_id,
+            service_type: self.service_type,
+            purpose: texts.purpose,
+            urgency: Urgency::parse(&self.urgency).ok_or_else(|| corrupt("referral"))?,
+            requested_by: self.requested_by,
+            requested_at: self.requested_at,
+            accept_by: self.accept_by,
             outcome_due_on: time::Date::parse(
-                &row.outcome_due_on,
+                &self.outcome_due_on,
                 time::macros::format_description!("[year]-[month]-[day]"),
             )
             .map_err(|_| corrupt("referral"))?,
-            status: ReferralStatus::parse(&row.status).ok_or_else(|| corrupt("referral"))?,
-            status_reason: row.status_reason,
-            outcome: row.outcome,
-            capacity_reserved: row.capacity_reserved,
-            version: row.version,
-            updated_at: row.updated_at,
-            position: row.seq,
+            status: ReferralStatus::parse(&self.status).ok_or_else(|| corrupt("referral"))?,
+            status_reason: texts.status_reason,
+            outcome: texts.outcome,
+            capacity_reserved: self.capacity_reserved,
+            version: self.version,
+            updated_at: self.updated_at,
+            position: self.seq,
         })
     }
 }
@@ -363,7 +404,8 @@ const SELECT_FACILITY: &str = "SELECT f.seq, f.id, f.organization_id, f.name, f.
     FROM facilities f";
 const SELECT_REFERRAL: &str = "SELECT seq, id, case_id, case_code, screening_id, from_organization_id, \
     to_organization_id, facility_id, service_type, purpose, urgency, requested_by, requested_at, accept_by, \
-    outcome_due_on, status, status_reason, outcome, capacity_reserved, version, updated_at FROM referrals";
+    outcome_due_on, status, status_reason, outcome, capacity_reserved, version, updated_at, data_key, shredded \
+    FROM referrals";
 
 const SELECT_BY_ID: &str = "SELECT seq, id, name, organization_type, settlement, active, created_at, version \
     FROM organizations WHERE id = $1";
@@ -379,6 +421,7 @@ macro_rules! directory_store {
         pub struct $name {
             pool: $pool,
             signal: EventSignal,
+            crypto: ReferralCrypto,
         }
 
         #[async_trait::async_trait]
@@ -622,13 +665,15 @@ macro_rules! directory_store {
 
             #[tracing::instrument(skip_all, fields(case_id = %new.case_id))]
             async fn create_referral(&self, context: &AuditContext, new: NewReferral) -> HavenResult<Referral> {
-                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
                 let id = Uuid::now_v7();
                 let now = OffsetDateTime::now_utc();
+                let (key, wrapped_key) = self.crypto.new_data_key(id)?;
+                let purpose = crypto::seal(&key, TextColumn::Purpose, id, &new.purpose)?;
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
                 sqlx::query(
                     "INSERT INTO referrals (id, case_id, case_code, screening_id, from_organization_id, to_organization_id, facility_id, \
-                     service_type, purpose, urgency, requested_by, requested_at, accept_by, outcome_due_on, status, version, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'requested', 1, $12)",
+                     service_type, purpose, urgency, requested_by, requested_at, accept_by, outcome_due_on, status, version, updated_at, data_key) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'requested', 1, $12, $15)",
                 )
                 .bind(id)
                 .bind(new.case_id)
@@ -638,32 +683,49 @@ macro_rules! directory_store {
                 .bind(new.facility.organization_id)
                 .bind(new.facility.id)
                 .bind(&new.service_type)
-                .bind(&new.purpose)
+                .bind(purpose)
                 .bind(new.urgency.as_str())
                 .bind(&context.principal.subject)
                 .bind(now)
                 .bind(new.accept_by)
                 .bind(new.outcome_due_on.to_string())
+                .bind(wrapped_key)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_error)?;
-                let referral = Self::referral(&mut tx, id).await?.ok_or_else(|| corrupt("referral"))?;
+                let referral = self.referral(&mut tx, id).await?.ok_or_else(|| corrupt("referral"))?;
                 Self::record(&mut tx, context, &referral, "referral.requested").await?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
                 Ok(referral)
             }
 
-            async fn get_referral(&self, scope: Scope, id: Uuid) -> HavenResult<Option<Referral>> {
-                let mut connection = self.pool.acquire().await.map_err(db_error)?;
-                Ok(Self::referral(&mut connection, id).await?.filter(|referral| {
+            #[tracing::instrument(skip_all, fields(referral_id = %id))]
+            async fn get_referral(&self, context: &AuditContext, scope: Scope, id: Uuid) -> HavenResult<Option<Referral>> {
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let Some(referral) = self.referral(&mut tx, id).await?.filter(|referral| {
                     scope.contains(referral.from_organization_id) || scope.contains(referral.to_organization_id)
-                }))
+                }) else {
+                    return Ok(None);
+                };
+                AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry(READ_ACTION, "referral", referral.id))
+                    .await
+                    .map_err(db_error)?;
+                tx.commit().await.map_err(db_error)?;
+                Ok(Some(referral))
             }
 
             #[tracing::instrument(skip_all)]
-            async fn list_referrals(&self, scope: Scope, filter: &ReferralFilter, after: Option<i64>, limit: u32) -> HavenResult<Vec<Referral>> {
+            async fn list_referrals(
+                &self,
+                context: &AuditContext,
+                scope: Scope,
+                filter: &ReferralFilter,
+                after: Option<i64>,
+                limit: u32,
+            ) -> HavenResult<Vec<Referral>> {
                 let now = OffsetDateTime::now_utc();
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
                 let organization = scope.organization();
                 let rows: Vec<ReferralRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                     "{SELECT_REFERRAL} WHERE seq > $1 \
@@ -687,10 +749,17 @@ macro_rules! directory_store {
                 .bind(filter.outcome_overdue)
                 .bind(now.date().to_string())
                 .bind(i64::from(limit))
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *tx)
                 .await
                 .map_err(db_error)?;
-                rows.into_iter().map(Referral::try_from).collect()
+                let referrals = rows.into_iter().map(|row| row.open(&self.crypto)).collect::<HavenResult<Vec<_>>>()?;
+                for referral in &referrals {
+                    AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry(READ_ACTION, "referral", referral.id))
+                        .await
+                        .map_err(db_error)?;
+                }
+                tx.commit().await.map_err(db_error)?;
+                Ok(referrals)
             }
 
             #[tracing::instrument(skip_all, fields(referral_id = %id, to = change.to.as_str()))]
@@ -703,7 +772,7 @@ macro_rules! directory_store {
                 change: StatusChange,
             ) -> HavenResult<Option<Referral>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(referral) = Self::referral(&mut tx, id).await? else { return Ok(None) };
+                let Some(referral) = self.referral(&mut tx, id).await? else { return Ok(None) };
                 let sender = scope.contains(referral.from_organization_id);
                 let receiver = scope.contains(referral.to_organization_id);
                 if !sender && !receiver {
@@ -742,6 +811,48 @@ macro_rules! directory_store {
                     .map_err(db_error)?;
                 Ok(())
             }
+
+            #[tracing::instrument(skip_all)]
+            async fn encrypt_legacy_texts(&self) -> HavenResult<u64> {
+                let legacy: Vec<(Uuid,)> = sqlx::query_as("SELECT id FROM referrals WHERE data_key IS NULL AND shredded = FALSE ORDER BY seq")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                let mut encrypted = 0;
+                for (id,) in legacy {
+                    let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                    self.referral_key(&mut tx, id).await?;
+                    tx.commit().await.map_err(db_error)?;
+                    encrypted += 1;
+                }
+                if encrypted > 0 {
+                    tracing::info!(referrals = encrypted, "texts of earlier referrals encrypted");
+                }
+                Ok(encrypted)
+            }
+
+            #[tracing::instrument(skip_all)]
+            async fn rewrap_keys(&self) -> HavenResult<u64> {
+                let keys: Vec<(Uuid, Vec<u8>)> = sqlx::query_as("SELECT id, data_key FROM referrals WHERE data_key IS NOT NULL")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                let mut rewrapped = 0;
+                for (referral_id, wrapped) in keys {
+                    let new = self.crypto.rewrap(referral_id, &wrapped)?;
+                    if new != wrapped {
+                        sqlx::query("UPDATE referrals SET data_key = $2 WHERE id = $1 AND data_key = $3")
+                            .bind(referral_id)
+                            .bind(new)
+                            .bind(wrapped)
+                            .execute(&self.pool)
+                            .await
+                            .map_err(db_error)?;
+                        rewrapped += 1;
+                    }
+                }
+                Ok(rewrapped)
+            }
         }
 
         impl $name {
@@ -754,13 +865,48 @@ macro_rules! directory_store {
                 row.map(Facility::try_from).transpose()
             }
 
-            async fn referral(connection: &mut $connection, id: Uuid) -> HavenResult<Option<Referral>> {
+            async fn referral(&self, connection: &mut $connection, id: Uuid) -> HavenResult<Option<Referral>> {
                 let row: Option<ReferralRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_REFERRAL} WHERE id = $1")))
                     .bind(id)
                     .fetch_optional(&mut *connection)
                     .await
                     .map_err(db_error)?;
-                row.map(Referral::try_from).transpose()
+                row.map(|row| row.open(&self.crypto)).transpose()
+            }
+
+            /// The referral's data key, `None` once the person was erased. A row written
+            /// before texts were encrypted is encrypted first, under a new key.
+            async fn referral_key(&self, connection: &mut $connection, id: Uuid) -> HavenResult<Option<DataKey>> {
+                let (data_key, shredded, purpose, status_reason, outcome): (Option<Vec<u8>>, bool, Vec<u8>, Vec<u8>, Vec<u8>) =
+                    sqlx::query_as("SELECT data_key, shredded, purpose, status_reason, outcome FROM referrals WHERE id = $1")
+                        .bind(id)
+                        .fetch_one(&mut *connection)
+                        .await
+                        .map_err(db_error)?;
+                match StoredKey::from_columns(data_key, shredded) {
+                    StoredKey::Destroyed => Ok(None),
+                    StoredKey::Wrapped(wrapped) => self.crypto.data_key(id, &wrapped).map(Some),
+                    StoredKey::Legacy => {
+                        let (key, wrapped) = self.crypto.new_data_key(id)?;
+                        let sealed = crypto::seal_legacy(&key, id, &StoredTexts { purpose, status_reason, outcome })?;
+                        let updated = sqlx::query(
+                            "UPDATE referrals SET data_key = $2, purpose = $3, status_reason = $4, outcome = $5 \
+                             WHERE id = $1 AND data_key IS NULL AND shredded = FALSE",
+                        )
+                        .bind(id)
+                        .bind(wrapped)
+                        .bind(sealed.purpose)
+                        .bind(sealed.status_reason)
+                        .bind(sealed.outcome)
+                        .execute(&mut *connection)
+                        .await
+                        .map_err(db_error)?;
+                        if updated.rows_affected() != 1 {
+                            return Err(HavenError::new(ErrorCode::PreconditionFailed, "the referral changed since you read it"));
+                        }
+                        Ok(Some(key))
+                    }
+                }
             }
 
             async fn set_services(connection: &mut $connection, facility_id: Uuid, service_types: &[String]) -> HavenResult<()> {
@@ -852,15 +998,27 @@ macro_rules! directory_store {
                     .map_err(db_error)?;
                     reserved = false;
                 }
+                // A new text is encrypted under the referral's key; an empty one keeps
+                // what is stored. Once the person was erased the referral still moves,
+                // but keeps no new text.
+                let key = self.referral_key(connection, referral.id).await?;
+                let seal = |column: TextColumn, text: &str| -> HavenResult<Option<Vec<u8>>> {
+                    match &key {
+                        Some(key) if !text.is_empty() => crypto::seal(key, column, referral.id, text).map(Some),
+                        _ => Ok(None),
+                    }
+                };
+                let status_reason = seal(TextColumn::StatusReason, &change.reason)?;
+                let outcome = seal(TextColumn::Outcome, &change.outcome)?;
                 let updated = sqlx::query(
-                    "UPDATE referrals SET status = $3, status_reason = $4, outcome = $5, capacity_reserved = $6, \
-                     version = version + 1, updated_at = $7 WHERE id = $1 AND version = $2",
+                    "UPDATE referrals SET status = $3, status_reason = COALESCE($4, status_reason), outcome = COALESCE($5, outcome), \
+                     capacity_reserved = $6, version = version + 1, updated_at = $7 WHERE id = $1 AND version = $2",
                 )
                 .bind(referral.id)
                 .bind(referral.version)
                 .bind(change.to.as_str())
-                .bind(if change.reason.is_empty() { &referral.status_reason } else { &change.reason })
-                .bind(if change.outcome.is_empty() { &referral.outcome } else { &change.outcome })
+                .bind(status_reason)
+                .bind(outcome)
                 .bind(reserved)
                 .bind(OffsetDateTime::now_utc())
                 .execute(&mut *connection)
@@ -869,7 +1027,7 @@ macro_rules! directory_store {
                 if updated.rows_affected() != 1 {
                     return Err(HavenError::new(ErrorCode::PreconditionFailed, "the referral changed since you read it"));
                 }
-                Self::referral(connection, referral.id).await?.ok_or_else(|| corrupt("referral"))
+                self.referral(connection, referral.id).await?.ok_or_else(|| corrupt("referral"))
             }
         }
 
@@ -887,6 +1045,42 @@ macro_rules! directory_store {
                 let sequence = i64::try_from(event.sequence).map_err(HavenError::internal)?;
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
                 if !CheckpointWrite::advance_checkpoint(&mut *tx, &event.source, sequence).await.map_err(db_error)? {
+                    return Ok(());
+                }
+                if event.event_type == "screening.created" {
+                    let payload: serde_json::Value = serde_json::from_str(&event.payload_json).map_err(HavenError::internal)?;
+                    if let Some((screening_id, person_id)) = screening_person(event, &payload)? {
+                        sqlx::query("INSERT INTO screening_persons (screening_id, person_id) VALUES ($1, $2) ON CONFLICT (screening_id) DO NOTHING")
+                            .bind(screening_id)
+                            .bind(person_id)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_error)?;
+                    }
+                }
+                if event.event_type == "person.erased" {
+                    // The person's referrals keep their workflow; their texts become
+                    // unreadable with the rest of the person's data.
+                    let person_id = Uuid::parse_str(&event.aggregate_id).map_err(HavenError::internal)?;
+                    let shredded = sqlx::query(
+                        "UPDATE referrals SET data_key = NULL, shredded = TRUE \
+                         WHERE screening_id IN (SELECT screening_id FROM screening_persons WHERE person_id = $1)",
+                    )
+                    .bind(person_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    tracing::info!(person_id = %person_id, referrals = shredded.rows_affected(), "referral data keys destroyed after erasure");
+                }
+                // Events read again after an upgrade were applied before: they only
+                // teach which person a screening records.
+                let replayed: Option<(i64,)> = sqlx::query_as("SELECT until FROM feed_replays WHERE source = $1")
+                    .bind(&event.source)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                if replayed.is_some_and(|(until,)| sequence <= until) {
+                    tx.commit().await.map_err(db_error)?;
                     return Ok(());
                 }
                 if event.event_type == "screening.consent_recorded" {
@@ -918,7 +1112,7 @@ macro_rules! directory_store {
                             outcome: String::new(),
                         };
                         for (id,) in open {
-                            let referral = Self::referral(&mut tx, id).await?.ok_or_else(|| corrupt("referral"))?;
+                            let referral = self.referral(&mut tx, id).await?.ok_or_else(|| corrupt("referral"))?;
                             let next = self.apply_change(&mut tx, &referral, &change).await?;
                             Self::record(&mut tx, &context, &next, "referral.revoked").await?;
                         }
@@ -930,6 +1124,19 @@ macro_rules! directory_store {
             }
         }
     };
+}
+
+/// The screening and person a `screening.created` event records, if it names one.
+fn screening_person(
+    event: &Event,
+    payload: &serde_json::Value,
+) -> HavenResult<Option<(Uuid, Uuid)>> {
+    let Some(person) = payload.get("person_id").and_then(serde_json::Value::as_str) else {
+        return Ok(None);
+    };
+    let person_id = Uuid::parse_str(person).map_err(HavenError::internal)?;
+    let screening_id = Uuid::parse_str(&event.aggregate_id).map_err(HavenError::internal)?;
+    Ok(Some((screening_id, person_id)))
 }
 
 /// The event of a move.

@@ -15,6 +15,7 @@ use haven_config::Settings;
 use haven_error::ErrorCode;
 use haven_events::EventSignal;
 use haven_proto::common::v1::Event;
+use haven_referral::crypto::ReferralCrypto;
 use haven_referral::domain::{
     Acceptance, Facility, FacilityDetails, OrganizationType, Profile, ReferralStatus, Side, Urgency,
 };
@@ -33,6 +34,7 @@ async fn setup(settings: &Settings) -> Fixture {
     let store = store::open(
         haven_referral::connect(settings).await.unwrap(),
         EventSignal::default(),
+        ReferralCrypto::load(&haven_auth::keys::keys_dir(&settings.data_dir)).unwrap(),
     );
     let mut ids = Vec::new();
     for name in ["Sending centre", "Receiving shelter"] {
@@ -321,7 +323,13 @@ async fn the_lifecycle_refuses_illegal_moves_and_the_wrong_side(fixture: Fixture
     assert_eq!(
         fixture
             .store
-            .list_referrals(Scope::Organization(fixture.receiver), &incoming, None, 50)
+            .list_referrals(
+                &staff(fixture.receiver, &[Role::CaseWorker]),
+                Scope::Organization(fixture.receiver),
+                &incoming,
+                None,
+                50
+            )
             .await
             .unwrap()
             .len(),
@@ -330,7 +338,13 @@ async fn the_lifecycle_refuses_illegal_moves_and_the_wrong_side(fixture: Fixture
     assert!(
         fixture
             .store
-            .list_referrals(Scope::Organization(fixture.sender), &incoming, None, 50)
+            .list_referrals(
+                &staff(fixture.sender, &[Role::CaseWorker]),
+                Scope::Organization(fixture.sender),
+                &incoming,
+                None,
+                50
+            )
             .await
             .unwrap()
             .is_empty()
@@ -338,7 +352,11 @@ async fn the_lifecycle_refuses_illegal_moves_and_the_wrong_side(fixture: Fixture
     assert!(
         fixture
             .store
-            .get_referral(Scope::Organization(stranger), referral.id)
+            .get_referral(
+                &staff(stranger, &[Role::CaseWorker]),
+                Scope::Organization(stranger),
+                referral.id
+            )
             .await
             .unwrap()
             .is_none()
@@ -373,7 +391,11 @@ async fn a_withdrawn_consent_revokes_open_referrals_and_frees_their_places(fixtu
     assert_eq!(
         fixture
             .store
-            .get_referral(Scope::All, accepted.id)
+            .get_referral(
+                &staff(fixture.sender, &[Role::CaseWorker]),
+                Scope::All,
+                accepted.id
+            )
             .await
             .unwrap()
             .unwrap()
@@ -387,7 +409,11 @@ async fn a_withdrawn_consent_revokes_open_referrals_and_frees_their_places(fixtu
         .unwrap();
     let revoked = fixture
         .store
-        .get_referral(Scope::All, accepted.id)
+        .get_referral(
+            &staff(fixture.sender, &[Role::CaseWorker]),
+            Scope::All,
+            accepted.id,
+        )
         .await
         .unwrap()
         .unwrap();
@@ -396,7 +422,11 @@ async fn a_withdrawn_consent_revokes_open_referrals_and_frees_their_places(fixtu
     assert_eq!(
         fixture
             .store
-            .get_referral(Scope::All, other.id)
+            .get_referral(
+                &staff(fixture.sender, &[Role::CaseWorker]),
+                Scope::All,
+                other.id
+            )
             .await
             .unwrap()
             .unwrap()
@@ -452,7 +482,13 @@ async fn overdue_answers_and_outcomes_are_listed_for_both_sides(fixture: Fixture
     for organization in [fixture.sender, fixture.receiver] {
         let listed = fixture
             .store
-            .list_referrals(Scope::Organization(organization), &overdue, None, 50)
+            .list_referrals(
+                &staff(organization, &[Role::CaseWorker]),
+                Scope::Organization(organization),
+                &overdue,
+                None,
+                50,
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -478,7 +514,13 @@ async fn overdue_answers_and_outcomes_are_listed_for_both_sides(fixture: Fixture
     };
     let listed = fixture
         .store
-        .list_referrals(Scope::Organization(fixture.sender), &outcome, None, 50)
+        .list_referrals(
+            &staff(fixture.sender, &[Role::CaseWorker]),
+            Scope::Organization(fixture.sender),
+            &outcome,
+            None,
+            50,
+        )
         .await
         .unwrap();
     assert_eq!(listed.len(), 1);

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use haven_config::Settings;
 use haven_error::ErrorCode;
 use haven_events::EventSignal;
+use haven_referral::crypto::ReferralCrypto;
 use haven_referral::domain::OrganizationType;
 use haven_referral::store::{self, DirectoryStore, NewOrganization};
 
@@ -14,6 +15,7 @@ async fn setup(settings: &Settings) -> Arc<dyn DirectoryStore> {
     store::open(
         haven_referral::connect(settings).await.unwrap(),
         EventSignal::default(),
+        ReferralCrypto::load(&haven_auth::keys::keys_dir(&settings.data_dir)).unwrap(),
     )
 }
 
