@@ -104,6 +104,7 @@ fn staff(organization: Uuid) -> AuditContext {
         },
         purpose: "assistance".into(),
         request_id: "req".into(),
+        on_behalf_of: None,
     }
 }
 

@@ -112,6 +112,7 @@ async fn earlier_referrals_keep_their_texts_encrypted_after_the_upgrade(settings
         },
         purpose: "assistance".into(),
         request_id: "req".into(),
+        on_behalf_of: None,
     };
     let read = store
         .get_referral(&context, Scope::Organization(organization), referral)
