@@ -297,7 +297,11 @@ mod tests {
             let mut claims = request(&["case_worker"]);
             claims.subject = subject.clone();
             let token = keys.mint_dev_token(&settings.auth, &claims).unwrap();
-            assert_eq!(verifier.verify_user(&token).is_ok(), accepted, "{subject:?}");
+            assert_eq!(
+                verifier.verify_user(&token).is_ok(),
+                accepted,
+                "{subject:?}"
+            );
         }
     }
 
