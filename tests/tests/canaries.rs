@@ -321,7 +321,14 @@ async fn etag_of(stack: &TestStack, token: &str, path: &str) -> String {
 }
 
 /// Drives every route that takes text about a person, with canaries.
-async fn scenario(stack: &TestStack, canaries: &mut Canaries) -> Uuid {
+/// The records the scenario made, for the reads that follow it.
+struct Made {
+    owner: Uuid,
+    partner: Uuid,
+    ids: Vec<String>,
+}
+
+async fn scenario(stack: &TestStack, canaries: &mut Canaries) -> Made {
     let owner = Uuid::new_v4();
     let partner = Uuid::new_v4();
     let team = stack.token_as(
@@ -750,7 +757,115 @@ async fn scenario(stack: &TestStack, canaries: &mut Canaries) -> Uuid {
             json!({"reason": ""}),
         )
         .await;
-    owner
+    Made {
+        owner,
+        partner,
+        ids: vec![
+            screening_id,
+            case_id,
+            person_id,
+            accepted_id,
+            to_revoke,
+            facility_id,
+            other_case,
+            owner.to_string(),
+            partner.to_string(),
+        ],
+    }
+}
+
+/// Request ids of every audit entry of every service database.
+async fn audited_request_ids(stack: &TestStack) -> BTreeSet<String> {
+    use sqlx::Connection as _;
+    let mut ids = BTreeSet::new();
+    match &stack.settings.database.url {
+        None => {
+            for entry in std::fs::read_dir(&stack.settings.data_dir)
+                .unwrap()
+                .flatten()
+            {
+                let path = entry.path();
+                if path.extension().is_none_or(|extension| extension != "db") {
+                    continue;
+                }
+                let url = format!("sqlite://{}?mode=ro", path.display());
+                let mut connection = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                let rows: Result<Vec<(String,)>, _> =
+                    sqlx::query_as("SELECT request_id FROM audit_log")
+                        .fetch_all(&mut connection)
+                        .await;
+                ids.extend(rows.unwrap_or_default().into_iter().map(|(id,)| id));
+            }
+        }
+        Some(url) => {
+            let mut connection = sqlx::PgConnection::connect(url.expose()).await.unwrap();
+            let schemas: Vec<(String,)> = sqlx::query_as(
+                "SELECT table_schema::text FROM information_schema.tables WHERE table_name = 'audit_log'",
+            )
+            .fetch_all(&mut connection)
+            .await
+            .unwrap();
+            for (schema,) in schemas {
+                let rows: Vec<(String,)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT request_id FROM \"{schema}\".audit_log"
+                )))
+                .fetch_all(&mut connection)
+                .await
+                .unwrap();
+                ids.extend(rows.into_iter().map(|(id,)| id));
+            }
+        }
+    }
+    ids
+}
+
+/// Reads every GET route of the route table as `token`, with each path parameter
+/// tried with each of `ids`, under a request id of its own. Returns the reads that
+/// answered with a canary, by request id.
+async fn reads_returning_canaries(
+    stack: &TestStack,
+    token: &str,
+    ids: &[String],
+    canaries: &[&str],
+    label: &str,
+) -> BTreeMap<String, String> {
+    let mut returned = BTreeMap::new();
+    for rule in haven_gateway::policy::ROUTE_POLICY
+        .iter()
+        .filter(|rule| rule.method == "GET")
+    {
+        let parameters = rule.path.matches('{').count();
+        let candidates: Vec<String> = if parameters == 0 {
+            vec![rule.path.to_owned()]
+        } else {
+            ids.iter()
+                .chain(std::iter::once(&"1".to_owned()))
+                .map(|id| {
+                    let mut path = rule.path.to_owned();
+                    while let (Some(open), Some(close)) = (path.find('{'), path.find('}')) {
+                        path.replace_range(open..=close, id);
+                    }
+                    path
+                })
+                .collect()
+        };
+        for path in candidates {
+            let request_id = format!("{label}-{}", Uuid::new_v4().simple());
+            let response = stack
+                .http
+                .get(stack.url(&path))
+                .bearer_auth(token)
+                .header("x-request-id", &request_id)
+                .send()
+                .await
+                .unwrap();
+            let body = response.text().await.unwrap();
+            if !found_in(body.as_bytes(), canaries).is_empty() {
+                returned.insert(request_id, path);
+            }
+        }
+    }
+    returned
 }
 
 /// Every event of every feed, as `token` receives it, as text.
@@ -858,7 +973,8 @@ async fn no_canary_leaves_an_authorised_read(stack: TestStack) {
         error_bodies: Vec::new(),
         issued: 0,
     };
-    let owner = scenario(&stack, &mut canaries).await;
+    let made = scenario(&stack, &mut canaries).await;
+    let owner = made.owner;
 
     // Every free-text field of every route was reached.
     let unreached: Vec<String> = canaries
@@ -935,6 +1051,36 @@ async fn no_canary_leaves_an_authorised_read(stack: TestStack) {
     assert!(
         found_in(feed.as_bytes(), &all).is_empty(),
         "service feed: {feed}"
+    );
+
+    // Every read that hands back what a person typed is an audited read: walk every
+    // GET route as the owner's staff and the partner's, and find each such read's
+    // request id in an audit log.
+    let owner_staff = stack.token(
+        &["admin", "supervisor", "case_worker", "intake_officer"],
+        owner,
+    );
+    let partner_staff = stack.token(
+        &["admin", "supervisor", "referral_coordinator"],
+        made.partner,
+    );
+    let mut returned =
+        reads_returning_canaries(&stack, &owner_staff, &made.ids, &all, "owner").await;
+    returned
+        .extend(reads_returning_canaries(&stack, &partner_staff, &made.ids, &all, "partner").await);
+    assert!(
+        returned.len() >= 5,
+        "reads returned canaries: {returned:#?}"
+    );
+    let audited = audited_request_ids(&stack).await;
+    let unaudited: Vec<&String> = returned
+        .iter()
+        .filter(|(request_id, _)| !audited.contains(*request_id))
+        .map(|(_, path)| path)
+        .collect();
+    assert!(
+        unaudited.is_empty(),
+        "read without an audit entry: {unaudited:#?}"
     );
     stack.stop().await;
 }
