@@ -1479,6 +1479,7 @@ async fn screening_reads_are_audited_naming_the_reader(fixture: Fixture) {
         },
         purpose: "assistance".into(),
         request_id: "req-read".into(),
+        on_behalf_of: None,
     };
     fixture
         .store
