@@ -13,10 +13,13 @@
 //! - [`mod@read`]: the entries about one record ("who accessed this person").
 //! - [`mod@verify`]: walks the whole chain and names the first broken link
 //!   ([`VerifyReport`]).
+//! - [`mod@head`]: the head signed under a key the database does not hold, which
+//!   catches truncation and rehashing ([`HeadReport`]); [`HeadSigner`] keeps it
+//!   signed, [`verify_signed`] checks chain and head together.
 //!
 //! `audit_log` refuses UPDATE, DELETE (and on Postgres TRUNCATE) through triggers,
 //! so an application bug cannot rewrite history. Someone with direct database access
-//! can bypass the triggers; the verifier is what detects that.
+//! can bypass the triggers; the verifier, with the signed head, is what detects that.
 
 #[macro_use]
 mod dispatch;
@@ -24,8 +27,10 @@ mod dispatch;
 pub mod context;
 pub mod entry;
 pub mod hash;
+pub mod head;
 pub mod read;
 pub mod report;
+pub mod signer;
 pub mod verify;
 pub mod write;
 
@@ -35,9 +40,11 @@ mod validation;
 pub use context::AuditContext;
 pub use entry::{ActorKind, AuditEntry, NewAuditEntry, Outcome};
 pub use hash::AuditHash;
+pub use head::{HEAD_KEY_FILE, HeadReport, SignOutcome, SignedHead, check_head, sign_head};
 pub use read::entries_for_record;
 pub use report::{BreakReason, VerifyReport};
-pub use verify::{holds_audit_log, verify, verify_against};
+pub use signer::HeadSigner;
+pub use verify::{SignedReport, holds_audit_log, verify, verify_against, verify_signed};
 pub use write::{AuditWrite, append};
 
 use haven_storage::MigrationSet;

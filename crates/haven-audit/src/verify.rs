@@ -8,17 +8,19 @@
 //!
 //! What the chain alone cannot show: the hash is unkeyed, so someone who deletes
 //! the newest entries, or rewrites an entry and recomputes every hash after it,
-//! leaves a chain that verifies. Both change the head hash. Record the head hash of
-//! a verified chain somewhere the database's administrators cannot write (a
-//! separate system, a signed log, paper) and check against it with
-//! [`verify_against`].
+//! leaves a chain that verifies. Both are caught against the head the services sign
+//! under a key the database does not hold: [`verify_signed`] (see [`crate::head`]).
+//! A head hash recorded elsewhere can still be checked with [`verify_against`].
 
 use uuid::Uuid;
 
 use haven_error::HavenError;
 use haven_storage::{Database, db_error};
 
+use haven_crypto::AuditHeadKey;
+
 use crate::hash::{self, AuditHash};
+use crate::head::{HeadReport, compare, read_head};
 use crate::report::{BreakReason, VerifyReport};
 use crate::row::{AuditRow, COLUMNS};
 
@@ -60,13 +62,62 @@ pub async fn verify_against(
     walk(database, Some(recorded_head)).await
 }
 
+/// The chain checked on its own and against its signed head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedReport {
+    /// The chain's links.
+    pub chain: VerifyReport,
+    /// The chain against its signed head.
+    pub head: HeadReport,
+}
+
+impl SignedReport {
+    /// Whether the chain is intact and matches a validly signed head.
+    pub fn is_ok(&self) -> bool {
+        self.chain.is_ok() && self.head.is_ok()
+    }
+}
+
+/// Verifies the whole chain of `service` and checks it against the head signed
+/// under `key`: a truncated or rehashed chain is reported as broken even though
+/// its links hold. `Err` only when the database cannot be read.
+#[tracing::instrument(skip_all, fields(service = %service, backend = database.backend_name()))]
+pub async fn verify_signed(
+    database: &Database,
+    service: &str,
+    key: &AuditHeadKey,
+) -> Result<SignedReport, HavenError> {
+    // The head first: it only ever names committed entries, so the walk sees them.
+    let stored = read_head(database, service, key).await?;
+    let chain = walk(database, None).await?;
+    let head = compare(database, stored).await?;
+    Ok(SignedReport { chain, head })
+}
+
 async fn walk(
     database: &Database,
     recorded_head: Option<AuditHash>,
 ) -> Result<VerifyReport, HavenError> {
-    let mut chain = Chain::new(recorded_head);
     // Below any valid sequence, so a tampered first entry with sequence ≤ 0 is seen.
-    let mut after = i64::MIN;
+    walk_from(database, Chain::new(recorded_head), i64::MIN).await
+}
+
+/// Verifies the entries after `sequence`, whose stored hash is `hash` (an entry
+/// already verified, such as a signed head): they must continue the chain from it.
+/// The report counts only those entries.
+pub(crate) async fn verify_after(
+    database: &Database,
+    sequence: i64,
+    hash: AuditHash,
+) -> Result<VerifyReport, HavenError> {
+    walk_from(database, Chain::resume(sequence, hash), sequence).await
+}
+
+async fn walk_from(
+    database: &Database,
+    mut chain: Chain,
+    mut after: i64,
+) -> Result<VerifyReport, HavenError> {
     loop {
         let rows = match rows_after(database, after).await {
             Ok(rows) => rows,
@@ -150,13 +201,24 @@ impl Chain {
         }
     }
 
+    /// A chain verified up to entry `sequence` with hash `hash`.
+    fn resume(sequence: i64, hash: AuditHash) -> Self {
+        Self {
+            next_sequence: sequence.saturating_add(1),
+            last_hash: hash,
+            entries: 0,
+            recorded_head: None,
+            recorded_head_seen: true,
+        }
+    }
+
     /// Checks the next stored row; on success it becomes the last verified entry.
     fn check(&mut self, row: &AuditRow) -> Option<VerifyReport> {
         if let Some(report) = self.check_position(row.sequence, Some(row.entry_id)) {
             return Some(report);
         }
         if row.previous_hash.as_slice() != self.last_hash.as_bytes() {
-            let reason = if self.entries == 0 {
+            let reason = if self.next_sequence == 1 {
                 BreakReason::WrongStart
             } else {
                 BreakReason::Reordered
@@ -228,7 +290,7 @@ fn broken(sequence: i64, entry_id: Option<Uuid>, reason: BreakReason) -> VerifyR
 
 /// A stored value that does not decode (wrong type, unexpected NULL): evidence of
 /// tampering, not a database failure.
-fn is_decode_error(error: &sqlx::Error) -> bool {
+pub(crate) fn is_decode_error(error: &sqlx::Error) -> bool {
     matches!(
         error,
         sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_)

@@ -99,7 +99,7 @@ fn next_link(last: Option<(i64, Vec<u8>)>) -> Result<(i64, AuditHash), sqlx::Err
 
 /// Now, truncated to the microsecond both backends store, so the hash computed here
 /// matches the value read back.
-fn now_to_the_microsecond() -> Result<OffsetDateTime, sqlx::Error> {
+pub(crate) fn now_to_the_microsecond() -> Result<OffsetDateTime, sqlx::Error> {
     let now = OffsetDateTime::now_utc();
     now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000)
         .map_err(|error| sqlx::Error::Encode(Box::new(error)))

@@ -83,17 +83,19 @@ enum ReportingCommand {
 
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
-    /// Check every service's hash chain; name the first altered, deleted or reordered
-    /// entry. Prints each chain's head hash: keep it elsewhere to detect truncation.
+    /// Check every service's hash chain against the head the services signed under
+    /// `keys/audit-head.key`: names the first altered, deleted or reordered entry, and
+    /// reports a truncated or rehashed chain and a forged head.
     Verify,
 }
 
 #[derive(Debug, Subcommand)]
 enum KeysCommand {
-    /// Create the master keyring and the blind-index key in a directory (for a
-    /// secret store, e.g. the Kubernetes Secret `haven-keys`). Never overwrites.
+    /// Create the master keyring, the blind-index key and the audit head key in a
+    /// directory (for a secret store, e.g. the Kubernetes Secret `haven-keys`).
+    /// Never overwrites.
     Init {
-        /// Where to write `master-keys.json` and `blind-index.key`.
+        /// Where to write `master-keys.json`, `blind-index.key` and `audit-head.key`.
         directory: std::path::PathBuf,
     },
     /// Add a new master key version, make it active, and re-wrap every person's and

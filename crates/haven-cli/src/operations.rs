@@ -1,34 +1,118 @@
 //! Operator commands: audit verification and master-key rotation.
 
-use haven_audit::VerifyReport;
+use std::path::Path;
+
+use haven_audit::{HEAD_KEY_FILE, HeadReport, SignedReport, VerifyReport};
 
 use crate::ServiceName;
 use haven_config::Settings;
-use haven_crypto::{KeyWrapper as _, MasterKeyring};
+use haven_crypto::{AuditHeadKey, KeyWrapper as _, MasterKeyring};
 use haven_events::EventSignal;
 use haven_intake::persons::{MASTER_KEYRING_FILE, PersonCrypto};
 
-/// Verifies the audit chain of every service database that keeps one. Every service
-/// `haven up` runs is asked, so a service that keeps a trail cannot be forgotten.
-/// Prints one line per service; fails if any chain is broken.
-pub async fn verify_audit(settings: &Settings) -> anyhow::Result<()> {
-    let mut broken = Vec::new();
+/// What `haven audit verify` found in one service's database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditFinding {
+    /// The database keeps no audit log.
+    NoAuditLog,
+    /// The chain, checked against the head signed under the audit head key.
+    Checked(SignedReport),
+    /// The audit head key is absent: only the links were checked, and a chain with
+    /// entries is reported as unverifiable.
+    NoHeadKey(VerifyReport),
+}
+
+impl AuditFinding {
+    /// Whether this service's trail verified.
+    pub fn is_ok(&self) -> bool {
+        match self {
+            Self::NoAuditLog => true,
+            Self::Checked(report) => report.is_ok(),
+            Self::NoHeadKey(chain) => {
+                matches!(chain, VerifyReport::Ok { entries: 0, .. })
+            }
+        }
+    }
+
+    /// One line per finding, as the operator reads it.
+    pub fn lines(&self, service: &str, key_path: &Path) -> Vec<String> {
+        let chain_line = |chain: &VerifyReport| match chain {
+            VerifyReport::Ok { entries, head_hash } => {
+                format!("{service}: audit chain intact, {entries} entries, head {head_hash}")
+            }
+            other => format!("{service}: {other}"),
+        };
+        match self {
+            Self::NoAuditLog => vec![format!("{service}: keeps no audit log")],
+            Self::Checked(SignedReport { chain, head }) => {
+                let mut lines = vec![chain_line(chain)];
+                match head {
+                    HeadReport::Signed { .. } | HeadReport::Empty if chain.is_ok() => {
+                        if let Some(first) = lines.first_mut() {
+                            first.push_str(&format!("; {head}"));
+                        }
+                    }
+                    HeadReport::Signed { .. } | HeadReport::Empty => {}
+                    broken => lines.push(format!("{service}: {broken}")),
+                }
+                lines
+            }
+            Self::NoHeadKey(chain) => {
+                let mut lines = vec![chain_line(chain)];
+                if !self.is_ok() {
+                    lines.push(format!(
+                        "{service}: signed head not checked — no audit head key at {}; \
+                         truncation and rehashing cannot be detected without it",
+                        key_path.display()
+                    ));
+                }
+                lines
+            }
+        }
+    }
+}
+
+/// The audit head key `haven audit verify` checks heads with: the one the services
+/// sign with, in the data directory's key folder.
+pub fn head_key_path(settings: &Settings) -> std::path::PathBuf {
+    haven_auth::keys::keys_dir(&settings.data_dir).join(HEAD_KEY_FILE)
+}
+
+/// Checks the audit trail of every service database that keeps one, against its
+/// signed head. Every service `haven up` runs is asked, so a service that keeps a
+/// trail cannot be forgotten.
+pub async fn check_audit(settings: &Settings) -> anyhow::Result<Vec<(ServiceName, AuditFinding)>> {
+    let key_path = head_key_path(settings);
+    // Never created here: a new key would make every signed head look forged.
+    let key = if key_path.exists() {
+        Some(AuditHeadKey::load(&key_path).map_err(|error| anyhow::anyhow!("{error}"))?)
+    } else {
+        None
+    };
+    let mut findings = Vec::new();
     for service in ServiceName::ALL {
         let name = service.as_str();
         let database = service.connect(settings).await?;
-        let report = verify_service(&database)
+        let finding = check_service(&database, name, key.as_ref())
             .await
             .map_err(|error| anyhow::anyhow!("{name}: {error}"));
         database.close().await;
-        match report? {
-            None => println!("{name}: keeps no audit log"),
-            Some(VerifyReport::Ok { entries, head_hash }) => {
-                println!("{name}: audit chain intact, {entries} entries, head {head_hash}");
-            }
-            Some(other) => {
-                println!("{name}: {other}");
-                broken.push(name);
-            }
+        findings.push((service, finding?));
+    }
+    Ok(findings)
+}
+
+/// Verifies every service's audit trail (see [`check_audit`]). Prints each
+/// service's findings; fails if any chain is broken, truncated or rehashed.
+pub async fn verify_audit(settings: &Settings) -> anyhow::Result<()> {
+    let key_path = head_key_path(settings);
+    let mut broken = Vec::new();
+    for (service, finding) in check_audit(settings).await? {
+        for line in finding.lines(service.as_str(), &key_path) {
+            println!("{line}");
+        }
+        if !finding.is_ok() {
+            broken.push(service.as_str());
         }
     }
     anyhow::ensure!(
@@ -39,22 +123,30 @@ pub async fn verify_audit(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The report on the database's chain, or `None` if it keeps no audit log.
-async fn verify_service(
+async fn check_service(
     database: &haven_storage::Database,
-) -> Result<Option<VerifyReport>, haven_error::HavenError> {
+    service: &str,
+    key: Option<&AuditHeadKey>,
+) -> Result<AuditFinding, haven_error::HavenError> {
     if !haven_audit::holds_audit_log(database).await? {
-        return Ok(None);
+        return Ok(AuditFinding::NoAuditLog);
     }
-    haven_audit::verify(database).await.map(Some)
+    Ok(match key {
+        Some(key) => {
+            AuditFinding::Checked(haven_audit::verify_signed(database, service, key).await?)
+        }
+        None => AuditFinding::NoHeadKey(haven_audit::verify(database).await?),
+    })
 }
 
-/// Creates a fresh master keyring and blind-index key in `directory`, refusing to
-/// replace existing ones (that would make every encrypted record unreadable).
+/// Creates a fresh master keyring, blind-index key and audit head key in
+/// `directory`, refusing to replace existing ones (that would make every encrypted
+/// record unreadable, or every signed audit head look forged).
 pub fn init_keys(directory: &std::path::Path) -> anyhow::Result<()> {
     let keyring_path = directory.join(MASTER_KEYRING_FILE);
     let blind_path = directory.join(haven_intake::persons::BLIND_INDEX_KEY_FILE);
-    for path in [&keyring_path, &blind_path] {
+    let head_path = directory.join(HEAD_KEY_FILE);
+    for path in [&keyring_path, &blind_path, &head_path] {
         anyhow::ensure!(
             !path.exists(),
             "{} already exists; Haven never replaces keys (data encrypted under them would be lost)",
@@ -65,10 +157,12 @@ pub fn init_keys(directory: &std::path::Path) -> anyhow::Result<()> {
     MasterKeyring::load_or_create(&keyring_path).map_err(|error| anyhow::anyhow!("{error}"))?;
     haven_crypto::BlindIndexKey::load_or_create(&blind_path)
         .map_err(|error| anyhow::anyhow!("{error}"))?;
+    AuditHeadKey::load_or_create(&head_path).map_err(|error| anyhow::anyhow!("{error}"))?;
     println!(
-        "created {} and {}; keep them in your secret store and back them up",
+        "created {}, {} and {}; keep them in your secret store and back them up",
         keyring_path.display(),
-        blind_path.display()
+        blind_path.display(),
+        head_path.display()
     );
     Ok(())
 }

@@ -62,9 +62,30 @@ async fn audit_verify_passes_an_intact_chain_and_names_a_tampered_entry() {
             .unwrap();
     }
     tx.commit().await.unwrap();
+    // Without the head key only the links can be checked: entries are unverifiable.
+    let keyless = haven(dir.path(), &["audit", "verify"]);
+    assert!(!keyless.status.success());
+    assert!(
+        text(&keyless.stdout).contains("case: signed head not checked"),
+        "{}",
+        text(&keyless.stdout)
+    );
+    // Sign the head, as the running case service would.
+    let key = haven_crypto::AuditHeadKey::load_or_create(
+        &dir.path().join("keys").join(haven_audit::HEAD_KEY_FILE),
+    )
+    .unwrap();
+    haven_audit::sign_head(&database, "case", &key)
+        .await
+        .unwrap();
     let intact = haven(dir.path(), &["audit", "verify"]);
-    assert!(intact.status.success());
+    assert!(intact.status.success(), "{}", text(&intact.stdout));
     assert!(text(&intact.stdout).contains("case: audit chain intact, 3 entries"));
+    assert!(
+        text(&intact.stdout).contains("signed head at entry 3"),
+        "{}",
+        text(&intact.stdout)
+    );
 
     // Someone with database access rewrites who read entry 2.
     let triggers: Vec<(String,)> = sqlx::query_as(
@@ -126,9 +147,9 @@ fn keys_init_creates_the_keys_once_and_never_replaces_them() {
         .collect();
     files.sort();
     assert_eq!(
-        files.len(),
-        2,
-        "a master keyring and a blind-index key: {files:?}"
+        files,
+        ["audit-head.key", "blind-index.key", "master-keys.json"],
+        "a master keyring, a blind-index key and an audit head key"
     );
     let before: Vec<Vec<u8>> = files
         .iter()

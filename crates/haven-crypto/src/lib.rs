@@ -37,6 +37,7 @@ mod cipher;
 mod envelope;
 mod error;
 mod field;
+mod head_key;
 mod key_file;
 mod keyring;
 mod normalise;
@@ -49,6 +50,7 @@ pub use blind_index::{
 pub use envelope::{DATA_KEY_LEN, DataKey, KeyWrapper, WrappedKey};
 pub use error::{CryptoError, Result};
 pub use field::{FieldContext, decrypt_field, decrypt_str, encrypt_field, encrypt_str};
+pub use head_key::{AuditHeadKey, HEAD_TAG_LEN};
 pub use keyring::MasterKeyring;
 pub use normalise::name_skeleton;
 pub use record_keys::{MASTER_KEYRING_FILE, RecordKeys};

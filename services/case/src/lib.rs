@@ -112,6 +112,13 @@ pub async fn serve(
             feed,
             security.interceptor(),
         ));
+    // Signs the audit chain's head under a key the database does not hold.
+    let head_signer = haven_audit::HeadSigner::start(
+        database.clone(),
+        SERVICE,
+        &haven_auth::keys::keys_dir(&settings.data_dir),
+        shutdown.clone(),
+    )?;
     let served = serve_grpc_with(
         listener,
         routes,
@@ -122,6 +129,7 @@ pub async fn serve(
     .await;
     let _ = follower.await;
     let _ = referrals.await;
+    head_signer.finish().await;
     database.close().await;
     served
 }

@@ -123,6 +123,13 @@ pub async fn serve(
             indicator_api,
             security.interceptor(),
         ));
+    // Signs the audit chain's head under a key the database does not hold.
+    let head_signer = haven_audit::HeadSigner::start(
+        database.clone(),
+        SERVICE,
+        &haven_auth::keys::keys_dir(&settings.data_dir),
+        shutdown.clone(),
+    )?;
     let served = serve_grpc_with(
         listener,
         routes,
@@ -133,6 +140,7 @@ pub async fn serve(
     .await;
     let _ = reconciler.await;
     let _ = follower.await;
+    head_signer.finish().await;
     database.close().await;
     served
 }

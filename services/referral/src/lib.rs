@@ -97,6 +97,13 @@ pub async fn serve(
         .readiness(Readiness::database(database.clone()))
         .add_service(InterceptedService::new(api, security.interceptor()))
         .add_service(InterceptedService::new(feed, security.interceptor()));
+    // Signs the audit chain's head under a key the database does not hold.
+    let head_signer = haven_audit::HeadSigner::start(
+        database.clone(),
+        SERVICE,
+        &haven_auth::keys::keys_dir(&settings.data_dir),
+        shutdown.clone(),
+    )?;
     let served = serve_grpc_with(
         listener,
         routes,
@@ -106,6 +113,7 @@ pub async fn serve(
     )
     .await;
     let _ = follower.await;
+    head_signer.finish().await;
     database.close().await;
     served
 }

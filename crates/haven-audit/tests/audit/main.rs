@@ -4,9 +4,11 @@
 //!   triggers, reading a record's entries.
 //! - [`tamper`]: someone with database access bypasses the triggers; the verifier
 //!   names the first broken link.
+//! - [`heads`]: the signed head catches truncation and rehashing.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod append;
+mod heads;
 mod support;
 mod tamper;

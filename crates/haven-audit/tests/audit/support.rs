@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
-use haven_audit::{ActorKind, AuditEntry, AuditWrite, NewAuditEntry, Outcome};
+use haven_audit::{ActorKind, AuditEntry, AuditHash, AuditWrite, NewAuditEntry, Outcome};
 use haven_config::Settings;
 use haven_storage::{Database, WritePool};
 
@@ -101,4 +101,48 @@ pub async fn bypass_triggers(database: &Database) {
         Database::Postgres(_) => "ALTER TABLE audit_log DISABLE TRIGGER USER",
     };
     run_sql(database, sql).await.unwrap();
+}
+
+/// A SQL literal of `hash` as bytes.
+pub fn bytes_literal(database: &Database, hash: AuditHash) -> String {
+    match database {
+        Database::Sqlite(_) => format!("X'{hash}'"),
+        Database::Postgres(_) => format!("'\\x{hash}'"),
+    }
+}
+
+/// Rewrites the `purpose` of entry `sequence` and recomputes every hash from it to
+/// the end, as a careful attacker with database access would. `appended` is the
+/// whole chain as written. Returns the forged head hash.
+pub async fn rewrite_and_rehash(
+    database: &Database,
+    appended: &[AuditEntry],
+    sequence: i64,
+) -> AuditHash {
+    let start = usize::try_from(sequence - 1).unwrap();
+    let mut previous_hash = if start == 0 {
+        AuditHash::ZERO
+    } else {
+        appended[start - 1].hash
+    };
+    let mut statements = String::new();
+    for original in &appended[start..] {
+        let mut forged = original.clone();
+        if forged.sequence == sequence {
+            forged.purpose = "curiosity".to_owned();
+        }
+        forged.previous_hash = previous_hash;
+        forged.hash = forged.computed_hash();
+        previous_hash = forged.hash;
+        statements.push_str(&format!(
+            "UPDATE audit_log SET purpose = '{}', previous_hash = {}, hash = {} \
+             WHERE sequence = {};",
+            forged.purpose,
+            bytes_literal(database, forged.previous_hash),
+            bytes_literal(database, forged.hash),
+            forged.sequence
+        ));
+    }
+    run_sql(database, &statements).await.unwrap();
+    previous_hash
 }

@@ -4,7 +4,7 @@
 use haven_audit::{AuditHash, BreakReason, VerifyReport, verify, verify_against};
 use haven_storage::Database;
 
-use super::support::{append_reads, bypass_triggers, run_sql, setup};
+use super::support::{append_reads, bypass_triggers, bytes_literal, run_sql, setup};
 
 fn broken(sequence: i64, entry_id: Option<uuid::Uuid>, reason: BreakReason) -> VerifyReport {
     VerifyReport::Broken {
@@ -230,14 +230,6 @@ async fn a_rewritten_tail_shows_only_against_a_recorded_head(database: Database)
             head_hash: previous_hash,
         }
     );
-}
-
-/// A SQL literal of `hash` as bytes.
-fn bytes_literal(database: &Database, hash: AuditHash) -> String {
-    match database {
-        Database::Sqlite(_) => format!("X'{hash}'"),
-        Database::Postgres(_) => format!("'\\x{hash}'"),
-    }
 }
 
 haven_storage::backend_suite! {

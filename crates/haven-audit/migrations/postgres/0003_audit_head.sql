@@ -1,0 +1,11 @@
+-- The signed head of the chain: its last sequence and hash when a service last signed
+-- it, with an HMAC tag under a key kept outside the database (`keys/audit-head.key`).
+-- One row, only ever moved forward. Deleting the newest entries or rehashing the
+-- chain no longer matches it, and it cannot be re-signed without the key.
+CREATE TABLE audit_head (
+    id        SMALLINT PRIMARY KEY CHECK (id = 1),
+    sequence  BIGINT NOT NULL CHECK (sequence > 0),
+    hash      BYTEA NOT NULL CHECK (octet_length(hash) = 32),
+    signed_at TIMESTAMPTZ NOT NULL,
+    tag       BYTEA NOT NULL CHECK (octet_length(tag) = 32)
+);
