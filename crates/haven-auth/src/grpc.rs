@@ -246,3 +246,25 @@ fn is_purpose_code(purpose: &str) -> bool {
     (1..=32).contains(&purpose.len())
         && purpose.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
 }
+
+/// A call to a Haven method that an authenticated caller was refused
+/// (`PERMISSION_DENIED`) or answered `NOT_FOUND` (which is also what a record of
+/// another organisation answers): a probe, or a mistake, worth a trace.
+#[derive(Debug, Clone)]
+pub struct RefusedCall {
+    /// Who called.
+    pub principal: Principal,
+    /// The gRPC method, e.g. `/haven.intake.v1.IntakeService/GetScreening`.
+    pub method: String,
+    /// Not found rather than denied.
+    pub not_found: bool,
+    /// The request id the call carried (already checked for shape).
+    pub request_id: String,
+}
+
+/// Where a gRPC server reports refused calls, e.g. an aggregating audit recorder.
+/// `record` must not block: it runs on the response path.
+pub trait RefusalSink: Send + Sync + std::fmt::Debug {
+    /// Notes one refused call.
+    fn record(&self, call: RefusedCall);
+}

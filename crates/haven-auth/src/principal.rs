@@ -7,7 +7,7 @@ use haven_error::{ErrorCode, HavenError};
 use crate::policy::{self, Action, Role};
 
 /// A user of an organisation, or another Haven service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PrincipalKind {
     /// A person, authenticated by a user token.
     User,

@@ -109,7 +109,12 @@ pub async fn serve_grpc_with(
             .tls_config(tls_config)
             .context("grpc_tls: certificate, key or client CA cannot be used")?;
     }
-    let (routes, service_names, readiness) = routes.into_parts();
+    let routes::RoutesParts {
+        routes,
+        names: service_names,
+        readiness,
+        refusals,
+    } = routes.into_parts();
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     let mut health_names = vec![health_name];
     health_names.extend(service_names.iter().copied());
@@ -162,7 +167,7 @@ pub async fn serve_grpc_with(
     };
     // Outermost, so that every response of every service passes the field filter.
     let served = builder
-        .layer(redaction::RedactionLayer)
+        .layer(redaction::RedactionLayer::new(refusals))
         .trace_fn(haven_telemetry::grpc_request_span)
         .timeout(DEFAULT_CALL_TIMEOUT)
         .concurrency_limit_per_connection(256)

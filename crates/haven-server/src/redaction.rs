@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -30,7 +30,7 @@ use prost_reflect::{
 use tonic::Status;
 
 use haven_auth::fields::any_may_receive;
-use haven_auth::grpc::CallerSlot;
+use haven_auth::grpc::{CallerSlot, RefusalSink, RefusedCall};
 use haven_auth::{FieldClass, Role};
 
 use crate::field_classes::FIELD_CLASSES;
@@ -204,15 +204,29 @@ fn receives_everything(roles: &[Role]) -> bool {
         .all(|class| any_may_receive(roles, class))
 }
 
-/// Wraps a gRPC server so that every response is filtered by the caller's roles.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RedactionLayer;
+/// Wraps a gRPC server so that every response is filtered by the caller's roles, and
+/// every Haven call refused to an authenticated caller is reported to the port's
+/// refusal sink (when it has one).
+#[derive(Debug, Clone, Default)]
+pub struct RedactionLayer {
+    refusals: Option<Arc<dyn RefusalSink>>,
+}
+
+impl RedactionLayer {
+    /// The layer, reporting refused calls to `refusals`.
+    pub fn new(refusals: Option<Arc<dyn RefusalSink>>) -> Self {
+        Self { refusals }
+    }
+}
 
 impl<S> tower::Layer<S> for RedactionLayer {
     type Service = Redaction<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Redaction { inner }
+        Redaction {
+            inner,
+            refusals: self.refusals.clone(),
+        }
     }
 }
 
@@ -220,6 +234,16 @@ impl<S> tower::Layer<S> for RedactionLayer {
 #[derive(Debug, Clone)]
 pub struct Redaction<S> {
     inner: S,
+    refusals: Option<Arc<dyn RefusalSink>>,
+}
+
+/// `grpc-status` of a refused call: `NOT_FOUND` (5) or `PERMISSION_DENIED` (7).
+fn refusal(headers: &http::HeaderMap) -> Option<bool> {
+    match headers.get("grpc-status")?.as_bytes() {
+        b"5" => Some(true),
+        b"7" => Some(false),
+        _ => None,
+    }
 }
 
 type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
@@ -246,9 +270,27 @@ where
         };
         let slot = CallerSlot::default();
         request.extensions_mut().insert(slot.clone());
+        let method = request.uri().path().to_owned();
+        let request_id = haven_auth::request_id::accept_or_generate(
+            request
+                .headers()
+                .get(haven_auth::grpc::REQUEST_ID)
+                .and_then(|value| value.to_str().ok()),
+        );
+        let refusals = self.refusals.clone();
         let response = self.inner.call(request);
         Box::pin(async move {
             let response = response.await?;
+            if let (Some(sink), Some(principal), Some(not_found)) =
+                (&refusals, slot.principal(), refusal(response.headers()))
+            {
+                sink.record(RefusedCall {
+                    principal: principal.clone(),
+                    method,
+                    not_found,
+                    request_id,
+                });
+            }
             let roles = slot
                 .principal()
                 .map(|caller| caller.roles.clone())

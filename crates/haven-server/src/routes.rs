@@ -2,6 +2,9 @@
 //! describe exactly what the port answers.
 
 use std::convert::Infallible;
+use std::sync::Arc;
+
+use haven_auth::grpc::RefusalSink;
 
 use tonic::body::Body;
 use tonic::server::NamedService;
@@ -17,6 +20,7 @@ pub struct GrpcRoutes {
     routes: Routes,
     names: Vec<&'static str>,
     readiness: Option<Readiness>,
+    refusals: Option<Arc<dyn RefusalSink>>,
 }
 
 impl GrpcRoutes {
@@ -52,13 +56,35 @@ impl GrpcRoutes {
         self
     }
 
+    /// Calls refused to an authenticated caller (denied, or not found) are reported
+    /// to `sink` (the service's aggregating audit recorder).
+    #[must_use]
+    pub fn refusals(mut self, sink: Arc<dyn RefusalSink>) -> Self {
+        self.refusals = Some(sink);
+        self
+    }
+
     /// Fully qualified names of the services added, in order.
     pub fn names(&self) -> &[&'static str] {
         &self.names
     }
 
-    /// The routes, the names and the readiness probe, for the server builder.
-    pub(crate) fn into_parts(self) -> (Routes, Vec<&'static str>, Option<Readiness>) {
-        (self.routes, self.names, self.readiness)
+    /// The routes, the names, the readiness probe and the refusal sink, for the
+    /// server builder.
+    pub(crate) fn into_parts(self) -> RoutesParts {
+        RoutesParts {
+            routes: self.routes,
+            names: self.names,
+            readiness: self.readiness,
+            refusals: self.refusals,
+        }
     }
+}
+
+/// What [`GrpcRoutes`] hands the server builder.
+pub(crate) struct RoutesParts {
+    pub(crate) routes: Routes,
+    pub(crate) names: Vec<&'static str>,
+    pub(crate) readiness: Option<Readiness>,
+    pub(crate) refusals: Option<Arc<dyn RefusalSink>>,
 }

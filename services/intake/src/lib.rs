@@ -114,8 +114,11 @@ pub async fn serve(
         signal,
         shutdown.clone(),
     ));
+    // Denied and not-found calls go to the audit trail, aggregated per window.
+    let refusals = haven_audit::RefusalRecorder::start(database.clone(), SERVICE, shutdown.clone());
     let routes = GrpcRoutes::new()
         .readiness(Readiness::database(database.clone()))
+        .refusals(refusals)
         .add_service(InterceptedService::new(api, security.interceptor()))
         .add_service(InterceptedService::new(feed, security.interceptor()))
         .add_service(InterceptedService::new(clock_api, security.interceptor()))
