@@ -17,7 +17,6 @@ use std::path::Path;
 use std::sync::LazyLock;
 
 use hmac::{Hmac, KeyInit, Mac};
-use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::cipher::Encoder;
@@ -27,7 +26,7 @@ use crate::normalise::name_part_skeletons;
 use crate::secret::{SecretBytes, wipe, wipe_string};
 
 /// Length of a blind index key.
-const KEY_LEN: usize = 32;
+const KEY_LEN: usize = key_file::HEX_KEY_LEN;
 /// Length of a blind index value: the SHA-256 output, untruncated, so unrelated
 /// names never collide by chance.
 pub const BLIND_INDEX_LEN: usize = 32;
@@ -59,13 +58,6 @@ static PATRONYMIC_SKELETONS: LazyLock<Vec<String>> = LazyLock::new(|| {
 /// expose the other. Never printed; wiped when dropped.
 pub struct BlindIndexKey(SecretBytes<KEY_LEN>);
 
-/// The key file's JSON shape: `{"key": "<64 hex digits>"}`.
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BlindIndexKeyFile {
-    key: String,
-}
-
 impl BlindIndexKey {
     /// A fresh random key. Fails only if the operating system's random number
     /// generator fails.
@@ -82,64 +74,18 @@ impl BlindIndexKey {
     /// Reads a key file. A missing file is an error: a new key would silently
     /// stop every existing index from matching.
     pub fn load(path: &Path) -> Result<Self> {
-        match key_file::read(path)? {
-            Some(contents) => Self::parse(path, contents),
-            None => Err(CryptoError::KeyFileIo {
-                path: path.to_path_buf(),
-                source: std::io::ErrorKind::NotFound.into(),
-            }),
-        }
+        key_file::load_hex_key(path).map(Self)
     }
 
     /// Reads the key file, or creates it (mode 0600) with a fresh key on first
     /// start. Processes starting together all end up with the same key.
     pub fn load_or_create(path: &Path) -> Result<Self> {
-        if let Some(contents) = key_file::read(path)? {
-            return Self::parse(path, contents);
-        }
-        let key = Self::generate()?;
-        let mut contents = key.to_file_contents()?;
-        let created = key_file::create_if_absent(path, &contents);
-        wipe(&mut contents);
-        if created? { Ok(key) } else { Self::load(path) }
+        key_file::load_or_create_hex_key(path, "blind index key").map(Self)
     }
 
     /// Writes the key to `path` (mode 0600) in one atomic rename.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let mut contents = self.to_file_contents()?;
-        let saved = key_file::replace(path, &contents);
-        wipe(&mut contents);
-        saved
-    }
-
-    fn parse(path: &Path, mut contents: Vec<u8>) -> Result<Self> {
-        let parsed = serde_json::from_slice::<BlindIndexKeyFile>(&contents);
-        wipe(&mut contents);
-        let invalid = |reason| CryptoError::KeyFileInvalid {
-            path: path.to_path_buf(),
-            reason,
-        };
-        // The parser's own message could quote the file, so it is not kept.
-        let file = parsed.map_err(|_| invalid(r#"expected {"key": "<hex>"}"#))?;
-        let mut bytes = hex::decode(file.key.trim()).unwrap_or_default();
-        wipe_string(file.key);
-        let key = SecretBytes::from_slice(&bytes);
-        wipe(&mut bytes);
-        key.map(Self)
-            .ok_or_else(|| invalid("the key is not 64 hexadecimal digits"))
-    }
-
-    fn to_file_contents(&self) -> Result<Vec<u8>> {
-        let file = BlindIndexKeyFile {
-            key: hex::encode(self.0.expose()),
-        };
-        let serialised = serde_json::to_vec(&file);
-        wipe_string(file.key);
-        let mut contents = serialised.map_err(|_| CryptoError::Malformed {
-            what: "blind index key",
-        })?;
-        contents.push(b'\n');
-        Ok(contents)
+        key_file::save_hex_key(path, &self.0, "blind index key")
     }
 }
 

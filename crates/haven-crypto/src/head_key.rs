@@ -11,15 +11,14 @@ use std::fmt;
 use std::path::Path;
 
 use hmac::{Hmac, KeyInit, Mac};
-use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
-use crate::error::{CryptoError, Result};
+use crate::error::Result;
 use crate::key_file;
-use crate::secret::{SecretBytes, wipe, wipe_string};
+use crate::secret::{SecretBytes, wipe};
 
 /// Length of the key.
-const KEY_LEN: usize = 32;
+const KEY_LEN: usize = key_file::HEX_KEY_LEN;
 /// Length of a head tag (the untruncated HMAC-SHA256 output).
 pub const HEAD_TAG_LEN: usize = 32;
 /// Domain of every tag, so a tag made for anything else never passes as a head's.
@@ -27,13 +26,6 @@ const HEAD_DOMAIN: &[u8] = b"haven-audit/head/v1";
 
 /// The secret key of audit head signatures. Never printed; wiped when dropped.
 pub struct AuditHeadKey(SecretBytes<KEY_LEN>);
-
-/// The key file's JSON shape: `{"key": "<64 hex digits>"}`.
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AuditHeadKeyFile {
-    key: String,
-}
 
 impl AuditHeadKey {
     /// A fresh random key. Fails only if the operating system's random number
@@ -50,26 +42,13 @@ impl AuditHeadKey {
     /// Reads a key file. A missing file is an error: verifying against a new key
     /// would report every signed head as forged.
     pub fn load(path: &Path) -> Result<Self> {
-        match key_file::read(path)? {
-            Some(contents) => Self::parse(path, contents),
-            None => Err(CryptoError::KeyFileIo {
-                path: path.to_path_buf(),
-                source: std::io::ErrorKind::NotFound.into(),
-            }),
-        }
+        key_file::load_hex_key(path).map(Self)
     }
 
     /// Reads the key file, or creates it (mode 0600) with a fresh key on first
     /// start. Processes starting together all end up with the same key.
     pub fn load_or_create(path: &Path) -> Result<Self> {
-        if let Some(contents) = key_file::read(path)? {
-            return Self::parse(path, contents);
-        }
-        let key = Self::generate()?;
-        let mut contents = key.to_file_contents()?;
-        let created = key_file::create_if_absent(path, &contents);
-        wipe(&mut contents);
-        if created? { Ok(key) } else { Self::load(path) }
+        key_file::load_or_create_hex_key(path, "audit head key").map(Self)
     }
 
     /// The tag over `parts`, each length-prefixed (8 bytes big-endian) after the
@@ -97,36 +76,6 @@ impl AuditHeadKey {
             mac.update(part);
         }
         mac
-    }
-
-    fn parse(path: &Path, mut contents: Vec<u8>) -> Result<Self> {
-        let parsed = serde_json::from_slice::<AuditHeadKeyFile>(&contents);
-        wipe(&mut contents);
-        let invalid = |reason| CryptoError::KeyFileInvalid {
-            path: path.to_path_buf(),
-            reason,
-        };
-        // The parser's own message could quote the file, so it is not kept.
-        let file = parsed.map_err(|_| invalid(r#"expected {"key": "<hex>"}"#))?;
-        let mut bytes = hex::decode(file.key.trim()).unwrap_or_default();
-        wipe_string(file.key);
-        let key = SecretBytes::from_slice(&bytes);
-        wipe(&mut bytes);
-        key.map(Self)
-            .ok_or_else(|| invalid("the key is not 64 hexadecimal digits"))
-    }
-
-    fn to_file_contents(&self) -> Result<Vec<u8>> {
-        let file = AuditHeadKeyFile {
-            key: hex::encode(self.0.expose()),
-        };
-        let serialised = serde_json::to_vec(&file);
-        wipe_string(file.key);
-        let mut contents = serialised.map_err(|_| CryptoError::Malformed {
-            what: "audit head key",
-        })?;
-        contents.push(b'\n');
-        Ok(contents)
     }
 }
 

@@ -10,8 +10,10 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{CryptoError, Result};
-use crate::secret::random_array;
+use crate::secret::{SecretBytes, random_array, wipe, wipe_string};
 
 /// Mode of every key file: owner read/write only.
 #[cfg(unix)]
@@ -148,6 +150,88 @@ fn io_error(path: &Path, source: io::Error) -> CryptoError {
         path: path.to_path_buf(),
         source,
     }
+}
+
+/// Length of a key kept as `{"key": "<64 hex digits>"}` (the blind-index and the
+/// audit head keys).
+pub(crate) const HEX_KEY_LEN: usize = 32;
+
+/// The JSON shape of a hex key file.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HexKeyFile {
+    key: String,
+}
+
+/// Reads a hex key file. A missing file is an error: a key made up now would not
+/// match what was computed under the old one.
+pub(crate) fn load_hex_key(path: &Path) -> Result<SecretBytes<HEX_KEY_LEN>> {
+    match read(path)? {
+        Some(contents) => parse_hex_key(path, contents),
+        None => Err(CryptoError::KeyFileIo {
+            path: path.to_path_buf(),
+            source: ErrorKind::NotFound.into(),
+        }),
+    }
+}
+
+/// Reads a hex key file, or creates it (mode 0600) with a fresh key on first
+/// start. Processes starting together all end up with the same key.
+pub(crate) fn load_or_create_hex_key(
+    path: &Path,
+    what: &'static str,
+) -> Result<SecretBytes<HEX_KEY_LEN>> {
+    if let Some(contents) = read(path)? {
+        return parse_hex_key(path, contents);
+    }
+    let key = SecretBytes::random()?;
+    let mut contents = hex_key_contents(&key, what)?;
+    let created = create_if_absent(path, &contents);
+    wipe(&mut contents);
+    if created? {
+        Ok(key)
+    } else {
+        load_hex_key(path)
+    }
+}
+
+/// Writes a hex key file (mode 0600) in one atomic rename.
+pub(crate) fn save_hex_key(
+    path: &Path,
+    key: &SecretBytes<HEX_KEY_LEN>,
+    what: &'static str,
+) -> Result<()> {
+    let mut contents = hex_key_contents(key, what)?;
+    let saved = replace(path, &contents);
+    wipe(&mut contents);
+    saved
+}
+
+fn parse_hex_key(path: &Path, mut contents: Vec<u8>) -> Result<SecretBytes<HEX_KEY_LEN>> {
+    let parsed = serde_json::from_slice::<HexKeyFile>(&contents);
+    wipe(&mut contents);
+    let invalid = |reason| CryptoError::KeyFileInvalid {
+        path: path.to_path_buf(),
+        reason,
+    };
+    // The parser's own message could quote the file, so it is not kept.
+    let file = parsed.map_err(|_| invalid(r#"expected {"key": "<hex>"}"#))?;
+    let mut bytes = hex::decode(file.key.trim()).unwrap_or_default();
+    wipe_string(file.key);
+    let key = SecretBytes::from_slice(&bytes);
+    wipe(&mut bytes);
+    key.ok_or_else(|| invalid("the key is not 64 hexadecimal digits"))
+}
+
+fn hex_key_contents(key: &SecretBytes<HEX_KEY_LEN>, what: &'static str) -> Result<Vec<u8>> {
+    let file = HexKeyFile {
+        key: hex::encode(key.expose()),
+    };
+    let serialised = serde_json::to_vec(&file);
+    wipe_string(file.key);
+    let mut contents = serialised.map_err(|_| CryptoError::Malformed { what })?;
+    contents.push(b'\n');
+    Ok(contents)
 }
 
 #[cfg(test)]
