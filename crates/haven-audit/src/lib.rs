@@ -10,6 +10,8 @@
 //!   SHA-256 over its own canonical encoding, so changing, deleting or reordering a
 //!   stored entry breaks the chain at that entry.
 //! - [`mod@write`]: appending, inside the caller's transaction.
+//! - [`mod@keys`]: the only way to decrypt a record: [`AuditedKeys::open`] takes the
+//!   [`Receipt`] that appending an entry about that record returns.
 //! - [`mod@read`]: the entries about one record ("who accessed this person").
 //! - [`mod@verify`]: walks the whole chain and names the first broken link
 //!   ([`VerifyReport`]).
@@ -28,6 +30,7 @@ pub mod context;
 pub mod entry;
 pub mod hash;
 pub mod head;
+pub mod keys;
 pub mod read;
 pub mod refusals;
 pub mod report;
@@ -42,6 +45,7 @@ pub use context::AuditContext;
 pub use entry::{ActorKind, AuditEntry, NewAuditEntry, Outcome};
 pub use hash::AuditHash;
 pub use head::{HEAD_KEY_FILE, HeadReport, SignOutcome, SignedHead, check_head, sign_head};
+pub use keys::{AuditedKeys, OpenedKey, Receipt, SealingKey};
 pub use read::entries_for_record;
 pub use refusals::RefusalRecorder;
 pub use report::{BreakReason, VerifyReport};

@@ -9,6 +9,7 @@ use haven_storage::{Database, WritePool, db_error};
 
 use crate::entry::{AuditEntry, NewAuditEntry};
 use crate::hash::AuditHash;
+use crate::keys::Receipt;
 use crate::validation;
 
 /// Appending to `audit_log`, on a connection inside the caller's transaction:
@@ -27,14 +28,15 @@ use crate::validation;
 #[async_trait::async_trait]
 pub trait AuditWrite {
     /// Validates `entry`, chains it onto the last entry and inserts it; returns the
-    /// stored entry. `service` names the writing service (it keys the Postgres lock).
-    /// An invalid entry fails with [`sqlx::Error::InvalidArgument`]: fail the
-    /// operation with it.
+    /// [`Receipt`] of the stored entry, which opens the record's data key
+    /// ([`AuditedKeys::open`](crate::AuditedKeys::open)). `service` names the writing
+    /// service (it keys the Postgres lock). An invalid entry fails with
+    /// [`sqlx::Error::InvalidArgument`]: fail the operation with it.
     async fn append_audit(
         &mut self,
         service: &str,
         entry: &NewAuditEntry,
-    ) -> Result<AuditEntry, sqlx::Error>;
+    ) -> Result<Receipt, sqlx::Error>;
 }
 
 /// Appends `entry` in a transaction of its own, for an event that has no operation
@@ -50,7 +52,7 @@ pub async fn append(
         let mut tx = pool.begin_write().await.map_err(db_error)?;
         let appended = tx.append_audit(service, entry).await.map_err(write_error)?;
         tx.commit().await.map_err(db_error)?;
-        appended
+        appended.into_entry()
     });
     Ok(appended)
 }
@@ -114,7 +116,7 @@ macro_rules! impl_audit_write {
                 &mut self,
                 service: &str,
                 entry: &NewAuditEntry,
-            ) -> Result<AuditEntry, sqlx::Error> {
+            ) -> Result<Receipt, sqlx::Error> {
                 validation::check(entry)?;
                 if let Some(lock) = $lock {
                     sqlx::query(lock).bind(lock_key(service)).execute(&mut *self).await?;
@@ -158,7 +160,7 @@ macro_rules! impl_audit_write {
                     .bind(appended.via.as_deref())
                     .execute(&mut *self)
                     .await?;
-                Ok(appended)
+                Ok(Receipt::new(appended))
             }
         }
     };

@@ -233,14 +233,14 @@ async fn append(database: &Database, service: &str, count: usize) -> Vec<AuditEn
         Database::Sqlite(pool) => {
             let mut tx = pool.begin_write().await.unwrap();
             for entry in &entries {
-                appended.push(tx.append_audit(service, entry).await.unwrap());
+                appended.push(tx.append_audit(service, entry).await.unwrap().into_entry());
             }
             tx.commit().await.unwrap();
         }
         Database::Postgres(pool) => {
             let mut tx = pool.begin_write().await.unwrap();
             for entry in &entries {
-                appended.push(tx.append_audit(service, entry).await.unwrap());
+                appended.push(tx.append_audit(service, entry).await.unwrap().into_entry());
             }
             tx.commit().await.unwrap();
         }

@@ -57,7 +57,7 @@ pub async fn in_transaction(
             let mut tx = $pool.begin_write().await.unwrap();
             let mut appended = Vec::new();
             for entry in entries {
-                appended.push(tx.append_audit(SERVICE, entry).await.unwrap());
+                appended.push(tx.append_audit(SERVICE, entry).await.unwrap().into_entry());
             }
             match end {
                 End::Commit => tx.commit().await.unwrap(),
