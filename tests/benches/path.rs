@@ -233,7 +233,7 @@ async fn sql_path(sql: Arc<SqlOnly>) {
         once: None,
     };
     sql.screenings
-        .record_consent(scope.into(), screening.id, consent)
+        .record_consent(&sql.officer, scope.into(), screening.id, consent)
         .await
         .unwrap();
     let decision = NewDecision {
@@ -247,7 +247,7 @@ async fn sql_path(sql: Arc<SqlOnly>) {
         once: None,
     };
     sql.screenings
-        .record_decision(scope.into(), screening.id, decision, &[])
+        .record_decision(&sql.officer, scope.into(), screening.id, decision, &[])
         .await
         .unwrap();
     let (case, _) = sql

@@ -473,7 +473,7 @@ impl IntakeService for IntakeApi {
         };
         let screening = self
             .store
-            .record_consent(Reach::of(&caller), id, consent)
+            .record_consent(&context, Reach::of(&caller), id, consent)
             .await?
             .ok_or_else(|| HavenError::not_found("screening"))?;
         let screening = open_if_due(self.store.as_ref(), &self.cases, screening).await;
@@ -486,8 +486,8 @@ impl IntakeService for IntakeApi {
         &self,
         request: Request<pb::RecordDecisionRequest>,
     ) -> Result<Response<pb::RecordDecisionResponse>, Status> {
-        let caller = principal(&request)?;
-        caller.require(Action::DecisionRecord)?;
+        let context = audit_context(&request, Action::DecisionRecord)?;
+        let caller = context.principal.clone();
         let mut message = request.into_inner();
         let key = std::mem::take(&mut message.idempotency_key);
         let once = idempotency_key("decision.record", key, &message)?;
@@ -521,7 +521,13 @@ impl IntakeService for IntakeApi {
         };
         let screening = self
             .store
-            .record_decision(Reach::of(&caller), id, decision, &self.settings.clocks)
+            .record_decision(
+                &context,
+                Reach::of(&caller),
+                id,
+                decision,
+                &self.settings.clocks,
+            )
             .await?
             .ok_or_else(|| HavenError::not_found("screening"))?;
         let screening = open_if_due(self.store.as_ref(), &self.cases, screening).await;
@@ -648,8 +654,8 @@ impl IntakeService for IntakeApi {
         &self,
         request: Request<pb::UpdateScreeningRequest>,
     ) -> Result<Response<pb::UpdateScreeningResponse>, Status> {
-        let caller = principal(&request)?;
-        caller.require(Action::ScreeningUpdate)?;
+        let context = audit_context(&request, Action::ScreeningUpdate)?;
+        let caller = context.principal.clone();
         let message = request.into_inner();
         let id = parse_id("id", &message.id)?;
         if message.expected_version == 0 {
@@ -673,7 +679,7 @@ impl IntakeService for IntakeApi {
         }
         let screening = self
             .store
-            .update_screening(Reach::of(&caller), id, expected_version, parts)
+            .update_screening(&context, Reach::of(&caller), id, expected_version, parts)
             .await?
             .ok_or_else(|| HavenError::not_found("screening"))?;
         Ok(Response::new(pb::UpdateScreeningResponse {

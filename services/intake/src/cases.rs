@@ -87,7 +87,13 @@ pub async fn open_if_due(
         Err(error) => Err(error),
     };
     match opened {
-        Ok(linked) => linked,
+        // The link comes back without the screening's texts; the caller's copy keeps
+        // those it was allowed to open.
+        Ok(linked) => Screening {
+            case_id: linked.case_id,
+            version: linked.version,
+            ..screening
+        },
         Err(error) => {
             tracing::warn!(screening_id = %screening.id, code = %error.code(), message = error.message(),
                 "case not opened yet; will retry");

@@ -11,10 +11,8 @@ use std::sync::Arc;
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
 
-use haven_crypto::{
-    BlindIndex, BlindIndexKey, BlindIndexValue, DataKey, FieldContext, KeyWrapper, RecordKeys,
-    decrypt_str, encrypt_str,
-};
+use haven_audit::{AuditedKeys, OpenedKey, Receipt, SealingKey};
+use haven_crypto::{BlindIndex, BlindIndexKey, BlindIndexValue, FieldContext, KeyWrapper};
 use haven_error::{HavenError, HavenResult};
 use haven_proto::intake::v1 as pb;
 
@@ -240,7 +238,7 @@ pub type EncryptedColumns = [Option<Vec<u8>>; 7];
 /// Keys and indexes for personal data, loaded once per process.
 #[derive(Clone)]
 pub struct PersonCrypto {
-    keys: RecordKeys,
+    keys: AuditedKeys,
     blind_index: BlindIndex,
 }
 
@@ -260,7 +258,7 @@ impl PersonCrypto {
     /// Loads (in development: creates) the master keyring and blind-index key in
     /// `keys_dir`.
     pub fn load(keys_dir: &Path) -> anyhow::Result<Self> {
-        let keys = RecordKeys::load(keys_dir)
+        let keys = AuditedKeys::load(keys_dir)
             .map_err(|error| anyhow::anyhow!("master keyring: {error}"))?;
         let blind_key = BlindIndexKey::load_or_create(&keys_dir.join(BLIND_INDEX_KEY_FILE))
             .map_err(|error| anyhow::anyhow!("blind-index key: {error}"))?;
@@ -273,38 +271,43 @@ impl PersonCrypto {
     /// From explicit keys (tests, or a KMS-backed wrapper).
     pub fn new(keyring: Arc<dyn KeyWrapper>, blind_key: &BlindIndexKey) -> Self {
         Self {
-            keys: RecordKeys::new(keyring),
+            keys: AuditedKeys::new(keyring),
             blind_index: BlindIndex::new(blind_key),
         }
     }
 
     /// A new data key for a record that holds personal data (a person, or a screening
-    /// for its narratives), and its wrapped form to store. The wrap is bound to
-    /// `owner_id`, so a wrapped key copied to another record does not open.
-    pub fn new_data_key(&self, owner_id: Uuid) -> HavenResult<(DataKey, Vec<u8>)> {
-        self.keys
-            .generate(owner_id.as_bytes())
-            .map_err(HavenError::internal)
+    /// for its narratives), to encrypt with, and its wrapped form to store. The wrap is
+    /// bound to `owner_id`, so a wrapped key copied to another record does not open.
+    pub fn generate(&self, owner_id: Uuid) -> HavenResult<(SealingKey, Vec<u8>)> {
+        self.keys.generate(owner_id)
     }
 
-    /// Unwraps the stored data key of `owner_id`.
-    pub fn data_key(&self, owner_id: Uuid, wrapped: &[u8]) -> HavenResult<DataKey> {
-        self.keys
-            .unwrap(owner_id.as_bytes(), wrapped)
-            .map_err(HavenError::internal)
+    /// The stored data key of `owner_id`, to encrypt new values with.
+    pub fn sealing_key(&self, owner_id: Uuid, wrapped: &[u8]) -> HavenResult<SealingKey> {
+        self.keys.sealing_key(owner_id, wrapped)
+    }
+
+    /// The stored data key of `owner_id`, to decrypt with: only for the receipt of
+    /// the audit entry about `owner_id` that the read appended.
+    pub fn open(
+        &self,
+        receipt: &Receipt,
+        owner_id: Uuid,
+        wrapped: &[u8],
+    ) -> HavenResult<OpenedKey> {
+        self.keys.open(receipt, owner_id, wrapped)
     }
 
     /// Re-wraps the stored data key of `owner_id` under the active master version.
     pub fn rewrap(&self, owner_id: Uuid, wrapped: &[u8]) -> HavenResult<Vec<u8>> {
-        self.keys
-            .rewrap(owner_id.as_bytes(), wrapped)
-            .map_err(HavenError::internal)
+        self.keys.rewrap(owner_id, wrapped)
     }
 
     /// Encrypts every personal field, each bound to its column and the person's row.
     pub fn encrypt(
         &self,
-        key: &DataKey,
+        key: &SealingKey,
         person_id: Uuid,
         details: &PersonDetails,
     ) -> HavenResult<EncryptedColumns> {
@@ -328,7 +331,7 @@ impl PersonCrypto {
                 continue;
             }
             let context = FieldContext::new("persons", column, person_id.as_bytes());
-            *slot = Some(encrypt_str(key, value, &context).map_err(HavenError::internal)?);
+            *slot = Some(key.encrypt_str(value, &context)?);
         }
         Ok(columns)
     }
@@ -336,7 +339,7 @@ impl PersonCrypto {
     /// Decrypts the personal fields of a stored person.
     pub fn decrypt(
         &self,
-        key: &DataKey,
+        key: &OpenedKey,
         person_id: Uuid,
         columns: &EncryptedColumns,
         clear: ClearFields,
@@ -347,7 +350,7 @@ impl PersonCrypto {
         {
             if let Some(stored) = stored {
                 let context = FieldContext::new("persons", column, person_id.as_bytes());
-                *value = decrypt_str(key, stored, &context).map_err(HavenError::internal)?;
+                *value = key.decrypt_str(stored, &context)?;
             }
         }
         let [

@@ -8,7 +8,7 @@ use sqlx::sqlite::SqlitePool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use haven_audit::{AuditContext, AuditEntry, AuditWrite};
+use haven_audit::{AuditContext, AuditEntry, AuditWrite, Receipt, SealingKey};
 use haven_auth::Scope;
 
 pub use crate::reach::Reach;
@@ -142,30 +142,38 @@ pub trait ScreeningStore: EventSink + Send + Sync + std::fmt::Debug {
         after: Option<i64>,
         limit: u32,
     ) -> HavenResult<Vec<Screening>>;
-    /// Appends a consent record; `None` if the screening is not in scope.
+    /// Appends a consent record; `None` if the screening is not in scope. Audited
+    /// (`screening.consent`; a replay of the same key as a read).
     async fn record_consent(
         &self,
+        context: &AuditContext,
         scope: Reach,
         id: Uuid,
         consent: NewConsent,
     ) -> HavenResult<Option<Screening>>;
     /// Appends a decision and moves the screening to its stage, starting the statutory
-    /// clocks `rules` attach to that stage; `None` if not in scope.
+    /// clocks `rules` attach to that stage; `None` if not in scope. Audited
+    /// (`screening.decide`; a replay of the same key as a read).
     async fn record_decision(
         &self,
+        context: &AuditContext,
         scope: Reach,
         id: Uuid,
         decision: NewDecision,
         rules: &[haven_config::ClockRule],
     ) -> HavenResult<Option<Screening>>;
-    /// Links the case opened for a screening (once: a second link is ignored).
+    /// Links the case opened for a screening (once: a second link is ignored). The
+    /// screening comes back without its encrypted texts.
     async fn link_case(&self, id: Uuid, case_id: Uuid) -> HavenResult<Screening>;
-    /// Screenings that need a case and have none yet, oldest first.
+    /// Screenings that need a case and have none yet, oldest first, without their
+    /// encrypted texts.
     async fn awaiting_case(&self, limit: u32, when_presumed: bool) -> HavenResult<Vec<Screening>>;
     /// Replaces the assessment parts given, if the screening is still at
     /// `expected_version`: a stale version is `PreconditionFailed`. `None` if not in scope.
+    /// Audited (`screening.update`).
     async fn update_screening(
         &self,
+        context: &AuditContext,
         scope: Reach,
         id: Uuid,
         expected_version: i64,
@@ -404,11 +412,13 @@ struct PersonRow {
 }
 
 impl PersonRow {
-    fn decrypt(self, crypto: &PersonCrypto) -> HavenResult<Person> {
+    /// The person with their details in the clear, under `receipt`: the audit entry
+    /// about this person the operation appended. `None` details once erased.
+    fn decrypt(self, crypto: &PersonCrypto, receipt: &Receipt) -> HavenResult<Person> {
         let details = match &self.wrapped_key {
             None => None,
             Some(wrapped) => {
-                let key = crypto.data_key(self.id, wrapped)?;
+                let key = crypto.open(receipt, self.id, wrapped)?;
                 let columns: EncryptedColumns = [
                     self.given_name,
                     self.family_name,
@@ -471,41 +481,6 @@ struct DecisionRow {
     recorded_by: String,
     recorded_at: OffsetDateTime,
     deciding_organization_id: Option<Uuid>,
-}
-
-/// Decrypts the reasons and legal basis of a screening's decisions in place. Without
-/// the screening's key (its person was erased) they are gone for good and read as
-/// empty.
-fn open_reasons(
-    crypto: &PersonCrypto,
-    screening_id: Uuid,
-    wrapped_key: Option<&[u8]>,
-    decisions: &mut [DecisionRow],
-) -> HavenResult<()> {
-    if decisions.iter().all(|decision| {
-        decision.reasons_ciphertext.is_none() && decision.legal_basis_ciphertext.is_none()
-    }) {
-        return Ok(());
-    }
-    let key = wrapped_key
-        .map(|wrapped| crypto.data_key(screening_id, wrapped))
-        .transpose()?;
-    let open = |column: &'static str, id: Uuid, ciphertext: Vec<u8>| -> HavenResult<String> {
-        let Some(key) = &key else {
-            return Ok(String::new());
-        };
-        let context = haven_crypto::FieldContext::new("decisions", column, id.as_bytes());
-        haven_crypto::decrypt_str(key, &ciphertext, &context).map_err(HavenError::internal)
-    };
-    for decision in decisions {
-        if let Some(ciphertext) = decision.reasons_ciphertext.take() {
-            decision.reasons = open("reasons", decision.id, ciphertext)?;
-        }
-        if let Some(ciphertext) = decision.legal_basis_ciphertext.take() {
-            decision.legal_basis = open("legal_basis", decision.id, ciphertext)?;
-        }
-    }
-    Ok(())
 }
 
 fn corrupt(what: &str) -> HavenError {
@@ -588,27 +563,9 @@ fn assemble(
     })
 }
 
-/// Decrypts the notes on indicator answers; empty when there are none or the key was
-/// shredded.
-fn open_notes(
-    crypto: &PersonCrypto,
-    screening_id: Uuid,
-    wrapped_key: Option<&[u8]>,
-    stored: Option<&[u8]>,
-) -> HavenResult<std::collections::BTreeMap<String, String>> {
-    let (Some(wrapped), Some(stored)) = (wrapped_key, stored) else {
-        return Ok(Default::default());
-    };
-    let key = crypto.data_key(screening_id, wrapped)?;
-    let context =
-        haven_crypto::FieldContext::new("screenings", "indicator_notes", screening_id.as_bytes());
-    let json = haven_crypto::decrypt_str(&key, stored, &context).map_err(HavenError::internal)?;
-    serde_json::from_str(&json).map_err(HavenError::internal)
-}
-
 /// Encrypts the notes on indicator answers; `None` when there are none.
 fn seal_notes(
-    key: &haven_crypto::DataKey,
+    key: &SealingKey,
     screening_id: Uuid,
     answers: Option<&crate::assessment::IndicatorAnswers>,
 ) -> HavenResult<Option<Vec<u8>>> {
@@ -616,30 +573,119 @@ fn seal_notes(
         return Ok(None);
     };
     let json = serde_json::to_string(&answers.notes).map_err(HavenError::internal)?;
-    let context =
-        haven_crypto::FieldContext::new("screenings", "indicator_notes", screening_id.as_bytes());
-    haven_crypto::encrypt_str(key, &json, &context)
-        .map(Some)
-        .map_err(HavenError::internal)
+    key.seal(
+        "screenings",
+        "indicator_notes",
+        screening_id.as_bytes(),
+        &json,
+    )
+    .map(Some)
 }
 
-/// Decrypts a minor's guardian; `None` when there is none or the key was shredded.
-fn open_guardian(
-    crypto: &PersonCrypto,
-    screening_id: Uuid,
-    wrapped_key: Option<&[u8]>,
-    stored: Option<&[u8]>,
-) -> HavenResult<Option<crate::domain::Guardian>> {
-    let (Some(wrapped), Some(stored)) = (wrapped_key, stored) else {
-        return Ok(None);
-    };
-    let key = crypto.data_key(screening_id, wrapped)?;
-    let context =
-        haven_crypto::FieldContext::new("screenings", "guardian", screening_id.as_bytes());
-    let json = haven_crypto::decrypt_str(&key, stored, &context).map_err(HavenError::internal)?;
-    serde_json::from_str(&json)
-        .map(Some)
-        .map_err(HavenError::internal)
+/// A screening as loaded, its encrypted texts (a minor's guardian, the notes on
+/// indicator answers, the reasons and legal basis of each decision) still sealed. Only
+/// [`Loaded::open`] turns them into plaintext, and it takes the receipt of the audit
+/// entry about this screening that the operation appended: no path returns a
+/// screening's texts without one.
+struct Loaded {
+    screening: Screening,
+    texts: SealedTexts,
+}
+
+/// The ciphertexts of a screening and the wrapped key that opens them (`None` once
+/// the person was erased: the texts are gone for good and read as empty).
+struct SealedTexts {
+    wrapped_key: Option<Vec<u8>>,
+    guardian: Option<Vec<u8>>,
+    notes: Option<Vec<u8>>,
+    decisions: Vec<SealedDecision>,
+}
+
+/// A decision's id, reasons and legal basis, as stored.
+type SealedDecision = (Uuid, Option<Vec<u8>>, Option<Vec<u8>>);
+
+impl Loaded {
+    fn from_rows(
+        mut row: ScreeningRow,
+        consents: Vec<ConsentRow>,
+        mut decisions: Vec<DecisionRow>,
+    ) -> HavenResult<Self> {
+        let texts = SealedTexts {
+            wrapped_key: row.wrapped_key.take(),
+            guardian: row.guardian.take(),
+            notes: row.indicator_notes.take(),
+            decisions: decisions
+                .iter_mut()
+                .map(|decision| {
+                    (
+                        decision.id,
+                        decision.reasons_ciphertext.take(),
+                        decision.legal_basis_ciphertext.take(),
+                    )
+                })
+                .collect(),
+        };
+        Ok(Self {
+            screening: assemble(row, consents, decisions)?,
+            texts,
+        })
+    }
+
+    /// The screening without its encrypted texts, for work that shows none of them
+    /// (linking a case, finding duplicates).
+    fn without_texts(self) -> Screening {
+        self.screening
+    }
+
+    /// The screening with its texts in the clear, under `receipt`: the audit entry
+    /// about this screening appended in the operation's transaction.
+    fn open(self, crypto: &PersonCrypto, receipt: &Receipt) -> HavenResult<Screening> {
+        let Self {
+            mut screening,
+            texts,
+        } = self;
+        let sealed_decisions = texts
+            .decisions
+            .iter()
+            .any(|(_, reasons, legal_basis)| reasons.is_some() || legal_basis.is_some());
+        if texts.guardian.is_none() && texts.notes.is_none() && !sealed_decisions {
+            return Ok(screening);
+        }
+        let Some(wrapped) = texts.wrapped_key else {
+            return Ok(screening);
+        };
+        let id = screening.id;
+        let key = crypto.open(receipt, id, &wrapped)?;
+        if let Some(stored) = texts.guardian {
+            let json = key.open("screenings", "guardian", id.as_bytes(), &stored)?;
+            screening.guardian = Some(serde_json::from_str(&json).map_err(HavenError::internal)?);
+        }
+        if let Some(stored) = texts.notes {
+            let json = key.open("screenings", "indicator_notes", id.as_bytes(), &stored)?;
+            let notes = serde_json::from_str(&json).map_err(HavenError::internal)?;
+            if let Some(indicators) = screening.assessment.indicators.as_mut() {
+                indicators.notes = notes;
+            }
+        }
+        for (decision_id, reasons, legal_basis) in texts.decisions {
+            let Some(decision) = screening
+                .decisions
+                .iter_mut()
+                .find(|decision| decision.id == decision_id)
+            else {
+                continue;
+            };
+            if let Some(stored) = reasons {
+                decision.reasons =
+                    key.open("decisions", "reasons", decision_id.as_bytes(), &stored)?;
+            }
+            if let Some(stored) = legal_basis {
+                decision.legal_basis =
+                    key.open("decisions", "legal_basis", decision_id.as_bytes(), &stored)?;
+            }
+        }
+        Ok(screening)
+    }
 }
 
 const SCREENING_COLUMNS: &str = "s.seq, s.id, s.organization_id, s.screened_by, s.referral_source, \
@@ -766,38 +812,40 @@ macro_rules! screening_store {
         }
 
         impl $name {
-            async fn load(
-                connection: &mut $connection,
-                crypto: &PersonCrypto,
-                scope: Reach,
-                id: Uuid,
-            ) -> Result<Option<Screening>, sqlx::Error> {
+            /// The screening `id` inside `scope`, its texts still sealed.
+            async fn load(connection: &mut $connection, scope: Reach, id: Uuid) -> HavenResult<Option<Loaded>> {
                 let row: Option<ScreeningRow> = sqlx::query_as(SELECT_SCREENING)
                     .bind(id)
                     .bind(scope.organization())
                     .bind(scope.sees_sealed())
                     .fetch_optional(&mut *connection)
-                    .await?;
+                    .await
+                    .map_err(db_error)?;
                 let Some(row) = row else { return Ok(None) };
                 let consents: Vec<ConsentRow> =
-                    sqlx::query_as(SELECT_CONSENTS).bind(id).fetch_all(&mut *connection).await?;
-                let mut decisions: Vec<DecisionRow> =
-                    sqlx::query_as(SELECT_DECISIONS).bind(id).fetch_all(&mut *connection).await?;
-                open_reasons(crypto, id, row.wrapped_key.as_deref(), &mut decisions)
-                    .map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
-                let guardian = open_guardian(crypto, id, row.wrapped_key.as_deref(), row.guardian.as_deref())
-                    .map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
-                let notes = open_notes(crypto, id, row.wrapped_key.as_deref(), row.indicator_notes.as_deref())
-                    .map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
-                let mut screening = assemble(row, consents, decisions).map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
-                screening.guardian = guardian;
-                if let Some(indicators) = screening.assessment.indicators.as_mut() {
-                    indicators.notes = notes;
-                }
-                Ok(Some(screening))
+                    sqlx::query_as(SELECT_CONSENTS).bind(id).fetch_all(&mut *connection).await.map_err(db_error)?;
+                let decisions: Vec<DecisionRow> =
+                    sqlx::query_as(SELECT_DECISIONS).bind(id).fetch_all(&mut *connection).await.map_err(db_error)?;
+                Loaded::from_rows(row, consents, decisions).map(Some)
             }
 
-            async fn list(&self, sql: String, bind_organization: Option<Uuid>, after: i64, limit: u32) -> HavenResult<Vec<Screening>> {
+            /// Answers a retried write that already happened: the screening as it stands,
+            /// audited as a read in `tx`.
+            async fn replayed(&self, tx: &mut $connection, context: &AuditContext, loaded: Loaded) -> HavenResult<Screening> {
+                let entry = context.entry(SCREENING_READ, "screening", loaded.screening.id);
+                let receipt = AuditWrite::append_audit(&mut *tx, SERVICE, &entry).await.map_err(db_error)?;
+                loaded.open(&self.crypto, &receipt)
+            }
+
+            /// The screening `id` after a write in `tx`, opened under the write's receipt.
+            async fn reload(&self, tx: &mut $connection, id: Uuid, receipt: &Receipt) -> HavenResult<Screening> {
+                Self::load(tx, Reach::INTERNAL, id)
+                    .await?
+                    .ok_or_else(|| HavenError::internal(std::io::Error::other("screening vanished")))?
+                    .open(&self.crypto, receipt)
+            }
+
+            async fn list(&self, sql: String, bind_organization: Option<Uuid>, after: i64, limit: u32) -> HavenResult<Vec<Loaded>> {
                 let mut connection = self.pool.acquire().await.map_err(db_error)?;
                 let rows: Vec<ScreeningRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
                     .bind(after)
@@ -806,26 +854,18 @@ macro_rules! screening_store {
                     .fetch_all(&mut *connection)
                     .await
                     .map_err(db_error)?;
-                Self::with_histories(&mut connection, &self.crypto, rows).await
+                Self::with_histories(&mut connection, rows).await
             }
 
             /// Loads the consent and decision histories of listed screenings.
-            async fn with_histories(connection: &mut $connection, crypto: &PersonCrypto, rows: Vec<ScreeningRow>) -> HavenResult<Vec<Screening>> {
+            async fn with_histories(connection: &mut $connection, rows: Vec<ScreeningRow>) -> HavenResult<Vec<Loaded>> {
                 let mut screenings = Vec::with_capacity(rows.len());
                 for row in rows {
                     let consents: Vec<ConsentRow> =
                         sqlx::query_as(SELECT_CONSENTS).bind(row.id).fetch_all(&mut *connection).await.map_err(db_error)?;
-                    let mut decisions: Vec<DecisionRow> =
+                    let decisions: Vec<DecisionRow> =
                         sqlx::query_as(SELECT_DECISIONS).bind(row.id).fetch_all(&mut *connection).await.map_err(db_error)?;
-                    open_reasons(crypto, row.id, row.wrapped_key.as_deref(), &mut decisions)?;
-                    let guardian = open_guardian(crypto, row.id, row.wrapped_key.as_deref(), row.guardian.as_deref())?;
-                    let notes = open_notes(crypto, row.id, row.wrapped_key.as_deref(), row.indicator_notes.as_deref())?;
-                    let mut screening = assemble(row, consents, decisions)?;
-                    screening.guardian = guardian;
-                    if let Some(indicators) = screening.assessment.indicators.as_mut() {
-                        indicators.notes = notes;
-                    }
-                    screenings.push(screening);
+                    screenings.push(Loaded::from_rows(row, consents, decisions)?);
                 }
                 Ok(screenings)
             }
@@ -839,7 +879,7 @@ macro_rules! screening_store {
                 now: OffsetDateTime,
             ) -> HavenResult<Uuid> {
                 let person_id = Uuid::now_v7();
-                let (key, wrapped) = self.crypto.new_data_key(person_id)?;
+                let (key, wrapped) = self.crypto.generate(person_id)?;
                 let columns = self.crypto.encrypt(&key, person_id, details)?;
                 let (number,): (i64,) = sqlx::query_as(NEXT_PERSON_NUMBER)
                     .bind(now.year())
@@ -885,16 +925,16 @@ macro_rules! screening_store {
 
             /// The screening's data key, made now for screenings recorded before narratives
             /// were encrypted or whose key was shredded.
-            async fn screening_key(&self, tx: &mut $connection, screening_id: Uuid) -> HavenResult<haven_crypto::DataKey> {
+            async fn screening_key(&self, tx: &mut $connection, screening_id: Uuid) -> HavenResult<SealingKey> {
                 let (wrapped,): (Option<Vec<u8>>,) = sqlx::query_as("SELECT wrapped_key FROM screenings WHERE id = $1")
                     .bind(screening_id)
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(db_error)?;
                 if let Some(wrapped) = wrapped {
-                    return self.crypto.data_key(screening_id, &wrapped);
+                    return self.crypto.sealing_key(screening_id, &wrapped);
                 }
-                let (key, wrapped) = self.crypto.new_data_key(screening_id)?;
+                let (key, wrapped) = self.crypto.generate(screening_id)?;
                 sqlx::query("UPDATE screenings SET wrapped_key = $2 WHERE id = $1")
                     .bind(screening_id)
                     .bind(wrapped)
@@ -916,8 +956,7 @@ macro_rules! screening_store {
                 text: &str,
             ) -> HavenResult<Vec<u8>> {
                 let key = self.screening_key(tx, screening_id).await?;
-                let context = haven_crypto::FieldContext::new("decisions", column, decision_id.as_bytes());
-                haven_crypto::encrypt_str(&key, text, &context).map_err(HavenError::internal)
+                key.seal("decisions", column, decision_id.as_bytes(), text)
             }
 
             /// With an idempotency key: `true` when an earlier request with this key already
@@ -965,7 +1004,7 @@ macro_rules! screening_store {
 
             /// The screening an idempotency key created, if any; a different request under
             /// the same key is refused.
-            async fn replay_screening(&self, organization_id: Uuid, once: &IdempotencyKey) -> HavenResult<Option<Screening>> {
+            async fn replay_screening(&self, context: &AuditContext, organization_id: Uuid, once: &IdempotencyKey) -> HavenResult<Option<Screening>> {
                 let row: Option<(Vec<u8>, Uuid)> = sqlx::query_as(
                     "SELECT request_hash, screening_id FROM screening_idempotency WHERE organization_id = $1 AND key = $2",
                 )
@@ -981,10 +1020,17 @@ macro_rules! screening_store {
                         "this Idempotency-Key was used with a different request",
                     ));
                 }
-                let mut connection = self.pool.acquire().await.map_err(db_error)?;
-                Self::load(&mut connection, &self.crypto, Reach::from(Scope::Organization(organization_id)), screening_id)
+                // The replay shows the screening again: a read, audited like one.
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let Some(loaded) = Self::load(&mut tx, Reach::from(Scope::Organization(organization_id)), screening_id).await? else {
+                    return Ok(None);
+                };
+                let receipt = AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry(SCREENING_READ, "screening", screening_id))
                     .await
-                    .map_err(Self::decode)
+                    .map_err(db_error)?;
+                let screening = loaded.open(&self.crypto, &receipt)?;
+                tx.commit().await.map_err(db_error)?;
+                Ok(Some(screening))
             }
 
             async fn load_person(tx: &mut $connection, scope: Reach, id: Uuid) -> HavenResult<Option<PersonRow>> {
@@ -1010,16 +1056,6 @@ macro_rules! screening_store {
                 }
                 Ok(())
             }
-
-            fn decode(error: sqlx::Error) -> HavenError {
-                match error {
-                    sqlx::Error::Decode(inner) => match inner.downcast::<HavenError>() {
-                        Ok(haven) => *haven,
-                        Err(other) => HavenError::internal(other),
-                    },
-                    other => db_error(other),
-                }
-            }
         }
 
         #[async_trait::async_trait]
@@ -1033,19 +1069,18 @@ macro_rules! screening_store {
                 once: Option<IdempotencyKey>,
             ) -> HavenResult<(Screening, bool)> {
                 if let Some(once) = &once
-                    && let Some(earlier) = self.replay_screening(new.organization_id, once).await?
+                    && let Some(earlier) = self.replay_screening(context, new.organization_id, once).await?
                 {
                     return Ok((earlier, true));
                 }
                 let id = Uuid::now_v7();
                 let now = OffsetDateTime::now_utc();
-                let (screening_key, wrapped_screening_key) = self.crypto.new_data_key(id)?;
+                let (screening_key, wrapped_screening_key) = self.crypto.generate(id)?;
                 let guardian = match &new.guardian {
                     None => None,
                     Some(guardian) => {
                         let json = serde_json::to_string(guardian).map_err(HavenError::internal)?;
-                        let context = haven_crypto::FieldContext::new("screenings", "guardian", id.as_bytes());
-                        Some(haven_crypto::encrypt_str(&screening_key, &json, &context).map_err(HavenError::internal)?)
+                        Some(screening_key.seal("screenings", "guardian", id.as_bytes(), &json)?)
                     }
                 };
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
@@ -1116,7 +1151,7 @@ macro_rules! screening_store {
                         Err(error) if haven_storage::is_unique_violation(&error) => {
                             drop(tx);
                             let earlier = self
-                                .replay_screening(new.organization_id, once)
+                                .replay_screening(context, new.organization_id, once)
                                 .await?
                                 .ok_or_else(|| HavenError::internal(error))?;
                             return Ok((earlier, true));
@@ -1124,23 +1159,26 @@ macro_rules! screening_store {
                         Err(error) => return Err(db_error(error)),
                     }
                 }
-                let screening = Self::load(&mut tx, &self.crypto, Reach::INTERNAL, id).await.map_err(Self::decode)?;
+                let receipt = AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("screening.create", "screening", id))
+                    .await
+                    .map_err(db_error)?;
+                let screening = self.reload(&mut tx, id, &receipt).await?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
                 tracing::info!(screening_id = %id, person_id = ?person_id, "screening created");
-                let screening = screening.ok_or_else(|| HavenError::internal(std::io::Error::other("screening vanished")))?;
                 Ok((screening, false))
             }
 
             #[tracing::instrument(skip_all, fields(screening_id = %id))]
             async fn get_screening(&self, context: &AuditContext, scope: Reach, id: Uuid) -> HavenResult<Option<Screening>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(screening) = Self::load(&mut tx, &self.crypto, scope, id).await.map_err(Self::decode)? else {
+                let Some(loaded) = Self::load(&mut tx, scope, id).await? else {
                     return Ok(None);
                 };
-                AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry(SCREENING_READ, "screening", id))
+                let receipt = AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry(SCREENING_READ, "screening", id))
                     .await
                     .map_err(db_error)?;
+                let screening = loaded.open(&self.crypto, &receipt)?;
                 tx.commit().await.map_err(db_error)?;
                 Ok(Some(screening))
             }
@@ -1176,24 +1214,28 @@ macro_rules! screening_store {
                     .fetch_all(&mut *tx)
                     .await
                     .map_err(db_error)?;
-                let screenings = Self::with_histories(&mut tx, &self.crypto, rows).await?;
+                let loaded = Self::with_histories(&mut tx, rows).await?;
                 // One entry per screening read, so each record's trail names this reader.
-                for screening in &screenings {
-                    AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry(SCREENING_READ, "screening", screening.id))
-                        .await
-                        .map_err(db_error)?;
+                let mut screenings = Vec::with_capacity(loaded.len());
+                for loaded in loaded {
+                    let entry = context.entry(SCREENING_READ, "screening", loaded.screening.id);
+                    let receipt = AuditWrite::append_audit(&mut *tx, SERVICE, &entry).await.map_err(db_error)?;
+                    screenings.push(loaded.open(&self.crypto, &receipt)?);
                 }
                 tx.commit().await.map_err(db_error)?;
                 Ok(screenings)
             }
 
             #[tracing::instrument(skip_all, fields(screening_id = %id))]
-            async fn record_consent(&self, scope: Reach, id: Uuid, consent: NewConsent) -> HavenResult<Option<Screening>> {
+            async fn record_consent(&self, context: &AuditContext, scope: Reach, id: Uuid, consent: NewConsent) -> HavenResult<Option<Screening>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(screening) = Self::load(&mut tx, &self.crypto, scope, id).await.map_err(Self::decode)? else {
+                let Some(loaded) = Self::load(&mut tx, scope, id).await? else {
                     return Ok(None);
                 };
+                let screening = &loaded.screening;
                 if Self::already_done(&mut tx, screening.organization_id, id, consent.once.as_ref()).await? {
+                    let screening = self.replayed(&mut tx, context, loaded).await?;
+                    tx.commit().await.map_err(db_error)?;
                     return Ok(Some(screening));
                 }
                 sqlx::query(INSERT_CONSENT)
@@ -1220,27 +1262,34 @@ macro_rules! screening_store {
                     }),
                 };
                 OutboxWrite::append_event(&mut *tx, SERVICE, &event).await.map_err(db_error)?;
-                let updated = Self::load(&mut tx, &self.crypto, scope, id).await.map_err(Self::decode)?;
+                let receipt = AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("screening.consent", "screening", id))
+                    .await
+                    .map_err(db_error)?;
+                let updated = self.reload(&mut tx, id, &receipt).await?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
-                Ok(updated)
+                Ok(Some(updated))
             }
 
             #[tracing::instrument(skip_all, fields(screening_id = %id))]
             async fn record_decision(
                 &self,
+                context: &AuditContext,
                 scope: Reach,
                 id: Uuid,
                 decision: NewDecision,
                 rules: &[haven_config::ClockRule],
             ) -> HavenResult<Option<Screening>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(screening) = Self::load(&mut tx, &self.crypto, scope, id).await.map_err(Self::decode)? else {
+                let Some(loaded) = Self::load(&mut tx, scope, id).await? else {
                     return Ok(None);
                 };
-                if Self::already_done(&mut tx, screening.organization_id, id, decision.once.as_ref()).await? {
+                if Self::already_done(&mut tx, loaded.screening.organization_id, id, decision.once.as_ref()).await? {
+                    let screening = self.replayed(&mut tx, context, loaded).await?;
+                    tx.commit().await.map_err(db_error)?;
                     return Ok(Some(screening));
                 }
+                let screening = &loaded.screening;
                 let decision_id = Uuid::now_v7();
                 let reasons = match decision.reasons.as_str() {
                     "" => None,
@@ -1302,10 +1351,13 @@ macro_rules! screening_store {
                         OutboxWrite::append_event(&mut *tx, SERVICE, &event).await.map_err(db_error)?;
                     }
                 }
-                let updated = Self::load(&mut tx, &self.crypto, scope, id).await.map_err(Self::decode)?;
+                let receipt = AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("screening.decide", "screening", id))
+                    .await
+                    .map_err(db_error)?;
+                let updated = self.reload(&mut tx, id, &receipt).await?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
-                Ok(updated)
+                Ok(Some(updated))
             }
 
             #[tracing::instrument(skip_all, fields(screening_id = %id, case_id = %case_id))]
@@ -1317,10 +1369,11 @@ macro_rules! screening_store {
                     .execute(&mut *tx)
                     .await
                     .map_err(db_error)?;
-                let screening = Self::load(&mut tx, &self.crypto, Reach::INTERNAL, id)
-                    .await
-                    .map_err(Self::decode)?
-                    .ok_or_else(|| HavenError::not_found("screening"))?;
+                // Linking shows nothing of the screening's texts, so it opens none.
+                let screening = Self::load(&mut tx, Reach::INTERNAL, id)
+                    .await?
+                    .ok_or_else(|| HavenError::not_found("screening"))?
+                    .without_texts();
                 // The case may have been sealed before intake heard back from it.
                 let sealed: Option<(Uuid,)> = sqlx::query_as(SEALED_CASE_OF_SCREENING)
                     .bind(id)
@@ -1359,15 +1412,21 @@ macro_rules! screening_store {
                      ORDER BY s.seq LIMIT $3"
                 );
                 let candidates = self.list(sql, None, 0, limit).await?;
-                Ok(candidates.into_iter().filter(|screening| screening.needs_case(when_presumed)).collect())
+                // Opening a case needs none of the screening's texts.
+                Ok(candidates
+                    .into_iter()
+                    .map(Loaded::without_texts)
+                    .filter(|screening| screening.needs_case(when_presumed))
+                    .collect())
             }
 
             #[tracing::instrument(skip_all, fields(screening_id = %id))]
-            async fn update_screening(&self, scope: Reach, id: Uuid, expected_version: i64, parts: AssessmentParts) -> HavenResult<Option<Screening>> {
+            async fn update_screening(&self, context: &AuditContext, scope: Reach, id: Uuid, expected_version: i64, parts: AssessmentParts) -> HavenResult<Option<Screening>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(current) = Self::load(&mut tx, &self.crypto, scope, id).await.map_err(Self::decode)? else {
+                let Some(current) = Self::load(&mut tx, scope, id).await? else {
                     return Ok(None);
                 };
+                let current = current.without_texts();
                 let updated = sqlx::query(UPDATE_ASSESSMENT)
                     .bind(id)
                     .bind(expected_version)
@@ -1406,10 +1465,13 @@ macro_rules! screening_store {
                     }),
                 };
                 OutboxWrite::append_event(&mut *tx, SERVICE, &event).await.map_err(db_error)?;
-                let screening = Self::load(&mut tx, &self.crypto, scope, id).await.map_err(Self::decode)?;
+                let receipt = AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("screening.update", "screening", id))
+                    .await
+                    .map_err(db_error)?;
+                let screening = self.reload(&mut tx, id, &receipt).await?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
-                Ok(screening)
+                Ok(Some(screening))
             }
 
             async fn ensure_default_indicator_set(&self) -> HavenResult<()> {
@@ -1564,10 +1626,10 @@ macro_rules! screening_store {
                 let Some(row) = Self::load_person(&mut tx, scope, id).await? else {
                     return Ok(None);
                 };
-                let person = row.decrypt(&self.crypto)?;
-                AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("person.read", "person", id))
+                let receipt = AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("person.read", "person", id))
                     .await
                     .map_err(db_error)?;
+                let person = row.decrypt(&self.crypto, &receipt)?;
                 tx.commit().await.map_err(db_error)?;
                 Ok(Some(person))
             }
@@ -1581,9 +1643,8 @@ macro_rules! screening_store {
                 let organization_id = row.organization_id;
                 // The reason is typed text and may name people: it is kept only encrypted,
                 // under a key of its own that the erasure does not destroy.
-                let (erasure_key, wrapped_erasure_key) = self.crypto.new_data_key(id)?;
-                let reason_context = haven_crypto::FieldContext::new("persons", "erasure_reason", id.as_bytes());
-                let sealed_reason = haven_crypto::encrypt_str(&erasure_key, reason, &reason_context).map_err(HavenError::internal)?;
+                let (erasure_key, wrapped_erasure_key) = self.crypto.generate(id)?;
+                let sealed_reason = erasure_key.seal("persons", "erasure_reason", id.as_bytes(), reason)?;
                 let erased = sqlx::query(ERASE_PERSON)
                     .bind(id)
                     .bind(OffsetDateTime::now_utc())
@@ -1631,13 +1692,13 @@ macro_rules! screening_store {
                     };
                     OutboxWrite::append_event(&mut *tx, SERVICE, &event).await.map_err(db_error)?;
                 }
-                AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("person.erase", "person", id))
+                let receipt = AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("person.erase", "person", id))
                     .await
                     .map_err(db_error)?;
                 let person = Self::load_person(&mut tx, Reach::INTERNAL, id)
                     .await?
                     .ok_or_else(|| HavenError::not_found("person"))?
-                    .decrypt(&self.crypto)?;
+                    .decrypt(&self.crypto, &receipt)?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
                 tracing::info!(person_id = %id, "person erased");
@@ -1649,10 +1710,11 @@ macro_rules! screening_store {
             #[tracing::instrument(skip_all, fields(screening_id = %screening_id))]
             async fn find_matches(&self, context: &AuditContext, scope: Reach, screening_id: Uuid) -> HavenResult<Option<Vec<PersonMatch>>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(screening) = Self::load(&mut tx, &self.crypto, scope, screening_id).await.map_err(Self::decode)? else {
+                // The search compares blind indexes; none of the screening's texts is opened.
+                let Some(screening) = Self::load(&mut tx, scope, screening_id).await? else {
                     return Ok(None);
                 };
-                let Some(person_id) = screening.person_id else {
+                let Some(person_id) = screening.screening.person_id else {
                     return Err(HavenError::new(ErrorCode::Conflict, "this screening has no person details to compare"));
                 };
                 // Matches in every organisation: a re-trafficked person often reappears
@@ -1711,9 +1773,10 @@ macro_rules! screening_store {
             #[tracing::instrument(skip_all, fields(screening_id = %screening_id, other = %other))]
             async fn confirm_match(&self, context: &AuditContext, scope: Reach, screening_id: Uuid, other: Uuid) -> HavenResult<Option<Screening>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(screening) = Self::load(&mut tx, &self.crypto, scope, screening_id).await.map_err(Self::decode)? else {
+                let Some(screening) = Self::load(&mut tx, scope, screening_id).await? else {
                     return Ok(None);
                 };
+                let screening = screening.without_texts();
                 let Some(person_id) = screening.person_id else {
                     return Err(HavenError::new(ErrorCode::Conflict, "this screening has no person details to link"));
                 };
@@ -1754,10 +1817,13 @@ macro_rules! screening_store {
                 AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("person.link", "person", person_id))
                     .await
                     .map_err(db_error)?;
-                let updated = Self::load(&mut tx, &self.crypto, scope, screening_id).await.map_err(Self::decode)?;
+                let receipt = AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("screening.match", "screening", screening_id))
+                    .await
+                    .map_err(db_error)?;
+                let updated = self.reload(&mut tx, screening_id, &receipt).await?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
-                Ok(updated)
+                Ok(Some(updated))
             }
 
             #[tracing::instrument(skip_all, fields(person_id = %id))]
