@@ -12,7 +12,7 @@ use sqlx::sqlite::SqlitePool;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use haven_audit::{AuditContext, AuditWrite};
+use haven_audit::{AuditContext, AuditWrite, OpenedKey, Receipt, SealingKey};
 use haven_auth::Scope;
 use haven_error::{ErrorCode, HavenError, HavenResult};
 use haven_events::fields::payload_for_roles;
@@ -20,7 +20,6 @@ use haven_events::{EventSignal, NewEvent, OutboxWrite};
 use haven_storage::{Database, WritePool, db_error, is_unique_violation};
 
 use haven_auth::Action;
-use haven_crypto::DataKey;
 use haven_events::{CheckpointWrite, EventSink};
 use haven_proto::common::v1::Event;
 use time::Date;
@@ -533,9 +532,11 @@ struct CaseRow {
 }
 
 impl CaseRow {
-    /// The case with its closure and pending transfer, their texts decrypted (empty
-    /// once the person was erased). The key is unwrapped only when a text is stored.
-    fn into_case(self, crypto: &CaseCrypto) -> HavenResult<Case> {
+    /// The case with its closure and pending transfer. With the `receipt` of the
+    /// audit entry about the case this read appended, their texts are decrypted
+    /// (empty once the person was erased; the key is opened only when a text is
+    /// stored); without one, they are left empty, for checks that read no text.
+    fn into_case(self, crypto: &CaseCrypto, receipt: Option<&Receipt>) -> HavenResult<Case> {
         let row = self;
         let has_text = [
             &row.closure_reason_text,
@@ -545,10 +546,15 @@ impl CaseRow {
         ]
         .iter()
         .any(|stored| stored.is_some());
-        let key = if has_text {
-            readable_key(crypto, row.id, row.data_key.as_deref(), row.shredded)?
-        } else {
-            None
+        let key = match receipt {
+            Some(receipt) if has_text => readable_key(
+                crypto,
+                receipt,
+                row.id,
+                row.data_key.as_deref(),
+                row.shredded,
+            )?,
+            _ => None,
         };
         let key = key.as_ref();
         let closure = match (row.closure_id, row.closure_requested_at) {
@@ -690,14 +696,26 @@ struct TransferRow {
 }
 
 impl TransferRow {
-    /// The transfer with its reason and decision comment decrypted (empty once the
-    /// person was erased).
-    fn into_transfer(self, crypto: &CaseCrypto) -> HavenResult<Transfer> {
+    /// The transfer. With the `receipt` of the audit entry about its case this read
+    /// appended, its reason and decision comment are decrypted (empty once the person
+    /// was erased); without one, they are left empty, for checks that read no text.
+    fn into_transfer(
+        self,
+        crypto: &CaseCrypto,
+        receipt: Option<&Receipt>,
+    ) -> HavenResult<Transfer> {
         let row = self;
-        let key = if row.reason.is_some() || row.decision_comment.is_some() {
-            readable_key(crypto, row.case_id, row.data_key.as_deref(), row.shredded)?
-        } else {
-            None
+        let key = match receipt {
+            Some(receipt) if row.reason.is_some() || row.decision_comment.is_some() => {
+                readable_key(
+                    crypto,
+                    receipt,
+                    row.case_id,
+                    row.data_key.as_deref(),
+                    row.shredded,
+                )?
+            }
+            _ => None,
         };
         let text_row = TextRow::id(row.id);
         Ok(Transfer {
@@ -790,8 +808,9 @@ struct PaymentRow {
 }
 
 impl PaymentRow {
-    /// The payment with its purpose decrypted under the case's key (empty without).
-    fn into_payment(self, key: Option<&DataKey>) -> HavenResult<Payment> {
+    /// The payment with its purpose decrypted under the case's key opened for an
+    /// audited read (empty without).
+    fn into_payment(self, key: Option<&OpenedKey>) -> HavenResult<Payment> {
         let row = self;
         Ok(Payment {
             id: row.id,
@@ -926,17 +945,28 @@ macro_rules! case_store {
         }
 
         impl $name {
-            async fn by_screening(&self, screening_id: Uuid) -> HavenResult<Option<Case>> {
+            /// The case already opened for a screening, if any, returned to a repeated
+            /// (or concurrent) opening: audited as an opening of that case.
+            async fn existing(&self, context: &AuditContext, screening_id: Uuid) -> HavenResult<Option<Case>> {
                 let row: Option<CaseRow> = sqlx::query_as(SELECT_BY_SCREENING)
                     .bind(screening_id)
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(db_error)?;
-                row.map(|row| row.into_case(&self.crypto)).transpose()
+                let Some(row) = row else { return Ok(None) };
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let receipt = AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("case.open", "case", row.id))
+                    .await
+                    .map_err(db_error)?;
+                let case = row.into_case(&self.crypto, Some(&receipt))?;
+                tx.commit().await.map_err(db_error)?;
+                Ok(Some(case))
             }
 
             /// The case if the caller may see it: inside the scope, and not sealed
-            /// unless the caller reads sealed cases.
+            /// unless the caller reads sealed cases. Its texts are left unopened: the
+            /// operation reads them, if at all, after appending its audit entry
+            /// ([`Self::reload`]).
             async fn load(
                 &self,
                 connection: &mut $connection,
@@ -949,19 +979,21 @@ macro_rules! case_store {
                     .fetch_optional(&mut *connection)
                     .await
                     .map_err(db_error)?;
-                Ok(row.map(|row| row.into_case(&self.crypto)).transpose()?.filter(|case| {
+                Ok(row.map(|row| row.into_case(&self.crypto, None)).transpose()?.filter(|case| {
                     scope.contains(case.organization_id)
                         && (!case.sealed || context.principal.can(Action::CaseReadSealed))
                 }))
             }
 
-            async fn reload(&self, connection: &mut $connection, id: Uuid) -> HavenResult<Case> {
+            /// The case as stored now; its texts decrypted with the `receipt` of the
+            /// audit entry about it the operation appended, left empty without one.
+            async fn reload(&self, connection: &mut $connection, id: Uuid, receipt: Option<&Receipt>) -> HavenResult<Case> {
                 let row: CaseRow = sqlx::query_as(SELECT_BY_ID)
                     .bind(id)
                     .fetch_one(&mut *connection)
                     .await
                     .map_err(db_error)?;
-                row.into_case(&self.crypto)
+                row.into_case(&self.crypto, receipt)
             }
 
             /// Increments the case's version if it is still `expected_version`.
@@ -981,14 +1013,15 @@ macro_rules! case_store {
                 Ok(())
             }
 
-            /// Appends the event (if any) and the audit entry of a change.
+            /// Appends the event (if any) and the audit entry of a change; the entry's
+            /// receipt opens the case's key for what the operation returns.
             async fn record(
                 connection: &mut $connection,
                 context: &AuditContext,
                 action: &'static str,
                 case: &Case,
                 event: Option<(&'static str, serde_json::Value)>,
-            ) -> HavenResult<()> {
+            ) -> HavenResult<Receipt> {
                 if let Some((event_type, payload)) = event {
                     let event = NewEvent {
                         event_type,
@@ -1000,26 +1033,44 @@ macro_rules! case_store {
                 }
                 AuditWrite::append_audit(&mut *connection, SERVICE, &context.entry(action, "case", case.id))
                     .await
-                    .map_err(db_error)?;
-                Ok(())
+                    .map_err(db_error)
             }
 
-            /// The case's data key; created when `create` and missing. `None` once
-            /// the person's data was erased (or, without `create`, before any).
-            async fn case_key(&self, connection: &mut $connection, case_id: Uuid, create: bool) -> HavenResult<Option<DataKey>> {
-                let (wrapped, shredded): (Option<Vec<u8>>, bool) =
-                    sqlx::query_as("SELECT data_key, shredded FROM cases WHERE id = $1")
-                        .bind(case_id)
-                        .fetch_one(&mut *connection)
-                        .await
-                        .map_err(db_error)?;
+            /// The case's wrapped data key, and whether it was destroyed with the
+            /// person's erasure.
+            async fn stored_key(connection: &mut $connection, case_id: Uuid) -> HavenResult<(Option<Vec<u8>>, bool)> {
+                sqlx::query_as("SELECT data_key, shredded FROM cases WHERE id = $1")
+                    .bind(case_id)
+                    .fetch_one(&mut *connection)
+                    .await
+                    .map_err(db_error)
+            }
+
+            /// The case's data key opened for a read under `receipt`, the audit entry
+            /// about the case the read appended. `None` once the person's data was
+            /// erased (or before any text was written).
+            async fn opened_key(&self, connection: &mut $connection, receipt: &Receipt, case_id: Uuid) -> HavenResult<Option<OpenedKey>> {
+                let (wrapped, shredded) = Self::stored_key(connection, case_id).await?;
+                readable_key(&self.crypto, receipt, case_id, wrapped.as_deref(), shredded)
+            }
+
+            async fn writable_key(&self, connection: &mut $connection, case_id: Uuid) -> HavenResult<SealingKey> {
+                self.text_key(connection, case_id).await?.ok_or_else(|| {
+                    conflict("the person's personal data was erased; this case keeps no new narratives")
+                })
+            }
+
+            /// The key free texts of a case are sealed with: created when missing, `None`
+            /// once the person was erased (their case then keeps no new text).
+            async fn text_key(&self, connection: &mut $connection, case_id: Uuid) -> HavenResult<Option<SealingKey>> {
+                let (wrapped, shredded) = Self::stored_key(connection, case_id).await?;
                 if shredded {
                     return Ok(None);
                 }
                 match wrapped {
-                    Some(wrapped) => self.crypto.data_key(case_id, &wrapped).map(Some),
-                    None if create => {
-                        let (key, wrapped) = self.crypto.new_data_key(case_id)?;
+                    Some(wrapped) => self.crypto.sealing_key(case_id, &wrapped).map(Some),
+                    None => {
+                        let (key, wrapped) = self.crypto.generate(case_id)?;
                         sqlx::query("UPDATE cases SET data_key = $2 WHERE id = $1")
                             .bind(case_id)
                             .bind(wrapped)
@@ -1028,26 +1079,16 @@ macro_rules! case_store {
                             .map_err(db_error)?;
                         Ok(Some(key))
                     }
-                    None => Ok(None),
                 }
             }
 
-            async fn writable_key(&self, connection: &mut $connection, case_id: Uuid) -> HavenResult<DataKey> {
-                self.case_key(connection, case_id, true).await?.ok_or_else(|| {
-                    conflict("the person's personal data was erased; this case keeps no new narratives")
-                })
-            }
-
-            /// The key free texts of a case are sealed with: created when missing, `None`
-            /// once the person was erased (their case then keeps no new text).
-            async fn text_key(&self, connection: &mut $connection, case_id: Uuid) -> HavenResult<Option<DataKey>> {
-                self.case_key(connection, case_id, true).await
-            }
-
-            fn decrypt_plan(&self, key: Option<&DataKey>, row: PlanRow, statuses: &[(Uuid, String)]) -> HavenResult<Plan> {
+            /// A plan with its content and review comment decrypted under the case's
+            /// key opened for an audited read; without a key (erased, or a check
+            /// that reads no text) both are left empty.
+            fn decrypt_plan(&self, key: Option<&OpenedKey>, row: PlanRow, statuses: &[(Uuid, String)]) -> HavenResult<Plan> {
                 let mut goals: Vec<PlanGoal> = match key {
                     Some(key) => {
-                        let text = CaseCrypto::open(key, "plans", "content", TextRow::plan(row.case_id, row.plan_version).as_bytes(), &row.content)?;
+                        let text = key.open("plans", "content", TextRow::plan(row.case_id, row.plan_version).as_bytes(), &row.content)?;
                         serde_json::from_str(&text).map_err(|_| corrupt("plan"))?
                     }
                     None => Vec::new(),
@@ -1075,7 +1116,15 @@ macro_rules! case_store {
                 })
             }
 
-            async fn load_plan(&self, connection: &mut $connection, case_id: Uuid, plan_version: i32) -> HavenResult<Option<Plan>> {
+            /// A plan version of the case; its texts decrypted with the `receipt` of the
+            /// audit entry about the case the operation appended, left empty without one.
+            async fn load_plan(
+                &self,
+                connection: &mut $connection,
+                case_id: Uuid,
+                plan_version: i32,
+                receipt: Option<&Receipt>,
+            ) -> HavenResult<Option<Plan>> {
                 let row: Option<PlanRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_PLANS} AND plan_version = $2")))
                     .bind(case_id)
                     .bind(plan_version)
@@ -1090,7 +1139,10 @@ macro_rules! case_store {
                         .fetch_all(&mut *connection)
                         .await
                         .map_err(db_error)?;
-                let key = self.case_key(connection, case_id, false).await?;
+                let key = match receipt {
+                    Some(receipt) => self.opened_key(connection, receipt, case_id).await?,
+                    None => None,
+                };
                 self.decrypt_plan(key.as_ref(), row, &statuses).map(Some)
             }
 
@@ -1115,13 +1167,15 @@ macro_rules! case_store {
                 row.map(<(i64, FollowUp)>::try_from).transpose().map(|found| found.map(|(_, follow_up)| follow_up))
             }
 
-            async fn load_transfer(&self, connection: &mut $connection, id: Uuid) -> HavenResult<Option<Transfer>> {
+            /// A transfer; its texts decrypted with the `receipt` of the audit entry
+            /// about its case the operation appended, left empty without one.
+            async fn load_transfer(&self, connection: &mut $connection, id: Uuid, receipt: Option<&Receipt>) -> HavenResult<Option<Transfer>> {
                 let row: Option<TransferRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_TRANSFERS} WHERE t.id = $1")))
                     .bind(id)
                     .fetch_optional(&mut *connection)
                     .await
                     .map_err(db_error)?;
-                row.map(|row| row.into_transfer(&self.crypto)).transpose()
+                row.map(|row| row.into_transfer(&self.crypto, receipt)).transpose()
             }
 
             /// A completed referral is a delivered service of the case, recorded once.
@@ -1138,7 +1192,7 @@ macro_rules! case_store {
                     return Ok(());
                 };
                 let row: Option<CaseRow> = sqlx::query_as(SELECT_BY_ID).bind(case_id).fetch_optional(&mut *connection).await.map_err(db_error)?;
-                let Some(case) = row.map(|row| row.into_case(&self.crypto)).transpose()? else { return Ok(()) };
+                let Some(case) = row.map(|row| row.into_case(&self.crypto, None)).transpose()? else { return Ok(()) };
                 let ended_on = field("on").filter(|on| parse_date(on).is_some());
                 let id = Uuid::now_v7();
                 let inserted = sqlx::query(
@@ -1217,11 +1271,12 @@ macro_rules! case_store {
                     }),
                 };
                 OutboxWrite::append_event(&mut *tx, SERVICE, &event).await?;
-                AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("case.open", "case", id)).await?;
+                let receipt = AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("case.open", "case", id)).await?;
                 let row: CaseRow = sqlx::query_as(SELECT_BY_ID).bind(id).fetch_one(&mut *tx).await?;
+                let case = row.into_case(&self.crypto, Some(&receipt)).map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
                 tx.commit().await?;
                 self.signal.notify();
-                row.into_case(&self.crypto).map_err(|error| sqlx::Error::Decode(Box::new(error)))
+                Ok(case)
             }
         }
 
@@ -1229,9 +1284,7 @@ macro_rules! case_store {
         impl CaseStore for $name {
             #[tracing::instrument(skip_all, fields(screening_id = %new.screening_id))]
             async fn open_case(&self, context: &AuditContext, new: NewCase) -> HavenResult<(Case, bool)> {
-                if let Some(existing) = self.by_screening(new.screening_id).await? {
-                    let database = Database::from(self.pool.clone());
-                    haven_audit::append(&database, SERVICE, &context.entry("case.open", "case", existing.id)).await?;
+                if let Some(existing) = self.existing(context, new.screening_id).await? {
                     return Ok((existing, false));
                 }
                 match self.insert(context, &new).await {
@@ -1241,7 +1294,7 @@ macro_rules! case_store {
                     }
                     // A concurrent retry won the race: return its case.
                     Err(error) if is_unique_violation(&error) => self
-                        .by_screening(new.screening_id)
+                        .existing(context, new.screening_id)
                         .await?
                         .map(|case| (case, false))
                         .ok_or_else(|| HavenError::internal(error)),
@@ -1257,14 +1310,13 @@ macro_rules! case_store {
                     .fetch_optional(&mut *tx)
                     .await
                     .map_err(db_error)?;
-                let case = row.map(|row| row.into_case(&self.crypto)).transpose()?.filter(|case| scope.contains(case.organization_id));
-                if let Some(case) = &case {
-                    AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("case.read", "case", case.id))
-                        .await
-                        .map_err(db_error)?;
-                }
+                let Some(row) = row.filter(|row| scope.contains(row.organization_id)) else { return Ok(None) };
+                let receipt = AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("case.read", "case", row.id))
+                    .await
+                    .map_err(db_error)?;
+                let case = row.into_case(&self.crypto, Some(&receipt))?;
                 tx.commit().await.map_err(db_error)?;
-                Ok(case)
+                Ok(Some(case))
             }
 
             #[tracing::instrument(skip_all)]
@@ -1293,13 +1345,14 @@ macro_rules! case_store {
                     .fetch_all(&self.pool)
                     .await
                     .map_err(db_error)?;
-                let cases = rows.into_iter().map(|row| row.into_case(&self.crypto)).collect::<HavenResult<Vec<_>>>()?;
-                if !cases.is_empty() {
+                let mut cases = Vec::with_capacity(rows.len());
+                if !rows.is_empty() {
                     let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                    for case in &cases {
-                        AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("case.read", "case", case.id))
+                    for row in rows {
+                        let receipt = AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("case.read", "case", row.id))
                             .await
                             .map_err(db_error)?;
+                        cases.push(row.into_case(&self.crypto, Some(&receipt))?);
                     }
                     tx.commit().await.map_err(db_error)?;
                 }
@@ -1338,8 +1391,8 @@ macro_rules! case_store {
                     .await
                     .map_err(db_error)?;
                 let payload = serde_json::json!({ "from": case.stage.as_str(), "to": stage.as_str(), "status": status.as_str() });
-                Self::record(&mut tx, context, "case.update", &case, Some(("case.stage_changed", payload))).await?;
-                let case = self.reload(&mut tx, id).await?;
+                let receipt = Self::record(&mut tx, context, "case.update", &case, Some(("case.stage_changed", payload))).await?;
+                let case = self.reload(&mut tx, id, Some(&receipt)).await?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
                 Ok(Some(case))
@@ -1405,7 +1458,7 @@ macro_rules! case_store {
             async fn seal_case(&self, context: &AuditContext, scope: Scope, id: Uuid, legal_basis: &str) -> HavenResult<Option<Case>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
                 let row: Option<CaseRow> = sqlx::query_as(SELECT_BY_ID).bind(id).fetch_optional(&mut *tx).await.map_err(db_error)?;
-                let Some(case) = row.map(|row| row.into_case(&self.crypto)).transpose()? else { return Ok(None) };
+                let Some(case) = row.map(|row| row.into_case(&self.crypto, None)).transpose()? else { return Ok(None) };
                 if !scope.contains(case.organization_id) {
                     return Ok(None);
                 }
@@ -1413,8 +1466,8 @@ macro_rules! case_store {
                 let basis = CaseText::SealBasis.seal(key.as_ref(), &TextRow::id(id), legal_basis)?;
                 let sealed = sqlx::query(SEAL_CASE).bind(id).bind(basis).execute(&mut *tx).await.map_err(db_error)?;
                 let event = (sealed.rows_affected() == 1).then(|| ("case.sealed", serde_json::json!({ "case_id": id })));
-                Self::record(&mut tx, context, "case.seal", &case, event).await?;
-                let case = self.reload(&mut tx, id).await?;
+                let receipt = Self::record(&mut tx, context, "case.seal", &case, event).await?;
+                let case = self.reload(&mut tx, id, Some(&receipt)).await?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
                 Ok(Some(case))
@@ -1465,8 +1518,8 @@ macro_rules! case_store {
                     "caseworkers_assigned": caseworkers.len(),
                 });
                 let action = if changes.caseworkers.is_some() { "case.assign" } else { "case.update" };
-                Self::record(&mut tx, context, action, &case, Some(("case.updated", payload))).await?;
-                let case = self.reload(&mut tx, id).await?;
+                let receipt = Self::record(&mut tx, context, action, &case, Some(("case.updated", payload))).await?;
+                let case = self.reload(&mut tx, id, Some(&receipt)).await?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
                 Ok(Some(case))
@@ -1513,8 +1566,8 @@ macro_rules! case_store {
                 .await
                 .map_err(db_error)?;
                 let payload = serde_json::json!({ "transfer_id": id, "from": case.organization_id, "to": to_organization_id });
-                Self::record(&mut tx, context, "case.transfer", &case, Some(("case.transfer_requested", payload))).await?;
-                let transfer = self.load_transfer(&mut tx, id).await?.ok_or_else(|| corrupt("transfer"))?;
+                let receipt = Self::record(&mut tx, context, "case.transfer", &case, Some(("case.transfer_requested", payload))).await?;
+                let transfer = self.load_transfer(&mut tx, id, Some(&receipt)).await?.ok_or_else(|| corrupt("transfer"))?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
                 Ok(Some(transfer))
@@ -1531,13 +1584,13 @@ macro_rules! case_store {
             ) -> HavenResult<Option<Transfer>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
                 // Only the receiving organisation decides; to anyone else it does not exist.
-                let Some(transfer) = self.load_transfer(&mut tx, id).await?.filter(|transfer| scope.contains(transfer.to_organization_id)) else {
+                let Some(transfer) = self.load_transfer(&mut tx, id, None).await?.filter(|transfer| scope.contains(transfer.to_organization_id)) else {
                     return Ok(None);
                 };
                 if transfer.status != ApprovalStatus::Requested {
                     return Err(conflict(format!("the transfer was already {}", if transfer.status == ApprovalStatus::Approved { "accepted" } else { "decided" })));
                 }
-                let case = self.reload(&mut tx, transfer.case_id).await?;
+                let case = self.reload(&mut tx, transfer.case_id, None).await?;
                 let status = match decision {
                     ReviewDecision::Approve => ApprovalStatus::Approved,
                     ReviewDecision::Reject => ApprovalStatus::Rejected,
@@ -1581,10 +1634,10 @@ macro_rules! case_store {
                         "case.transfer_rejected"
                     }
                 };
-                let owner = self.reload(&mut tx, case.id).await?;
+                let owner = self.reload(&mut tx, case.id, None).await?;
                 let payload = serde_json::json!({ "transfer_id": id, "from": transfer.from_organization_id, "to": transfer.to_organization_id });
-                Self::record(&mut tx, context, "case.transfer", &owner, Some((event_type, payload))).await?;
-                let transfer = self.load_transfer(&mut tx, id).await?.ok_or_else(|| corrupt("transfer"))?;
+                let receipt = Self::record(&mut tx, context, "case.transfer", &owner, Some((event_type, payload))).await?;
+                let transfer = self.load_transfer(&mut tx, id, Some(&receipt)).await?.ok_or_else(|| corrupt("transfer"))?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
                 Ok(Some(transfer))
@@ -1599,10 +1652,11 @@ macro_rules! case_store {
                 pending_only: bool,
             ) -> HavenResult<Option<Vec<Transfer>>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let mut receipts = std::collections::BTreeMap::new();
                 let rows: Vec<TransferRow> = match case_id {
                     Some(case_id) => {
                         let Some(case) = self.load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
-                        Self::record(&mut tx, context, "case.read", &case, None).await?;
+                        receipts.insert(case_id, Self::record(&mut tx, context, "case.read", &case, None).await?);
                         sqlx::query_as(sqlx::AssertSqlSafe(format!(
                             "{SELECT_TRANSFERS} WHERE t.case_id = $1 AND ($2 = FALSE OR t.status = 'requested') ORDER BY t.seq"
                         )))
@@ -1622,17 +1676,18 @@ macro_rules! case_store {
                     .await
                     .map_err(db_error)?,
                 };
-                let transfers = rows.into_iter().map(|row| row.into_transfer(&self.crypto)).collect::<HavenResult<Vec<_>>>()?;
-                // A list across cases reads each case it shows, as one case's list does.
-                if case_id.is_none() {
-                    let mut audited = std::collections::BTreeSet::new();
-                    for transfer in &transfers {
-                        if audited.insert(transfer.case_id) {
-                            AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("case.read", "case", transfer.case_id))
-                                .await
-                                .map_err(db_error)?;
-                        }
+                // A list across cases reads each case it shows, as one case's list does,
+                // and each transfer's texts open under the entry about its case.
+                let mut transfers = Vec::with_capacity(rows.len());
+                for row in rows {
+                    if !receipts.contains_key(&row.case_id) {
+                        let receipt = AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry("case.read", "case", row.case_id))
+                            .await
+                            .map_err(db_error)?;
+                        receipts.insert(row.case_id, receipt);
                     }
+                    let receipt = receipts.get(&row.case_id);
+                    transfers.push(row.into_transfer(&self.crypto, receipt)?);
                 }
                 tx.commit().await.map_err(db_error)?;
                 Ok(Some(transfers))
@@ -1657,7 +1712,7 @@ macro_rules! case_store {
                     .map_err(db_error)?;
                 let plan_version = last.unwrap_or(0) + 1;
                 let content = serde_json::to_string(&goals).map_err(HavenError::internal)?;
-                let sealed = CaseCrypto::seal(&key, "plans", "content", TextRow::plan(case_id, plan_version).as_bytes(), &content)?;
+                let sealed = key.seal("plans", "content", TextRow::plan(case_id, plan_version).as_bytes(), &content)?;
                 // A newer submission replaces one still waiting for review.
                 sqlx::query("UPDATE plans SET status = 'superseded', version = version + 1 WHERE case_id = $1 AND status = 'requested'")
                     .bind(case_id)
@@ -1689,8 +1744,8 @@ macro_rules! case_store {
                 }
                 let domains: Vec<&str> = goals.iter().map(|goal| goal.domain.as_str()).collect();
                 let payload = serde_json::json!({ "plan_version": plan_version, "domains": domains });
-                Self::record(&mut tx, context, "case.update", &case, Some(("case.plan_submitted", payload))).await?;
-                let plan = self.load_plan(&mut tx, case_id, plan_version).await?.ok_or_else(|| corrupt("plan"))?;
+                let receipt = Self::record(&mut tx, context, "case.update", &case, Some(("case.plan_submitted", payload))).await?;
+                let plan = self.load_plan(&mut tx, case_id, plan_version, Some(&receipt)).await?.ok_or_else(|| corrupt("plan"))?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
                 Ok(Some(plan))
@@ -1709,7 +1764,7 @@ macro_rules! case_store {
             ) -> HavenResult<Option<Plan>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
                 let Some(case) = self.load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
-                let Some(plan) = self.load_plan(&mut tx, case_id, plan_version).await? else { return Ok(None) };
+                let Some(plan) = self.load_plan(&mut tx, case_id, plan_version, None).await? else { return Ok(None) };
                 if plan.version != expected_version {
                     return Err(stale(plan.version));
                 }
@@ -1757,8 +1812,8 @@ macro_rules! case_store {
                 }
                 let event_type = if decision == ReviewDecision::Approve { "case.plan_approved" } else { "case.plan_rejected" };
                 let payload = serde_json::json!({ "plan_version": plan_version });
-                Self::record(&mut tx, context, "case.plan_review", &case, Some((event_type, payload))).await?;
-                let plan = self.load_plan(&mut tx, case_id, plan_version).await?.ok_or_else(|| corrupt("plan"))?;
+                let receipt = Self::record(&mut tx, context, "case.plan_review", &case, Some((event_type, payload))).await?;
+                let plan = self.load_plan(&mut tx, case_id, plan_version, Some(&receipt)).await?.ok_or_else(|| corrupt("plan"))?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
                 Ok(Some(plan))
@@ -1778,8 +1833,8 @@ macro_rules! case_store {
                     .fetch_all(&mut *tx)
                     .await
                     .map_err(db_error)?;
-                let key = self.case_key(&mut tx, case_id, false).await?;
-                Self::record(&mut tx, context, "case.read", &case, None).await?;
+                let receipt = Self::record(&mut tx, context, "case.read", &case, None).await?;
+                let key = self.opened_key(&mut tx, &receipt, case_id).await?;
                 tx.commit().await.map_err(db_error)?;
                 rows.into_iter()
                     .map(|row| self.decrypt_plan(key.as_ref(), row, &statuses))
@@ -1800,8 +1855,17 @@ macro_rules! case_store {
             ) -> HavenResult<Option<Plan>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
                 let Some(case) = self.load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
-                let Some(plan) = self.load_plan(&mut tx, case_id, plan_version).await? else { return Ok(None) };
-                if !plan.goals.iter().flat_map(|goal| goal.actions.iter()).any(|action| action.id == action_id) {
+                let Some(plan) = self.load_plan(&mut tx, case_id, plan_version, None).await? else { return Ok(None) };
+                // The plan's actions, known without opening its content.
+                let (known,): (i64,) =
+                    sqlx::query_as("SELECT COUNT(*) FROM plan_actions WHERE case_id = $1 AND plan_version = $2 AND id = $3")
+                        .bind(case_id)
+                        .bind(plan_version)
+                        .bind(action_id)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                if known == 0 {
                     return Ok(None);
                 }
                 if plan.version != expected_version {
@@ -1824,8 +1888,8 @@ macro_rules! case_store {
                     .await
                     .map_err(db_error)?;
                 let payload = serde_json::json!({ "plan_version": plan_version, "action_id": action_id, "status": status.as_str() });
-                Self::record(&mut tx, context, "case.update", &case, Some(("case.plan_action_updated", payload))).await?;
-                let plan = self.load_plan(&mut tx, case_id, plan_version).await?.ok_or_else(|| corrupt("plan"))?;
+                let receipt = Self::record(&mut tx, context, "case.update", &case, Some(("case.plan_action_updated", payload))).await?;
+                let plan = self.load_plan(&mut tx, case_id, plan_version, Some(&receipt)).await?.ok_or_else(|| corrupt("plan"))?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
                 Ok(Some(plan))
@@ -1976,7 +2040,8 @@ macro_rules! case_store {
                             .fetch_optional(&mut *tx)
                             .await
                             .map_err(db_error)?;
-                        let Some(original) = original.map(|row| row.into_payment(key.as_ref())).transpose()? else {
+                        // Only its amount and links are needed: its purpose stays sealed.
+                        let Some(original) = original.map(|row| row.into_payment(None)).transpose()? else {
                             return Err(HavenError::invalid_field("reverses_payment_id", "is not a payment of this case"));
                         };
                         if original.reverses_payment_id.is_some() {
@@ -2016,16 +2081,18 @@ macro_rules! case_store {
                     "currency": currency,
                     "reverses_payment_id": reverses,
                 });
-                Self::record(&mut tx, context, "case.update", &case, Some(("case.payment_recorded", payload))).await?;
+                let receipt = Self::record(&mut tx, context, "case.update", &case, Some(("case.payment_recorded", payload))).await?;
                 let row: PaymentRow = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_PAYMENTS} AND id = $2")))
                     .bind(case_id)
                     .bind(id)
                     .fetch_one(&mut *tx)
                     .await
                     .map_err(db_error)?;
+                let key = self.opened_key(&mut tx, &receipt, case_id).await?;
+                let payment = row.into_payment(key.as_ref())?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
-                row.into_payment(key.as_ref()).map(Some)
+                Ok(Some(payment))
             }
 
             #[tracing::instrument(skip_all, fields(case_id = %case_id))]
@@ -2037,8 +2104,8 @@ macro_rules! case_store {
                     .fetch_all(&mut *tx)
                     .await
                     .map_err(db_error)?;
-                let key = self.case_key(&mut tx, case_id, false).await?;
-                Self::record(&mut tx, context, "case.read", &case, None).await?;
+                let receipt = Self::record(&mut tx, context, "case.read", &case, None).await?;
+                let key = self.opened_key(&mut tx, &receipt, case_id).await?;
                 tx.commit().await.map_err(db_error)?;
                 rows.into_iter().map(|row| row.into_payment(key.as_ref())).collect::<HavenResult<Vec<_>>>().map(Some)
             }
@@ -2173,7 +2240,7 @@ macro_rules! case_store {
                 let Some(case) = self.load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
                 let key = self.writable_key(&mut tx, case_id).await?;
                 let id = Uuid::now_v7();
-                let sealed = CaseCrypto::seal(&key, "notes", "body", id.as_bytes(), body)?;
+                let sealed = key.seal("notes", "body", id.as_bytes(), body)?;
                 let written_at = OffsetDateTime::now_utc();
                 sqlx::query("INSERT INTO notes (id, case_id, visibility, body, written_by, written_at) VALUES ($1, $2, $3, $4, $5, $6)")
                     .bind(id)
@@ -2217,8 +2284,8 @@ macro_rules! case_store {
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(db_error)?;
-                let key = self.case_key(&mut tx, case_id, false).await?;
-                Self::record(&mut tx, context, "case.note.read", &case, None).await?;
+                let receipt = Self::record(&mut tx, context, "case.note.read", &case, None).await?;
+                let key = self.opened_key(&mut tx, &receipt, case_id).await?;
                 tx.commit().await.map_err(db_error)?;
                 let mut notes = Vec::new();
                 for row in rows {
@@ -2227,7 +2294,7 @@ macro_rules! case_store {
                         continue;
                     }
                     let body = match &key {
-                        Some(key) => CaseCrypto::open(key, "notes", "body", row.id.as_bytes(), &row.body)?,
+                        Some(key) => key.open("notes", "body", row.id.as_bytes(), &row.body)?,
                         // Erased with the person: the ciphertext stays, unreadable.
                         None => String::new(),
                     };
@@ -2305,8 +2372,8 @@ macro_rules! case_store {
                     "services_in_progress": in_progress,
                     "overridden": !request.override_reason.is_empty(),
                 });
-                Self::record(&mut tx, context, "case.update", &case, Some(("case.closure_requested", payload))).await?;
-                let case = self.reload(&mut tx, case_id).await?;
+                let receipt = Self::record(&mut tx, context, "case.update", &case, Some(("case.closure_requested", payload))).await?;
+                let case = self.reload(&mut tx, case_id, Some(&receipt)).await?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
                 Ok(Some(case))
@@ -2374,8 +2441,8 @@ macro_rules! case_store {
                     }
                     ReviewDecision::Reject => ("case.closure_rejected", serde_json::json!({ "reason": closure.reason.as_str() })),
                 };
-                Self::record(&mut tx, context, "case.closure_review", &case, Some(event)).await?;
-                let case = self.reload(&mut tx, case_id).await?;
+                let receipt = Self::record(&mut tx, context, "case.closure_review", &case, Some(event)).await?;
+                let case = self.reload(&mut tx, case_id, Some(&receipt)).await?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
                 Ok(Some(case))
@@ -2426,8 +2493,8 @@ macro_rules! case_store {
                     .await
                     .map_err(db_error)?;
                 let payload = serde_json::json!({ "from_status": case.status.as_str(), "stage": CaseStage::Assessment.as_str() });
-                Self::record(&mut tx, context, "case.update", &case, Some(("case.reopened", payload))).await?;
-                let case = self.reload(&mut tx, case_id).await?;
+                let receipt = Self::record(&mut tx, context, "case.update", &case, Some(("case.reopened", payload))).await?;
+                let case = self.reload(&mut tx, case_id, Some(&receipt)).await?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
                 Ok(Some(case))

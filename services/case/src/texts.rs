@@ -6,7 +6,7 @@
 
 use uuid::Uuid;
 
-use haven_crypto::DataKey;
+use haven_audit::{OpenedKey, Receipt, SealingKey};
 use haven_error::HavenResult;
 
 use crate::crypto::CaseCrypto;
@@ -123,29 +123,30 @@ impl CaseText {
     /// case's key is gone with the person's erasure, whose case keeps no new narrative.
     pub fn seal(
         self,
-        key: Option<&DataKey>,
+        key: Option<&SealingKey>,
         row: &TextRow,
         text: &str,
     ) -> HavenResult<Option<Vec<u8>>> {
         match key {
-            Some(key) if !text.is_empty() => {
-                CaseCrypto::seal(key, self.table(), self.column(), row.as_bytes(), text).map(Some)
-            }
+            Some(key) if !text.is_empty() => key
+                .seal(self.table(), self.column(), row.as_bytes(), text)
+                .map(Some),
             _ => Ok(None),
         }
     }
 
-    /// Decrypts a stored text of `row`; empty when none was stored or the case's key
-    /// was destroyed with the person's erasure.
+    /// Decrypts a stored text of `row` with the case's key opened for an audited read;
+    /// empty when none was stored, the case's key was destroyed with the person's
+    /// erasure, or the read opened no key (`None`).
     pub fn open(
         self,
-        key: Option<&DataKey>,
+        key: Option<&OpenedKey>,
         row: &TextRow,
         stored: Option<&[u8]>,
     ) -> HavenResult<String> {
         match (key, stored) {
             (Some(key), Some(stored)) => {
-                CaseCrypto::open(key, self.table(), self.column(), row.as_bytes(), stored)
+                key.open(self.table(), self.column(), row.as_bytes(), stored)
             }
             _ => Ok(String::new()),
         }
@@ -202,16 +203,18 @@ pub(crate) struct PlaintextRow {
     pub(crate) text: String,
 }
 
-/// The data key of a case for reading its texts: `None` once the person was erased
-/// (or before any text was written).
+/// The data key of a case opened for reading its texts under `receipt`, the audit
+/// entry about the case the read appended: `None` once the person was erased (or
+/// before any text was written).
 pub(crate) fn readable_key(
     crypto: &CaseCrypto,
+    receipt: &Receipt,
     case_id: Uuid,
     wrapped: Option<&[u8]>,
     shredded: bool,
-) -> HavenResult<Option<DataKey>> {
+) -> HavenResult<Option<OpenedKey>> {
     match wrapped {
-        Some(wrapped) if !shredded => crypto.data_key(case_id, wrapped).map(Some),
+        Some(wrapped) if !shredded => crypto.open(receipt, case_id, wrapped).map(Some),
         _ => Ok(None),
     }
 }

@@ -106,6 +106,36 @@ async fn concurrent_retries_open_exactly_one_case(fixture: Fixture) {
     assert_eq!(events.len(), 1);
 }
 
+/// A retry that loses the race to open the case receives the winner's case, so it
+/// reads it: like every opening, it leaves a `case.open` entry about that case.
+async fn every_opening_is_audited_even_one_that_lost_the_race(fixture: Fixture) {
+    let new = new_case(Uuid::new_v4());
+    let attempts: Vec<_> = (0..10)
+        .map(|_| {
+            let store = fixture.store.clone();
+            let new = new.clone();
+            tokio::spawn(async move { store.open_case(&caller(), new).await })
+        })
+        .collect();
+    let mut case_id = None;
+    for attempt in attempts {
+        let (case, _) = attempt.await.unwrap().unwrap();
+        case_id = Some(case.id);
+    }
+    let trail =
+        haven_audit::entries_for_record(&fixture.database, "case", case_id.unwrap(), 0, 100)
+            .await
+            .unwrap();
+    assert_eq!(
+        trail
+            .iter()
+            .filter(|entry| entry.action == "case.open")
+            .count(),
+        10,
+        "each of the ten openings is audited"
+    );
+}
+
 async fn other_organizations_cases_are_invisible(fixture: Fixture) {
     let mine = Uuid::new_v4();
     let theirs = Uuid::new_v4();
@@ -450,6 +480,7 @@ haven_storage::backend_suite! {
     setup = setup;
     opening_twice_returns_the_same_case,
     concurrent_retries_open_exactly_one_case,
+    every_opening_is_audited_even_one_that_lost_the_race,
     other_organizations_cases_are_invisible,
     listing_pages_through_every_case_once,
     a_sealed_case_leaves_lists_unless_asked_for,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use haven_audit::AuditContext;
+use haven_audit::{AuditContext, AuditWrite};
 use haven_auth::{Principal, PrincipalKind, Role, Scope};
 use haven_case::crypto::CaseCrypto;
 use haven_case::domain::{
@@ -398,7 +398,7 @@ impl Fixture {
     }
 
     /// Opens a text only readable with the case's key (the seal's basis, a
-    /// reopening's reason), as the store would.
+    /// reopening's reason), as the store would: after auditing a read of the case.
     async fn open_directly(
         &self,
         case_id: Uuid,
@@ -407,19 +407,36 @@ impl Fixture {
         row: TextRow,
     ) -> String {
         let query = "SELECT data_key FROM cases WHERE id = $1";
-        let wrapped: Vec<u8> = match &self.database {
-            Database::Sqlite(pool) => sqlx::query_scalar(query)
-                .bind(case_id)
-                .fetch_one(pool)
-                .await
-                .unwrap(),
-            Database::Postgres(pool) => sqlx::query_scalar(query)
-                .bind(case_id)
-                .fetch_one(pool)
-                .await
-                .unwrap(),
+        let entry = self.admin().entry("case.read", "case", case_id);
+        let (wrapped, receipt): (Vec<u8>, _) = match &self.database {
+            Database::Sqlite(pool) => {
+                let mut tx = pool.begin().await.unwrap();
+                let receipt = AuditWrite::append_audit(&mut *tx, haven_case::SERVICE, &entry)
+                    .await
+                    .unwrap();
+                let wrapped = sqlx::query_scalar(query)
+                    .bind(case_id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+                (wrapped, receipt)
+            }
+            Database::Postgres(pool) => {
+                let mut tx = pool.begin().await.unwrap();
+                let receipt = AuditWrite::append_audit(&mut *tx, haven_case::SERVICE, &entry)
+                    .await
+                    .unwrap();
+                let wrapped = sqlx::query_scalar(query)
+                    .bind(case_id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+                (wrapped, receipt)
+            }
         };
-        let key = self.crypto.data_key(case_id, &wrapped).unwrap();
+        let key = self.crypto.open(&receipt, case_id, &wrapped).unwrap();
         let (_, stored) = self.blobs(sql).await.into_iter().next().unwrap();
         text.open(Some(&key), &row, stored.as_deref()).unwrap()
     }
