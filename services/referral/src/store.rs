@@ -12,9 +12,8 @@ use haven_error::{ErrorCode, HavenError, HavenResult};
 use haven_events::{EventSignal, NewEvent, OutboxWrite};
 use haven_storage::{Database, WritePool, db_error, is_unique_violation};
 
-use haven_audit::{AuditContext, AuditWrite};
+use haven_audit::{AuditContext, AuditWrite, Receipt, SealingKey};
 use haven_auth::Scope;
-use haven_crypto::DataKey;
 use haven_events::{CheckpointWrite, EventSink};
 use haven_proto::common::v1::Event;
 
@@ -354,19 +353,42 @@ struct ReferralRow {
     shredded: bool,
 }
 
-impl ReferralRow {
-    /// The referral, its texts decrypted (absent once the person was erased).
-    fn open(self, crypto: &ReferralCrypto) -> HavenResult<Referral> {
-        let texts = crypto.open_texts(
-            self.id,
-            &StoredKey::from_columns(self.data_key, self.shredded),
-            &StoredTexts {
-                purpose: self.purpose,
-                status_reason: self.status_reason,
-                outcome: self.outcome,
-            },
-        )?;
+/// A referral as stored, its texts still sealed: `referral` holds every other field,
+/// and its texts stay empty until [`SealedReferral::open`] opens them with the receipt
+/// of an audit entry about the referral. Authorising and moving a referral need only
+/// `referral`; what is returned to a caller is opened.
+#[derive(Debug)]
+struct SealedReferral {
+    /// The referral without its texts.
+    referral: Referral,
+    key: StoredKey,
+    texts: StoredTexts,
+}
+
+impl SealedReferral {
+    /// The referral with its texts (absent once the person was erased), for the holder
+    /// of a receipt of an audit entry about it.
+    fn open(self, crypto: &ReferralCrypto, receipt: &Receipt) -> HavenResult<Referral> {
+        let texts = crypto.open_texts(receipt, self.referral.id, &self.key, &self.texts)?;
         Ok(Referral {
+            purpose: texts.purpose,
+            status_reason: texts.status_reason,
+            outcome: texts.outcome,
+            ..self.referral
+        })
+    }
+}
+
+impl ReferralRow {
+    /// The referral, its texts still sealed.
+    fn into_sealed(self) -> HavenResult<SealedReferral> {
+        let key = StoredKey::from_columns(self.data_key, self.shredded);
+        let texts = StoredTexts {
+            purpose: self.purpose,
+            status_reason: self.status_reason,
+            outcome: self.outcome,
+        };
+        let referral = Referral {
             id: self.id,
             case_id: self.case_id,
             case_code: self.case_code,
@@ -375,7 +397,7 @@ impl ReferralRow {
             to_organization_id: self.to_organization_id,
             facility_id: self.facility_id,
             service_type: self.service_type,
-            purpose: texts.purpose,
+            purpose: String::new(),
             urgency: Urgency::parse(&self.urgency).ok_or_else(|| corrupt("referral"))?,
             requested_by: self.requested_by,
             requested_at: self.requested_at,
@@ -386,12 +408,17 @@ impl ReferralRow {
             )
             .map_err(|_| corrupt("referral"))?,
             status: ReferralStatus::parse(&self.status).ok_or_else(|| corrupt("referral"))?,
-            status_reason: texts.status_reason,
-            outcome: texts.outcome,
+            status_reason: String::new(),
+            outcome: String::new(),
             capacity_reserved: self.capacity_reserved,
             version: self.version,
             updated_at: self.updated_at,
             position: self.seq,
+        };
+        Ok(SealedReferral {
+            referral,
+            key,
+            texts,
         })
     }
 }
@@ -667,7 +694,7 @@ macro_rules! directory_store {
             async fn create_referral(&self, context: &AuditContext, new: NewReferral) -> HavenResult<Referral> {
                 let id = Uuid::now_v7();
                 let now = OffsetDateTime::now_utc();
-                let (key, wrapped_key) = self.crypto.new_data_key(id)?;
+                let (key, wrapped_key) = self.crypto.generate(id)?;
                 let purpose = crypto::seal(&key, TextColumn::Purpose, id, &new.purpose)?;
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
                 sqlx::query(
@@ -693,8 +720,10 @@ macro_rules! directory_store {
                 .execute(&mut *tx)
                 .await
                 .map_err(db_error)?;
-                let referral = self.referral(&mut tx, id).await?.ok_or_else(|| corrupt("referral"))?;
-                Self::record(&mut tx, context, &referral, "referral.requested").await?;
+                let sealed = self.referral(&mut tx, id).await?.ok_or_else(|| corrupt("referral"))?;
+                // The request's own entry is the receipt that opens what it returns.
+                let receipt = Self::record(&mut tx, context, &sealed.referral, "referral.requested").await?;
+                let referral = sealed.open(&self.crypto, &receipt)?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
                 Ok(referral)
@@ -703,14 +732,15 @@ macro_rules! directory_store {
             #[tracing::instrument(skip_all, fields(referral_id = %id))]
             async fn get_referral(&self, context: &AuditContext, scope: Scope, id: Uuid) -> HavenResult<Option<Referral>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(referral) = self.referral(&mut tx, id).await?.filter(|referral| {
-                    scope.contains(referral.from_organization_id) || scope.contains(referral.to_organization_id)
+                let Some(sealed) = self.referral(&mut tx, id).await?.filter(|sealed| {
+                    scope.contains(sealed.referral.from_organization_id) || scope.contains(sealed.referral.to_organization_id)
                 }) else {
                     return Ok(None);
                 };
-                AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry(READ_ACTION, "referral", referral.id))
+                let receipt = AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry(READ_ACTION, "referral", sealed.referral.id))
                     .await
                     .map_err(db_error)?;
+                let referral = sealed.open(&self.crypto, &receipt)?;
                 tx.commit().await.map_err(db_error)?;
                 Ok(Some(referral))
             }
@@ -752,11 +782,13 @@ macro_rules! directory_store {
                 .fetch_all(&mut *tx)
                 .await
                 .map_err(db_error)?;
-                let referrals = rows.into_iter().map(|row| row.open(&self.crypto)).collect::<HavenResult<Vec<_>>>()?;
-                for referral in &referrals {
-                    AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry(READ_ACTION, "referral", referral.id))
+                let mut referrals = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let sealed = row.into_sealed()?;
+                    let receipt = AuditWrite::append_audit(&mut *tx, SERVICE, &context.entry(READ_ACTION, "referral", sealed.referral.id))
                         .await
                         .map_err(db_error)?;
+                    referrals.push(sealed.open(&self.crypto, &receipt)?);
                 }
                 tx.commit().await.map_err(db_error)?;
                 Ok(referrals)
@@ -772,7 +804,7 @@ macro_rules! directory_store {
                 change: StatusChange,
             ) -> HavenResult<Option<Referral>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(referral) = self.referral(&mut tx, id).await? else { return Ok(None) };
+                let Some(SealedReferral { referral, .. }) = self.referral(&mut tx, id).await? else { return Ok(None) };
                 let sender = scope.contains(referral.from_organization_id);
                 let receiver = scope.contains(referral.to_organization_id);
                 if !sender && !receiver {
@@ -798,7 +830,9 @@ macro_rules! directory_store {
                     ));
                 }
                 let next = self.apply_change(&mut tx, &referral, &change).await?;
-                Self::record(&mut tx, context, &next, event_type(change.to)).await?;
+                // The move's own entry is the receipt that opens what it returns.
+                let receipt = Self::record(&mut tx, context, &next.referral, event_type(change.to)).await?;
+                let next = next.open(&self.crypto, &receipt)?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
                 Ok(Some(next))
@@ -865,18 +899,20 @@ macro_rules! directory_store {
                 row.map(Facility::try_from).transpose()
             }
 
-            async fn referral(&self, connection: &mut $connection, id: Uuid) -> HavenResult<Option<Referral>> {
+            /// The referral `id`, its texts still sealed.
+            async fn referral(&self, connection: &mut $connection, id: Uuid) -> HavenResult<Option<SealedReferral>> {
                 let row: Option<ReferralRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_REFERRAL} WHERE id = $1")))
                     .bind(id)
                     .fetch_optional(&mut *connection)
                     .await
                     .map_err(db_error)?;
-                row.map(|row| row.open(&self.crypto)).transpose()
+                row.map(ReferralRow::into_sealed).transpose()
             }
 
-            /// The referral's data key, `None` once the person was erased. A row written
-            /// before texts were encrypted is encrypted first, under a new key.
-            async fn referral_key(&self, connection: &mut $connection, id: Uuid) -> HavenResult<Option<DataKey>> {
+            /// The referral's data key, to seal new texts with (it opens none), `None`
+            /// once the person was erased. A row written before texts were encrypted is
+            /// encrypted first, under a new key.
+            async fn referral_key(&self, connection: &mut $connection, id: Uuid) -> HavenResult<Option<SealingKey>> {
                 let (data_key, shredded, purpose, status_reason, outcome): (Option<Vec<u8>>, bool, Vec<u8>, Vec<u8>, Vec<u8>) =
                     sqlx::query_as("SELECT data_key, shredded, purpose, status_reason, outcome FROM referrals WHERE id = $1")
                         .bind(id)
@@ -885,9 +921,9 @@ macro_rules! directory_store {
                         .map_err(db_error)?;
                 match StoredKey::from_columns(data_key, shredded) {
                     StoredKey::Destroyed => Ok(None),
-                    StoredKey::Wrapped(wrapped) => self.crypto.data_key(id, &wrapped).map(Some),
+                    StoredKey::Wrapped(wrapped) => self.crypto.sealing_key(id, &wrapped).map(Some),
                     StoredKey::Legacy => {
-                        let (key, wrapped) = self.crypto.new_data_key(id)?;
+                        let (key, wrapped) = self.crypto.generate(id)?;
                         let sealed = crypto::seal_legacy(&key, id, &StoredTexts { purpose, status_reason, outcome })?;
                         let updated = sqlx::query(
                             "UPDATE referrals SET data_key = $2, purpose = $3, status_reason = $4, outcome = $5 \
@@ -926,8 +962,9 @@ macro_rules! directory_store {
                 Ok(())
             }
 
-            /// The referral's event (categorical facts only) and audit entry.
-            async fn record(connection: &mut $connection, context: &AuditContext, referral: &Referral, event_type: &'static str) -> HavenResult<()> {
+            /// The referral's event (categorical facts only) and audit entry, whose
+            /// receipt opens the referral's texts.
+            async fn record(connection: &mut $connection, context: &AuditContext, referral: &Referral, event_type: &'static str) -> HavenResult<Receipt> {
                 let event = NewEvent {
                     event_type,
                     aggregate_id: referral.id,
@@ -950,13 +987,13 @@ macro_rules! directory_store {
                 OutboxWrite::append_event(&mut *connection, SERVICE, &event).await.map_err(db_error)?;
                 AuditWrite::append_audit(&mut *connection, SERVICE, &context.entry(event_type, "referral", referral.id))
                     .await
-                    .map_err(db_error)?;
-                Ok(())
+                    .map_err(db_error)
             }
 
             /// Moves a referral (already authorised and at the expected version),
-            /// holding a place on acceptance and releasing it when the stay ends.
-            async fn apply_change(&self, connection: &mut $connection, referral: &Referral, change: &StatusChange) -> HavenResult<Referral> {
+            /// holding a place on acceptance and releasing it when the stay ends. The
+            /// referral moved is returned with its texts sealed.
+            async fn apply_change(&self, connection: &mut $connection, referral: &Referral, change: &StatusChange) -> HavenResult<SealedReferral> {
                 if !referral.status.can_move_to(change.to) {
                     return Err(HavenError::new(
                         ErrorCode::Conflict,
@@ -1113,8 +1150,8 @@ macro_rules! directory_store {
                         };
                         for (id,) in open {
                             let referral = self.referral(&mut tx, id).await?.ok_or_else(|| corrupt("referral"))?;
-                            let next = self.apply_change(&mut tx, &referral, &change).await?;
-                            Self::record(&mut tx, &context, &next, "referral.revoked").await?;
+                            let next = self.apply_change(&mut tx, &referral.referral, &change).await?;
+                            Self::record(&mut tx, &context, &next.referral, "referral.revoked").await?;
                         }
                     }
                 }

@@ -188,6 +188,16 @@ impl Fixture {
         rows.into_iter().map(|(actor,)| actor).collect()
     }
 
+    /// What the audit log records about the referral: action and actor, in order.
+    async fn entries(&self, id: Uuid) -> Vec<(String, String)> {
+        let sql = "SELECT action, actor FROM audit_log WHERE record_id = $1 ORDER BY sequence";
+        match &self.database {
+            Database::Sqlite(pool) => sqlx::query_as(sql).bind(id).fetch_all(pool).await,
+            Database::Postgres(pool) => sqlx::query_as(sql).bind(id).fetch_all(pool).await,
+        }
+        .unwrap()
+    }
+
     /// Every stored byte of the referral service: the SQLite files (the WAL
     /// included), or on Postgres the texts of every referral row and its columns.
     async fn stored_bytes(&self) -> Vec<u8> {
@@ -325,6 +335,51 @@ async fn both_organisations_read_the_texts_and_every_read_is_audited(fixture: Fi
             receiver.clone(),
             receiver.clone(),
             receiver
+        ]
+    );
+}
+
+async fn a_request_and_a_move_return_their_texts_under_their_own_entry(fixture: Fixture) {
+    let sender = format!("staff-{}", fixture.sender);
+    let receiver = format!("staff-{}", fixture.receiver);
+    let referral = fixture.refer(Uuid::new_v4(), "legal advice").await;
+    assert_eq!(referral.purpose, "legal advice");
+    assert_eq!(
+        fixture.entries(referral.id).await,
+        vec![("referral.requested".to_owned(), sender.clone())]
+    );
+    // A move the caller may not make opens nothing and records nothing.
+    let refused = fixture
+        .store
+        .change_referral_status(
+            &staff(fixture.sender),
+            Scope::Organization(fixture.sender),
+            referral.id,
+            referral.version,
+            StatusChange {
+                to: ReferralStatus::Declined,
+                reason: "not ours to decline".into(),
+                outcome: String::new(),
+            },
+        )
+        .await;
+    assert!(refused.is_err());
+    let declined = fixture
+        .move_to(
+            fixture.receiver,
+            &referral,
+            ReferralStatus::Declined,
+            "no interpreter this week",
+            "",
+        )
+        .await;
+    assert_eq!(declined.purpose, "legal advice");
+    assert_eq!(declined.status_reason, "no interpreter this week");
+    assert_eq!(
+        fixture.entries(referral.id).await,
+        vec![
+            ("referral.requested".to_owned(), sender),
+            ("referral.declined".to_owned(), receiver),
         ]
     );
 }
@@ -554,6 +609,7 @@ haven_storage::backend_suite! {
     setup = setup;
     referral_texts_survive_a_master_key_rotation_and_retirement,
     both_organisations_read_the_texts_and_every_read_is_audited,
+    a_request_and_a_move_return_their_texts_under_their_own_entry,
     the_stored_bytes_never_hold_the_texts_in_clear,
     erasing_the_person_leaves_their_referral_texts_unreadable,
     earlier_plaintext_referrals_are_encrypted_once_at_start_up,
