@@ -1,5 +1,8 @@
 //! Key files on disk: round trip, permissions, and processes starting together.
 
+// This crate's own tests exercise the raw paths the services may not call.
+#![allow(clippy::disallowed_methods)]
+
 use std::path::Path;
 use std::sync::{Arc, Barrier};
 
