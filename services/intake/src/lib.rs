@@ -70,6 +70,11 @@ pub async fn serve(
         crypto,
         &settings.case.code_prefix,
     );
+    // Typed texts recorded before they were encrypted are encrypted before serving.
+    store
+        .encrypt_plaintext_texts()
+        .await
+        .map_err(|error| anyhow::anyhow!("encrypting typed texts written in the clear: {error}"))?;
     let opener = cases::CaseOpener::new(&settings, security.service_tokens.clone())?;
     // A case sealed in the case service seals its screenings and person here.
     let case_feed = haven_server::client_endpoint(&settings.case.endpoint, &settings)

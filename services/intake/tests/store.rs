@@ -1686,6 +1686,252 @@ async fn every_write_that_shows_a_screenings_texts_is_audited(fixture: Fixture) 
     assert!(linked.decisions[0].reasons.is_empty());
 }
 
+/// Runs `sql` with `id` and then `texts` bound, on either backend.
+async fn execute(database: &Database, sql: &'static str, id: Uuid, texts: &[&str]) {
+    match database {
+        Database::Sqlite(pool) => {
+            let mut query = sqlx::query(sql).bind(id);
+            for text in texts {
+                query = query.bind(text.to_string());
+            }
+            query.execute(pool).await.unwrap();
+        }
+        Database::Postgres(pool) => {
+            let mut query = sqlx::query(sql).bind(id);
+            for text in texts {
+                query = query.bind(text.to_string());
+            }
+            query.execute(pool).await.unwrap();
+        }
+    }
+}
+
+/// A person's erasure reason in the clear, erasure key and sealed reason, as stored.
+type StoredErasure = (Option<String>, Option<Vec<u8>>, Option<Vec<u8>>);
+
+async fn stored_erasure(database: &Database, person_id: Uuid) -> StoredErasure {
+    let sql =
+        "SELECT erasure_reason, erasure_key, erasure_reason_ciphertext FROM persons WHERE id = $1";
+    match database {
+        Database::Sqlite(pool) => sqlx::query_as(sql).bind(person_id).fetch_one(pool).await,
+        Database::Postgres(pool) => sqlx::query_as(sql).bind(person_id).fetch_one(pool).await,
+    }
+    .unwrap()
+}
+
+/// A decision's reasons and legal basis in the clear, then their ciphertexts, as stored.
+type StoredDecision = (String, String, Option<Vec<u8>>, Option<Vec<u8>>);
+
+async fn stored_decision(database: &Database, decision_id: Uuid) -> StoredDecision {
+    let sql = "SELECT reasons, legal_basis, reasons_ciphertext, legal_basis_ciphertext FROM decisions WHERE id = $1";
+    match database {
+        Database::Sqlite(pool) => sqlx::query_as(sql).bind(decision_id).fetch_one(pool).await,
+        Database::Postgres(pool) => sqlx::query_as(sql).bind(decision_id).fetch_one(pool).await,
+    }
+    .unwrap()
+}
+
+async fn stored_screening_key(database: &Database, screening_id: Uuid) -> Option<Vec<u8>> {
+    let sql = "SELECT wrapped_key FROM screenings WHERE id = $1";
+    let (wrapped,): (Option<Vec<u8>>,) = match database {
+        Database::Sqlite(pool) => sqlx::query_as(sql).bind(screening_id).fetch_one(pool).await,
+        Database::Postgres(pool) => sqlx::query_as(sql).bind(screening_id).fetch_one(pool).await,
+    }
+    .unwrap();
+    wrapped
+}
+
+/// The erasure reason of `person_id`, opened the audited way.
+async fn read_erasure_reason(fixture: &Fixture, context: &AuditContext, person_id: Uuid) -> String {
+    use haven_audit::AuditWrite as _;
+    let entry = context.entry("person.erasure_reason.read", "person", person_id);
+    let receipt = match &fixture.database {
+        Database::Sqlite(pool) => {
+            let mut connection = pool.acquire().await.unwrap();
+            connection.append_audit("intake", &entry).await
+        }
+        Database::Postgres(pool) => {
+            let mut connection = pool.acquire().await.unwrap();
+            connection.append_audit("intake", &entry).await
+        }
+    }
+    .unwrap();
+    let (_, wrapped, sealed) = stored_erasure(&fixture.database, person_id).await;
+    PersonCrypto::load(&fixture.keys_dir)
+        .unwrap()
+        .open(&receipt, person_id, &wrapped.unwrap())
+        .unwrap()
+        .open(
+            "persons",
+            "erasure_reason",
+            person_id.as_bytes(),
+            &sealed.unwrap(),
+        )
+        .unwrap()
+}
+
+async fn texts_written_in_the_clear_are_encrypted_once(fixture: Fixture) {
+    let organization = Uuid::new_v4();
+    let scope = Reach::from(Scope::Organization(organization));
+    let tag = Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let erasure_canary = format!("Erasurecanary{tag}");
+    let reasons_canary = format!("Reasonscanary{tag}");
+    let basis_canary = format!("Basiscanary{tag}");
+    let keyless_canary = format!("Keylesscanary{tag}");
+    let erased_canary = format!("Erasedcanary{tag}");
+    let database = &fixture.database;
+
+    // A person erased before erasure reasons were encrypted; a plain reason of one of
+    // their decisions survived that erasure.
+    let erased = create(
+        &fixture,
+        organization,
+        Some(person("Aynur", "Məmmədova", 1994)),
+    )
+    .await;
+    let erased_person = erased.person_id.unwrap();
+    let erased_decision = fixture
+        .store
+        .record_decision(
+            &acting(scope),
+            scope,
+            erased.id,
+            decision(IdentificationStage::PresumedVictim),
+            &[],
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .decisions[0]
+        .id;
+    fixture
+        .store
+        .erase_person(&officer(organization), scope, erased_person, "stated below")
+        .await
+        .unwrap()
+        .unwrap();
+    execute(
+        database,
+        "UPDATE persons SET erasure_reason = $2, erasure_key = NULL, erasure_reason_ciphertext = NULL WHERE id = $1",
+        erased_person,
+        &[&erasure_canary],
+    )
+    .await;
+    execute(
+        database,
+        "UPDATE decisions SET reasons = $2 WHERE id = $1",
+        erased_decision,
+        &[&erased_canary],
+    )
+    .await;
+
+    // Decisions recorded before reasons and legal bases were encrypted: one on a
+    // screening with a key, one on a screening recorded before screenings had keys.
+    let kept = create(
+        &fixture,
+        organization,
+        Some(person("Leyla", "Əliyeva", 1990)),
+    )
+    .await;
+    let keyless = create(&fixture, organization, None).await;
+    let mut legacy = Vec::new();
+    for (screening, reasons, basis) in [
+        (kept.id, &reasons_canary, &basis_canary),
+        (keyless.id, &keyless_canary, &basis_canary),
+    ] {
+        let recorded = NewDecision {
+            reasons: "to be replaced".into(),
+            ..decision(IdentificationStage::PresumedVictim)
+        };
+        let decision_id = fixture
+            .store
+            .record_decision(&acting(scope), scope, screening, recorded, &[])
+            .await
+            .unwrap()
+            .unwrap()
+            .decisions[0]
+            .id;
+        execute(
+            database,
+            "UPDATE decisions SET reasons = $2, legal_basis = $3, reasons_ciphertext = NULL, \
+             legal_basis_ciphertext = NULL WHERE id = $1",
+            decision_id,
+            &[reasons, basis],
+        )
+        .await;
+        legacy.push(decision_id);
+    }
+    execute(
+        database,
+        "UPDATE screenings SET wrapped_key = NULL WHERE id = $1",
+        keyless.id,
+        &[],
+    )
+    .await;
+
+    // One erasure reason, two reasons and two legal bases; the erased person's text
+    // only goes.
+    assert_eq!(fixture.store.encrypt_plaintext_texts().await.unwrap(), 5);
+    assert_eq!(
+        fixture.store.encrypt_plaintext_texts().await.unwrap(),
+        0,
+        "once"
+    );
+
+    let (plain, key, sealed) = stored_erasure(database, erased_person).await;
+    assert!(plain.is_none());
+    assert!(key.is_some() && sealed.is_some());
+    assert_eq!(
+        read_erasure_reason(&fixture, &officer(organization), erased_person).await,
+        erasure_canary
+    );
+    for decision_id in &legacy {
+        let (reasons, legal_basis, reasons_sealed, legal_basis_sealed) =
+            stored_decision(database, *decision_id).await;
+        assert_eq!((reasons.as_str(), legal_basis.as_str()), ("", ""));
+        assert!(reasons_sealed.is_some() && legal_basis_sealed.is_some());
+    }
+    let (reasons, legal_basis, _, _) = stored_decision(database, erased_decision).await;
+    assert_eq!((reasons.as_str(), legal_basis.as_str()), ("", ""));
+    assert!(
+        stored_screening_key(database, erased.id).await.is_none(),
+        "no new key for an erased person's texts"
+    );
+    assert!(stored_screening_key(database, keyless.id).await.is_some());
+
+    // The texts still read, through the audited path.
+    for (screening, reasons) in [(kept.id, &reasons_canary), (keyless.id, &keyless_canary)] {
+        let read = fixture
+            .store
+            .get_screening(&officer(organization), scope, screening)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&read.decisions[0].reasons, reasons);
+        assert_eq!(read.decisions[0].legal_basis, basis_canary);
+    }
+    let read = fixture
+        .store
+        .get_screening(&officer(organization), scope, erased.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.decisions[0].reasons, "");
+    assert_eq!(read.decisions[0].legal_basis, "");
+
+    // No plain copy is left in the database (on SQLite: its files and write-ahead log).
+    let raw = raw_contents(&fixture).await;
+    for canary in [
+        &erasure_canary,
+        &reasons_canary,
+        &basis_canary,
+        &keyless_canary,
+        &erased_canary,
+    ] {
+        assert!(!contains(&raw, canary), "{canary} left in the clear");
+    }
+}
+
 haven_storage::backend_suite! {
     setup = setup;
     a_screening_is_only_visible_to_its_organization,
@@ -1708,4 +1954,5 @@ haven_storage::backend_suite! {
     retried_consents_and_decisions_are_recorded_once,
     screening_reads_are_audited_naming_the_reader,
     every_write_that_shows_a_screenings_texts_is_audited,
+    texts_written_in_the_clear_are_encrypted_once,
 }
