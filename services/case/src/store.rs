@@ -17,7 +17,7 @@ use haven_auth::Scope;
 use haven_error::{ErrorCode, HavenError, HavenResult};
 use haven_events::fields::payload_for_roles;
 use haven_events::{EventSignal, NewEvent, OutboxWrite};
-use haven_storage::{Database, WritePool, db_error, is_unique_violation};
+use haven_storage::{Database, ForgetDeleted, WritePool, db_error, is_unique_violation};
 
 use haven_auth::Action;
 use haven_events::{CheckpointWrite, EventSink};
@@ -2549,6 +2549,8 @@ macro_rules! case_store {
                 }
                 if replaced > 0 {
                     tracing::info!(texts = replaced, "free texts written in the clear are now encrypted");
+                    // No plaintext copy may stay in the database files.
+                    self.pool.forget_deleted().await?;
                 }
                 Ok(replaced)
             }
@@ -2614,6 +2616,11 @@ macro_rules! case_store {
                     self.record_referred_service(&mut tx, event).await?;
                 }
                 tx.commit().await.map_err(db_error)?;
+                if event.event_type == "person.erased" {
+                    // No copy of the destroyed keys may stay in the database files
+                    // (forget_deleted logs when it cannot clear them).
+                    let _ = self.pool.forget_deleted().await;
+                }
                 Ok(())
             }
         }

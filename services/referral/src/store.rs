@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use haven_error::{ErrorCode, HavenError, HavenResult};
 use haven_events::{EventSignal, NewEvent, OutboxWrite};
-use haven_storage::{Database, WritePool, db_error, is_unique_violation};
+use haven_storage::{Database, ForgetDeleted, WritePool, db_error, is_unique_violation};
 
 use haven_audit::{AuditContext, AuditWrite, Receipt, SealingKey};
 use haven_auth::Scope;
@@ -861,6 +861,8 @@ macro_rules! directory_store {
                 }
                 if encrypted > 0 {
                     tracing::info!(referrals = encrypted, "texts of earlier referrals encrypted");
+                    // No plaintext copy may stay in the database files.
+                    self.pool.forget_deleted().await?;
                 }
                 Ok(encrypted)
             }
@@ -1157,6 +1159,11 @@ macro_rules! directory_store {
                 }
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
+                if event.event_type == "person.erased" {
+                    // No copy of the destroyed keys may stay in the database files
+                    // (forget_deleted logs when it cannot clear them).
+                    let _ = self.pool.forget_deleted().await;
+                }
                 Ok(())
             }
         }
