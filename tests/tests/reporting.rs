@@ -14,6 +14,8 @@ use haven_cli::ServiceName;
 use haven_e2e::{Backend, TestStack, authorized};
 use haven_proto::reporting::v1 as pb;
 use haven_proto::reporting::v1::reporting_service_client::ReportingServiceClient;
+use haven_reporting::projections::{Facts, ReportScope};
+use haven_reporting::publication::{Figure, perturb, publish};
 
 /// A person: sex, birth year, citizenship, exploitation, source, and how far intake
 /// goes (`identified`, `presumed_victim` or only screened), and whether they consent
@@ -222,6 +224,78 @@ fn total(response: &pb::GetIndicatorsResponse, name: &str) -> Option<u64> {
     (!table.total_suppressed).then_some(table.total)
 }
 
+/// Reporting's figures for `organization` before publication (exact counts with their
+/// cell keys), read from its database, polled until `done` holds: every event the
+/// test expects has been counted.
+async fn counted_until(
+    stack: &TestStack,
+    organization: Uuid,
+    done: impl Fn(&Facts) -> bool,
+) -> Facts {
+    let database = haven_reporting::connect(&stack.settings).await.unwrap();
+    let keys =
+        haven_reporting::RecordKeys::load(&haven_auth::keys::keys_dir(&stack.settings.data_dir))
+            .unwrap();
+    let projections = haven_reporting::projections::open(database, keys);
+    let scope = ReportScope {
+        organization_id: Some(organization),
+        ..ReportScope::default()
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let facts = projections.facts(&scope).await.unwrap();
+        if done(&facts) {
+            return facts;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "figures never reached the hand counts: {facts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A table's exact counts (cells sorted by their labels joined by `/`) and total.
+fn raw_table(facts: &Facts, name: &str) -> Published {
+    let table = facts
+        .tables
+        .iter()
+        .find(|table| table.name == name)
+        .unwrap_or_else(|| panic!("no table {name}"));
+    let mut cells: Vec<(String, Option<u64>)> = table
+        .cells
+        .iter()
+        .map(|(labels, count)| (labels.join("/"), Some(count.n)))
+        .collect();
+    cells.sort();
+    (cells, Some(table.total.n))
+}
+
+/// A table as reporting publishes `facts` with `threshold`: perturbed, suppressed.
+fn published_table(facts: &Facts, name: &str, threshold: u64) -> Published {
+    let table = facts
+        .tables
+        .iter()
+        .find(|table| table.name == name)
+        .unwrap_or_else(|| panic!("no table {name}"))
+        .clone();
+    let published = publish(table, threshold);
+    let mut cells: Vec<(String, Option<u64>)> = published
+        .cells
+        .iter()
+        .map(|(labels, figure)| (labels.join("/"), figure.value()))
+        .collect();
+    cells.sort();
+    (cells, Figure::value(published.total))
+}
+
+/// A table of a gRPC report, as [`published_table`] gives it.
+fn pb_table(report: &pb::GetIndicatorsResponse, name: &str) -> Published {
+    let mut cells = cells(report, name);
+    cells.sort();
+    (cells, total(report, name))
+}
+
 async fn indicators_match_hand_counts_and_exports_protect_people(backend: Backend) {
     let Some((dir, mut settings)) = haven_e2e::settings(backend).await else {
         return;
@@ -289,42 +363,55 @@ async fn indicators_match_hand_counts_and_exports_protect_people(backend: Backen
         organization_id: organization.to_string(),
         ..pb::Scope::default()
     };
-    let report = indicators_until(&mut client, &analyst, scope.clone(), |report| {
-        total(report, "screenings_by_source") == Some(7)
-            && total(report, "victims_by_sex") == Some(6)
-            && cells(report, "closure_reasons").len() == 1
-            && report
-                .measures
-                .iter()
-                .any(|measure| measure.name == "cash_assistance_total_AZN")
+    // Every event counted (read from reporting's own figures, exact), then the report.
+    let facts = counted_until(&stack, organization, |facts| {
+        raw_table(facts, "screenings_by_source").1 == Some(7)
+            && raw_table(facts, "victims_by_sex").1 == Some(6)
+            && raw_table(facts, "closure_reasons").0.len() == 1
+            && !facts.cash.is_empty()
     })
     .await;
+    let report = indicators_until(&mut client, &analyst, scope.clone(), |_| true).await;
+    // What leaves is exactly the publication of those figures: perturbed, suppressed.
+    for table in &report.tables {
+        assert_eq!(
+            pb_table(&report, &table.name),
+            published_table(&facts, &table.name, 2),
+            "{}",
+            table.name
+        );
+    }
     // Hand counts: sources police 4, hotline 2, labour inspection 1.
-    // Labour inspection (1) is suppressed; as the total is published, the next
-    // smallest cell (hotline, 2) goes too, so the total cannot give it away.
     assert_eq!(
-        cells(&report, "screenings_by_source"),
+        raw_table(&facts, "screenings_by_source").0,
         [
-            ("hotline".to_owned(), None),
-            ("labour_inspection".to_owned(), None),
+            ("hotline".to_owned(), Some(2)),
+            ("labour_inspection".to_owned(), Some(1)),
             ("police".to_owned(), Some(4))
         ]
     );
+    // Labour inspection (1) is suppressed; as the total is published, the next
+    // smallest cell (hotline, 2) goes too, so the total cannot give it away; police is
+    // perturbed by at most 2 and never below the threshold.
+    let sources = cells(&report, "screenings_by_source");
+    assert_eq!(sources[0], ("hotline".to_owned(), None));
+    assert_eq!(sources[1], ("labour_inspection".to_owned(), None));
+    assert!(matches!(sources[2].1, Some(2..=6)), "{sources:?}");
     // Victims: identified 5 (4 women, 1 man), presumed 1 (a woman). The lone man and
     // the lone presumed woman are below 2; complementary suppression hides another.
     let by_sex = cells(&report, "victims_by_sex");
-    assert_eq!(total(&report, "victims_by_sex"), Some(6));
+    assert_eq!(raw_table(&facts, "victims_by_sex").1, Some(6));
     assert_eq!(
-        by_sex
-            .iter()
-            .find(|(labels, _)| labels == "identified/female")
-            .unwrap()
-            .1,
-        Some(4)
+        raw_table(&facts, "victims_by_sex").0,
+        [
+            ("identified/female".to_owned(), Some(4)),
+            ("identified/male".to_owned(), Some(1)),
+            ("presumed/female".to_owned(), Some(1))
+        ]
     );
     assert!(by_sex.iter().filter(|(_, value)| value.is_none()).count() >= 2);
     assert_eq!(
-        cells(&report, "victims_by_exploitation_type"),
+        raw_table(&facts, "victims_by_exploitation_type").0,
         [
             ("forced_labour".to_owned(), Some(2)),
             ("sexual_exploitation".to_owned(), Some(4))
@@ -375,10 +462,11 @@ async fn indicators_match_hand_counts_and_exports_protect_people(backend: Backen
     let page = page.text().await.unwrap();
     assert!(page.contains("<h1>Safe Return — 13 months</h1>"), "{page}");
     assert!(page.contains("From 2025-03-15 to today"), "{page}");
+    let police = sources[2].1.unwrap();
     assert!(
         page.contains("<svg")
             && page.contains("screenings by source")
-            && page.contains(">4</text>"),
+            && page.contains(&format!(">{police}</text>")),
         "{page}"
     );
 
@@ -398,18 +486,25 @@ async fn indicators_match_hand_counts_and_exports_protect_people(backend: Backen
     assert_eq!(problem["errors"][0]["field"], "title", "{problem}");
 
     // With the default threshold of 11, no count from this small office is published.
+    use haven_reporting::publication::Count;
     // (Checked on the same data with the pure function the service uses.)
     let raw = haven_reporting::publication::RawTable::additive(
         "screenings_by_source",
         vec!["referral_source"],
         vec![
-            (vec!["police".into()], 4),
-            (vec!["hotline".into()], 2),
-            (vec!["labour_inspection".into()], 1),
+            (vec!["police".into()], Count::new(4, 1)),
+            (vec!["hotline".into()], Count::new(2, 2)),
+            (vec!["labour_inspection".into()], Count::new(1, 3)),
         ],
     );
-    let strict = haven_reporting::publication::suppress(raw, 11);
-    assert!(strict.cells.iter().all(|(_, value)| value.is_none()) && strict.total.is_none());
+    let strict = haven_reporting::publication::publish(raw, 11);
+    assert!(
+        strict
+            .cells
+            .iter()
+            .all(|(_, figure)| figure.value().is_none())
+            && strict.total.value().is_none()
+    );
 
     // The export: victims 6, of whom 4 consented to reporting (the Uzbek man did not,
     // the presumed woman did... and the screened-only man is no victim). With k = 3,
@@ -1121,19 +1216,25 @@ async fn every_indicator_matches_a_hand_count(backend: Backend) {
         close(&stack, &worker, &supervisor, case, reason).await;
     }
 
-    // Wait until every event is applied and the answer deadline has passed.
-    let report = rest_indicators_until(&stack, &analyst, organization, |report| {
-        rest_table(report, "victims_re_trafficked").1 == Some(10)
-            && rest_table(report, "closure_reasons").1 == Some(4)
-            && rest_table(report, "services_delivered_by_type").1 == Some(8)
-            && rest_table(report, "follow_ups").1 == Some(6)
-            && rest_table(report, "referrals_by_status").0.len() == 4
-            && rest_table(report, "referrals_overdue").1 == Some(2)
-            && rest_measure(report, "cash_assistance_total_AZN").1 == Some(2)
-            && rest_measure(report, "outcome_safety_latest_mean").1 == Some(2)
+    // Wait until every event is counted (reporting's own exact figures) and the answer
+    // deadline has passed.
+    let facts = counted_until(&stack, organization, |facts| {
+        raw_table(facts, "victims_re_trafficked").1 == Some(10)
+            && raw_table(facts, "closure_reasons").1 == Some(4)
+            && raw_table(facts, "services_delivered_by_type").1 == Some(8)
+            && raw_table(facts, "follow_ups").1 == Some(6)
+            && raw_table(facts, "referrals_by_status").0.len() == 4
+            && raw_table(facts, "referrals_overdue").1 == Some(2)
+            && facts.cash.first().is_some_and(|(_, _, cases)| cases.n == 2)
+            && facts
+                .outcomes
+                .first()
+                .is_some_and(|(_, _, _, cases)| cases.n == 2)
     })
     .await;
+    let report = rest_indicators_until(&stack, &analyst, organization, |_| true).await;
     assert_eq!(report["threshold"], 2);
+    assert_eq!(report["max_perturbation"], 2);
     // Every table and measure is checked below: a new one needs a hand count here.
     let names = |key: &str| {
         let mut names: Vec<String> = report[key]
@@ -1181,7 +1282,17 @@ async fn every_indicator_matches_a_hand_count(backend: Backend) {
             "referral_acceptance_rate",
         ]
     );
-    let table = |name: &str| rest_table(&report, name);
+    // What a reader gets is exactly the publication of reporting's figures, table by
+    // table: perturbed, and suppressed below the threshold.
+    for name in names("tables") {
+        assert_eq!(
+            rest_table(&report, &name),
+            published_table(&facts, &name, 2),
+            "{name}"
+        );
+    }
+    // The figures themselves, exact, against the hand counts.
+    let table = |name: &str| raw_table(&facts, name);
 
     // Screenings: police 8 (six identified, two presumed), hotline 2, NGO outreach 2.
     assert_eq!(
@@ -1284,15 +1395,25 @@ async fn every_indicator_matches_a_hand_count(backend: Backend) {
         ])
     );
     assert_eq!(table("referrals_overdue"), expected(&[("acceptance", 2)]));
+    // Measures are rounded (rates to 0.05, days to 5, money to two significant
+    // figures, scores to 0.1) and their bases perturbed like counts.
     let measure = |name: &str| rest_measure(&report, name);
-    assert_eq!(measure("referral_acceptance_rate"), (Some(0.667), Some(6)));
+    let base = |count| Some(perturb(count, 2));
+    assert_eq!(facts.referrals_answered.n, 6);
+    assert_eq!(facts.referrals_accepted, 4);
+    assert_eq!(
+        measure("referral_acceptance_rate"),
+        (Some(0.65), base(facts.referrals_answered))
+    );
+    assert_eq!(facts.days_to_accept.days, [0.0; 4]);
+    let accept = base(facts.days_to_accept.base);
     assert_eq!(
         measure("days_referral_to_acceptance_median"),
-        (Some(0.0), Some(4))
+        (Some(0.0), accept)
     );
     assert_eq!(
         measure("days_referral_to_acceptance_p90"),
-        (Some(0.0), Some(4))
+        (Some(0.0), accept)
     );
 
     // Follow-ups of cases 5 and 6: done 2, overdue 2, upcoming 2.
@@ -1302,44 +1423,73 @@ async fn every_indicator_matches_a_hand_count(backend: Backend) {
     );
 
     // Durations, nearest rank over 8 identified persons: identification
-    // [1, 2, 3, 4, 5, 6, 7, 20] → median (4th) 4, p90 (8th) 20; first service
-    // [10, 10, 12, 12, 20, 20, 30, 30] → median 12, p90 30.
+    // [1, 2, 3, 4, 5, 6, 7, 20] → median (4th) 4, published 5, p90 (8th) 20; first
+    // service [10, 10, 12, 12, 20, 20, 30, 30] → median 12, published 10, p90 30.
+    assert_eq!(
+        facts.days_to_identification.days,
+        [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 20.0]
+    );
+    assert_eq!(
+        facts.days_to_first_service.days,
+        [10.0, 10.0, 12.0, 12.0, 20.0, 20.0, 30.0, 30.0]
+    );
+    let identified = base(facts.days_to_identification.base);
+    let served = base(facts.days_to_first_service.base);
     assert_eq!(
         measure("days_screening_to_identification_median"),
-        (Some(4.0), Some(8))
+        (Some(5.0), identified)
     );
     assert_eq!(
         measure("days_screening_to_identification_p90"),
-        (Some(20.0), Some(8))
+        (Some(20.0), identified)
     );
     assert_eq!(
         measure("days_screening_to_first_service_median"),
-        (Some(12.0), Some(8))
+        (Some(10.0), served)
     );
     assert_eq!(
         measure("days_screening_to_first_service_p90"),
-        (Some(30.0), Some(8))
+        (Some(30.0), served)
     );
 
-    // Cash 100.00 + 50.50 over 2 cases; safety of the twice-assessed cases: first
-    // (2 + 3) / 2, latest (4 + 5) / 2. The once-assessed cases 5 and 6 are no outcome.
-    assert_eq!(measure("cash_assistance_total_AZN"), (Some(150.5), Some(2)));
-    assert_eq!(measure("outcome_safety_first_mean"), (Some(2.5), Some(2)));
-    assert_eq!(measure("outcome_safety_latest_mean"), (Some(4.5), Some(2)));
+    // Cash 100.00 + 50.50 over 2 cases (published 150); safety of the twice-assessed
+    // cases: first (2 + 3) / 2, latest (4 + 5) / 2. The once-assessed cases 5 and 6
+    // are no outcome.
+    let (_, cash, paid) = facts.cash[0].clone();
+    assert_eq!((cash, paid.n), (15_050, 2));
+    assert_eq!(
+        measure("cash_assistance_total_AZN"),
+        (Some(150.0), base(paid))
+    );
+    let (_, first, latest, assessed) = facts.outcomes[0].clone();
+    assert_eq!((first, latest, assessed.n), (2.5, 4.5, 2));
+    assert_eq!(
+        measure("outcome_safety_first_mean"),
+        (Some(2.5), base(assessed))
+    );
+    assert_eq!(
+        measure("outcome_safety_latest_mean"),
+        (Some(4.5), base(assessed))
+    );
 
     // Places are held in the NGO's facilities, not the referring organisation's.
     assert_eq!(table("places_held_by_month"), (Vec::new(), Some(0)));
     // For the NGO: 4 acceptances held a place, the 2 completed stays freed theirs, so
     // 2 are held at the end of this month (the months before had none).
-    let held = rest_indicators_until(&stack, &shelter_analyst, shelter_ngo, |report| {
-        rest_table(report, "places_held_by_month").1 == Some(2)
+    let ngo = counted_until(&stack, shelter_ngo, |facts| {
+        raw_table(facts, "places_held_by_month").1 == Some(2)
     })
     .await;
     let now = time::OffsetDateTime::now_utc();
     let month = format!("{}-{:02}", now.year(), now.month() as u8);
     assert_eq!(
-        rest_table(&held, "places_held_by_month"),
+        raw_table(&ngo, "places_held_by_month"),
         expected(&[(&month, 2)])
+    );
+    let held = rest_indicators_until(&stack, &shelter_analyst, shelter_ngo, |_| true).await;
+    assert_eq!(
+        rest_table(&held, "places_held_by_month"),
+        published_table(&ngo, "places_held_by_month", 2)
     );
 
     // The headline summary agrees.

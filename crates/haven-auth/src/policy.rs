@@ -86,6 +86,9 @@ pub enum Action {
     OrganizationRead,
     /// Read aggregate reports.
     ReportRead,
+    /// Read the caller's own organisation's operational totals: exact counts, so
+    /// never another organisation's.
+    SummaryRead,
     /// Stream a service's event feed.
     EventsWatch,
     /// Read a person's personal data (decrypted).
@@ -153,7 +156,7 @@ pub enum Action {
 
 impl Action {
     /// Every action.
-    pub const ALL: [Action; 39] = [
+    pub const ALL: [Action; 40] = [
         Action::ScreeningCreate,
         Action::ScreeningRead,
         Action::ConsentRecord,
@@ -163,6 +166,7 @@ impl Action {
         Action::OrganizationCreate,
         Action::OrganizationRead,
         Action::ReportRead,
+        Action::SummaryRead,
         Action::EventsWatch,
         Action::PersonRead,
         Action::PersonErase,
@@ -207,6 +211,7 @@ impl Action {
             Action::OrganizationCreate => "organization.create",
             Action::OrganizationRead => "organization.read",
             Action::ReportRead => "report.read",
+            Action::SummaryRead => "report.summary",
             Action::EventsWatch => "events.watch",
             Action::PersonRead => "person.read",
             Action::PersonErase => "person.erase",
@@ -256,6 +261,7 @@ pub const POLICY: &[(Role, &[Action])] = &[
             OrganizationCreate,
             OrganizationRead,
             ReportRead,
+            SummaryRead,
             EventsWatch,
             PersonRead,
             PersonErase,
@@ -329,6 +335,7 @@ pub const POLICY: &[(Role, &[Action])] = &[
             CaseRead,
             OrganizationRead,
             ReportRead,
+            SummaryRead,
             PersonRead,
             PersonAccessLogRead,
             DuplicateSearch,
@@ -372,6 +379,7 @@ pub const POLICY: &[(Role, &[Action])] = &[
         &[
             OrganizationRead,
             ReportRead,
+            SummaryRead,
             EventsWatch,
             FacilityRead,
             CoverageRead,

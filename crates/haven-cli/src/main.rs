@@ -95,7 +95,8 @@ enum KeysCommand {
     /// directory (for a secret store, e.g. the Kubernetes Secret `haven-keys`).
     /// Never overwrites.
     Init {
-        /// Where to write `master-keys.json`, `blind-index.key` and `audit-head.key`.
+        /// Where to write `master-keys.json`, `blind-index.key`, `audit-head.key` and
+        /// `perturbation.key`.
         directory: std::path::PathBuf,
     },
     /// Add a new master key version, make it active, and re-wrap every person's and

@@ -139,14 +139,16 @@ async fn check_service(
     })
 }
 
-/// Creates a fresh master keyring, blind-index key and audit head key in
-/// `directory`, refusing to replace existing ones (that would make every encrypted
-/// record unreadable, or every signed audit head look forged).
+/// Creates a fresh master keyring, blind-index key, audit head key and perturbation
+/// key in `directory`, refusing to replace existing ones (that would make every
+/// encrypted record unreadable, every signed audit head look forged, or every
+/// published figure change).
 pub fn init_keys(directory: &std::path::Path) -> anyhow::Result<()> {
     let keyring_path = directory.join(MASTER_KEYRING_FILE);
     let blind_path = directory.join(haven_intake::persons::BLIND_INDEX_KEY_FILE);
     let head_path = directory.join(HEAD_KEY_FILE);
-    for path in [&keyring_path, &blind_path, &head_path] {
+    let perturbation_path = directory.join(haven_reporting::PERTURBATION_KEY_FILE);
+    for path in [&keyring_path, &blind_path, &head_path, &perturbation_path] {
         anyhow::ensure!(
             !path.exists(),
             "{} already exists; Haven never replaces keys (data encrypted under them would be lost)",
@@ -158,11 +160,14 @@ pub fn init_keys(directory: &std::path::Path) -> anyhow::Result<()> {
     haven_crypto::BlindIndexKey::load_or_create(&blind_path)
         .map_err(|error| anyhow::anyhow!("{error}"))?;
     AuditHeadKey::load_or_create(&head_path).map_err(|error| anyhow::anyhow!("{error}"))?;
+    haven_crypto::PerturbationKey::load_or_create(&perturbation_path)
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
     println!(
-        "created {}, {} and {}; keep them in your secret store and back them up",
+        "created {}, {}, {} and {}; keep them in your secret store and back them up",
         keyring_path.display(),
         blind_path.display(),
-        head_path.display()
+        head_path.display(),
+        perturbation_path.display()
     );
     Ok(())
 }
@@ -259,7 +264,8 @@ async fn rewrap(settings: &Settings) -> anyhow::Result<u64> {
 /// the start when the reporting service next runs.
 pub async fn rebuild_reporting(settings: &Settings) -> anyhow::Result<()> {
     let database = haven_reporting::connect(settings).await?;
-    haven_reporting::projections::open(database.clone())
+    let keys = haven_reporting::RecordKeys::load(&haven_auth::keys::keys_dir(&settings.data_dir))?;
+    haven_reporting::projections::open(database.clone(), keys)
         .rebuild()
         .await
         .map_err(|error| anyhow::anyhow!("{error}"))?;

@@ -148,8 +148,13 @@ fn keys_init_creates_the_keys_once_and_never_replaces_them() {
     files.sort();
     assert_eq!(
         files,
-        ["audit-head.key", "blind-index.key", "master-keys.json"],
-        "a master keyring, a blind-index key and an audit head key"
+        [
+            "audit-head.key",
+            "blind-index.key",
+            "master-keys.json",
+            "perturbation.key"
+        ],
+        "a master keyring, a blind-index key, an audit head key and a perturbation key"
     );
     let before: Vec<Vec<u8>> = files
         .iter()

@@ -63,20 +63,30 @@ impl AuditHeadKey {
     }
 
     fn mac(&self, parts: &[&[u8]]) -> Hmac<Sha256> {
-        // HMAC pads a key shorter than the hash block (64 bytes) with zeros, so
-        // padding here is standard HMAC of the 32-byte key, and it cannot fail.
-        let mut padded = [0u8; 64];
-        padded[..KEY_LEN].copy_from_slice(self.0.expose());
-        let mut block = hmac::digest::Key::<Hmac<Sha256>>::from(padded);
-        let mut mac = Hmac::<Sha256>::new(&block);
-        wipe(&mut padded);
-        wipe(block.as_mut_slice());
-        for part in std::iter::once(HEAD_DOMAIN).chain(parts.iter().copied()) {
-            mac.update(&(part.len() as u64).to_be_bytes());
-            mac.update(part);
-        }
-        mac
+        domain_mac(&self.0, HEAD_DOMAIN, parts)
     }
+}
+
+/// HMAC-SHA256 under `key` over `domain` then `parts`, each length-prefixed (8 bytes
+/// big-endian), so no two different part lists, nor two domains, share a tag.
+pub(crate) fn domain_mac(
+    key: &SecretBytes<KEY_LEN>,
+    domain: &[u8],
+    parts: &[&[u8]],
+) -> Hmac<Sha256> {
+    // HMAC pads a key shorter than the hash block (64 bytes) with zeros, so padding
+    // here is standard HMAC of the 32-byte key, and it cannot fail.
+    let mut padded = [0u8; 64];
+    padded[..KEY_LEN].copy_from_slice(key.expose());
+    let mut block = hmac::digest::Key::<Hmac<Sha256>>::from(padded);
+    let mut mac = Hmac::<Sha256>::new(&block);
+    wipe(&mut padded);
+    wipe(block.as_mut_slice());
+    for part in std::iter::once(domain).chain(parts.iter().copied()) {
+        mac.update(&(part.len() as u64).to_be_bytes());
+        mac.update(part);
+    }
+    mac
 }
 
 impl fmt::Debug for AuditHeadKey {

@@ -49,6 +49,7 @@ mod head_key;
 mod key_file;
 mod keyring;
 mod normalise;
+mod perturbation_key;
 mod record_keys;
 mod secret;
 
@@ -61,4 +62,5 @@ pub use field::{FieldContext, decrypt_field, decrypt_str, encrypt_field, encrypt
 pub use head_key::{AuditHeadKey, HEAD_TAG_LEN};
 pub use keyring::MasterKeyring;
 pub use normalise::name_skeleton;
+pub use perturbation_key::PerturbationKey;
 pub use record_keys::{MASTER_KEYRING_FILE, RecordKeys};

@@ -684,6 +684,7 @@ pub const FIELD_CLASSES: &[(&str, FieldClass)] = &[
     ("haven.reporting.v1.Cell.labels", Operational),
     ("haven.reporting.v1.Cell.value", Operational),
     ("haven.reporting.v1.Cell.suppressed", Operational),
+    ("haven.reporting.v1.Cell.complementary", Operational),
     // reporting.v1.ExportCtdcPart
     ("haven.reporting.v1.ExportCtdcPart.summary", Operational),
     ("haven.reporting.v1.ExportCtdcPart.csv_chunk", Operational),
@@ -723,6 +724,10 @@ pub const FIELD_CLASSES: &[(&str, FieldClass)] = &[
     ),
     (
         "haven.reporting.v1.GetIndicatorsResponse.generated_at",
+        Operational,
+    ),
+    (
+        "haven.reporting.v1.GetIndicatorsResponse.max_perturbation",
         Operational,
     ),
     // reporting.v1.GetSummaryResponse
@@ -799,4 +804,5 @@ pub const FIELD_CLASSES: &[(&str, FieldClass)] = &[
     ("haven.reporting.v1.Table.cells", Operational),
     ("haven.reporting.v1.Table.total", Operational),
     ("haven.reporting.v1.Table.total_suppressed", Operational),
+    ("haven.reporting.v1.Table.total_complementary", Operational),
 ];

@@ -174,7 +174,7 @@ pub const ROUTE_POLICY: &[RouteRule] = &[
     ),
     // Statistics and the anonymised export are not of one organisation: they carry no
     // personal data, and the reporting service applies suppression and k-anonymity.
-    rule("GET", "/v1/reports/summary", Action::ReportRead),
+    rule("GET", "/v1/reports/summary", Action::SummaryRead),
     rule("GET", "/v1/reports/indicators", Action::ReportRead),
     rule("POST", "/v1/exports/ctdc", Action::ReportExport),
     rule("GET", "/v1/releases", Action::ReleaseRead),

@@ -149,7 +149,9 @@ fn history(events: usize) -> Vec<Event> {
 
 async fn run(backend: &str, settings: Settings, events: &[Event]) {
     let database = haven_reporting::connect(&settings).await.unwrap();
-    let projections = projections::open(database.clone());
+    let keys =
+        haven_reporting::RecordKeys::load(&haven_auth::keys::keys_dir(&settings.data_dir)).unwrap();
+    let projections = projections::open(database.clone(), keys);
     // A catch-up: each feed's events arrive in batches, the feeds taking turns.
     let feeds: Vec<Vec<Event>> = ["intake", "case", "referral"]
         .into_iter()

@@ -18,7 +18,8 @@ use time::OffsetDateTime;
 
 use crate::projections::{NewRelease, Projections, ReportScope};
 use crate::publication::{
-    self, PublishedTable, ctdc_csv, k_anonymise, measure, percentile, suppress,
+    self, Figure, MAX_PERTURBATION, PublishedTable, ctdc_csv, k_anonymise, measure, percentile,
+    publish, steps,
 };
 
 /// Implements `haven.reporting.v1.ReportingService`.
@@ -114,14 +115,16 @@ fn table_proto(table: PublishedTable) -> pb::Table {
         cells: table
             .cells
             .into_iter()
-            .map(|(labels, value)| pb::Cell {
+            .map(|(labels, figure)| pb::Cell {
                 labels,
-                value: value.unwrap_or_default(),
-                suppressed: value.is_none(),
+                value: figure.value().unwrap_or_default(),
+                suppressed: figure.value().is_none(),
+                complementary: figure == Figure::Complementary,
             })
             .collect(),
-        total: table.total.unwrap_or_default(),
-        total_suppressed: table.total.is_none(),
+        total: table.total.value().unwrap_or_default(),
+        total_suppressed: table.total.value().is_none(),
+        total_complementary: table.total == Figure::Complementary,
     }
 }
 
@@ -141,15 +144,27 @@ impl ReportingService for ReportingApi {
         &self,
         request: Request<pb::GetSummaryRequest>,
     ) -> Result<Response<pb::GetSummaryResponse>, Status> {
-        principal(&request)?.require(Action::ReportRead)?;
-        let organization_id = match request.get_ref().organization_id.as_str() {
-            "" => None,
-            id => Some(
-                Uuid::parse_str(id)
-                    .map_err(|_| HavenError::invalid_field("organization_id", "must be a UUID"))?,
-            ),
-        };
-        let summary = self.projections.summary(organization_id).await?;
+        let caller = principal(&request)?;
+        caller.require(Action::SummaryRead)?;
+        // Exact counts, for running the caller's own organisation: another
+        // organisation's, or all of them, go out only through the perturbed indicators.
+        let own = caller.organization_id;
+        match request.get_ref().organization_id.as_str() {
+            "" => {}
+            id => {
+                let asked = Uuid::parse_str(id)
+                    .map_err(|_| HavenError::invalid_field("organization_id", "must be a UUID"))?;
+                if asked != own {
+                    return Err(HavenError::new(
+                        haven_error::ErrorCode::PermissionDenied,
+                        "the summary gives your own organisation's exact counts only; \
+                         other organisations' figures are in the indicators, perturbed",
+                    )
+                    .into());
+                }
+            }
+        }
+        let summary = self.projections.summary(Some(own)).await?;
         let checkpoints = self.projections.checkpoints().await?;
         Ok(Response::new(pb::GetSummaryResponse {
             screenings_total: summary.screenings_total,
@@ -172,8 +187,7 @@ impl ReportingService for ReportingApi {
         let facts = self.projections.facts(&scope).await?;
         let threshold = u64::from(self.threshold);
         let mut measures = Vec::new();
-        let count = |values: &[f64]| values.len() as u64;
-        for (name, values) in [
+        for (name, durations) in [
             (
                 "days_screening_to_identification",
                 &facts.days_to_identification,
@@ -185,21 +199,24 @@ impl ReportingService for ReportingApi {
             ("days_referral_to_acceptance", &facts.days_to_accept),
         ] {
             for (suffix, fraction) in [("median", 0.5), ("p90", 0.9)] {
-                let value = percentile(values, fraction).unwrap_or(f64::NAN);
+                let value = percentile(&durations.days, fraction).unwrap_or(f64::NAN);
                 measures.push(measure(
                     format!("{name}_{suffix}"),
-                    (value * 10.0).round() / 10.0,
-                    count(values),
+                    value,
+                    durations.base,
+                    steps::DAYS,
                     "days",
                     threshold,
                 ));
             }
         }
-        let rate = facts.referrals_accepted as f64 / facts.referrals_answered as f64;
+        let answered = facts.referrals_answered;
+        let rate = facts.referrals_accepted as f64 / answered.n as f64;
         measures.push(measure(
             "referral_acceptance_rate",
-            (rate * 1000.0).round() / 1000.0,
-            facts.referrals_answered,
+            rate,
+            answered,
+            steps::RATIO,
             "ratio",
             threshold,
         ));
@@ -208,6 +225,7 @@ impl ReportingService for ReportingApi {
                 format!("cash_assistance_total_{currency}"),
                 *total as f64 / 100.0,
                 *cases,
+                steps::AMOUNT,
                 currency.clone(),
                 threshold,
             ));
@@ -215,15 +233,17 @@ impl ReportingService for ReportingApi {
         for (domain, first, latest, cases) in &facts.outcomes {
             measures.push(measure(
                 format!("outcome_{domain}_first_mean"),
-                (first * 100.0).round() / 100.0,
+                *first,
                 *cases,
+                steps::SCORE,
                 "score",
                 threshold,
             ));
             measures.push(measure(
                 format!("outcome_{domain}_latest_mean"),
-                (latest * 100.0).round() / 100.0,
+                *latest,
                 *cases,
+                steps::SCORE,
                 "score",
                 threshold,
             ));
@@ -233,10 +253,11 @@ impl ReportingService for ReportingApi {
             tables: facts
                 .tables
                 .into_iter()
-                .map(|table| table_proto(suppress(table, threshold)))
+                .map(|table| table_proto(publish(table, threshold)))
                 .collect(),
             measures: measures.into_iter().map(measure_proto).collect(),
             threshold: self.threshold,
+            max_perturbation: u32::try_from(MAX_PERTURBATION).unwrap_or(u32::MAX),
             generated_at: Some(haven_proto::timestamp(OffsetDateTime::now_utc())),
         }))
     }

@@ -12,8 +12,50 @@ use std::collections::{BTreeMap, HashMap};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::projections::{Facts, ReportScope};
-use crate::publication::RawTable;
+use crate::projections::{Durations, Facts, ReportScope};
+use crate::publication::{Count, RawTable};
+
+/// File of the perturbation key under the keys directory.
+pub const PERTURBATION_KEY_FILE: &str = "perturbation.key";
+
+/// The record keys of cell-key perturbation ([`crate::publication`]): a record's key
+/// is an HMAC of its id under the perturbation key of the keys directory. Fixed by
+/// the id, so a rebuild, or a new reporting database, gives every record the same
+/// key; unknown without the key, so a reader of reports cannot work the perturbation
+/// back out.
+#[derive(Clone, Debug)]
+pub struct RecordKeys {
+    key: std::sync::Arc<haven_crypto::PerturbationKey>,
+}
+
+impl RecordKeys {
+    /// The keys of `keys_dir` (the key is created there when missing: development,
+    /// or `haven keys init`).
+    pub fn load(keys_dir: &std::path::Path) -> anyhow::Result<RecordKeys> {
+        std::fs::create_dir_all(keys_dir)?;
+        let key =
+            haven_crypto::PerturbationKey::load_or_create(&keys_dir.join(PERTURBATION_KEY_FILE))
+                .map_err(|error| anyhow::anyhow!("perturbation key: {error}"))?;
+        Ok(RecordKeys::new(key))
+    }
+
+    /// The keys under `key`.
+    pub fn new(key: haven_crypto::PerturbationKey) -> RecordKeys {
+        RecordKeys {
+            key: std::sync::Arc::new(key),
+        }
+    }
+
+    /// The key of the record `id`.
+    pub fn of(&self, id: Uuid) -> u32 {
+        self.key.record_key(id.as_bytes())
+    }
+}
+
+/// A summed cell key as stored (a sum of record keys, any size) as a cell key.
+pub(crate) fn cell_key(sum: i64) -> u32 {
+    u32::try_from(sum.rem_euclid(1 << 32)).unwrap_or_default()
+}
 
 /// Counters by day.
 pub(crate) const DAY: i32 = 0;
@@ -27,6 +69,15 @@ pub(crate) enum Root {
     Screening(Uuid),
     /// A part of a case: what is recorded in it, and its referrals.
     Case(Uuid, CasePart),
+}
+
+impl Root {
+    /// The screening or case, whose record key its contribution carries.
+    pub(crate) fn id(self) -> Uuid {
+        match self {
+            Root::Screening(id) | Root::Case(id, _) => id,
+        }
+    }
 }
 
 /// Victims: presumed or identified.
@@ -247,7 +298,8 @@ fn contribution(anchor: &str, parts: &[String]) -> String {
 
 /// The counters a report reads: `$1..$2` months, `$3..$4` and `$5..$6` days,
 /// `$7` organisation, `$8` region.
-pub(crate) const READ: &str = "SELECT indicator, label, sublabel, CAST(SUM(n) AS BIGINT), CAST(SUM(amount) AS BIGINT) \
+pub(crate) const READ: &str = "SELECT indicator, label, sublabel, CAST(SUM(n) AS BIGINT), CAST(SUM(amount) AS BIGINT), \
+    CAST(SUM(ckey) AS BIGINT) \
     FROM indicator_counts \
     WHERE ((grain = 1 AND bucket >= $1 AND bucket < $2) OR (grain = 0 AND bucket >= $3 AND bucket < $4) \
         OR (grain = 0 AND bucket >= $5 AND bucket < $6)) \
@@ -256,13 +308,14 @@ pub(crate) const READ: &str = "SELECT indicator, label, sublabel, CAST(SUM(n) AS
 
 /// Adds changes to counters: the start of the statement, then the values.
 pub(crate) const ADD: &str = "INSERT INTO indicator_counts \
-    (grain, bucket, organization_id, region, indicator, label, sublabel, n, amount) ";
+    (grain, bucket, organization_id, region, indicator, label, sublabel, n, amount, ckey) ";
 /// The end of [`ADD`].
 pub(crate) const ADD_CONFLICT: &str = " ON CONFLICT (grain, bucket, organization_id, region, indicator, label, sublabel) \
-    DO UPDATE SET n = indicator_counts.n + excluded.n, amount = indicator_counts.amount + excluded.amount";
+    DO UPDATE SET n = indicator_counts.n + excluded.n, amount = indicator_counts.amount + excluded.amount, \
+    ckey = indicator_counts.ckey + excluded.ckey";
 
-/// One summed counter: indicator, label, sublabel, n, amount.
-pub(crate) type Row = (String, String, String, i64, i64);
+/// One summed counter: indicator, label, sublabel, n, amount, sum of record keys.
+pub(crate) type Row = (String, String, String, i64, i64, i64);
 
 /// One contribution row: its anchor (when, organisation, region), then a [`Row`].
 pub(crate) type ContributionRow = (
@@ -279,15 +332,19 @@ pub(crate) type ContributionRow = (
 /// A counter's key: grain, bucket, organisation, region, indicator, label, sublabel.
 pub(crate) type Key = (i32, i64, Uuid, String, String, String, String);
 
+/// Changes to a counter: n, amount, sum of record keys.
+pub(crate) type Change = (i64, i64, i64);
+
 /// Changes to the counters, from contributions taken away and added.
 #[derive(Debug, Default)]
 pub(crate) struct Delta {
-    changes: HashMap<Key, (i64, i64)>,
+    changes: HashMap<Key, Change>,
 }
 
 impl Delta {
-    /// Counts contribution `rows` with `sign` (-1: before the event, +1: after).
-    pub(crate) fn add(&mut self, rows: &[ContributionRow], sign: i64) {
+    /// Counts contribution `rows` of the record whose key is `record_key` with `sign`
+    /// (-1: before the event, +1: after).
+    pub(crate) fn add(&mut self, rows: &[ContributionRow], sign: i64, record_key: u32) {
         for (at, organization_id, region, indicator, label, sublabel, n, amount) in rows {
             let day = epoch_day(*at);
             for (grain, bucket) in [(DAY, day), (MONTH, month_of_day(day))] {
@@ -305,15 +362,16 @@ impl Delta {
                     .or_default();
                 entry.0 += sign * n;
                 entry.1 += sign * amount;
+                entry.2 += sign * n * i64::from(record_key);
             }
         }
     }
 
     /// The counters that change, with their changes.
-    pub(crate) fn into_changes(self) -> impl Iterator<Item = (Key, (i64, i64))> {
+    pub(crate) fn into_changes(self) -> impl Iterator<Item = (Key, Change)> {
         self.changes
             .into_iter()
-            .filter(|(_, (n, amount))| *n != 0 || *amount != 0)
+            .filter(|(_, (n, amount, key))| *n != 0 || *amount != 0 || *key != 0)
     }
 }
 
@@ -393,7 +451,7 @@ impl Buckets {
 fn table(
     name: &'static str,
     dimensions: Vec<&'static str>,
-    cells: &BTreeMap<(String, String), i64>,
+    cells: &BTreeMap<(String, String), Count>,
 ) -> RawTable {
     let two = dimensions.len() == 2;
     RawTable::additive(
@@ -401,47 +459,53 @@ fn table(
         dimensions,
         cells
             .iter()
-            .filter(|(_, count)| **count > 0)
+            .filter(|(_, count)| count.n > 0)
             .map(|((label, sublabel), count)| {
                 let labels = if two {
                     vec![label.clone(), sublabel.clone()]
                 } else {
                     vec![label.clone()]
                 };
-                (labels, count_of(*count))
+                (labels, *count)
             })
             .collect(),
     )
 }
 
-fn count_of(value: i64) -> u64 {
-    u64::try_from(value).unwrap_or_default()
+/// A summed counter as a count with its cell key.
+fn count_of(n: i64, key_sum: i64) -> Count {
+    Count::new(u64::try_from(n).unwrap_or_default(), cell_key(key_sum))
 }
 
-/// Sorted durations in days from a histogram (negative ones count as 0).
-fn durations(cells: &BTreeMap<(String, String), i64>) -> Vec<f64> {
-    let mut days: Vec<(i64, i64)> = cells
+/// Sorted durations in days from a histogram (negative ones count as 0), with how
+/// many there are.
+fn durations(cells: &BTreeMap<(String, String), Count>) -> Durations {
+    let mut days: Vec<(i64, Count)> = cells
         .iter()
         .filter_map(|((label, _), count)| {
             label.parse::<i64>().ok().map(|days| (days.max(0), *count))
         })
         .collect();
-    days.sort_unstable();
-    days.into_iter()
-        .flat_map(|(days, count)| {
-            std::iter::repeat_n(days as f64, usize::try_from(count).unwrap_or_default())
-        })
-        .collect()
+    days.sort_unstable_by_key(|(days, _)| *days);
+    Durations {
+        base: days.iter().map(|(_, count)| *count).sum(),
+        days: days
+            .into_iter()
+            .flat_map(|(days, count)| {
+                std::iter::repeat_n(days as f64, usize::try_from(count.n).unwrap_or_default())
+            })
+            .collect(),
+    }
 }
 
-/// An indicator's cells: (label, sublabel) → (n, amount).
-type Cells = BTreeMap<(String, String), (i64, i64)>;
+/// An indicator's cells: (label, sublabel) → (n, amount, sum of record keys).
+type Cells = BTreeMap<(String, String), (i64, i64, i64)>;
 
 /// The indicators from summed counters `(indicator, label, sublabel, n, amount)`, as
 /// seen at `now` (for what is overdue). Cells are in byte order of their labels.
 pub(crate) fn facts(rows: Vec<Row>, now: OffsetDateTime) -> Facts {
     let mut indicators: HashMap<String, Cells> = HashMap::new();
-    for (indicator, label, sublabel, n, amount) in rows {
+    for (indicator, label, sublabel, n, amount, key) in rows {
         let entry = indicators
             .entry(indicator)
             .or_default()
@@ -449,43 +513,44 @@ pub(crate) fn facts(rows: Vec<Row>, now: OffsetDateTime) -> Facts {
             .or_default();
         entry.0 += n;
         entry.1 += amount;
+        entry.2 += key;
     }
-    let counts = |indicator: &str| -> BTreeMap<(String, String), i64> {
+    let counts = |indicator: &str| -> BTreeMap<(String, String), Count> {
         indicators
             .get(indicator)
             .map(|cells| {
                 cells
                     .iter()
-                    .map(|(labels, (n, _))| (labels.clone(), *n))
+                    .map(|(labels, (n, _, key))| (labels.clone(), count_of(*n, *key)))
                     .collect()
             })
             .unwrap_or_default()
     };
-    let victims: i64 = counts("victims_by_sex").values().sum();
+    let victims: Count = counts("victims_by_sex").values().copied().sum();
     // A multi-valued category: a cell per value, `unknown` last; persons once in the total.
     let labelled = |name: &'static str, dimension: &'static str, indicator: &str| {
         let all = counts(indicator);
         let unknown = all
             .get(&("unknown".to_owned(), String::new()))
             .copied()
-            .unwrap_or(0);
-        let mut cells: Vec<(Vec<String>, u64)> = all
+            .unwrap_or_default();
+        let mut cells: Vec<(Vec<String>, Count)> = all
             .iter()
-            .filter(|((label, _), count)| label != "unknown" && **count > 0)
-            .map(|((label, _), count)| (vec![label.clone()], count_of(*count)))
+            .filter(|((label, _), count)| label != "unknown" && count.n > 0)
+            .map(|((label, _), count)| (vec![label.clone()], *count))
             .collect();
-        if unknown > 0 {
-            cells.push((vec!["unknown".to_owned()], count_of(unknown)));
+        if unknown.n > 0 {
+            cells.push((vec!["unknown".to_owned()], unknown));
         }
         RawTable {
             name,
             dimensions: vec![dimension],
             cells,
-            total: count_of(victims),
+            total: victims,
         }
     };
     let today = now.date().to_string();
-    let mut follow_ups: BTreeMap<(String, String), i64> = BTreeMap::new();
+    let mut follow_ups: BTreeMap<(String, String), Count> = BTreeMap::new();
     for ((state, due_on), count) in counts("follow_ups") {
         let state = match state.as_str() {
             "done" => "done",
@@ -496,7 +561,7 @@ pub(crate) fn facts(rows: Vec<Row>, now: OffsetDateTime) -> Facts {
             .entry((state.to_owned(), String::new()))
             .or_default() += count;
     }
-    let mut overdue: BTreeMap<(String, String), i64> = BTreeMap::new();
+    let mut overdue: BTreeMap<(String, String), Count> = BTreeMap::new();
     for ((awaiting, deadline), count) in counts("referral_deadlines") {
         let passed = match awaiting.as_str() {
             "acceptance" => deadline
@@ -512,14 +577,16 @@ pub(crate) fn facts(rows: Vec<Row>, now: OffsetDateTime) -> Facts {
     let accepted = answered
         .get(&("accepted".to_owned(), String::new()))
         .copied()
-        .unwrap_or(0);
+        .unwrap_or_default();
     let cash = indicators
         .get("cash")
         .map(|cells| {
             cells
                 .iter()
-                .filter(|(_, (cases, _))| *cases > 0)
-                .map(|((currency, _), (cases, total))| (currency.clone(), *total, count_of(*cases)))
+                .filter(|(_, (cases, _, _))| *cases > 0)
+                .map(|((currency, _), (cases, total, key))| {
+                    (currency.clone(), *total, count_of(*cases, *key))
+                })
                 .collect()
         })
         .unwrap_or_default();
@@ -532,13 +599,18 @@ pub(crate) fn facts(rows: Vec<Row>, now: OffsetDateTime) -> Facts {
         .map(|cells| {
             cells
                 .iter()
-                .filter(|(_, (cases, _))| *cases > 0)
-                .map(|((domain, sublabel), (cases, first))| {
+                .filter(|(_, (cases, _, _))| *cases > 0)
+                .map(|((domain, sublabel), (cases, first, key))| {
                     let latest = latest
                         .get(&(domain.clone(), sublabel.clone()))
-                        .map_or(0, |(_, sum)| *sum);
+                        .map_or(0, |(_, sum, _)| *sum);
                     let mean = |sum: i64| sum as f64 / *cases as f64;
-                    (domain.clone(), mean(*first), mean(latest), count_of(*cases))
+                    (
+                        domain.clone(),
+                        mean(*first),
+                        mean(latest),
+                        count_of(*cases, *key),
+                    )
                 })
                 .collect()
         })
@@ -613,8 +685,8 @@ pub(crate) fn facts(rows: Vec<Row>, now: OffsetDateTime) -> Facts {
         days_to_identification: durations(&counts("days_to_identification")),
         days_to_first_service: durations(&counts("days_to_first_service")),
         days_to_accept: durations(&counts("days_to_accept")),
-        referrals_answered: count_of(answered.values().sum()),
-        referrals_accepted: count_of(accepted),
+        referrals_answered: answered.values().copied().sum(),
+        referrals_accepted: accepted.n,
         cash,
         outcomes,
     }
@@ -723,12 +795,14 @@ mod tests {
         delta.add(
             &[row("cases_by_status", "active", 0), row("cash", "AZN", 500)],
             -1,
+            7,
         );
         delta.add(
             &[row("cases_by_status", "closed", 0), row("cash", "AZN", 750)],
             1,
+            7,
         );
-        let mut changes: Vec<(i32, String, (i64, i64))> = delta
+        let mut changes: Vec<(i32, String, Change)> = delta
             .into_changes()
             .map(|(key, change)| (key.0, key.5, change))
             .collect();
@@ -736,14 +810,27 @@ mod tests {
         assert_eq!(
             changes,
             [
-                (DAY, "AZN".to_owned(), (0, 250)),
-                (DAY, "active".to_owned(), (-1, 0)),
-                (DAY, "closed".to_owned(), (1, 0)),
-                (MONTH, "AZN".to_owned(), (0, 250)),
-                (MONTH, "active".to_owned(), (-1, 0)),
-                (MONTH, "closed".to_owned(), (1, 0)),
+                (DAY, "AZN".to_owned(), (0, 250, 0)),
+                (DAY, "active".to_owned(), (-1, 0, -7)),
+                (DAY, "closed".to_owned(), (1, 0, 7)),
+                (MONTH, "AZN".to_owned(), (0, 250, 0)),
+                (MONTH, "active".to_owned(), (-1, 0, -7)),
+                (MONTH, "closed".to_owned(), (1, 0, 7)),
             ]
         );
+    }
+
+    #[test]
+    fn record_keys_are_fixed_by_id_and_key_and_cell_keys_wrap() {
+        let key = |byte| RecordKeys::new(haven_crypto::PerturbationKey::from_bytes([byte; 32]));
+        let keys = key(7);
+        let id = Uuid::from_u128(42);
+        assert_eq!(keys.of(id), key(7).of(id));
+        assert_ne!(keys.of(id), key(8).of(id));
+        assert_ne!(keys.of(id), keys.of(Uuid::from_u128(43)));
+        assert_eq!(cell_key(1 << 32), 0);
+        assert_eq!(cell_key(-1), u32::MAX);
+        assert_eq!(cell_key(3 * (1 << 32) + 5), 5);
     }
 
     #[test]
@@ -755,6 +842,7 @@ mod tests {
                 label.to_owned(),
                 sublabel.to_owned(),
                 1,
+                0,
                 0,
             )
         };
@@ -786,7 +874,7 @@ mod tests {
                     table
                         .cells
                         .iter()
-                        .map(|(labels, count)| (labels[0].clone(), *count))
+                        .map(|(labels, count)| (labels[0].clone(), count.n))
                         .collect()
                 })
                 .unwrap_or_default()

@@ -19,6 +19,7 @@ use haven_server::{GrpcRoutes, MAX_MESSAGE_BYTES, Readiness, Security, serve_grp
 use haven_storage::{Database, MigrationSet};
 
 pub use api::ReportingApi;
+pub use counts::{PERTURBATION_KEY_FILE, RecordKeys};
 
 /// Name of this service in keys and schemas.
 pub const SERVICE: &str = "reporting";
@@ -44,7 +45,8 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let security = Security::load(&settings, SERVICE)?;
     let database = connect(&settings).await?;
-    let projections = projections::open(database.clone());
+    let keys = RecordKeys::load(&haven_auth::keys::keys_dir(&settings.data_dir))?;
+    let projections = projections::open(database.clone(), keys);
     let feeds = [
         ("intake", settings.intake.endpoint.clone()),
         ("case", settings.case.endpoint.clone()),

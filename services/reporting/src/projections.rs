@@ -16,7 +16,7 @@ use haven_proto::common::v1::Event;
 use haven_storage::{Database, WritePool, db_error};
 
 use crate::counts::{self, CasePart, Root};
-use crate::publication::{CtdcRecord, RawTable};
+use crate::publication::{Count, CtdcRecord, RawTable};
 
 /// Headline counts.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -55,19 +55,28 @@ pub struct Facts {
     /// Count tables.
     pub tables: Vec<RawTable>,
     /// Days from screening to identification, per identified person.
-    pub days_to_identification: Vec<f64>,
+    pub days_to_identification: Durations,
     /// Days from screening to the case's first service.
-    pub days_to_first_service: Vec<f64>,
+    pub days_to_first_service: Durations,
     /// Days from a referral to its acceptance.
-    pub days_to_accept: Vec<f64>,
+    pub days_to_accept: Durations,
     /// Referrals answered (accepted at some point, or declined).
-    pub referrals_answered: u64,
+    pub referrals_answered: Count,
     /// Of those, accepted.
     pub referrals_accepted: u64,
     /// Cash assistance per currency: total in hundredths and cases paid.
-    pub cash: Vec<(String, i64, u64)>,
+    pub cash: Vec<(String, i64, Count)>,
     /// Per domain: mean first score, mean latest score, cases assessed twice or more.
-    pub outcomes: Vec<(String, f64, f64, u64)>,
+    pub outcomes: Vec<(String, f64, f64, Count)>,
+}
+
+/// Durations in days, sorted, and how many (with their cell key).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Durations {
+    /// The durations, shortest first.
+    pub days: Vec<f64>,
+    /// How many there are.
+    pub base: Count,
 }
 
 /// A release to record in the ledger.
@@ -138,18 +147,18 @@ type WriteTransaction<P> = sqlx::Transaction<'static, <P as WritePool>::Db>;
 /// Places held at the end of each month of the scope (at most the last 24 months),
 /// from `(day, change)` rows ordered by day.
 fn occupancy_by_month(
-    changes: &[(i64, i64)],
+    changes: &[(i64, Count, i64)],
     scope: &ReportScope,
     now: OffsetDateTime,
 ) -> RawTable {
     let day_of = |at: OffsetDateTime| at.unix_timestamp().div_euclid(86_400);
     let last = scope.until.map_or(now, |until| until.min(now));
-    let Some(&(first_day, _)) = changes.first() else {
+    let Some(&(first_day, _, _)) = changes.first() else {
         return RawTable {
             name: "places_held_by_month",
             dimensions: vec!["month"],
             cells: Vec::new(),
-            total: 0,
+            total: Count::ZERO,
         };
     };
     let first = scope
@@ -171,14 +180,21 @@ fn occupancy_by_month(
             .map(|date| date.midnight().assume_utc())
             .unwrap_or(now);
         let cutoff = day_of(month_end.min(last + time::Duration::days(1)));
-        let held: i64 = changes
-            .iter()
-            .filter(|(day, _)| *day < cutoff)
-            .map(|(_, change)| change)
-            .sum();
+        // Places held: entries minus departures, and the keys of the referrals
+        // holding them (a referral that came and left adds nothing to either).
+        let (held, key): (i64, i64) = changes.iter().filter(|(day, _, _)| *day < cutoff).fold(
+            (0, 0),
+            |(held, key), (_, change, sign)| {
+                let places = sign * i64::try_from(change.n).unwrap_or_default();
+                (held + places, key + places * i64::from(change.key))
+            },
+        );
         cells.push((
             vec![format!("{year}-{:02}", month as u8)],
-            u64::try_from(held).unwrap_or_default(),
+            Count::new(
+                u64::try_from(held).unwrap_or_default(),
+                counts::cell_key(key),
+            ),
         ));
         if month_end > last || cells.len() >= 24 * 40 {
             break;
@@ -188,7 +204,7 @@ fn occupancy_by_month(
     if cells.len() > 24 {
         cells.drain(..cells.len() - 24);
     }
-    let total = cells.last().map_or(0, |(_, held)| *held);
+    let total = cells.last().map_or(Count::ZERO, |(_, held)| *held);
     RawTable {
         name: "places_held_by_month",
         dimensions: vec!["month"],
@@ -219,10 +235,10 @@ pub trait Projections: EventSink + std::fmt::Debug {
 }
 
 /// The projections of a database.
-pub fn open(database: Database) -> Arc<dyn Projections> {
+pub fn open(database: Database, keys: counts::RecordKeys) -> Arc<dyn Projections> {
     match database {
-        Database::Sqlite(pool) => Arc::new(SqliteProjections { pool }),
-        Database::Postgres(pool) => Arc::new(PostgresProjections { pool }),
+        Database::Sqlite(pool) => Arc::new(SqliteProjections { pool, keys }),
+        Database::Postgres(pool) => Arc::new(PostgresProjections { pool, keys }),
     }
 }
 
@@ -596,6 +612,7 @@ macro_rules! projections {
         #[derive(Debug)]
         pub struct $name {
             pool: $pool,
+            keys: counts::RecordKeys,
         }
 
         #[async_trait::async_trait]
@@ -627,6 +644,7 @@ macro_rules! projections {
             /// checkpoint and the counters they change.
             #[tracing::instrument(skip_all, fields(events = events.len()))]
             async fn apply_together(&self, events: &[Event]) -> HavenResult<()> {
+                let keys = &self.keys;
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
                 // One transaction at a time across the feeds: a person's or a case's
                 // contribution is read before and after a change, and a change
@@ -636,12 +654,12 @@ macro_rules! projections {
                 }
                 let mut delta = counts::Delta::default();
                 for event in events {
-                    Self::apply_in(&mut tx, event, &mut delta).await?;
+                    Self::apply_in(&mut tx, event, &mut delta, keys).await?;
                 }
-                let changes: Vec<(counts::Key, (i64, i64))> = delta.into_changes().collect();
+                let changes: Vec<(counts::Key, counts::Change)> = delta.into_changes().collect();
                 for batch in changes.chunks(COUNTER_BATCH) {
                     let mut add = sqlx::QueryBuilder::new(counts::ADD);
-                    add.push_values(batch, |mut row, ((grain, bucket, organization_id, region, indicator, label, sublabel), (n, amount))| {
+                    add.push_values(batch, |mut row, ((grain, bucket, organization_id, region, indicator, label, sublabel), (n, amount, key))| {
                         row.push_bind(*grain)
                             .push_bind(*bucket)
                             .push_bind(*organization_id)
@@ -650,7 +668,8 @@ macro_rules! projections {
                             .push_bind(label.clone())
                             .push_bind(sublabel.clone())
                             .push_bind(*n)
-                            .push_bind(*amount);
+                            .push_bind(*amount)
+                            .push_bind(*key);
                     });
                     add.push(counts::ADD_CONFLICT);
                     add.build().execute(&mut *tx).await.map_err(db_error)?;
@@ -662,7 +681,12 @@ macro_rules! projections {
             /// Applies one event in `tx`, adding what it changes in the counters to
             /// `delta`. An event at or below the checkpoint changes nothing.
             #[tracing::instrument(skip_all, fields(source = %event.source, sequence = event.sequence, event_type = %event.event_type))]
-            async fn apply_in(tx: &mut WriteTransaction<$pool>, event: &Event, delta: &mut counts::Delta) -> HavenResult<()> {
+            async fn apply_in(
+                tx: &mut WriteTransaction<$pool>,
+                event: &Event,
+                delta: &mut counts::Delta,
+                keys: &counts::RecordKeys,
+            ) -> HavenResult<()> {
                 let sequence = i64::try_from(event.sequence).map_err(HavenError::internal)?;
                 let aggregate_id = Uuid::parse_str(&event.aggregate_id).map_err(HavenError::internal)?;
                 let organization_id = Uuid::parse_str(&event.organization_id).map_err(HavenError::internal)?;
@@ -682,7 +706,7 @@ macro_rules! projections {
                     Self::roots(tx, event, aggregate_id).await?
                 };
                 for root in &roots {
-                    delta.add(&Self::contribution(tx, *root).await?, -1);
+                    delta.add(&Self::contribution(tx, *root).await?, -1, keys.of(root.id()));
                 }
                 for statement in statements {
                     let mut query = sqlx::query(statement.sql);
@@ -701,7 +725,7 @@ macro_rules! projections {
                     query.execute(&mut **tx).await.map_err(db_error)?;
                 }
                 for root in &roots {
-                    delta.add(&Self::contribution(tx, *root).await?, 1);
+                    delta.add(&Self::contribution(tx, *root).await?, 1, keys.of(root.id()));
                 }
                 Ok(())
             }
@@ -784,6 +808,7 @@ macro_rules! projections {
                     .collect())
             }
             async fn facts(&self, scope: &ReportScope) -> HavenResult<Facts> {
+                let keys = &self.keys;
                 // One read transaction: the counters and the places held are of one moment.
                 let mut snapshot = self.pool.begin_with($begin_read).await.map_err(db_error)?;
                 let buckets = counts::Buckets::of(scope);
@@ -801,15 +826,21 @@ macro_rules! projections {
                     .map_err(db_error)?;
                 // Places held at the end of each month, in the facilities of the
                 // organisation (or all), from daily changes.
-                let changes: Vec<(i64, i64)> = sqlx::query_as(
-                    "SELECT o.changed_day, CAST(SUM(o.delta) AS BIGINT) FROM occupancy_changes o \
+                let changes: Vec<(i64, Uuid, i64)> = sqlx::query_as(
+                    "SELECT o.changed_day, o.referral_id, CAST(SUM(o.delta) AS BIGINT) FROM occupancy_changes o \
                      JOIN referrals r ON r.id = o.referral_id WHERE ($1 IS NULL OR r.to_organization_id = $1) \
-                     GROUP BY o.changed_day ORDER BY 1",
+                     GROUP BY o.changed_day, o.referral_id ORDER BY 1",
                 )
                 .bind(scope.organization_id)
                 .fetch_all(&mut *snapshot)
                 .await
                 .map_err(db_error)?;
+                // Each change as one place (with the referral's key) taken or given back.
+                let changes: Vec<(i64, Count, i64)> = changes
+                    .into_iter()
+                    .filter(|(_, _, delta)| *delta != 0)
+                    .map(|(day, referral, delta)| (day, Count::new(delta.unsigned_abs(), keys.of(referral)), delta.signum()))
+                    .collect();
                 snapshot.commit().await.map_err(db_error)?;
                 let now = OffsetDateTime::now_utc();
                 let mut facts = counts::facts(rows, now);
@@ -972,18 +1003,20 @@ mod tests {
     #[test]
     fn places_held_are_counted_at_each_month_end() {
         let day = |date: time::Date| date.midnight().assume_utc().unix_timestamp() / 86_400;
+        let change = |n: u64, key: u32, sign: i64| (Count::new(n, key), sign);
         let changes = [
-            (day(time::macros::date!(2026 - 09 - 03)), 3),
-            (day(time::macros::date!(2026 - 09 - 20)), -1),
-            (day(time::macros::date!(2026 - 10 - 31)), 2),
-            (day(time::macros::date!(2026 - 11 - 02)), -4),
-        ];
+            (day(time::macros::date!(2026 - 09 - 03)), change(3, 5, 1)),
+            (day(time::macros::date!(2026 - 09 - 20)), change(1, 5, -1)),
+            (day(time::macros::date!(2026 - 10 - 31)), change(2, 9, 1)),
+            (day(time::macros::date!(2026 - 11 - 02)), change(4, 7, -1)),
+        ]
+        .map(|(day, (count, sign))| (day, count, sign));
         let now = time::macros::datetime!(2026-11-28 12:00 UTC);
         let table = occupancy_by_month(&changes, &ReportScope::default(), now);
         let cells: Vec<(String, u64)> = table
             .cells
             .iter()
-            .map(|(labels, held)| (labels[0].clone(), *held))
+            .map(|(labels, held)| (labels[0].clone(), held.n))
             .collect();
         assert_eq!(
             cells,
@@ -993,7 +1026,9 @@ mod tests {
                 ("2026-11".to_owned(), 0)
             ]
         );
-        assert_eq!(table.total, 0, "the latest month");
+        assert_eq!(table.total.n, 0, "the latest month");
+        // Two places of key 5 and two of key 9 held at the end of October.
+        assert_eq!(table.cells[1].1.key, 2 * 5 + 2 * 9);
         assert!(
             occupancy_by_month(&[], &ReportScope::default(), now)
                 .cells

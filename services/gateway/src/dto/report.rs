@@ -14,7 +14,8 @@ use uuid::Uuid;
 
 use super::{MAX_PAGE_SIZE, from_timestamp, non_empty, optional_date, require_text};
 
-/// Totals computed from the services' event feeds. Contains no personal data.
+/// The caller's own organisation's totals, exact, computed from the services' event
+/// feeds (operational figures, not for publication). Contains no personal data.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Summary {
     /// Screenings recorded.
@@ -55,7 +56,7 @@ impl From<reporting::GetSummaryResponse> for Summary {
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct SummaryQuery {
-    /// Restrict the figures to one organisation.
+    /// Your own organisation (the default); any other is refused.
     pub(crate) organization_id: Option<Uuid>,
 }
 
@@ -195,16 +196,20 @@ impl IndicatorsQuery {
 }
 
 /// One cell of a table. A suppressed cell has `value: null`, never 0: a 0 is a real
-/// zero.
+/// zero. Every other count is perturbed by at most `max_perturbation` of the
+/// indicators, the same way for the same persons in every report.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct IndicatorCell {
     /// Its labels, one per dimension of the table.
     pub(crate) labels: Vec<String>,
-    /// The count; `null` when suppressed.
+    /// The count, perturbed; `null` when suppressed.
     pub(crate) value: Option<u64>,
     /// Whether the count was suppressed (below the threshold, or to protect one that
     /// is).
     pub(crate) suppressed: bool,
+    /// Whether it was suppressed only to protect another cell: it is not small
+    /// itself.
+    pub(crate) complementary: bool,
 }
 
 /// A table of counts by one or more dimensions.
@@ -216,10 +221,13 @@ pub(crate) struct IndicatorTable {
     pub(crate) dimensions: Vec<String>,
     /// Its cells.
     pub(crate) cells: Vec<IndicatorCell>,
-    /// The total of the table; `null` when suppressed.
+    /// The total of the table, perturbed from its own persons (so it can differ
+    /// from the sum of the cells by a few); `null` when suppressed.
     pub(crate) total: Option<u64>,
     /// Whether the total was suppressed.
     pub(crate) total_suppressed: bool,
+    /// Whether it was suppressed only to protect a cell.
+    pub(crate) total_complementary: bool,
 }
 
 impl From<reporting::Table> for IndicatorTable {
@@ -234,10 +242,12 @@ impl From<reporting::Table> for IndicatorTable {
                     labels: cell.labels,
                     value: (!cell.suppressed).then_some(cell.value),
                     suppressed: cell.suppressed,
+                    complementary: cell.complementary,
                 })
                 .collect(),
             total: (!table.total_suppressed).then_some(table.total),
             total_suppressed: table.total_suppressed,
+            total_complementary: table.total_complementary,
         }
     }
 }
@@ -272,15 +282,18 @@ impl From<reporting::Measure> for IndicatorMeasure {
     }
 }
 
-/// Indicators for a period, organisation and region. Every count has passed
-/// small-cell suppression (with complementary suppression); contains no personal
-/// data.
+/// Indicators for a period, organisation and region. Every count has been perturbed
+/// (cell-key perturbation) and has passed small-cell suppression (with complementary
+/// suppression); contains no personal data.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Indicators {
     /// Which records were counted.
     pub(crate) scope: Scope,
     /// Counts below this were suppressed.
     pub(crate) threshold: u32,
+    /// Every published count differs from the true one by at most this much; the
+    /// same persons always give the same value, in any report.
+    pub(crate) max_perturbation: u32,
     /// When the figures were computed.
     #[serde(with = "time::serde::rfc3339::option")]
     pub(crate) generated_at: Option<OffsetDateTime>,
@@ -295,6 +308,7 @@ impl From<reporting::GetIndicatorsResponse> for Indicators {
         Self {
             scope: Scope::from(response.scope.unwrap_or_default()),
             threshold: response.threshold,
+            max_perturbation: response.max_perturbation,
             generated_at: from_timestamp(response.generated_at),
             tables: response
                 .tables
@@ -311,24 +325,48 @@ impl From<reporting::GetIndicatorsResponse> for Indicators {
 }
 
 impl Indicators {
-    /// The tables as CSV: a `table,labels,value` header, one row per cell (labels
-    /// joined by ` / `) and a `total` row per table. A suppressed count is written
-    /// `<` and the threshold, e.g. `<11`. Measures are not part of it.
+    /// The tables and measures as CSV: a `table,labels,value,note` header, one row
+    /// per cell (labels joined by ` / `) and a `total` row per table, then one row per
+    /// measure (table `measures`). The note says what the value is: a count
+    /// `perturbed by at most 2`, a count below the threshold written `<11`, a count
+    /// withheld (empty) only to protect a small one, or a measure's unit and base.
     pub(crate) fn to_csv(&self) -> String {
-        let suppressed = format!("<{}", self.threshold);
-        let value =
-            |value: Option<u64>| value.map_or_else(|| suppressed.clone(), |v| v.to_string());
-        let mut csv = String::from("table,labels,value\r\n");
+        let small = format!("<{}", self.threshold);
+        let perturbed = format!("perturbed by at most {}", self.max_perturbation);
+        let below = format!("fewer than {}", self.threshold);
+        let count = |value: Option<u64>, complementary: bool| -> (String, &str) {
+            match value {
+                Some(0) => ("0".to_owned(), ""),
+                Some(value) => (value.to_string(), &perturbed),
+                None if complementary => (String::new(), "withheld to protect a small count"),
+                None => (small.clone(), &below),
+            }
+        };
+        let mut csv = String::from("table,labels,value,note\r\n");
         for table in &self.tables {
             for cell in &table.cells {
+                let (value, note) = count(cell.value, cell.complementary);
                 csv_row(
                     &mut csv,
                     &table.name,
                     &cell.labels.join(" / "),
-                    &value(cell.value),
+                    &value,
+                    note,
                 );
             }
-            csv_row(&mut csv, &table.name, "total", &value(table.total));
+            let (value, note) = count(table.total, table.total_complementary);
+            csv_row(&mut csv, &table.name, "total", &value, note);
+        }
+        for measure in &self.measures {
+            let unit = measure.unit.as_deref().unwrap_or("");
+            let (value, note) = match (measure.value, measure.base) {
+                (Some(value), Some(base)) => (
+                    value.to_string(),
+                    format!("{unit}, from {base} (perturbed)"),
+                ),
+                _ => (String::new(), format!("withheld: rests on {below}")),
+            };
+            csv_row(&mut csv, "measures", &measure.name, &value, &note);
         }
         csv
     }
@@ -439,12 +477,13 @@ fn escape(text: &str) -> String {
 }
 
 /// Appends one CSV row (RFC 4180, CRLF line ends).
-fn csv_row(csv: &mut String, table: &str, labels: &str, value: &str) {
+fn csv_row(csv: &mut String, table: &str, labels: &str, value: &str, note: &str) {
     let _ = write!(
         csv,
-        "{},{},{value}\r\n",
+        "{},{},{value},{}\r\n",
         csv_field(table),
-        csv_field(labels)
+        csv_field(labels),
+        csv_field(note)
     );
 }
 
@@ -616,20 +655,30 @@ mod tests {
                         labels: vec!["hotline".to_owned(), "female".to_owned()],
                         value: 24,
                         suppressed: false,
+                        complementary: false,
                     },
                     reporting::Cell {
                         labels: vec!["police, border".to_owned(), "=male".to_owned()],
                         value: 0,
                         suppressed: true,
+                        complementary: false,
                     },
                     reporting::Cell {
                         labels: vec!["ngo_outreach".to_owned(), "male".to_owned()],
                         value: 0,
                         suppressed: false,
+                        complementary: false,
+                    },
+                    reporting::Cell {
+                        labels: vec!["labour_inspection".to_owned(), "female".to_owned()],
+                        value: 0,
+                        suppressed: true,
+                        complementary: true,
                     },
                 ],
                 total: 0,
                 total_suppressed: true,
+                total_complementary: false,
             }],
             measures: vec![
                 reporting::Measure {
@@ -648,6 +697,7 @@ mod tests {
                 },
             ],
             threshold: 11,
+            max_perturbation: 2,
             generated_at: Some(prost_types::Timestamp {
                 seconds: 1_767_319_445,
                 nanos: 0,
@@ -714,7 +764,8 @@ mod tests {
         let table = &json["tables"][0];
         assert_eq!(
             table["cells"][1],
-            serde_json::json!({"labels": ["police, border", "=male"], "value": null, "suppressed": true})
+            serde_json::json!({"labels": ["police, border", "=male"], "value": null, "suppressed": true,
+                               "complementary": false})
         );
         // A real zero stays a zero.
         assert_eq!(table["cells"][2]["value"], 0);
@@ -737,14 +788,17 @@ mod tests {
     }
 
     #[test]
-    fn csv_has_a_row_per_cell_and_total_and_writes_suppressed_as_below_threshold() {
+    fn csv_notes_perturbed_small_and_protecting_cells_and_carries_the_measures() {
         assert_eq!(
             indicators().to_csv(),
-            "table,labels,value\r\n\
-             screenings_by_source,hotline / female,24\r\n\
-             screenings_by_source,\"police, border / =male\",<11\r\n\
-             screenings_by_source,ngo_outreach / male,0\r\n\
-             screenings_by_source,total,<11\r\n"
+            "table,labels,value,note\r\n\
+             screenings_by_source,hotline / female,24,perturbed by at most 2\r\n\
+             screenings_by_source,\"police, border / =male\",<11,fewer than 11\r\n\
+             screenings_by_source,ngo_outreach / male,0,\r\n\
+             screenings_by_source,labour_inspection / female,,withheld to protect a small count\r\n\
+             screenings_by_source,total,<11,fewer than 11\r\n\
+             measures,median_days_to_identification,12.5,\"days, from 31 (perturbed)\"\r\n\
+             measures,mean_cash_assistance,,withheld: rests on fewer than 11\r\n"
         );
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("=SUM(A1)"), "'=SUM(A1)");

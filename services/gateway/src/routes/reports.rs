@@ -61,7 +61,11 @@ fn csv(status: StatusCode, body: String) -> Response {
         .into_response()
 }
 
-/// Totals of screenings, identifications, cases and organisations.
+/// Your own organisation's totals of screenings, identifications and cases (and the
+/// number of organisations in the directory): exact counts for running the
+/// organisation, so only for its admins, supervisors and analysts, and never for
+/// another organisation (`403`). Figures that leave the organisation come from the
+/// indicators, which are perturbed and suppressed.
 #[utoipa::path(
     get,
     path = "/v1/reports/summary",
@@ -87,13 +91,18 @@ pub(crate) async fn get_summary(
 }
 
 /// Indicators for a period, an organisation and a region: tables of counts and
-/// figures that are not counts. Every count has passed small-cell suppression (with
-/// complementary suppression): a suppressed count is `null` with `suppressed: true`,
-/// never 0. With `format=csv`, the tables as `text/csv`: a `table,labels,value`
-/// header, one row per cell (labels joined by ` / `) and a `total` row per table,
-/// a suppressed count written `<` and the threshold (e.g. `<11`); measures are
-/// JSON only. With `format=html`, a readable page with bar charts drawn on the server
-/// (nothing is fetched from elsewhere to view it).
+/// figures that are not counts. Every count is perturbed by at most
+/// `max_perturbation` (cell-key perturbation: the same persons give the same value in
+/// every report, so subtracting two reports gives noise, not a person) and has
+/// passed small-cell suppression (with complementary suppression): a suppressed count
+/// is `null` with `suppressed: true`, never 0. Measures (medians, rates, totals) rest
+/// on at least the threshold and are rounded. With `format=csv`, the same as
+/// `text/csv`: a `table,labels,value,note` header, one row per cell (labels joined by
+/// ` / `), a `total` row per table and one row per measure (table `measures`); a count
+/// below the threshold is written `<` and the threshold (e.g. `<11`), one withheld
+/// only to protect another is empty, and the note says which. With `format=html`, a
+/// readable page with bar charts drawn on the server (nothing is fetched from
+/// elsewhere to view it).
 #[utoipa::path(
     get,
     path = "/v1/reports/indicators",

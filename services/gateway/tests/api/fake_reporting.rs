@@ -53,6 +53,7 @@ fn cell(labels: &[&str], value: u64, suppressed: bool) -> reporting::Cell {
         labels: labels.iter().map(|label| (*label).to_owned()).collect(),
         value,
         suppressed,
+        complementary: false,
     }
 }
 
@@ -91,6 +92,7 @@ impl ReportingService for FakeReporting {
                     ],
                     total: 38,
                     total_suppressed: false,
+                    total_complementary: false,
                 },
                 reporting::Table {
                     name: "identified_by_gender_and_age".to_owned(),
@@ -101,6 +103,7 @@ impl ReportingService for FakeReporting {
                     ],
                     total: 0,
                     total_suppressed: true,
+                    total_complementary: false,
                 },
             ],
             measures: vec![
@@ -120,6 +123,7 @@ impl ReportingService for FakeReporting {
                 },
             ],
             threshold: THRESHOLD,
+            max_perturbation: 2,
             generated_at: timestamp(1_767_319_445),
         }))
     }

@@ -159,10 +159,10 @@ async fn suppressed_figures_are_null_in_json_never_zero() {
     assert_eq!(
         sources["cells"],
         json!([
-            {"labels": ["hotline"], "value": 24, "suppressed": false},
-            {"labels": ["police"], "value": null, "suppressed": true},
-            {"labels": ["ngo_outreach"], "value": null, "suppressed": true},
-            {"labels": ["embassy"], "value": 0, "suppressed": false},
+            {"labels": ["hotline"], "value": 24, "suppressed": false, "complementary": false},
+            {"labels": ["police"], "value": null, "suppressed": true, "complementary": false},
+            {"labels": ["ngo_outreach"], "value": null, "suppressed": true, "complementary": false},
+            {"labels": ["embassy"], "value": 0, "suppressed": false, "complementary": false},
         ])
     );
     assert_eq!(
@@ -215,7 +215,7 @@ async fn suppressed_figures_are_null_in_json_never_zero() {
 }
 
 #[tokio::test]
-async fn the_csv_writes_suppressed_counts_below_the_threshold() {
+async fn the_csv_notes_perturbed_and_suppressed_counts_and_carries_the_measures() {
     let backend = FakeBackend::start().await;
     let gateway = TestGateway::with_backends_at(&backend.endpoint).await;
     let token = gateway.token(&["supervisor"]);
@@ -233,15 +233,17 @@ async fn the_csv_writes_suppressed_counts_below_the_threshold() {
     let csv = response.text().await.unwrap();
     assert_eq!(
         csv,
-        "table,labels,value\r\n\
-         screenings_by_source,hotline,24\r\n\
-         screenings_by_source,police,<11\r\n\
-         screenings_by_source,ngo_outreach,<11\r\n\
-         screenings_by_source,embassy,0\r\n\
-         screenings_by_source,total,38\r\n\
-         identified_by_gender_and_age,female / 18-24,12\r\n\
-         identified_by_gender_and_age,\"male / under 18, unaccompanied\",<11\r\n\
-         identified_by_gender_and_age,total,<11\r\n"
+        "table,labels,value,note\r\n\
+         screenings_by_source,hotline,24,perturbed by at most 2\r\n\
+         screenings_by_source,police,<11,fewer than 11\r\n\
+         screenings_by_source,ngo_outreach,<11,fewer than 11\r\n\
+         screenings_by_source,embassy,0,\r\n\
+         screenings_by_source,total,38,perturbed by at most 2\r\n\
+         identified_by_gender_and_age,female / 18-24,12,perturbed by at most 2\r\n\
+         identified_by_gender_and_age,\"male / under 18, unaccompanied\",<11,fewer than 11\r\n\
+         identified_by_gender_and_age,total,<11,fewer than 11\r\n\
+         measures,median_days_to_identification,9.5,\"days, from 24 (perturbed)\"\r\n\
+         measures,re_trafficked_ratio,,withheld: rests on fewer than 11\r\n"
     );
     let sent = backend.reporting_requests().indicators.pop().unwrap();
     assert_eq!(sent.scope.unwrap().from, "2026-01-01");
