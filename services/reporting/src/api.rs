@@ -28,6 +28,7 @@ pub struct ReportingApi {
     projections: Arc<dyn Projections>,
     threshold: u32,
     k: u32,
+    gazetteer: Arc<haven_geo::Gazetteer>,
 }
 
 impl ReportingApi {
@@ -35,19 +36,33 @@ impl ReportingApi {
     pub fn new(
         projections: Arc<dyn Projections>,
         settings: &haven_config::ReportingSettings,
+        gazetteer: haven_geo::Gazetteer,
     ) -> Self {
         Self {
             projections,
             threshold: settings.suppression_threshold,
             k: settings.k_anonymity,
+            gazetteer: Arc::new(gazetteer),
         }
     }
 }
 
 /// The scope of a request: dates inclusive, in UTC.
-fn report_scope(scope: Option<pb::Scope>) -> Result<(ReportScope, pb::Scope), HavenError> {
-    let scope = scope.unwrap_or_default();
+/// The region is a settlement of the gazetteer in any of its spellings (records hold
+/// its local name), or `other`; the period starts no later than `today`.
+fn report_scope(
+    scope: Option<pb::Scope>,
+    gazetteer: &haven_geo::Gazetteer,
+    today: time::Date,
+) -> Result<(ReportScope, pb::Scope), HavenError> {
+    let mut scope = scope.unwrap_or_default();
     let from = date("scope.from", &scope.from)?;
+    if from.is_some_and(|from| from > today) {
+        return Err(HavenError::invalid_field(
+            "scope.from",
+            "is after today: there is nothing to count yet",
+        ));
+    }
     let to = date("scope.to", &scope.to)?;
     if let (Some(from), Some(to)) = (from, to)
         && to < from
@@ -74,6 +89,26 @@ fn report_scope(scope: Option<pb::Scope>) -> Result<(ReportScope, pb::Scope), Ha
             "is at most 200 characters",
         ));
     }
+    let region = match region {
+        None => None,
+        Some(other) if other.eq_ignore_ascii_case(OTHER_SETTLEMENT) => {
+            Some(OTHER_SETTLEMENT.to_owned())
+        }
+        Some(typed) => Some(
+            gazetteer
+                .find(&typed)
+                .map(|found| found.name.clone())
+                .ok_or_else(|| {
+                    HavenError::invalid_field(
+                        "scope.region",
+                        "is not a settlement of the gazetteer (GET /v1/settlements lists them; \
+                         any spelling of a name works), nor `other`",
+                    )
+                })?,
+        ),
+    };
+    // The answer names the region as the records do.
+    scope.region = region.clone().unwrap_or_default();
     Ok((
         ReportScope {
             from: from.map(|date| date.midnight().assume_utc()),
@@ -86,6 +121,9 @@ fn report_scope(scope: Option<pb::Scope>) -> Result<(ReportScope, pb::Scope), Ha
         scope,
     ))
 }
+
+/// What screenings outside the gazetteer record as their settlement.
+const OTHER_SETTLEMENT: &str = "other";
 
 /// Whole lines, about 64 KiB a part, so no message comes near the size limit.
 fn csv_chunks(csv: &str) -> Vec<String> {
@@ -183,7 +221,11 @@ impl ReportingService for ReportingApi {
         request: Request<pb::GetIndicatorsRequest>,
     ) -> Result<Response<pb::GetIndicatorsResponse>, Status> {
         principal(&request)?.require(Action::ReportRead)?;
-        let (scope, echoed) = report_scope(request.into_inner().scope)?;
+        let (scope, echoed) = report_scope(
+            request.into_inner().scope,
+            &self.gazetteer,
+            OffsetDateTime::now_utc().date(),
+        )?;
         let facts = self.projections.facts(&scope).await?;
         let threshold = u64::from(self.threshold);
         let mut measures = Vec::new();
@@ -270,7 +312,11 @@ impl ReportingService for ReportingApi {
         request: Request<pb::ExportCtdcRequest>,
     ) -> Result<Response<Self::ExportCtdcStream>, Status> {
         let context = AuditContext::from_request(&request, Action::ReportExport)?;
-        let (scope, echoed) = report_scope(request.into_inner().scope)?;
+        let (scope, echoed) = report_scope(
+            request.into_inner().scope,
+            &self.gazetteer,
+            OffsetDateTime::now_utc().date(),
+        )?;
         let (records, without_consent) = self.projections.export_records(&scope).await?;
         let (kept, withheld) = k_anonymise(records, self.k as usize);
         let csv = ctdc_csv(&kept);
@@ -350,7 +396,42 @@ impl ReportingService for ReportingApi {
 
 #[cfg(test)]
 mod tests {
-    use super::csv_chunks;
+    use super::{csv_chunks, pb, report_scope};
+
+    #[test]
+    fn a_region_is_a_settlement_in_any_spelling_and_a_period_starts_by_today() {
+        let gazetteer = haven_geo::Gazetteer::default_settlements();
+        let today = time::macros::date!(2026 - 12 - 02);
+        let region = |typed: &str| {
+            report_scope(
+                Some(pb::Scope {
+                    region: typed.to_owned(),
+                    ..pb::Scope::default()
+                }),
+                &gazetteer,
+                today,
+            )
+        };
+        for typed in ["Gəncə", "Ganja", "ganja", " GANJA "] {
+            let (scope, echoed) = region(typed).unwrap();
+            assert_eq!(scope.region.as_deref(), Some("Gəncə"), "{typed}");
+            assert_eq!(echoed.region, "Gəncə");
+        }
+        assert_eq!(region("Other").unwrap().0.region.as_deref(), Some("other"));
+        assert_eq!(region("").unwrap().0.region, None);
+        let unknown = region("Atlantis").unwrap_err();
+        assert_eq!(unknown.violations()[0].field, "scope.region");
+        let future = report_scope(
+            Some(pb::Scope {
+                from: "2026-12-03".to_owned(),
+                ..pb::Scope::default()
+            }),
+            &gazetteer,
+            today,
+        )
+        .unwrap_err();
+        assert_eq!(future.violations()[0].field, "scope.from");
+    }
 
     #[test]
     fn a_large_file_goes_in_whole_line_parts_that_join_back() {

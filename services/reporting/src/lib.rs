@@ -65,9 +65,18 @@ pub async fn serve(
             shutdown.clone(),
         )));
     }
-    let api = ReportingServiceServer::new(ReportingApi::new(projections, &settings.reporting))
-        .max_decoding_message_size(MAX_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    // Regions in report scopes are settlements of the gazetteer intake records.
+    let gazetteer = match &settings.referral.gazetteer_file {
+        Some(path) => haven_geo::Gazetteer::load(path)?,
+        None => haven_geo::Gazetteer::default_settlements(),
+    };
+    let api = ReportingServiceServer::new(ReportingApi::new(
+        projections,
+        &settings.reporting,
+        gazetteer,
+    ))
+    .max_decoding_message_size(MAX_MESSAGE_BYTES)
+    .max_encoding_message_size(MAX_MESSAGE_BYTES);
     let routes = GrpcRoutes::new()
         .readiness(Readiness::database(database.clone()))
         .add_service(InterceptedService::new(api, security.interceptor()));
