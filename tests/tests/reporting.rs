@@ -536,24 +536,68 @@ async fn indicators_match_hand_counts_and_exports_protect_people(backend: Backen
         hex::encode(sha2::Sha256::digest(export.csv.as_bytes()))
     );
 
-    // Withdrawing consent to reporting takes the person out of the next export.
-    stack
-        .post(
-            &officer,
-            &format!("/v1/screenings/{}/consents", walked[6].0),
-            json!({"purpose": "reporting", "given": false, "method": "verbal"}),
-        )
-        .await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let second = loop {
-        let export = run_export(&mut client, &analyst, scope.clone()).await;
-        if export.without_consent == 2 || tokio::time::Instant::now() > deadline {
-            break export;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+    // The two-export attack: one more consenting victim of the same class, then the
+    // export again. The release holds her back until k - 1 more have come (a class
+    // changes between releases by 0 or at least k rows), so the two files are the same
+    // and subtracting them shows no one.
+    let newcomer = Person {
+        gender: "female",
+        birth_year: 1995,
+        citizenship: "az",
+        exploitation: "sexual_exploitation",
+        source: "police",
+        stage: Some("identified"),
+        reporting: true,
     };
+    let newcomer = walk(&stack, &officer, &newcomer).await;
+    let export_until = |done: fn(&pb::ExportCtdcResponse) -> bool| {
+        let (mut client, analyst, scope) = (client.clone(), analyst.clone(), scope.clone());
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            loop {
+                let export = run_export(&mut client, &analyst, scope.clone()).await;
+                if done(&export) || tokio::time::Instant::now() > deadline {
+                    return export;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let again = export_until(|export| export.rows + export.withheld == 6).await;
+    assert_eq!(
+        again.rows + again.withheld,
+        6,
+        "the newcomer is counted: {again:?}"
+    );
+    assert_eq!((again.rows, again.withheld), (4, 2));
+    assert_eq!(again.csv, export.csv, "the same file: nobody to isolate");
+    assert_eq!(again.sha256, export.sha256);
+
+    // Withdrawing consent to reporting takes a person out: the class still has the 4
+    // consenting people the file shows, so the file stays the same...
+    let withdraw = |screening: String| {
+        let (stack, officer) = (&stack, &officer);
+        async move {
+            stack
+                .post(
+                    officer,
+                    &format!("/v1/screenings/{screening}/consents"),
+                    json!({"purpose": "reporting", "given": false, "method": "verbal"}),
+                )
+                .await;
+        }
+    };
+    withdraw(walked[6].0.clone()).await;
+    let second = export_until(|export| export.without_consent == 2).await;
     assert_eq!(second.without_consent, 2);
-    assert_eq!(second.rows, 3);
+    assert_eq!(second.rows, 4);
+    assert_eq!(second.csv, export.csv);
+    // ...and when one more withdraws, the class drops by whole batches of k (here to
+    // nothing, as 1 row would be fewer than k), never by the one person who left.
+    withdraw(newcomer.0.clone()).await;
+    let third = export_until(|export| export.without_consent == 3).await;
+    assert_eq!(third.without_consent, 3);
+    assert_eq!(third.rows, 0, "{}", third.csv);
 
     // The ledger has every export, newest first, with its hash and who made it.
     let releases = client
@@ -562,9 +606,9 @@ async fn indicators_match_hand_counts_and_exports_protect_people(backend: Backen
         .unwrap()
         .into_inner()
         .releases;
-    assert!(releases.len() >= 2);
-    assert_eq!(releases[0].id, second.release_id);
-    assert_eq!(releases[0].sha256, second.sha256);
+    assert!(releases.len() >= 4);
+    assert_eq!(releases[0].id, third.release_id);
+    assert_eq!(releases[0].sha256, third.sha256);
     assert_eq!(releases[0].released_by, "analyst");
     assert!(
         releases

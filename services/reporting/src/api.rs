@@ -18,8 +18,8 @@ use time::OffsetDateTime;
 
 use crate::projections::{NewRelease, Projections, ReportScope};
 use crate::publication::{
-    self, Figure, MAX_PERTURBATION, PublishedTable, ctdc_csv, k_anonymise, measure, percentile,
-    publish, steps,
+    self, Figure, MAX_PERTURBATION, PublishedTable, ctdc_classes, measure, percentile, publish,
+    release_counts, release_csv, steps,
 };
 
 /// Implements `haven.reporting.v1.ReportingService`.
@@ -318,8 +318,24 @@ impl ReportingService for ReportingApi {
             OffsetDateTime::now_utc().date(),
         )?;
         let (records, without_consent) = self.projections.export_records(&scope).await?;
-        let (kept, withheld) = k_anonymise(records, self.k as usize);
-        let csv = ctdc_csv(&kept);
+        // A release of a dataset (this scope and k) changes each class of identical
+        // rows by 0 or by at least k rows since the last release of the same dataset,
+        // so comparing two releases isolates no one (see `release_counts`).
+        let dataset = serde_json::json!({
+            "kind": "ctdc_export",
+            "from": echoed.from,
+            "to": echoed.to,
+            "organization_id": echoed.organization_id,
+            "region": echoed.region,
+            "k": self.k,
+        })
+        .to_string();
+        let current = ctdc_classes(&records);
+        let previous = self.projections.released_classes(&dataset).await?;
+        let classes = release_counts(&current, &previous, u64::from(self.k));
+        let rows: u64 = classes.values().sum();
+        let withheld = records.len() as u64 - rows;
+        let csv = release_csv(&classes);
         let sha256 = hex::encode(sha2::Sha256::digest(csv.as_bytes()));
         let parameters = serde_json::json!({
             "from": echoed.from,
@@ -331,21 +347,26 @@ impl ReportingService for ReportingApi {
         });
         let release = self
             .projections
-            .record_release(NewRelease {
-                kind: "ctdc_export",
-                parameters: parameters.to_string(),
-                rows: kept.len() as u64,
-                withheld,
-                sha256: sha256.clone(),
-                released_by: context.principal.subject.clone(),
-                organization_id: context.principal.organization_id,
-            })
+            .record_release(
+                NewRelease {
+                    kind: "ctdc_export",
+                    parameters: parameters.to_string(),
+                    rows,
+                    withheld,
+                    sha256: sha256.clone(),
+                    released_by: context.principal.subject.clone(),
+                    organization_id: context.principal.organization_id,
+                },
+                &dataset,
+                &previous,
+                &classes,
+            )
             .await?;
-        tracing::info!(release_id = %release.id, rows = kept.len(), withheld, "anonymised export released");
+        tracing::info!(release_id = %release.id, rows, withheld, "anonymised export released");
         let summary = pb::ExportCtdcPart {
             summary: Some(pb::ExportCtdcResponse {
                 csv: String::new(),
-                rows: kept.len() as u64,
+                rows,
                 withheld,
                 without_consent,
                 k: self.k,

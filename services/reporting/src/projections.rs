@@ -2,7 +2,7 @@
 //! in one transaction with its checkpoint, so it counts exactly once even when a feed
 //! is replayed after a crash or a restart.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, LazyLock};
 
 use sqlx::postgres::PgPool;
@@ -225,8 +225,18 @@ pub trait Projections: EventSink + std::fmt::Debug {
     /// The victims in `scope` whose newest consent covers reporting, as CTDC records
     /// (before k-anonymity), and how many others were left out for lack of consent.
     async fn export_records(&self, scope: &ReportScope) -> HavenResult<(Vec<CtdcRecord>, u64)>;
-    /// Records a release in the ledger.
-    async fn record_release(&self, release: NewRelease) -> HavenResult<Release>;
+    /// What the last release of `dataset` published, per class (row) of the file.
+    async fn released_classes(&self, dataset: &str) -> HavenResult<BTreeMap<String, u64>>;
+    /// Records a release in the ledger and, for `dataset`, the classes it published,
+    /// in one transaction; if another release of the dataset was recorded since
+    /// `previous` was read, nothing is recorded (`Conflict`: try again).
+    async fn record_release(
+        &self,
+        release: NewRelease,
+        dataset: &str,
+        previous: &BTreeMap<String, u64>,
+        classes: &BTreeMap<String, u64>,
+    ) -> HavenResult<Release>;
     /// The newest releases.
     async fn releases(&self, limit: u32) -> HavenResult<Vec<Release>>;
     /// Empties every projection and checkpoint (not the ledger), so the feeds are
@@ -900,9 +910,57 @@ macro_rules! projections {
                 Ok((records, without_consent))
             }
 
-            async fn record_release(&self, release: NewRelease) -> HavenResult<Release> {
+            async fn released_classes(&self, dataset: &str) -> HavenResult<BTreeMap<String, u64>> {
+                let rows: Vec<(String, i64)> = sqlx::query_as("SELECT class, released FROM release_classes WHERE dataset = $1")
+                    .bind(dataset)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                Ok(rows.into_iter().map(|(class, released)| (class, u64::try_from(released).unwrap_or_default())).collect())
+            }
+
+            async fn record_release(
+                &self,
+                release: NewRelease,
+                dataset: &str,
+                previous: &BTreeMap<String, u64>,
+                classes: &BTreeMap<String, u64>,
+            ) -> HavenResult<Release> {
                 let id = Uuid::now_v7();
                 let released_at = OffsetDateTime::now_utc();
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                if !$serialize.is_empty() {
+                    sqlx::query($serialize).execute(&mut *tx).await.map_err(db_error)?;
+                }
+                let stored: Vec<(String, i64)> = sqlx::query_as("SELECT class, released FROM release_classes WHERE dataset = $1")
+                    .bind(dataset)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                let stored: BTreeMap<String, u64> = stored
+                    .into_iter()
+                    .map(|(class, released)| (class, u64::try_from(released).unwrap_or_default()))
+                    .collect();
+                if &stored != previous {
+                    return Err(HavenError::new(
+                        haven_error::ErrorCode::Conflict,
+                        "another release of the same data was made at the same time; release again",
+                    ));
+                }
+                sqlx::query("DELETE FROM release_classes WHERE dataset = $1")
+                    .bind(dataset)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                for (class, released) in classes {
+                    sqlx::query("INSERT INTO release_classes (dataset, class, released) VALUES ($1, $2, $3)")
+                        .bind(dataset)
+                        .bind(class)
+                        .bind(i64::try_from(*released).unwrap_or(i64::MAX))
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                }
                 sqlx::query(
                     "INSERT INTO releases (id, kind, parameters, row_count, withheld, sha256, released_by, organization_id, released_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -916,9 +974,10 @@ macro_rules! projections {
                 .bind(&release.released_by)
                 .bind(release.organization_id)
                 .bind(released_at)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(db_error)?;
+                tx.commit().await.map_err(db_error)?;
                 Ok(Release {
                     id,
                     kind: release.kind.to_owned(),

@@ -349,23 +349,90 @@ pub fn k_anonymise(records: Vec<CtdcRecord>, k: usize) -> (Vec<CtdcRecord>, u64)
     (kept, withheld)
 }
 
+/// How many records of each class a release publishes, given how many the class
+/// holds now (`current`) and how many the previous release of the same dataset
+/// published (`released`). A class changes between releases by 0 or by at least `k`
+/// records, never by fewer: new records wait until `k` of them can enter together,
+/// and when records leave (an erasure, a consent withdrawn) the class drops by whole
+/// multiples of `k` (to 0 below `k`). So comparing two releases never isolates a
+/// record added or removed between them, and every published class has at least `k`
+/// members, as k-anonymity asks. Classes are keyed by their published values.
+pub fn release_counts<C: Ord + Clone>(
+    current: &BTreeMap<C, u64>,
+    released: &BTreeMap<C, u64>,
+    k: u64,
+) -> BTreeMap<C, u64> {
+    let k = k.max(1);
+    let mut next = BTreeMap::new();
+    for class in current.keys().chain(released.keys()) {
+        let now = current.get(class).copied().unwrap_or(0);
+        let before = released.get(class).copied().unwrap_or(0);
+        let count = if now >= before + k {
+            // Enough new records to enter together.
+            now
+        } else if now >= before {
+            // Too few new ones: they wait.
+            before
+        } else {
+            // Some left: drop whole batches, so that at most `now` remain.
+            let dropped = (before - now).div_ceil(k) * k;
+            before - dropped
+        };
+        let count = if count < k { 0 } else { count };
+        if count > 0 {
+            next.insert(class.clone(), count);
+        }
+    }
+    next
+}
+
+/// The classes of `records`: each distinct CSV row ([`ctdc_row`]) and how many
+/// records have it.
+pub fn ctdc_classes(records: &[CtdcRecord]) -> BTreeMap<String, u64> {
+    let mut classes = BTreeMap::new();
+    for record in records {
+        *classes.entry(ctdc_row(record)).or_default() += 1;
+    }
+    classes
+}
+
+/// The CSV file of released classes: each class's row as often as it is counted, in
+/// the order of the rows (which reveals no input order).
+pub fn release_csv(classes: &BTreeMap<String, u64>) -> String {
+    let mut csv = CTDC_COLUMNS.join(",");
+    csv.push('\n');
+    for (row, count) in classes {
+        for _ in 0..*count {
+            csv.push_str(row);
+            csv.push('\n');
+        }
+    }
+    csv
+}
+
+/// One record's CSV row, without its line end.
+pub fn ctdc_row(record: &CtdcRecord) -> String {
+    let flag = |value: bool| if value { "1" } else { "0" };
+    format!(
+        "{},Case Management,{},{},{},{},{},{},{}",
+        record.year_of_registration,
+        record.gender,
+        record.age_broad,
+        record.majority_status,
+        record.citizenship,
+        flag(record.is_forced_labour),
+        flag(record.is_sexual_exploit),
+        flag(record.is_other_exploit),
+    )
+}
+
 /// The CSV file of kept records.
 pub fn ctdc_csv(records: &[CtdcRecord]) -> String {
-    let flag = |value: bool| if value { "1" } else { "0" };
     let mut csv = CTDC_COLUMNS.join(",");
     csv.push('\n');
     for record in records {
-        csv.push_str(&format!(
-            "{},Case Management,{},{},{},{},{},{},{}\n",
-            record.year_of_registration,
-            record.gender,
-            record.age_broad,
-            record.majority_status,
-            record.citizenship,
-            flag(record.is_forced_labour),
-            flag(record.is_sexual_exploit),
-            flag(record.is_other_exploit),
-        ));
+        csv.push_str(&ctdc_row(record));
+        csv.push('\n');
     }
     csv
 }
@@ -572,6 +639,53 @@ mod tests {
         let csv = ctdc_csv(&kept);
         assert_eq!(csv.lines().count(), kept.len() + 1);
         assert!(csv.starts_with("yearOfRegistration,Datasource,gender,ageBroad"));
+    }
+
+    #[test]
+    fn successive_releases_change_a_class_by_none_or_at_least_k() {
+        let mut random = Lcg(41);
+        let k = 11;
+        for round in 0..500 {
+            let mut released: BTreeMap<u32, u64> = BTreeMap::new();
+            let mut now: BTreeMap<u32, u64> = BTreeMap::new();
+            for step in 0..30 {
+                // People arrive (and sometimes leave) one or a few at a time.
+                for _ in 0..random.next(4) {
+                    *now.entry(u32::try_from(random.next(5)).unwrap())
+                        .or_default() += 1;
+                }
+                if random.next(6) == 0
+                    && let Some(count) = now.values_mut().find(|count| **count > 0)
+                {
+                    *count -= 1;
+                }
+                let next = release_counts(&now, &released, k);
+                for class in now.keys().chain(released.keys()) {
+                    let (before, after) = (
+                        released.get(class).copied().unwrap_or(0),
+                        next.get(class).copied().unwrap_or(0),
+                    );
+                    assert!(
+                        before.abs_diff(after) == 0 || before.abs_diff(after) >= k,
+                        "round {round} step {step}: a class moved from {before} to {after}"
+                    );
+                    assert!(
+                        after == 0 || after >= k,
+                        "round {round}: a class smaller than k"
+                    );
+                    assert!(
+                        after <= now.get(class).copied().unwrap_or(0),
+                        "round {round}: more published than hold the class"
+                    );
+                }
+                released = next;
+            }
+        }
+        // The first release is plain k-anonymity; then one more person changes nothing.
+        let first = release_counts(&BTreeMap::from([(1, 12_u64), (2, 4)]), &BTreeMap::new(), 11);
+        assert_eq!(first, BTreeMap::from([(1, 12)]));
+        let second = release_counts(&BTreeMap::from([(1, 13_u64), (2, 4)]), &first, 11);
+        assert_eq!(second, first, "one new person waits for ten more");
     }
 
     #[test]
