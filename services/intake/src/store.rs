@@ -851,10 +851,12 @@ macro_rules! screening_store {
 
             /// Answers a retried write that already happened: the screening as it stands,
             /// audited as a read in `tx`.
-            async fn replayed(&self, tx: &mut $connection, context: &AuditContext, loaded: Loaded) -> HavenResult<Screening> {
-                let entry = context.entry(SCREENING_READ, "screening", loaded.screening.id);
+            async fn replayed(&self, tx: &mut $connection, context: &AuditContext, id: Uuid) -> HavenResult<Screening> {
+                let entry = context.entry(SCREENING_READ, "screening", id);
                 let receipt = AuditWrite::append_audit(&mut *tx, SERVICE, &entry).await.map_err(db_error)?;
-                loaded.open(&self.crypto, &receipt)
+                // Loaded again: a concurrent retry may have done the work since this
+                // transaction first read the screening.
+                self.reload(tx, id, &receipt).await
             }
 
             /// The screening `id` after a write in `tx`, opened under the write's receipt.
@@ -990,26 +992,31 @@ macro_rules! screening_store {
                 once: Option<&IdempotencyKey>,
             ) -> HavenResult<bool> {
                 let Some(once) = once else { return Ok(false) };
-                let row: Option<(Vec<u8>, Uuid)> = sqlx::query_as(
-                    "SELECT request_hash, screening_id FROM screening_idempotency WHERE organization_id = $1 AND key = $2",
-                )
-                .bind(organization_id)
-                .bind(&once.key)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db_error)?;
-                if let Some((request_hash, earlier)) = row {
+                let earlier = || async {
+                    sqlx::query_as::<_, (Vec<u8>, Uuid)>(
+                        "SELECT request_hash, screening_id FROM screening_idempotency WHERE organization_id = $1 AND key = $2",
+                    )
+                    .bind(organization_id)
+                    .bind(&once.key)
+                };
+                let same = |(request_hash, earlier): (Vec<u8>, Uuid)| {
                     if request_hash != once.request_hash || earlier != screening_id {
                         return Err(HavenError::new(
                             ErrorCode::Unprocessable,
                             "this Idempotency-Key was used with a different request",
                         ));
                     }
-                    return Ok(true);
+                    Ok(true)
+                };
+                if let Some(row) = earlier().await.fetch_optional(&mut *tx).await.map_err(db_error)? {
+                    return same(row);
                 }
-                sqlx::query(
+                // A concurrent retry with the same key may insert it first: this insert
+                // then waits for it and does nothing, and its key is read back (read
+                // committed: the statement sees what committed meanwhile).
+                let inserted = sqlx::query(
                     "INSERT INTO screening_idempotency (organization_id, key, request_hash, screening_id, created_at) \
-                     VALUES ($1, $2, $3, $4, $5)",
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
                 )
                 .bind(organization_id)
                 .bind(&once.key)
@@ -1019,7 +1026,12 @@ macro_rules! screening_store {
                 .execute(&mut *tx)
                 .await
                 .map_err(db_error)?;
-                Ok(false)
+                if inserted.rows_affected() == 1 {
+                    return Ok(false);
+                }
+                let row = earlier().await.fetch_optional(&mut *tx).await.map_err(db_error)?;
+                let row = row.ok_or_else(|| HavenError::internal(std::io::Error::other("an idempotency key vanished")))?;
+                same(row)
             }
 
             /// The screening an idempotency key created, if any; a different request under
@@ -1254,7 +1266,7 @@ macro_rules! screening_store {
                 };
                 let screening = &loaded.screening;
                 if Self::already_done(&mut tx, screening.organization_id, id, consent.once.as_ref()).await? {
-                    let screening = self.replayed(&mut tx, context, loaded).await?;
+                    let screening = self.replayed(&mut tx, context, id).await?;
                     tx.commit().await.map_err(db_error)?;
                     return Ok(Some(screening));
                 }
@@ -1305,7 +1317,7 @@ macro_rules! screening_store {
                     return Ok(None);
                 };
                 if Self::already_done(&mut tx, loaded.screening.organization_id, id, decision.once.as_ref()).await? {
-                    let screening = self.replayed(&mut tx, context, loaded).await?;
+                    let screening = self.replayed(&mut tx, context, id).await?;
                     tx.commit().await.map_err(db_error)?;
                     return Ok(Some(screening));
                 }

@@ -1932,6 +1932,43 @@ async fn texts_written_in_the_clear_are_encrypted_once(fixture: Fixture) {
     }
 }
 
+async fn concurrent_retries_of_a_decision_record_it_once_and_all_get_it(fixture: Fixture) {
+    let organization = Uuid::new_v4();
+    let scope = Reach::from(Scope::Organization(organization));
+    let created = create(&fixture, organization, None).await;
+    let retry = NewDecision {
+        reasons: "held by her employer".into(),
+        once: Some(haven_intake::store::IdempotencyKey {
+            key: "decision-once".into(),
+            request_hash: vec![3; 32],
+        }),
+        ..decision(IdentificationStage::Identified)
+    };
+    let attempts = (0..10).map(|_| {
+        let (store, retry) = (fixture.store.clone(), retry.clone());
+        tokio::spawn(async move {
+            store
+                .record_decision(&acting(scope), scope, created.id, retry, &[])
+                .await
+        })
+    });
+    for answer in futures::future::join_all(attempts).await {
+        let screening = answer
+            .unwrap()
+            .expect("a retry is answered, never an error")
+            .unwrap();
+        assert_eq!(screening.decisions.len(), 1, "one decision, whoever won");
+        assert_eq!(screening.decisions[0].reasons, "held by her employer");
+    }
+    let current = fixture
+        .store
+        .get_screening(&officer(organization), scope, created.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(current.decisions.len(), 1);
+}
+
 haven_storage::backend_suite! {
     setup = setup;
     a_screening_is_only_visible_to_its_organization,
@@ -1954,5 +1991,6 @@ haven_storage::backend_suite! {
     retried_consents_and_decisions_are_recorded_once,
     screening_reads_are_audited_naming_the_reader,
     every_write_that_shows_a_screenings_texts_is_audited,
+    concurrent_retries_of_a_decision_record_it_once_and_all_get_it,
     texts_written_in_the_clear_are_encrypted_once,
 }
