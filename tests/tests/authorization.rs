@@ -539,6 +539,9 @@ fn request(rule: &RouteRule, fixture: &Fixture) -> (String, Option<Value>, bool)
             Some(json!({"reason": "The person withdrew consent"}))
         }
         ("POST", "/v1/exports/ctdc") => Some(json!({"from": "2000-01-01", "to": "2099-12-31"})),
+        ("POST", "/v1/releases/private_counts") => {
+            Some(json!({"from": "2025-01-01", "to": "2026-12-31", "epsilon": 0.01}))
+        }
         ("POST" | "DELETE" | "PATCH", other) => {
             panic!("the matrix needs a request body for {other}")
         }

@@ -39,6 +39,7 @@ const DIRECTORY_ROUTES: &[&str] = &[
     "/v1/facilities/{id}",
     "/v1/indicator_sets",
     "/v1/exports/ctdc",
+    "/v1/releases/private_counts",
 ];
 
 /// Free strings that name staff, not the people assisted: user ids of caseworkers.

@@ -642,6 +642,168 @@ async fn postgres_indicators_match_hand_counts_and_exports_protect_people() {
     indicators_match_hand_counts_and_exports_protect_people(Backend::Postgres).await;
 }
 
+// Counts under differential privacy: with a budget of 100 and a release of ε = 99 the
+// noise is all but nil (each of 7 tables gets ε ≈ 14), so the counts are the truth;
+// the next release would take the year past its budget and is refused, leaving both
+// ledgers as they were.
+async fn private_counts_spend_the_budget_and_are_refused_past_it(backend: Backend) {
+    let Some((dir, mut settings)) = haven_e2e::settings(backend).await else {
+        return;
+    };
+    settings.reporting.privacy_budget = 100.0;
+    let stack = TestStack::start_with(dir, settings).await;
+    let organization = Uuid::new_v4();
+    let officer = stack.token_as("officer", &["admin", "intake_officer"], organization);
+    let analyst = stack.token_as("analyst", &["analyst"], organization);
+    let worker = stack.token_as("aysel", &["case_worker"], organization);
+    for person in &PEOPLE {
+        walk(&stack, &officer, person).await;
+    }
+    // The feed is applied in order: once the last decision counts, every consent does.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let summary: Value = stack
+            .get(&officer, "/v1/reports/summary")
+            .await
+            .json()
+            .await
+            .unwrap();
+        if summary["identified_total"] == 5 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{summary}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let today = time::OffsetDateTime::now_utc().date();
+    let year = today.year();
+    let period = |epsilon: f64| json!({"from": format!("{year}-01-01"), "to": today.to_string(), "epsilon": epsilon});
+
+    let released = stack
+        .post(&analyst, "/v1/releases/private_counts", period(99.0))
+        .await;
+    assert_eq!(released.status(), 201);
+    let released: Value = released.json().await.unwrap();
+    let count = |table: &str, label: &str| -> u64 {
+        released["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|found| found["name"] == table)
+            .and_then(|found| {
+                found["cells"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|cell| cell["label"] == label)
+            })
+            .and_then(|cell| cell["count"].as_u64())
+            .unwrap_or_else(|| panic!("no {table}/{label} in {released}"))
+    };
+    // Five victims consent to reporting, all women; one in forced labour.
+    assert_eq!(count("by_year", &year.to_string()), 5, "{released}");
+    assert_eq!(count("by_gender", "Female"), 5);
+    assert_eq!(
+        count("by_gender", "Male"),
+        0,
+        "listed although no one is counted"
+    );
+    assert_eq!(count("forced_labour", "yes"), 1);
+    assert_eq!(count("sexual_exploitation", "yes"), 4);
+    let dataset = format!("victims_registered_{year}");
+    assert_eq!(
+        released["budgets"],
+        json!([{"dataset": dataset, "budget": 100.0, "spent": 99.0, "remaining": 1.0}])
+    );
+
+    let refused = stack
+        .post(&analyst, "/v1/releases/private_counts", period(2.0))
+        .await;
+    assert_eq!(refused.status(), 409);
+    assert_eq!(
+        refused.headers()["content-type"],
+        "application/problem+json"
+    );
+    let problem: Value = refused.json().await.unwrap();
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&dataset) && detail.contains("at most ε = 1"),
+        "{problem}"
+    );
+
+    let budget: Value = stack
+        .get(&analyst, "/v1/privacy_budget")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(budget["budget_per_dataset"], 100.0);
+    assert_eq!(
+        budget["datasets"],
+        json!([{"dataset": dataset, "budget": 100.0, "spent": 99.0, "remaining": 1.0}])
+    );
+    let releases: Value = stack
+        .get(&analyst, "/v1/releases")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        releases["items"][0]["id"], released["release_id"],
+        "the refused one is not in the ledger"
+    );
+    assert_eq!(releases["items"][0]["kind"], "private_counts");
+    assert_eq!(releases["items"][0]["epsilon"], 99.0);
+
+    // Wrong requests are refused before anything is spent.
+    for (body, field) in [
+        (
+            json!({"from": format!("{year}-01-01"), "to": today.to_string(), "epsilon": 0.0}),
+            "epsilon",
+        ),
+        (
+            json!({"from": "2000-01-01", "to": today.to_string(), "epsilon": 0.5}),
+            "scope.to",
+        ),
+    ] {
+        let response = stack
+            .post(&analyst, "/v1/releases/private_counts", body.clone())
+            .await;
+        assert_eq!(response.status(), 400, "{body}");
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+    }
+    let missing = stack
+        .post(
+            &analyst,
+            "/v1/releases/private_counts",
+            json!({"from": "2026-01-01", "epsilon": 0.5}),
+        )
+        .await;
+    assert!(missing.status().is_client_error());
+    let forbidden = stack
+        .post(&worker, "/v1/releases/private_counts", period(0.5))
+        .await;
+    assert_eq!(forbidden.status(), 403);
+    let budget_after: Value = stack
+        .get(&analyst, "/v1/privacy_budget")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(budget_after, budget);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_private_counts_spend_the_budget_and_are_refused_past_it() {
+    private_counts_spend_the_budget_and_are_refused_past_it(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_private_counts_spend_the_budget_and_are_refused_past_it() {
+    private_counts_spend_the_budget_and_are_refused_past_it(Backend::Postgres).await;
+}
+
 // Every indicator against a hand count. Twelve people are screened by one
 // organisation over the past month; eight are identified and get cases, two are
 // presumed victims, two are only screened. Their cases get services, payments,

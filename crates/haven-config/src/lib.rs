@@ -280,10 +280,18 @@ pub struct ReportingSettings {
     /// The k of k-anonymity in record-level exports.
     #[serde(default = "default_privacy_threshold")]
     pub k_anonymity: u32,
+    /// The privacy loss (ε) that releases under differential privacy may spend, in
+    /// total, on the victim records of one calendar year.
+    #[serde(default = "default_privacy_budget")]
+    pub privacy_budget: f64,
 }
 
 fn default_privacy_threshold() -> u32 {
     11
+}
+
+fn default_privacy_budget() -> f64 {
+    1.0
 }
 
 /// Fields a referral may disclose (intake knows how to share each).
@@ -435,6 +443,7 @@ impl Default for Settings {
                 endpoint: "http://127.0.0.1:50054".to_owned(),
                 suppression_threshold: default_privacy_threshold(),
                 k_anonymity: default_privacy_threshold(),
+                privacy_budget: default_privacy_budget(),
             },
             grpc_tls: GrpcTlsSettings::default(),
         }
@@ -618,6 +627,12 @@ impl Settings {
         }
         if !(2..=1_000).contains(&self.reporting.k_anonymity) {
             return Err(invalid("reporting.k_anonymity", "must be 2 to 1000"));
+        }
+        if !(0.01..=100.0).contains(&self.reporting.privacy_budget) {
+            return Err(invalid(
+                "reporting.privacy_budget",
+                "must be an ε from 0.01 to 100",
+            ));
         }
         if self.case.code_prefix.is_empty()
             || !self

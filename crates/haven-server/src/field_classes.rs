@@ -680,6 +680,55 @@ pub const FIELD_CLASSES: &[(&str, FieldClass)] = &[
         "haven.referral.v1.UpdateFacilityResponse.facility",
         Operational,
     ),
+    // reporting.v1.BudgetUse
+    ("haven.reporting.v1.BudgetUse.dataset", Operational),
+    ("haven.reporting.v1.BudgetUse.budget", Operational),
+    ("haven.reporting.v1.BudgetUse.spent", Operational),
+    ("haven.reporting.v1.BudgetUse.remaining", Operational),
+    // reporting.v1.GetPrivacyBudgetResponse
+    (
+        "haven.reporting.v1.GetPrivacyBudgetResponse.budget_per_dataset",
+        Operational,
+    ),
+    (
+        "haven.reporting.v1.GetPrivacyBudgetResponse.datasets",
+        Operational,
+    ),
+    // reporting.v1.PrivateCell
+    ("haven.reporting.v1.PrivateCell.label", Operational),
+    ("haven.reporting.v1.PrivateCell.count", Operational),
+    // reporting.v1.PrivateTable
+    ("haven.reporting.v1.PrivateTable.name", Operational),
+    ("haven.reporting.v1.PrivateTable.cells", Operational),
+    // reporting.v1.ReleasePrivateCountsResponse
+    (
+        "haven.reporting.v1.ReleasePrivateCountsResponse.scope",
+        Operational,
+    ),
+    (
+        "haven.reporting.v1.ReleasePrivateCountsResponse.release_id",
+        Operational,
+    ),
+    (
+        "haven.reporting.v1.ReleasePrivateCountsResponse.epsilon",
+        Operational,
+    ),
+    (
+        "haven.reporting.v1.ReleasePrivateCountsResponse.noise_sd",
+        Operational,
+    ),
+    (
+        "haven.reporting.v1.ReleasePrivateCountsResponse.tables",
+        Operational,
+    ),
+    (
+        "haven.reporting.v1.ReleasePrivateCountsResponse.budgets",
+        Operational,
+    ),
+    (
+        "haven.reporting.v1.ReleasePrivateCountsResponse.released_at",
+        Operational,
+    ),
     // reporting.v1.Cell
     ("haven.reporting.v1.Cell.labels", Operational),
     ("haven.reporting.v1.Cell.value", Operational),
@@ -793,6 +842,7 @@ pub const FIELD_CLASSES: &[(&str, FieldClass)] = &[
     ("haven.reporting.v1.Release.released_by", Operational),
     ("haven.reporting.v1.Release.organization_id", Operational),
     ("haven.reporting.v1.Release.released_at", Operational),
+    ("haven.reporting.v1.Release.epsilon", Operational),
     // reporting.v1.Scope
     ("haven.reporting.v1.Scope.from", Operational),
     ("haven.reporting.v1.Scope.to", Operational),

@@ -162,6 +162,12 @@ const NOT_REPLAYABLE_ROUTES: &[(&str, &str)] = &[
         "every export is its own release in the ledger: re-running the export is the \
          retry, and a replay would hand out a file the ledger does not record twice",
     ),
+    (
+        "/v1/releases/private_counts",
+        "every release spends privacy budget and is its own entry in both ledgers: \
+         re-running it is the retry, and a replay would hand out counts the ledger does \
+         not record twice",
+    ),
     ("/v1/transfers/{id}/accept", TRANSFER_DECISION),
     ("/v1/transfers/{id}/reject", TRANSFER_DECISION),
     ("/v1/screenings", ANSWERS_WITH_A_SCREENING),

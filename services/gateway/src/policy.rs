@@ -178,6 +178,8 @@ pub const ROUTE_POLICY: &[RouteRule] = &[
     rule("GET", "/v1/reports/indicators", Action::ReportRead),
     rule("POST", "/v1/exports/ctdc", Action::ReportExport),
     rule("GET", "/v1/releases", Action::ReleaseRead),
+    rule("POST", "/v1/releases/private_counts", Action::ReportExport),
+    rule("GET", "/v1/privacy_budget", Action::ReleaseRead),
     // Last, so the authorization matrix erases only after every read.
     rule("DELETE", "/v1/persons/{id}", Action::PersonErase),
 ];

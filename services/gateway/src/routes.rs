@@ -118,6 +118,8 @@ pub(crate) fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(reports::get_indicators))
         .routes(routes!(reports::export_ctdc))
         .routes(routes!(reports::list_releases))
+        .routes(routes!(reports::release_private_counts))
+        .routes(routes!(reports::get_privacy_budget))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
 }

@@ -16,7 +16,8 @@ use haven_audit::AuditContext;
 use sha2::Digest as _;
 use time::OffsetDateTime;
 
-use crate::projections::{NewRelease, Projections, ReportScope};
+use crate::privacy::{self, BudgetUse};
+use crate::projections::{LedgerChange, NewRelease, Projections, ReportScope};
 use crate::publication::{
     self, Figure, MAX_PERTURBATION, PublishedTable, ctdc_classes, measure, percentile, publish,
     release_counts, release_csv, steps,
@@ -28,6 +29,7 @@ pub struct ReportingApi {
     projections: Arc<dyn Projections>,
     threshold: u32,
     k: u32,
+    privacy_budget: f64,
     gazetteer: Arc<haven_geo::Gazetteer>,
 }
 
@@ -42,6 +44,7 @@ impl ReportingApi {
             projections,
             threshold: settings.suppression_threshold,
             k: settings.k_anonymity,
+            privacy_budget: settings.privacy_budget,
             gazetteer: Arc::new(gazetteer),
         }
     }
@@ -345,7 +348,7 @@ impl ReportingService for ReportingApi {
             "k": self.k,
             "without_consent": without_consent,
         });
-        let release = self
+        let (release, _) = self
             .projections
             .record_release(
                 NewRelease {
@@ -357,9 +360,11 @@ impl ReportingService for ReportingApi {
                     released_by: context.principal.subject.clone(),
                     organization_id: context.principal.organization_id,
                 },
-                &dataset,
-                &previous,
-                &classes,
+                LedgerChange::Classes {
+                    dataset: &dataset,
+                    previous: &previous,
+                    classes: &classes,
+                },
             )
             .await?;
         tracing::info!(release_id = %release.id, rows, withheld, "anonymised export released");
@@ -409,9 +414,137 @@ impl ReportingService for ReportingApi {
                     released_by: release.released_by,
                     organization_id: release.organization_id.to_string(),
                     released_at: Some(haven_proto::timestamp(release.released_at)),
+                    epsilon: release.epsilon,
                 })
                 .collect(),
         }))
+    }
+
+    async fn release_private_counts(
+        &self,
+        request: Request<pb::ReleasePrivateCountsRequest>,
+    ) -> Result<Response<pb::ReleasePrivateCountsResponse>, Status> {
+        let context = AuditContext::from_request(&request, Action::ReportExport)?;
+        let request = request.into_inner();
+        let (scope, echoed) = report_scope(
+            request.scope,
+            &self.gazetteer,
+            OffsetDateTime::now_utc().date(),
+        )?;
+        let from = scope.from.map(|from| from.date());
+        let to = scope
+            .until
+            .map(|until| until.date().previous_day().unwrap_or(until.date()));
+        let spend = privacy::spend(from, to, request.epsilon, self.privacy_budget)?;
+        let (Some(from), Some(to)) = (from, to) else {
+            return Err(HavenError::internal("a checked spend has a period").into());
+        };
+        let (records, _) = self.projections.export_records(&scope).await?;
+        let (tables, noise_sd) = privacy::private_tables(
+            &records,
+            from.year()..=to.year(),
+            request.epsilon,
+            &mut rand::rng(),
+        );
+        let published: Vec<pb::PrivateTable> = tables
+            .into_iter()
+            .map(|table| pb::PrivateTable {
+                name: table.name.to_owned(),
+                cells: table
+                    .cells
+                    .into_iter()
+                    .map(|(label, count)| pb::PrivateCell { label, count })
+                    .collect(),
+            })
+            .collect();
+        // The ledger keeps a hash of what was published, as for a file.
+        let digest = serde_json::to_string(
+            &published
+                .iter()
+                .map(|table| {
+                    (
+                        &table.name,
+                        table
+                            .cells
+                            .iter()
+                            .map(|cell| (&cell.label, cell.count))
+                            .collect::<Vec<_>>(),
+                    )
+                })
+                .collect::<Vec<_>>(),
+        )
+        .map_err(|error| HavenError::internal(error.to_string()))?;
+        let parameters = serde_json::json!({
+            "from": echoed.from,
+            "to": echoed.to,
+            "organization_id": echoed.organization_id,
+            "region": echoed.region,
+            "epsilon": privacy::micros(spend.epsilon_micro),
+            "mechanism": "discrete_laplace",
+            "datasets": spend.datasets,
+        });
+        let cells: usize = published.iter().map(|table| table.cells.len()).sum();
+        let (release, budgets) = self
+            .projections
+            .record_release(
+                NewRelease {
+                    kind: "private_counts",
+                    parameters: parameters.to_string(),
+                    rows: cells as u64,
+                    withheld: 0,
+                    sha256: hex::encode(sha2::Sha256::digest(digest.as_bytes())),
+                    released_by: context.principal.subject.clone(),
+                    organization_id: context.principal.organization_id,
+                },
+                LedgerChange::Budget(&spend),
+            )
+            .await?;
+        tracing::info!(
+            release_id = %release.id,
+            epsilon = request.epsilon,
+            datasets = ?spend.datasets,
+            "counts released under differential privacy"
+        );
+        Ok(Response::new(pb::ReleasePrivateCountsResponse {
+            scope: Some(echoed),
+            release_id: release.id.to_string(),
+            epsilon: privacy::micros(spend.epsilon_micro),
+            noise_sd,
+            tables: published,
+            budgets: budgets
+                .iter()
+                .map(|used| budget_use(used, self.privacy_budget))
+                .collect(),
+            released_at: Some(haven_proto::timestamp(release.released_at)),
+        }))
+    }
+
+    async fn get_privacy_budget(
+        &self,
+        request: Request<pb::GetPrivacyBudgetRequest>,
+    ) -> Result<Response<pb::GetPrivacyBudgetResponse>, Status> {
+        principal(&request)?.require(Action::ReleaseRead)?;
+        let datasets = self.projections.privacy_budget().await?;
+        Ok(Response::new(pb::GetPrivacyBudgetResponse {
+            budget_per_dataset: self.privacy_budget,
+            datasets: datasets
+                .iter()
+                .map(|used| budget_use(used, self.privacy_budget))
+                .collect(),
+        }))
+    }
+}
+
+/// A dataset's budget as published.
+fn budget_use(used: &BudgetUse, budget: f64) -> pb::BudgetUse {
+    let spent = privacy::micros(used.spent_micro);
+    pb::BudgetUse {
+        dataset: used.dataset.clone(),
+        budget,
+        spent,
+        remaining: privacy::micros(
+            ((budget * privacy::MICROS).floor() as i64 - used.spent_micro).max(0),
+        ),
     }
 }
 

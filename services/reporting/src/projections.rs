@@ -16,6 +16,7 @@ use haven_proto::common::v1::Event;
 use haven_storage::{Database, WritePool, db_error};
 
 use crate::counts::{self, CasePart, Root};
+use crate::privacy::{self, BudgetUse, Spend};
 use crate::publication::{Count, CtdcRecord, RawTable};
 
 /// Headline counts.
@@ -119,6 +120,27 @@ pub struct Release {
     pub organization_id: Uuid,
     /// When.
     pub released_at: OffsetDateTime,
+    /// The privacy loss spent from each dataset, for a release under differential
+    /// privacy.
+    pub epsilon: Option<f64>,
+}
+
+/// What a release changes in the ledgers besides its own entry: every release goes
+/// through [`Projections::record_release`] with one of these, in one transaction.
+#[derive(Debug, Clone, Copy)]
+pub enum LedgerChange<'a> {
+    /// A k-anonymous release of `dataset`: the classes it published, replacing
+    /// `previous` (the classes read before the release was built).
+    Classes {
+        /// The dataset (the export's scope and k).
+        dataset: &'a str,
+        /// What the last release published, as read before this one.
+        previous: &'a BTreeMap<String, u64>,
+        /// What this release publishes.
+        classes: &'a BTreeMap<String, u64>,
+    },
+    /// A release under differential privacy: the privacy loss it spends.
+    Budget(&'a Spend),
 }
 
 /// Victims: presumed or identified.
@@ -227,16 +249,18 @@ pub trait Projections: EventSink + std::fmt::Debug {
     async fn export_records(&self, scope: &ReportScope) -> HavenResult<(Vec<CtdcRecord>, u64)>;
     /// What the last release of `dataset` published, per class (row) of the file.
     async fn released_classes(&self, dataset: &str) -> HavenResult<BTreeMap<String, u64>>;
-    /// Records a release in the ledger and, for `dataset`, the classes it published,
-    /// in one transaction; if another release of the dataset was recorded since
-    /// `previous` was read, nothing is recorded (`Conflict`: try again).
+    /// Records a release in the ledger with its change to the class or budget ledger,
+    /// in one transaction, and answers the budgets it spent from (after it). Nothing
+    /// is recorded if another release of the same classes was recorded since they
+    /// were read (`Conflict`: try again), or if a dataset's budget would be exceeded
+    /// (`Conflict`, saying what is left).
     async fn record_release(
         &self,
         release: NewRelease,
-        dataset: &str,
-        previous: &BTreeMap<String, u64>,
-        classes: &BTreeMap<String, u64>,
-    ) -> HavenResult<Release>;
+        change: LedgerChange<'_>,
+    ) -> HavenResult<(Release, Vec<BudgetUse>)>;
+    /// What releases under differential privacy have spent, per dataset.
+    async fn privacy_budget(&self) -> HavenResult<Vec<BudgetUse>>;
     /// The newest releases.
     async fn releases(&self, limit: u32) -> HavenResult<Vec<Release>>;
     /// Empties every projection and checkpoint (not the ledger), so the feeds are
@@ -922,48 +946,84 @@ macro_rules! projections {
             async fn record_release(
                 &self,
                 release: NewRelease,
-                dataset: &str,
-                previous: &BTreeMap<String, u64>,
-                classes: &BTreeMap<String, u64>,
-            ) -> HavenResult<Release> {
+                change: LedgerChange<'_>,
+            ) -> HavenResult<(Release, Vec<BudgetUse>)> {
                 let id = Uuid::now_v7();
                 let released_at = OffsetDateTime::now_utc();
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                if !$serialize.is_empty() {
-                    sqlx::query($serialize).execute(&mut *tx).await.map_err(db_error)?;
-                }
-                let stored: Vec<(String, i64)> = sqlx::query_as("SELECT class, released FROM release_classes WHERE dataset = $1")
-                    .bind(dataset)
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
-                let stored: BTreeMap<String, u64> = stored
-                    .into_iter()
-                    .map(|(class, released)| (class, u64::try_from(released).unwrap_or_default()))
-                    .collect();
-                if &stored != previous {
-                    return Err(HavenError::new(
-                        haven_error::ErrorCode::Conflict,
-                        "another release of the same data was made at the same time; release again",
-                    ));
-                }
-                sqlx::query("DELETE FROM release_classes WHERE dataset = $1")
-                    .bind(dataset)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db_error)?;
-                for (class, released) in classes {
-                    sqlx::query("INSERT INTO release_classes (dataset, class, released) VALUES ($1, $2, $3)")
-                        .bind(dataset)
-                        .bind(class)
-                        .bind(i64::try_from(*released).unwrap_or(i64::MAX))
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(db_error)?;
+                let mut budgets = Vec::new();
+                let mut epsilon_micro = None;
+                match change {
+                    LedgerChange::Classes { dataset, previous, classes } => {
+                        if !$serialize.is_empty() {
+                            sqlx::query($serialize).execute(&mut *tx).await.map_err(db_error)?;
+                        }
+                        let stored: Vec<(String, i64)> = sqlx::query_as("SELECT class, released FROM release_classes WHERE dataset = $1")
+                            .bind(dataset)
+                            .fetch_all(&mut *tx)
+                            .await
+                            .map_err(db_error)?;
+                        let stored: BTreeMap<String, u64> = stored
+                            .into_iter()
+                            .map(|(class, released)| (class, u64::try_from(released).unwrap_or_default()))
+                            .collect();
+                        if &stored != previous {
+                            return Err(HavenError::new(
+                                haven_error::ErrorCode::Conflict,
+                                "another release of the same data was made at the same time; release again",
+                            ));
+                        }
+                        sqlx::query("DELETE FROM release_classes WHERE dataset = $1")
+                            .bind(dataset)
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(db_error)?;
+                        for (class, released) in classes {
+                            sqlx::query("INSERT INTO release_classes (dataset, class, released) VALUES ($1, $2, $3)")
+                                .bind(dataset)
+                                .bind(class)
+                                .bind(i64::try_from(*released).unwrap_or(i64::MAX))
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(db_error)?;
+                        }
+                    }
+                    LedgerChange::Budget(spend) => {
+                        // One statement per dataset adds the spend only while it stays
+                        // within the budget; datasets in ascending order, so concurrent
+                        // releases lock them in the same order.
+                        for dataset in &spend.datasets {
+                            let spent: Option<(i64,)> = sqlx::query_as(
+                                "INSERT INTO privacy_budget (dataset, spent_micro) VALUES ($1, $2) \
+                                 ON CONFLICT (dataset) DO UPDATE SET spent_micro = privacy_budget.spent_micro + excluded.spent_micro \
+                                 WHERE privacy_budget.spent_micro + excluded.spent_micro <= $3 \
+                                 RETURNING spent_micro",
+                            )
+                            .bind(dataset)
+                            .bind(spend.epsilon_micro)
+                            .bind(spend.budget_micro)
+                            .fetch_optional(&mut *tx)
+                            .await
+                            .map_err(db_error)?;
+                            let Some((spent_micro,)) = spent else {
+                                let (spent_micro,): (i64,) = sqlx::query_as("SELECT spent_micro FROM privacy_budget WHERE dataset = $1")
+                                    .bind(dataset)
+                                    .fetch_one(&mut *tx)
+                                    .await
+                                    .map_err(db_error)?;
+                                return Err(HavenError::new(
+                                    haven_error::ErrorCode::Conflict,
+                                    privacy::over_budget(dataset, spent_micro, spend),
+                                ));
+                            };
+                            budgets.push(BudgetUse { dataset: dataset.clone(), spent_micro });
+                        }
+                        epsilon_micro = Some(spend.epsilon_micro);
+                    }
                 }
                 sqlx::query(
-                    "INSERT INTO releases (id, kind, parameters, row_count, withheld, sha256, released_by, organization_id, released_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    "INSERT INTO releases (id, kind, parameters, row_count, withheld, sha256, released_by, organization_id, released_at, epsilon_micro) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
                 .bind(id)
                 .bind(release.kind)
@@ -974,11 +1034,12 @@ macro_rules! projections {
                 .bind(&release.released_by)
                 .bind(release.organization_id)
                 .bind(released_at)
+                .bind(epsilon_micro)
                 .execute(&mut *tx)
                 .await
                 .map_err(db_error)?;
                 tx.commit().await.map_err(db_error)?;
-                Ok(Release {
+                let release = Release {
                     id,
                     kind: release.kind.to_owned(),
                     parameters: release.parameters,
@@ -988,12 +1049,23 @@ macro_rules! projections {
                     released_by: release.released_by,
                     organization_id: release.organization_id,
                     released_at,
-                })
+                    epsilon: epsilon_micro.map(privacy::micros),
+                };
+                Ok((release, budgets))
+            }
+
+            async fn privacy_budget(&self) -> HavenResult<Vec<BudgetUse>> {
+                let rows: Vec<(String, i64)> = sqlx::query_as("SELECT dataset, spent_micro FROM privacy_budget ORDER BY dataset")
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                Ok(rows.into_iter().map(|(dataset, spent_micro)| BudgetUse { dataset, spent_micro }).collect())
             }
 
             async fn releases(&self, limit: u32) -> HavenResult<Vec<Release>> {
-                let rows: Vec<(Uuid, String, String, i64, i64, String, String, Uuid, OffsetDateTime)> = sqlx::query_as(
-                    "SELECT id, kind, parameters, row_count, withheld, sha256, released_by, organization_id, released_at \
+                type Row = (Uuid, String, String, i64, i64, String, String, Uuid, OffsetDateTime, Option<i64>);
+                let rows: Vec<Row> = sqlx::query_as(
+                    "SELECT id, kind, parameters, row_count, withheld, sha256, released_by, organization_id, released_at, epsilon_micro \
                      FROM releases ORDER BY seq DESC LIMIT $1",
                 )
                 .bind(i64::from(limit))
@@ -1002,7 +1074,7 @@ macro_rules! projections {
                 .map_err(db_error)?;
                 Ok(rows
                     .into_iter()
-                    .map(|(id, kind, parameters, rows, withheld, sha256, released_by, organization_id, released_at)| Release {
+                    .map(|(id, kind, parameters, rows, withheld, sha256, released_by, organization_id, released_at, epsilon_micro)| Release {
                         id,
                         kind,
                         parameters,
@@ -1012,6 +1084,7 @@ macro_rules! projections {
                         released_by,
                         organization_id,
                         released_at,
+                        epsilon: epsilon_micro.map(privacy::micros),
                     })
                     .collect())
             }

@@ -587,6 +587,9 @@ pub(crate) struct Release {
     /// When.
     #[serde(with = "time::serde::rfc3339::option")]
     pub(crate) released_at: Option<OffsetDateTime>,
+    /// For a release under differential privacy, the privacy loss (ε) it spent from
+    /// each dataset it touched; `null` for others.
+    pub(crate) epsilon: Option<f64>,
 }
 
 impl From<reporting::Release> for Release {
@@ -612,6 +615,7 @@ impl From<reporting::Release> for Release {
             released_by: release.released_by,
             organization_id: non_empty(release.organization_id),
             released_at: from_timestamp(release.released_at),
+            epsilon: release.epsilon,
         }
     }
 }
@@ -627,6 +631,151 @@ impl From<reporting::ListReleasesResponse> for ReleaseList {
     fn from(response: reporting::ListReleasesResponse) -> Self {
         Self {
             items: response.releases.into_iter().map(Release::from).collect(),
+        }
+    }
+}
+
+/// Body of `POST /v1/releases/private_counts`: the period (required), the optional
+/// organisation and region, and the privacy loss to spend.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PrivateCountsRequest {
+    /// First day counted, `YYYY-MM-DD` (inclusive).
+    pub(crate) from: String,
+    /// Last day counted, `YYYY-MM-DD` (inclusive); at most ten calendar years after
+    /// `from`'s.
+    pub(crate) to: String,
+    /// Count only the records of this organisation.
+    #[serde(default)]
+    pub(crate) organization_id: Option<Uuid>,
+    /// Count only screenings in this region (a settlement, in any spelling).
+    #[serde(default)]
+    pub(crate) region: Option<String>,
+    /// The privacy loss (ε) to spend from the budget of each calendar year the period
+    /// touches: at least 0.01. Smaller ε, more noise.
+    pub(crate) epsilon: f64,
+}
+
+impl PrivateCountsRequest {
+    /// Validates the body into the gRPC request.
+    pub(crate) fn into_proto(self) -> Result<reporting::ReleasePrivateCountsRequest, HavenError> {
+        Ok(reporting::ReleasePrivateCountsRequest {
+            scope: Some(scope(
+                Some(self.from),
+                Some(self.to),
+                self.organization_id,
+                self.region,
+            )?),
+            epsilon: self.epsilon,
+        })
+    }
+}
+
+/// One label of a private table and its published count.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PrivateCell {
+    /// The label, from a fixed set (`unknown` where the record does not say).
+    pub(crate) label: String,
+    /// The count with noise added, shown as at least zero.
+    pub(crate) count: u64,
+}
+
+/// A one-way table over a fixed set of labels: every label is listed, counted or not.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PrivateTable {
+    /// e.g. `by_gender`, `forced_labour`.
+    pub(crate) name: String,
+    /// Every label with its count.
+    pub(crate) cells: Vec<PrivateCell>,
+}
+
+/// A dataset's privacy budget and what releases have spent of it.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct BudgetUse {
+    /// e.g. `victims_registered_2026`: the victim records registered in that year.
+    pub(crate) dataset: String,
+    /// The budget (ε) of the dataset.
+    pub(crate) budget: f64,
+    /// What releases have spent.
+    pub(crate) spent: f64,
+    /// What is left.
+    pub(crate) remaining: f64,
+}
+
+impl From<reporting::BudgetUse> for BudgetUse {
+    fn from(used: reporting::BudgetUse) -> Self {
+        Self {
+            dataset: used.dataset,
+            budget: used.budget,
+            spent: used.spent,
+            remaining: used.remaining,
+        }
+    }
+}
+
+/// Counts released under differential privacy, recorded in both ledgers.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PrivateCounts {
+    /// Which records were counted.
+    pub(crate) scope: Option<Scope>,
+    /// The release's entry in the release ledger.
+    #[schema(format = Uuid)]
+    pub(crate) release_id: String,
+    /// The privacy loss spent from each dataset.
+    pub(crate) epsilon: f64,
+    /// The standard deviation of the noise added to each count.
+    pub(crate) noise_sd: f64,
+    /// The tables.
+    pub(crate) tables: Vec<PrivateTable>,
+    /// The budgets spent from, after this release.
+    pub(crate) budgets: Vec<BudgetUse>,
+    /// When.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub(crate) released_at: Option<OffsetDateTime>,
+}
+
+impl From<reporting::ReleasePrivateCountsResponse> for PrivateCounts {
+    fn from(response: reporting::ReleasePrivateCountsResponse) -> Self {
+        Self {
+            scope: response.scope.map(Scope::from),
+            release_id: response.release_id,
+            epsilon: response.epsilon,
+            noise_sd: response.noise_sd,
+            tables: response
+                .tables
+                .into_iter()
+                .map(|table| PrivateTable {
+                    name: table.name,
+                    cells: table
+                        .cells
+                        .into_iter()
+                        .map(|cell| PrivateCell {
+                            label: cell.label,
+                            count: cell.count,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            budgets: response.budgets.into_iter().map(BudgetUse::from).collect(),
+            released_at: from_timestamp(response.released_at),
+        }
+    }
+}
+
+/// The privacy budget ledger.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PrivacyBudget {
+    /// The budget (ε) of each dataset.
+    pub(crate) budget_per_dataset: f64,
+    /// Datasets that releases have spent from, oldest year first.
+    pub(crate) datasets: Vec<BudgetUse>,
+}
+
+impl From<reporting::GetPrivacyBudgetResponse> for PrivacyBudget {
+    fn from(response: reporting::GetPrivacyBudgetResponse) -> Self {
+        Self {
+            budget_per_dataset: response.budget_per_dataset,
+            datasets: response.datasets.into_iter().map(BudgetUse::from).collect(),
         }
     }
 }

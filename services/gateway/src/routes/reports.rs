@@ -12,8 +12,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use tonic::transport::Channel;
 
 use crate::dto::report::{
-    ExportCtdc, Indicators, IndicatorsFormat, IndicatorsQuery, ReleaseList, ReleaseQuery, Summary,
-    SummaryQuery,
+    ExportCtdc, Indicators, IndicatorsFormat, IndicatorsQuery, PrivacyBudget, PrivateCounts,
+    PrivateCountsRequest, ReleaseList, ReleaseQuery, Summary, SummaryQuery,
 };
 use crate::error::backend_error;
 use crate::extract::{Caller, Json, Query};
@@ -252,4 +252,61 @@ pub(crate) async fn list_releases(
         .await
         .map_err(backend_error(BACKEND))?;
     Ok(Json(ReleaseList::from(response.into_inner())))
+}
+
+/// Victim counts of a period under differential privacy: one-way tables (year,
+/// gender, age band, majority status, each form of exploitation) over fixed labels,
+/// each count with discrete Laplace noise. Spends `epsilon` from the privacy budget
+/// of each calendar year the period touches; refused with `409` when a year's budget
+/// would be exceeded. Recorded in the release ledger.
+#[utoipa::path(
+    post,
+    path = "/v1/releases/private_counts",
+    tag = "reports",
+    request_body = PrivateCountsRequest,
+    responses(
+        (status = 201, description = "The counts, recorded in the release and privacy budget ledgers", body = PrivateCounts),
+        CommonErrors,
+        BodyErrors,
+    )
+)]
+#[tracing::instrument(name = "release_private_counts", skip_all)]
+pub(crate) async fn release_private_counts(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<PrivateCountsRequest>,
+) -> Result<(StatusCode, Json<PrivateCounts>), HavenError> {
+    let request = caller.grpc_request(body.into_proto()?)?;
+    let response = reporting(&state)
+        .release_private_counts(request)
+        .await
+        .map_err(backend_error(BACKEND))?;
+    Ok((
+        StatusCode::CREATED,
+        Json(PrivateCounts::from(response.into_inner())),
+    ))
+}
+
+/// The privacy budget ledger: the budget of each dataset (the victim records of one
+/// calendar year) and what releases under differential privacy have spent of it.
+#[utoipa::path(
+    get,
+    path = "/v1/privacy_budget",
+    tag = "reports",
+    responses(
+        (status = 200, description = "The privacy budget ledger", body = PrivacyBudget),
+        CommonErrors,
+    )
+)]
+#[tracing::instrument(name = "get_privacy_budget", skip_all)]
+pub(crate) async fn get_privacy_budget(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<PrivacyBudget>, HavenError> {
+    let request = caller.grpc_request(reporting::GetPrivacyBudgetRequest {})?;
+    let response = reporting(&state)
+        .get_privacy_budget(request)
+        .await
+        .map_err(backend_error(BACKEND))?;
+    Ok(Json(PrivacyBudget::from(response.into_inner())))
 }

@@ -183,7 +183,41 @@ impl ReportingService for FakeReporting {
                 released_by: "user-7".to_owned(),
                 organization_id: "0b8f6f5e-7a4c-4f4e-9a57-6a9f2b1d3c4e".to_owned(),
                 released_at: timestamp(1_767_320_000),
+                epsilon: None,
             }],
+        }))
+    }
+
+    async fn release_private_counts(
+        &self,
+        request: Request<reporting::ReleasePrivateCountsRequest>,
+    ) -> Result<Response<reporting::ReleasePrivateCountsResponse>, Status> {
+        let body = self.keep("release_private_counts", request);
+        Ok(Response::new(reporting::ReleasePrivateCountsResponse {
+            scope: body.scope,
+            release_id: RELEASE_ID.to_owned(),
+            epsilon: body.epsilon,
+            noise_sd: 9.9,
+            tables: vec![reporting::PrivateTable {
+                name: "by_gender".to_owned(),
+                cells: vec![reporting::PrivateCell {
+                    label: "Female".to_owned(),
+                    count: 41,
+                }],
+            }],
+            budgets: Vec::new(),
+            released_at: timestamp(1_767_320_000),
+        }))
+    }
+
+    async fn get_privacy_budget(
+        &self,
+        request: Request<reporting::GetPrivacyBudgetRequest>,
+    ) -> Result<Response<reporting::GetPrivacyBudgetResponse>, Status> {
+        self.keep("get_privacy_budget", request);
+        Ok(Response::new(reporting::GetPrivacyBudgetResponse {
+            budget_per_dataset: 1.0,
+            datasets: Vec::new(),
         }))
     }
 }

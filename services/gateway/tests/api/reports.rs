@@ -335,7 +335,7 @@ async fn the_ledger_lists_releases_with_their_parameters_as_an_object() {
             "parameters": {"k": 5, "scope": {"from": "2026-01-01", "to": "2026-03-31"}},
             "rows": 1, "withheld": 3, "sha256": EXPORT_SHA256, "released_by": "user-7",
             "organization_id": "0b8f6f5e-7a4c-4f4e-9a57-6a9f2b1d3c4e",
-            "released_at": "2026-01-02T02:13:20Z",
+            "released_at": "2026-01-02T02:13:20Z", "epsilon": null,
         }]})
     );
     assert_eq!(
