@@ -762,7 +762,11 @@ async fn private_counts_spend_the_budget_and_are_refused_past_it(backend: Backen
         ),
         (
             json!({"from": "2000-01-01", "to": today.to_string(), "epsilon": 0.5}),
-            "scope.to",
+            "to",
+        ),
+        (
+            json!({"from": format!("{year}-01-01"), "to": today.to_string(), "region": "Atlantis", "epsilon": 0.5}),
+            "region",
         ),
     ] {
         let response = stack

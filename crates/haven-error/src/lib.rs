@@ -249,6 +249,20 @@ impl HavenError {
         self
     }
 
+    /// The same error with `prefix` taken off the fields it names (in the message
+    /// too): a REST face whose fields are flat answers a backend that nests them,
+    /// e.g. `scope.region` as `region`.
+    #[must_use]
+    pub fn without_field_prefix(mut self, prefix: &str) -> Self {
+        for violation in &mut self.violations {
+            if let Some(flat) = violation.field.strip_prefix(prefix) {
+                violation.field = flat.to_owned();
+            }
+        }
+        self.message = self.message.replace(&format!("`{prefix}"), "`");
+        self
+    }
+
     /// The code.
     pub fn code(&self) -> ErrorCode {
         self.code

@@ -51,6 +51,12 @@ fn reporting(state: &AppState) -> ReportingServiceClient<Channel> {
     ReportingServiceClient::new(state.backends().reporting.channel.clone())
 }
 
+/// A reporting error as REST answers it: the scope's fields are flat here (`region`,
+/// not `scope.region`).
+fn reporting_error(status: tonic::Status) -> HavenError {
+    backend_error(BACKEND)(status).without_field_prefix("scope.")
+}
+
 /// `status` with a CSV body.
 fn csv(status: StatusCode, body: String) -> Response {
     (
@@ -86,7 +92,7 @@ pub(crate) async fn get_summary(
     let response = reporting(&state)
         .get_summary(request)
         .await
-        .map_err(backend_error(BACKEND))?;
+        .map_err(reporting_error)?;
     Ok(Json(Summary::from(response.into_inner())))
 }
 
@@ -128,7 +134,7 @@ pub(crate) async fn get_indicators(
     let response = reporting(&state)
         .get_indicators(request)
         .await
-        .map_err(backend_error(BACKEND))?;
+        .map_err(reporting_error)?;
     let indicators = Indicators::from(response.into_inner());
     Ok(match format {
         IndicatorsFormat::Json => Json(indicators).into_response(),
@@ -181,13 +187,13 @@ pub(crate) async fn export_ctdc(
     let mut parts = reporting(&state)
         .export_ctdc(request)
         .await
-        .map_err(backend_error(BACKEND))?
+        .map_err(reporting_error)?
         .into_inner();
     // The summary comes first; the file follows in parts, passed on as they come.
     let export = parts
         .message()
         .await
-        .map_err(backend_error(BACKEND))?
+        .map_err(reporting_error)?
         .and_then(|part| part.summary)
         .ok_or_else(|| crate::dto::missing_in_response("export summary"))?;
     tracing::info!(
@@ -250,7 +256,7 @@ pub(crate) async fn list_releases(
     let response = reporting(&state)
         .list_releases(request)
         .await
-        .map_err(backend_error(BACKEND))?;
+        .map_err(reporting_error)?;
     Ok(Json(ReleaseList::from(response.into_inner())))
 }
 
@@ -280,7 +286,7 @@ pub(crate) async fn release_private_counts(
     let response = reporting(&state)
         .release_private_counts(request)
         .await
-        .map_err(backend_error(BACKEND))?;
+        .map_err(reporting_error)?;
     Ok((
         StatusCode::CREATED,
         Json(PrivateCounts::from(response.into_inner())),
@@ -307,6 +313,6 @@ pub(crate) async fn get_privacy_budget(
     let response = reporting(&state)
         .get_privacy_budget(request)
         .await
-        .map_err(backend_error(BACKEND))?;
+        .map_err(reporting_error)?;
     Ok(Json(PrivacyBudget::from(response.into_inner())))
 }
