@@ -79,6 +79,16 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     /// Seconds to wait for a connection before failing a request.
     pub acquire_timeout_seconds: u64,
+    /// Milliseconds a statement may wait for a lock (a row, the audit chain, the
+    /// outbox, SQLite's writer) before the request fails as unavailable (`503`, to be
+    /// retried). Below `gateway.request_timeout_ms`, so that a request stuck behind a
+    /// lock answers before the gateway gives up on it.
+    #[serde(default = "default_lock_timeout_ms")]
+    pub lock_timeout_ms: u64,
+}
+
+fn default_lock_timeout_ms() -> u64 {
+    5_000
 }
 
 /// How tokens are validated.
@@ -388,6 +398,7 @@ impl Default for Settings {
                 url: None,
                 max_connections: 8,
                 acquire_timeout_seconds: 5,
+                lock_timeout_ms: default_lock_timeout_ms(),
             },
             auth: AuthSettings {
                 issuer: "haven".to_owned(),
@@ -556,6 +567,14 @@ impl Settings {
         }
         if self.gateway.request_timeout_ms == 0 {
             return Err(invalid("gateway.request_timeout_ms", "must be at least 1"));
+        }
+        if self.database.lock_timeout_ms == 0
+            || self.database.lock_timeout_ms >= self.gateway.request_timeout_ms
+        {
+            return Err(invalid(
+                "database.lock_timeout_ms",
+                "must be at least 1 and below gateway.request_timeout_ms",
+            ));
         }
         for origin in &self.gateway.cors_allowed_origins {
             if origin == "*" {

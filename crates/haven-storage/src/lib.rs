@@ -51,12 +51,26 @@ impl Database {
         service: &str,
         migrations: &[MigrationSet],
     ) -> anyhow::Result<Self> {
-        let database = match &settings.database.url {
-            Some(url) => Self::connect_postgres(settings, url.expose(), service).await?,
-            None => Self::connect_sqlite(settings, service).await?,
-        };
-        database.migrate(migrations).await?;
-        Ok(database)
+        match &settings.database.url {
+            Some(url) => {
+                // Migrations wait for their locks (the migration lock of a replica
+                // starting at the same time, tables busy with requests) as long as
+                // they must: they run on connections without the lock timeout that
+                // bounds requests.
+                let migrating =
+                    Self::connect_postgres(settings, url.expose(), service, Waits::Unbounded)
+                        .await?;
+                let migrated = migrating.migrate(migrations).await;
+                migrating.close().await;
+                migrated?;
+                Self::connect_postgres(settings, url.expose(), service, Waits::Bounded).await
+            }
+            None => {
+                let database = Self::connect_sqlite(settings, service).await?;
+                database.migrate(migrations).await?;
+                Ok(database)
+            }
+        }
     }
 
     async fn connect_sqlite(settings: &Settings, service: &str) -> anyhow::Result<Self> {
@@ -72,7 +86,9 @@ impl Database {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
+            // A writer waits this long for the single write lock, then the request
+            // fails as unavailable (503) rather than outliving its deadline.
+            .busy_timeout(Duration::from_millis(settings.database.lock_timeout_ms))
             .foreign_keys(true)
             // Deleted and overwritten content is zeroed in the file, not left in free
             // space: erasure must leave no copy of a destroyed key behind.
@@ -92,6 +108,7 @@ impl Database {
         settings: &Settings,
         url: &str,
         schema: &str,
+        waits: Waits,
     ) -> anyhow::Result<Self> {
         debug_assert!(schema.chars().all(|c| c.is_ascii_lowercase()));
         let base = PgConnectOptions::from_str(url).map_err(|error| {
@@ -117,7 +134,22 @@ impl Database {
             return Err(anyhow::anyhow!("cannot create schema {schema}: {error}"));
         }
         bootstrap.close().await;
-        let options = base.options([("search_path", schema)]);
+        // No statement waits for a lock longer than `lock_timeout_ms` (the request then
+        // fails as unavailable, 503, and is retried), and a session that stops
+        // between statements with a transaction open (a frozen process) loses it
+        // after a minute, releasing what it locked.
+        let lock_timeout = settings.database.lock_timeout_ms.to_string();
+        let options = match waits {
+            Waits::Bounded => base.options([
+                ("search_path", schema),
+                ("lock_timeout", lock_timeout.as_str()),
+                (
+                    "idle_in_transaction_session_timeout",
+                    IDLE_IN_TRANSACTION_TIMEOUT_MS,
+                ),
+            ]),
+            Waits::Unbounded => base.options([("search_path", schema)]),
+        };
         let pool = PgPoolOptions::new()
             .max_connections(settings.database.max_connections)
             .acquire_timeout(Duration::from_secs(
@@ -323,7 +355,40 @@ pub fn db_error(error: sqlx::Error) -> HavenError {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
             HavenError::unavailable("the database", error)
         }
+        sqlx::Error::Database(ref database) if is_lock_wait(database.as_ref()) => {
+            HavenError::unavailable("the database (busy)", error)
+        }
         other => HavenError::internal(other),
+    }
+}
+
+/// Whether a pool's statements give up waiting for locks.
+#[derive(Debug, Clone, Copy)]
+enum Waits {
+    /// After `database.lock_timeout_ms`: the pool of requests.
+    Bounded,
+    /// Never: the pool of migrations.
+    Unbounded,
+}
+
+/// Milliseconds a Postgres session may stay idle inside a transaction.
+const IDLE_IN_TRANSACTION_TIMEOUT_MS: &str = "60000";
+
+/// Whether a database error says that a statement gave up waiting for a lock (or was
+/// chosen to break a deadlock): nothing was written, and the request may be retried.
+fn is_lock_wait(error: &dyn sqlx::error::DatabaseError) -> bool {
+    match error.code().as_deref() {
+        // Postgres: lock_not_available (lock_timeout), deadlock_detected, and a
+        // session ended for idling in a transaction.
+        Some("55P03" | "40P01" | "25P03") => true,
+        // SQLite: SQLITE_BUSY and its extended codes (busy_timeout passed).
+        Some(code) => {
+            error
+                .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+                .is_some()
+                && code.parse::<u32>().is_ok_and(|code| code & 0xff == 5)
+        }
+        None => false,
     }
 }
 
