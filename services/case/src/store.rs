@@ -204,6 +204,7 @@ pub trait CaseStore: EventSink + Send + Sync + std::fmt::Debug {
         stage: CaseStage,
     ) -> HavenResult<Option<Case>>;
     /// Records an assessment of a case inside `scope`. Audited. `None` if not in scope.
+    #[allow(clippy::too_many_arguments)]
     async fn add_assessment(
         &self,
         context: &AuditContext,
@@ -347,6 +348,7 @@ pub trait CaseStore: EventSink + Send + Sync + std::fmt::Debug {
         case_id: Uuid,
     ) -> HavenResult<Option<Vec<Payment>>>;
     /// Schedules a follow-up.
+    #[allow(clippy::too_many_arguments)]
     async fn schedule_follow_up(
         &self,
         context: &AuditContext,
@@ -1410,6 +1412,7 @@ macro_rules! case_store {
             }
 
             #[tracing::instrument(skip_all, fields(case_id = %case_id))]
+            #[allow(clippy::too_many_arguments)]
             async fn add_assessment(
                 &self,
                 context: &AuditContext,
@@ -2160,6 +2163,7 @@ macro_rules! case_store {
             }
 
             #[tracing::instrument(skip_all, fields(case_id = %case_id))]
+            #[allow(clippy::too_many_arguments)]
             async fn schedule_follow_up(
                 &self,
                 context: &AuditContext,
