@@ -239,7 +239,7 @@ async fn the_openapi_document_offers_the_header_on_keyed_creates_only() {
         assert_eq!(parameter["schema"]["maxLength"], 128);
         for status in ["409", "422"] {
             assert!(
-                operation["responses"][status]["content"]["application/problem+json"].is_object(),
+                operation["responses"][status].is_object(),
                 "POST {path} {status}"
             );
         }
