@@ -579,6 +579,7 @@ async fn a_facility_created_over_grpc_is_active_unless_told_otherwise(stack: Tes
             pb::CreateFacilityRequest {
                 organization_id: String::new(),
                 details: Some(details),
+                ..Default::default()
             },
             &coordinator,
         )

@@ -5,6 +5,7 @@
 //! with `search_path`). Each service keeps one storage implementation per backend;
 //! this crate gives them the pool, migrations and transaction helpers.
 
+pub mod idempotency;
 #[cfg(feature = "testing")]
 pub mod testing;
 

@@ -15,6 +15,7 @@ use haven_proto::case::v1 as pb;
 use haven_proto::case::v1::case_service_server::CaseService;
 use haven_proto::common::v1::PageResponse;
 use haven_storage::cursor;
+use haven_storage::idempotency::CallerKey;
 
 use time::OffsetDateTime;
 
@@ -365,7 +366,10 @@ impl CaseService for CaseApi {
         request: Request<pb::AddAssessmentRequest>,
     ) -> Result<Response<pb::AddAssessmentResponse>, Status> {
         let context = AuditContext::from_request(&request, Action::CaseUpdate)?;
-        let message = request.into_inner();
+        let mut message = request.into_inner();
+        let once = caller_key(&context, "assessment.add", &mut message, |message| {
+            &mut message.idempotency_key
+        })?;
         let case_id = parse_id("case_id", &message.case_id)?;
         let kind = pb::AssessmentKind::try_from(message.kind)
             .ok()
@@ -412,11 +416,20 @@ impl CaseService for CaseApi {
         let scope = Scope::of(&context.principal);
         let assessment = self
             .store
-            .add_assessment(&context, scope, case_id, kind, scores, assessed_at)
+            .add_assessment(
+                &context,
+                scope,
+                case_id,
+                kind,
+                scores,
+                assessed_at,
+                once.as_ref(),
+            )
             .await?
             .ok_or_else(|| HavenError::not_found("case"))?;
         Ok(Response::new(pb::AddAssessmentResponse {
-            assessment: Some(assessment.to_proto()),
+            assessment: Some(assessment.record.to_proto()),
+            replayed: assessment.replayed,
         }))
     }
 
@@ -709,7 +722,10 @@ impl CaseService for CaseApi {
         request: Request<pb::AddServiceRequest>,
     ) -> Result<Response<pb::AddServiceResponse>, Status> {
         let context = AuditContext::from_request(&request, Action::CaseUpdate)?;
-        let message = request.into_inner();
+        let mut message = request.into_inner();
+        let once = caller_key(&context, "service.add", &mut message, |message| {
+            &mut message.idempotency_key
+        })?;
         let case_id = parse_id("case_id", &message.case_id)?;
         let new = NewService {
             service_type: required_enum(message.r#type, "type", |value| {
@@ -738,11 +754,18 @@ impl CaseService for CaseApi {
         }
         let service = self
             .store
-            .add_service(&context, Scope::of(&context.principal), case_id, new)
+            .add_service(
+                &context,
+                Scope::of(&context.principal),
+                case_id,
+                new,
+                once.as_ref(),
+            )
             .await?
             .ok_or_else(not_found_case)?;
         Ok(Response::new(pb::AddServiceResponse {
-            service: Some(service.to_proto()),
+            service: Some(service.record.to_proto()),
+            replayed: service.replayed,
         }))
     }
 
@@ -802,7 +825,10 @@ impl CaseService for CaseApi {
         request: Request<pb::RecordPaymentRequest>,
     ) -> Result<Response<pb::RecordPaymentResponse>, Status> {
         let context = AuditContext::from_request(&request, Action::CaseUpdate)?;
-        let message = request.into_inner();
+        let mut message = request.into_inner();
+        let once = caller_key(&context, "payment.record", &mut message, |message| {
+            &mut message.idempotency_key
+        })?;
         let case_id = parse_id("case_id", &message.case_id)?;
         let paid_on = date_field("paid_on", &message.paid_on)?;
         let purpose = required_text("purpose", &message.purpose, 200)?;
@@ -849,11 +875,18 @@ impl CaseService for CaseApi {
         };
         let payment = self
             .store
-            .record_payment(&context, Scope::of(&context.principal), case_id, new)
+            .record_payment(
+                &context,
+                Scope::of(&context.principal),
+                case_id,
+                new,
+                once.as_ref(),
+            )
             .await?
             .ok_or_else(not_found_case)?;
         Ok(Response::new(pb::RecordPaymentResponse {
-            payment: Some(payment.to_proto()),
+            payment: Some(payment.record.to_proto()),
+            replayed: payment.replayed,
         }))
     }
 
@@ -885,7 +918,10 @@ impl CaseService for CaseApi {
         request: Request<pb::ScheduleFollowUpRequest>,
     ) -> Result<Response<pb::ScheduleFollowUpResponse>, Status> {
         let context = AuditContext::from_request(&request, Action::CaseUpdate)?;
-        let message = request.into_inner();
+        let mut message = request.into_inner();
+        let once = caller_key(&context, "follow_up.schedule", &mut message, |message| {
+            &mut message.idempotency_key
+        })?;
         let case_id = parse_id("case_id", &message.case_id)?;
         let kind = required_enum(message.kind, "kind", |value| {
             pb::FollowUpKind::try_from(value)
@@ -906,11 +942,13 @@ impl CaseService for CaseApi {
                 kind,
                 due_on,
                 &assigned_to,
+                once.as_ref(),
             )
             .await?
             .ok_or_else(not_found_case)?;
         Ok(Response::new(pb::ScheduleFollowUpResponse {
-            follow_up: Some(follow_up.to_proto(OffsetDateTime::now_utc().date())),
+            follow_up: Some(follow_up.record.to_proto(OffsetDateTime::now_utc().date())),
+            replayed: follow_up.replayed,
         }))
     }
 
@@ -1167,4 +1205,20 @@ impl CaseService for CaseApi {
                 .collect(),
         }))
     }
+}
+
+/// The caller's idempotency key of a create, taken out of `message`.
+fn caller_key<M: prost::Message>(
+    context: &AuditContext,
+    operation: &str,
+    message: &mut M,
+    key_field: impl FnOnce(&mut M) -> &mut String,
+) -> Result<Option<CallerKey>, HavenError> {
+    CallerKey::from_message(
+        context.principal.organization_id,
+        &context.principal.subject,
+        operation,
+        message,
+        key_field,
+    )
 }

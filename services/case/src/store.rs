@@ -17,6 +17,7 @@ use haven_auth::Scope;
 use haven_error::{ErrorCode, HavenError, HavenResult};
 use haven_events::fields::payload_for_roles;
 use haven_events::{EventSignal, NewEvent, OutboxWrite};
+use haven_storage::idempotency::{CallerKey, Claim, Created, claim};
 use haven_storage::{Database, ForgetDeleted, WritePool, db_error, is_unique_violation};
 
 use haven_auth::Action;
@@ -203,6 +204,7 @@ pub trait CaseStore: EventSink + Send + Sync + std::fmt::Debug {
         stage: CaseStage,
     ) -> HavenResult<Option<Case>>;
     /// Records an assessment of a case inside `scope`. Audited. `None` if not in scope.
+    #[allow(clippy::too_many_arguments)]
     async fn add_assessment(
         &self,
         context: &AuditContext,
@@ -211,7 +213,8 @@ pub trait CaseStore: EventSink + Send + Sync + std::fmt::Debug {
         kind: AssessmentKind,
         scores: Vec<(NeedDomain, u8)>,
         assessed_at: OffsetDateTime,
-    ) -> HavenResult<Option<Assessment>>;
+        once: Option<&CallerKey>,
+    ) -> HavenResult<Option<Created<Assessment>>>;
     /// The assessments of a case inside `scope`, oldest first. Audited as a read.
     async fn list_assessments(
         &self,
@@ -309,7 +312,8 @@ pub trait CaseStore: EventSink + Send + Sync + std::fmt::Debug {
         scope: Scope,
         case_id: Uuid,
         new: NewService,
-    ) -> HavenResult<Option<ServiceDelivery>>;
+        once: Option<&CallerKey>,
+    ) -> HavenResult<Option<Created<ServiceDelivery>>>;
     /// Changes a service at `expected_version`.
     async fn update_service(
         &self,
@@ -334,7 +338,8 @@ pub trait CaseStore: EventSink + Send + Sync + std::fmt::Debug {
         scope: Scope,
         case_id: Uuid,
         new: NewPayment,
-    ) -> HavenResult<Option<Payment>>;
+        once: Option<&CallerKey>,
+    ) -> HavenResult<Option<Created<Payment>>>;
     /// The cash ledger of a case, oldest first.
     async fn list_payments(
         &self,
@@ -343,6 +348,7 @@ pub trait CaseStore: EventSink + Send + Sync + std::fmt::Debug {
         case_id: Uuid,
     ) -> HavenResult<Option<Vec<Payment>>>;
     /// Schedules a follow-up.
+    #[allow(clippy::too_many_arguments)]
     async fn schedule_follow_up(
         &self,
         context: &AuditContext,
@@ -351,7 +357,8 @@ pub trait CaseStore: EventSink + Send + Sync + std::fmt::Debug {
         kind: FollowUpKind,
         due_on: Date,
         assigned_to: &str,
-    ) -> HavenResult<Option<FollowUp>>;
+        once: Option<&CallerKey>,
+    ) -> HavenResult<Option<Created<FollowUp>>>;
     /// Records what came of a follow-up, once.
     #[allow(clippy::too_many_arguments)]
     async fn record_follow_up_outcome(
@@ -457,6 +464,11 @@ pub fn open(
             options,
         }),
     }
+}
+
+/// The id an idempotency key recorded.
+fn replayed_id(record_id: &str) -> HavenResult<Uuid> {
+    Uuid::parse_str(record_id).map_err(|_| corrupt("idempotency key"))
 }
 
 fn corrupt(what: &str) -> HavenError {
@@ -915,6 +927,7 @@ const LIST_CASES: &str = concat!(
      ORDER BY c.seq LIMIT $4"
 );
 const SELECT_ASSESSMENTS: &str = "SELECT id, case_id, kind, scores, assessed_at, assessed_by FROM assessments WHERE case_id = $1 ORDER BY seq";
+const SELECT_ASSESSMENT: &str = "SELECT id, case_id, kind, scores, assessed_at, assessed_by FROM assessments WHERE case_id = $1 AND id = $2";
 const NEXT_CODE_NUMBER: &str = "INSERT INTO case_code_counters (year, last) VALUES ($1, 1) \
     ON CONFLICT (year) DO UPDATE SET last = case_code_counters.last + 1 RETURNING last";
 const INSERT_CASE: &str = "INSERT INTO cases (id, code, organization_id, screening_id, status, stage, opened_at, version, person_id) \
@@ -1399,6 +1412,7 @@ macro_rules! case_store {
             }
 
             #[tracing::instrument(skip_all, fields(case_id = %case_id))]
+            #[allow(clippy::too_many_arguments)]
             async fn add_assessment(
                 &self,
                 context: &AuditContext,
@@ -1407,14 +1421,28 @@ macro_rules! case_store {
                 kind: AssessmentKind,
                 scores: Vec<(NeedDomain, u8)>,
                 assessed_at: OffsetDateTime,
-            ) -> HavenResult<Option<Assessment>> {
+                once: Option<&CallerKey>,
+            ) -> HavenResult<Option<Created<Assessment>>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let id = Uuid::now_v7();
+                let claimed = claim(&mut *tx, once, &id.to_string()).await?;
                 let Some(case) = self.load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                if let Claim::Replay(earlier) = claimed {
+                    let row: Option<AssessmentRow> = sqlx::query_as(SELECT_ASSESSMENT)
+                        .bind(case_id)
+                        .bind(replayed_id(&earlier)?)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    let assessment = row.map(Assessment::try_from).transpose()?.ok_or_else(|| corrupt("assessment"))?;
+                    Self::record(&mut tx, context, "case.read", &case, None).await?;
+                    tx.commit().await.map_err(db_error)?;
+                    return Ok(Some(Created::replay(assessment)));
+                }
                 open_case_required(&case)?;
                 let by_domain: std::collections::BTreeMap<&str, u8> =
                     scores.iter().map(|(domain, score)| (domain.as_str(), *score)).collect();
                 let json = serde_json::to_string(&by_domain).map_err(HavenError::internal)?;
-                let id = Uuid::now_v7();
                 sqlx::query(
                     "INSERT INTO assessments (id, case_id, kind, scores, assessed_at, assessed_by) VALUES ($1, $2, $3, $4, $5, $6)",
                 )
@@ -1434,14 +1462,14 @@ macro_rules! case_store {
                 self.signal.notify();
                 let mut scores = scores;
                 scores.sort_by_key(|(domain, _)| *domain);
-                Ok(Some(Assessment {
+                Ok(Some(Created::new(Assessment {
                     id,
                     case_id,
                     kind,
                     scores,
                     assessed_at,
                     assessed_by: context.principal.subject.clone(),
-                }))
+                })))
             }
 
             #[tracing::instrument(skip_all, fields(case_id = %case_id))]
@@ -1902,11 +1930,19 @@ macro_rules! case_store {
                 scope: Scope,
                 case_id: Uuid,
                 new: NewService,
-            ) -> HavenResult<Option<ServiceDelivery>> {
+                once: Option<&CallerKey>,
+            ) -> HavenResult<Option<Created<ServiceDelivery>>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(case) = self.load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
-                open_case_required(&case)?;
                 let id = Uuid::now_v7();
+                let claimed = claim(&mut *tx, once, &id.to_string()).await?;
+                let Some(case) = self.load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                if let Claim::Replay(earlier) = claimed {
+                    let service = Self::load_service(&mut tx, case_id, replayed_id(&earlier)?).await?.ok_or_else(|| corrupt("service"))?;
+                    Self::record(&mut tx, context, "case.read", &case, None).await?;
+                    tx.commit().await.map_err(db_error)?;
+                    return Ok(Some(Created::replay(service)));
+                }
+                open_case_required(&case)?;
                 sqlx::query(
                     "INSERT INTO case_services (id, case_id, service_type, provider_organization_id, planned_on, started_on, ended_on, \
                      status, version, recorded_at, recorded_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $10)",
@@ -1934,7 +1970,7 @@ macro_rules! case_store {
                 let service = Self::load_service(&mut tx, case_id, id).await?.ok_or_else(|| corrupt("service"))?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
-                Ok(Some(service))
+                Ok(Some(Created::new(service)))
             }
 
             #[tracing::instrument(skip_all, fields(case_id = %case_id, service_id = %id))]
@@ -2018,9 +2054,26 @@ macro_rules! case_store {
                 scope: Scope,
                 case_id: Uuid,
                 new: NewPayment,
-            ) -> HavenResult<Option<Payment>> {
+                once: Option<&CallerKey>,
+            ) -> HavenResult<Option<Created<Payment>>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let id = Uuid::now_v7();
+                let claimed = claim(&mut *tx, once, &id.to_string()).await?;
                 let Some(case) = self.load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                if let Claim::Replay(earlier) = claimed {
+                    let row: Option<PaymentRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!("{SELECT_PAYMENTS} AND id = $2")))
+                        .bind(case_id)
+                        .bind(replayed_id(&earlier)?)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(db_error)?;
+                    let row = row.ok_or_else(|| corrupt("payment"))?;
+                    let receipt = Self::record(&mut tx, context, "case.read", &case, None).await?;
+                    let key = self.opened_key(&mut tx, &receipt, case_id).await?;
+                    let payment = row.into_payment(key.as_ref())?;
+                    tx.commit().await.map_err(db_error)?;
+                    return Ok(Some(Created::replay(payment)));
+                }
                 let key = self.text_key(&mut tx, case_id).await?;
                 let (amount, currency, paid_on, purpose, service_id, reverses) = match new {
                     NewPayment::Payment { amount, currency, paid_on, purpose, service_id } => {
@@ -2050,7 +2103,6 @@ macro_rules! case_store {
                         (Amount(-original.amount.0), original.currency, paid_on, purpose, original.service_id, Some(payment_id))
                     }
                 };
-                let id = Uuid::now_v7();
                 let sealed_purpose = CaseText::PaymentPurpose.seal(key.as_ref(), &TextRow::id(id), &purpose)?;
                 let inserted = sqlx::query(
                     "INSERT INTO payments (id, case_id, amount_minor, currency, paid_on, purpose, purpose_encrypted, service_id, \
@@ -2092,7 +2144,7 @@ macro_rules! case_store {
                 let payment = row.into_payment(key.as_ref())?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
-                Ok(Some(payment))
+                Ok(Some(Created::new(payment)))
             }
 
             #[tracing::instrument(skip_all, fields(case_id = %case_id))]
@@ -2111,6 +2163,7 @@ macro_rules! case_store {
             }
 
             #[tracing::instrument(skip_all, fields(case_id = %case_id))]
+            #[allow(clippy::too_many_arguments)]
             async fn schedule_follow_up(
                 &self,
                 context: &AuditContext,
@@ -2119,11 +2172,20 @@ macro_rules! case_store {
                 kind: FollowUpKind,
                 due_on: Date,
                 assigned_to: &str,
-            ) -> HavenResult<Option<FollowUp>> {
+                once: Option<&CallerKey>,
+            ) -> HavenResult<Option<Created<FollowUp>>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
-                let Some(case) = self.load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
-                open_case_required(&case)?;
                 let id = Uuid::now_v7();
+                let claimed = claim(&mut *tx, once, &id.to_string()).await?;
+                let Some(case) = self.load(&mut tx, context, scope, case_id).await? else { return Ok(None) };
+                if let Claim::Replay(earlier) = claimed {
+                    let follow_up =
+                        Self::load_follow_up(&mut tx, case_id, replayed_id(&earlier)?).await?.ok_or_else(|| corrupt("follow-up"))?;
+                    Self::record(&mut tx, context, "case.read", &case, None).await?;
+                    tx.commit().await.map_err(db_error)?;
+                    return Ok(Some(Created::replay(follow_up)));
+                }
+                open_case_required(&case)?;
                 sqlx::query("INSERT INTO follow_ups (id, case_id, kind, due_on, assigned_to, version) VALUES ($1, $2, $3, $4, $5, 1)")
                     .bind(id)
                     .bind(case_id)
@@ -2138,7 +2200,7 @@ macro_rules! case_store {
                 let follow_up = Self::load_follow_up(&mut tx, case_id, id).await?.ok_or_else(|| corrupt("follow-up"))?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
-                Ok(Some(follow_up))
+                Ok(Some(Created::new(follow_up)))
             }
 
             #[tracing::instrument(skip_all, fields(case_id = %case_id, follow_up_id = %id))]

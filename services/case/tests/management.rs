@@ -123,8 +123,9 @@ impl Fixture {
             status,
         };
         self.store
-            .add_service(&self.worker(), self.scope(), case.id, new)
+            .add_service(&self.worker(), self.scope(), case.id, new, None)
             .await
+            .map(|created| created.map(|created| created.record))
             .unwrap()
             .unwrap()
             .id
@@ -447,8 +448,10 @@ async fn closure_waits_for_services_and_approval_and_a_closed_case_reopens(fixtu
             FollowUpKind::Call,
             today(),
             "aysel",
+            None,
         )
         .await
+        .map(|created| created.map(|created| created.record))
         .unwrap_err();
     assert_eq!(refused.code(), ErrorCode::Conflict);
 
@@ -725,20 +728,23 @@ async fn the_ledger_totals_payments_and_reversals(fixture: Fixture) {
     };
     let first = fixture
         .store
-        .record_payment(&worker, scope, case.id, pay("150.00", "AZN"))
+        .record_payment(&worker, scope, case.id, pay("150.00", "AZN"), None)
         .await
+        .map(|created| created.map(|created| created.record))
         .unwrap()
         .unwrap();
     fixture
         .store
-        .record_payment(&worker, scope, case.id, pay("49.50", "AZN"))
+        .record_payment(&worker, scope, case.id, pay("49.50", "AZN"), None)
         .await
+        .map(|created| created.map(|created| created.record))
         .unwrap()
         .unwrap();
     fixture
         .store
-        .record_payment(&worker, scope, case.id, pay("20", "USD"))
+        .record_payment(&worker, scope, case.id, pay("20", "USD"), None)
         .await
+        .map(|created| created.map(|created| created.record))
         .unwrap()
         .unwrap();
     let reversal = NewPayment::Reversal {
@@ -748,15 +754,17 @@ async fn the_ledger_totals_payments_and_reversals(fixture: Fixture) {
     };
     let reversed = fixture
         .store
-        .record_payment(&worker, scope, case.id, reversal.clone())
+        .record_payment(&worker, scope, case.id, reversal.clone(), None)
         .await
+        .map(|created| created.map(|created| created.record))
         .unwrap()
         .unwrap();
     assert_eq!(reversed.amount, Amount(-15_000));
     let twice = fixture
         .store
-        .record_payment(&worker, scope, case.id, reversal)
+        .record_payment(&worker, scope, case.id, reversal, None)
         .await
+        .map(|created| created.map(|created| created.record))
         .unwrap_err();
     assert_eq!(twice.code(), ErrorCode::Conflict);
     let not_cash = fixture.add_service(&case, ServiceStatus::Planned).await;
@@ -773,8 +781,10 @@ async fn the_ledger_totals_payments_and_reversals(fixture: Fixture) {
                 purpose: "rent".into(),
                 service_id: Some(not_cash),
             },
+            None,
         )
         .await
+        .map(|created| created.map(|created| created.record))
         .unwrap_err();
     assert_eq!(wrong_service.code(), ErrorCode::InvalidArgument);
 
@@ -853,8 +863,10 @@ async fn lists_filter_by_caseworker_risk_stage_and_overdue_work(fixture: Fixture
             FollowUpKind::Visit,
             yesterday,
             "aysel",
+            None,
         )
         .await
+        .map(|created| created.map(|created| created.record))
         .unwrap()
         .unwrap();
     fixture
@@ -866,8 +878,10 @@ async fn lists_filter_by_caseworker_risk_stage_and_overdue_work(fixture: Fixture
             FollowUpKind::Call,
             today() + Duration::days(7),
             "nigar",
+            None,
         )
         .await
+        .map(|created| created.map(|created| created.record))
         .unwrap()
         .unwrap();
     let plan = fixture

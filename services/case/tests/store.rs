@@ -413,8 +413,10 @@ async fn assessments_repeat_over_time_and_stay_in_scope(fixture: Fixture) {
             AssessmentKind::Individual,
             first.clone(),
             now - time::Duration::days(60),
+            None,
         )
         .await
+        .map(|created| created.map(|created| created.record))
         .unwrap()
         .unwrap();
     fixture
@@ -426,8 +428,10 @@ async fn assessments_repeat_over_time_and_stay_in_scope(fixture: Fixture) {
             AssessmentKind::Individual,
             later.clone(),
             now,
+            None,
         )
         .await
+        .map(|created| created.map(|created| created.record))
         .unwrap()
         .unwrap();
     let listed = fixture
@@ -458,9 +462,11 @@ async fn assessments_repeat_over_time_and_stay_in_scope(fixture: Fixture) {
                 case.id,
                 AssessmentKind::Household,
                 vec![(NeedDomain::Legal, 3)],
-                now
+                now,
+                None
             )
             .await
+            .map(|created| created.map(|created| created.record))
             .unwrap()
             .is_none()
     );

@@ -152,8 +152,10 @@ impl Fixture {
                     ended_on: None,
                     status: ServiceStatus::InProgress,
                 },
+                None,
             )
             .await
+            .map(|created| created.map(|created| created.record))
             .unwrap()
             .unwrap();
     }
@@ -294,8 +296,10 @@ impl Fixture {
                     purpose: marker(CaseText::PaymentPurpose),
                     service_id: None,
                 },
+                None,
             )
             .await
+            .map(|created| created.map(|created| created.record))
             .unwrap()
             .unwrap();
         assert_eq!(paid.purpose, marker(CaseText::PaymentPurpose));
@@ -617,8 +621,10 @@ async fn free_texts_read_as_absent_once_the_person_is_erased(fixture: Fixture) {
                 purpose: "Canary after erasure".into(),
                 service_id: None,
             },
+            None,
         )
         .await
+        .map(|created| created.map(|created| created.record))
         .unwrap()
         .unwrap();
     assert_eq!(paid.purpose, "");

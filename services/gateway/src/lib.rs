@@ -16,9 +16,12 @@
 //! - [`AppState`] holds the token verifier, lazy channels to the services and the
 //!   gateway's own database.
 //!
-//! The gateway holds no domain state. Its one database (SQLite file `gateway.db`
-//! under the data directory, or the `gateway` Postgres schema) keeps
-//! `Idempotency-Key` records for a day, so a retried create is answered once.
+//! The gateway holds no domain state. `Idempotency-Key` is forwarded to the service
+//! that owns the record, which keeps it in the record's own transaction. Its one
+//! database (SQLite file `gateway.db` under the data directory, or the `gateway`
+//! Postgres schema) only holds the `idempotency_records` table earlier versions
+//! kept keys in, unused now and left for gateways of an earlier version during a
+//! rolling upgrade.
 
 mod dto;
 mod error;
@@ -65,7 +68,8 @@ const CORS_MAX_AGE: Duration = Duration::from_secs(600);
 /// Name of the gateway's database: SQLite file `gateway.db`, Postgres schema `gateway`.
 pub const SERVICE: &str = "gateway";
 
-/// The gateway's own tables (idempotency records).
+/// The gateway's own tables (`idempotency_records`, unused since keys moved to the
+/// owning services).
 pub const GATEWAY_MIGRATIONS: MigrationSet = MigrationSet {
     table: "_sqlx_migrations",
     sqlite: || sqlx::migrate!("migrations/sqlite"),
@@ -154,7 +158,7 @@ pub fn metrics_app() -> Router {
 
 /// The complete gateway: `/v1` routes, health, OpenAPI and docs, with
 /// every layer (request ids, problem bodies, tracing, metrics, CORS, rate limit,
-/// timeout, body limit, `Idempotency-Key` replay, panic recovery).
+/// timeout, body limit, panic recovery).
 pub fn app(state: AppState) -> Router {
     let (documented, openapi) = routes::documented().split_for_parts();
     let mut openapi = openapi::finish(openapi, &state.gateway().public_url);
@@ -173,12 +177,6 @@ pub fn app(state: AppState) -> Router {
 fn with_layers(router: Router<AppState>, state: &AppState) -> Router<AppState> {
     let body_limit = state.gateway().body_limit_bytes;
     let mut router = router
-        // Innermost: sees the matched route and the verified caller, reads a body
-        // already bounded by the limit, and a timeout or panic drops its claim.
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            idempotency::handle,
-        ))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(CatchPanicLayer::custom(error::PanicToProblem))

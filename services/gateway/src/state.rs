@@ -1,6 +1,7 @@
 //! What every request handler shares: the token verifier, lazy gRPC channels to the
 //! four backends (over TLS for `https://` endpoints), the rate limiter, the gateway's
-//! own database (idempotency records), and the gateway settings.
+//! own database (kept for its readiness check and for a table earlier versions
+//! used), and the gateway settings.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +15,6 @@ use haven_storage::Database;
 use http::HeaderValue;
 use tonic::transport::Channel;
 
-use crate::idempotency::Idempotency;
 use crate::rate_limit::RateLimiter;
 
 /// How long to wait for a TCP (and HTTP/2) connection to a backend.
@@ -81,7 +81,6 @@ struct Shared {
     backends: Backends,
     rate_limiter: RateLimiter,
     database: Database,
-    idempotency: Idempotency,
     gateway: GatewaySettings,
     cors_allowed_origins: Vec<HeaderValue>,
 }
@@ -150,14 +149,12 @@ impl AppState {
         let database = crate::connect(settings)
             .await
             .context("opening the gateway database")?;
-        let idempotency = Idempotency::new(&database, call_timeout);
         Ok(Self {
             shared: Arc::new(Shared {
                 verifier,
                 backends,
                 rate_limiter,
                 database,
-                idempotency,
                 gateway,
                 cors_allowed_origins,
             }),
@@ -182,11 +179,6 @@ impl AppState {
     /// The gateway's own database.
     pub(crate) fn database(&self) -> &Database {
         &self.shared.database
-    }
-
-    /// Idempotency records.
-    pub(crate) fn idempotency(&self) -> &Idempotency {
-        &self.shared.idempotency
     }
 
     /// The gateway settings.

@@ -212,30 +212,7 @@ fn idempotency_key<M: prost::Message>(
     key: String,
     message: &M,
 ) -> HavenResult<Option<IdempotencyKey>> {
-    if key.is_empty() {
-        return Ok(None);
-    }
-    if key.len() > 128 || !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(HavenError::invalid_field(
-            "idempotency_key",
-            "must be 1 to 128 printable ASCII characters",
-        ));
-    }
-    use sha2::Digest as _;
-    let mut hasher = sha2::Sha256::new();
-    hasher.update(kind.as_bytes());
-    hasher.update([0]);
-    hasher.update(message.encode_to_vec());
-    // The client chose the key and could have typed anything into it: only its hash
-    // is stored.
-    let key_hash: String = sha2::Sha256::digest(key.as_bytes())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
-    Ok(Some(IdempotencyKey {
-        key: format!("sha256:{key_hash}"),
-        request_hash: hasher.finalize().to_vec(),
-    }))
+    IdempotencyKey::from_request("idempotency_key", kind, &key, &message.encode_to_vec())
 }
 
 fn optional_id(field: &str, value: &str) -> HavenResult<Option<Uuid>> {

@@ -9,6 +9,7 @@ use haven_auth::grpc::principal;
 use haven_error::HavenError;
 use haven_proto::intake::v1 as pb;
 use haven_proto::intake::v1::indicator_set_service_server::IndicatorSetService;
+use haven_storage::idempotency::CallerKey;
 
 use crate::assessment::IndicatorSetDefinition;
 use crate::store::ScreeningStore;
@@ -66,14 +67,22 @@ impl IndicatorSetService for IndicatorSetApi {
     ) -> Result<Response<pb::PublishIndicatorSetResponse>, Status> {
         let caller = principal(&request)?;
         caller.require(Action::IndicatorSetPublish)?;
-        let message = request.into_inner();
+        let mut message = request.into_inner();
+        let once = CallerKey::from_message(
+            caller.organization_id,
+            &caller.subject,
+            "indicator_set.publish",
+            &mut message,
+            |message| &mut message.idempotency_key,
+        )?;
         let definition = IndicatorSetDefinition::from_proto(message.name, message.groups)?;
         let set = self
             .store
-            .publish_indicator_set(definition, &caller.subject)
+            .publish_indicator_set(definition, &caller.subject, once.as_ref())
             .await?;
         Ok(Response::new(pb::PublishIndicatorSetResponse {
-            set: Some(set.to_proto()),
+            set: Some(set.record.to_proto()),
+            replayed: set.replayed,
         }))
     }
 }

@@ -16,6 +16,7 @@ use haven_crypto::BlindIndexKind;
 use haven_error::{ErrorCode, HavenError, HavenResult};
 use haven_events::{CheckpointWrite, EventSignal, EventSink, NewEvent, OutboxWrite};
 use haven_proto::common::v1::Event;
+use haven_storage::idempotency::{CallerKey, Claim, Created, claim};
 use haven_storage::{Database, ForgetDeleted, WritePool, db_error};
 
 use crate::assessment::{AssessmentParts, IndicatorSet, IndicatorSetDefinition};
@@ -190,7 +191,8 @@ pub trait ScreeningStore: EventSink + Send + Sync + std::fmt::Debug {
         &self,
         definition: IndicatorSetDefinition,
         published_by: &str,
-    ) -> HavenResult<IndicatorSet>;
+        once: Option<&CallerKey>,
+    ) -> HavenResult<Created<IndicatorSet>>;
     /// Clocks inside `scope` matching `filter`, soonest due first, after the cursor.
     async fn list_clocks(
         &self,
@@ -272,13 +274,7 @@ struct PlaintextDecision {
 }
 
 /// A client's idempotency key for a create, with the hash of its request.
-#[derive(Debug, Clone)]
-pub struct IdempotencyKey {
-    /// The key the client chose.
-    pub key: String,
-    /// SHA-256 of the request without the key.
-    pub request_hash: Vec<u8>,
-}
+pub use haven_storage::idempotency::IdempotencyKey;
 
 /// Filters of a screening list; `None` does not filter.
 #[derive(Debug, Clone, Default)]
@@ -1546,13 +1542,34 @@ macro_rules! screening_store {
             }
 
             #[tracing::instrument(skip_all)]
-            async fn publish_indicator_set(&self, definition: IndicatorSetDefinition, published_by: &str) -> HavenResult<IndicatorSet> {
+            async fn publish_indicator_set(
+                &self,
+                definition: IndicatorSetDefinition,
+                published_by: &str,
+                once: Option<&CallerKey>,
+            ) -> HavenResult<Created<IndicatorSet>> {
                 let json = serde_json::to_string(&definition).map_err(HavenError::internal)?;
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let (version,): (i32,) = sqlx::query_as("SELECT COALESCE(MAX(version), 0) + 1 FROM indicator_sets")
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                if let Claim::Replay(earlier) = claim(&mut *tx, once, &version.to_string()).await? {
+                    let earlier: i32 = earlier.parse().map_err(|_| HavenError::internal(std::io::Error::other("stored idempotency key is not a version")))?;
+                    let row: IndicatorSetRow = sqlx::query_as(
+                        "SELECT version, definition, published_at, published_by FROM indicator_sets WHERE version = $1",
+                    )
+                    .bind(earlier)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(db_error)?;
+                    return IndicatorSet::try_from(row).map(Created::replay);
+                }
+                // A concurrent publication takes the same version: the loser is told to retry.
                 let inserted = sqlx::query(
-                    "INSERT INTO indicator_sets (version, name, definition, published_at, published_by) \
-                     VALUES ((SELECT COALESCE(MAX(version), 0) + 1 FROM indicator_sets), $1, $2, $3, $4)",
+                    "INSERT INTO indicator_sets (version, name, definition, published_at, published_by) VALUES ($1, $2, $3, $4, $5)",
                 )
+                .bind(version)
                 .bind(&definition.name)
                 .bind(json)
                 .bind(OffsetDateTime::now_utc())
@@ -1567,15 +1584,16 @@ macro_rules! screening_store {
                     Err(error) => return Err(db_error(error)),
                 }
                 let row: IndicatorSetRow = sqlx::query_as(
-                    "SELECT version, definition, published_at, published_by FROM indicator_sets ORDER BY version DESC LIMIT 1",
+                    "SELECT version, definition, published_at, published_by FROM indicator_sets WHERE version = $1",
                 )
+                .bind(version)
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(db_error)?;
                 tx.commit().await.map_err(db_error)?;
                 let set = IndicatorSet::try_from(row)?;
                 tracing::info!(version = set.version, "indicator set published");
-                Ok(set)
+                Ok(Created::new(set))
             }
 
             #[tracing::instrument(skip_all)]

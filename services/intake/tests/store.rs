@@ -1153,8 +1153,9 @@ async fn indicator_sets_are_versioned_data_and_screenings_keep_theirs(fixture: F
         .retain(|indicator| indicator.code != "isolation");
     let published = fixture
         .store
-        .publish_indicator_set(second, "admin-1")
+        .publish_indicator_set(second, "admin-1", None)
         .await
+        .map(|created| created.record)
         .unwrap();
     assert_eq!(published.version, 2);
     assert_eq!(

@@ -147,15 +147,19 @@ async fn run(backend: &str, settings: Settings, count: usize) {
     let store: Arc<dyn DirectoryStore> =
         store::open(database.clone(), EventSignal::default(), crypto);
     let organization = store
-        .create_organization(NewOrganization {
-            id: None,
-            name: "Bench network".into(),
-            organization_type: OrganizationType::Ngo,
-            settlement: "Bakı".into(),
-            created_by: "bench".into(),
-        })
+        .create_organization(
+            NewOrganization {
+                id: None,
+                name: "Bench network".into(),
+                organization_type: OrganizationType::Ngo,
+                settlement: "Bakı".into(),
+                created_by: "bench".into(),
+            },
+            None,
+        )
         .await
         .unwrap()
+        .record
         .id;
     let gazetteer = Gazetteer::default_settlements();
     let data = rows(count, &gazetteer);

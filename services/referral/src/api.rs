@@ -13,6 +13,7 @@ use haven_proto::common::v1::PageResponse;
 use haven_proto::referral::v1 as pb;
 use haven_proto::referral::v1::referral_service_server::ReferralService;
 use haven_storage::cursor;
+use haven_storage::idempotency::CallerKey;
 
 use haven_audit::AuditContext;
 use haven_auth::Scope;
@@ -263,7 +264,14 @@ impl ReferralService for ReferralApi {
     ) -> Result<Response<pb::CreateOrganizationResponse>, Status> {
         let caller = principal(&request)?;
         caller.require(Action::OrganizationCreate)?;
-        let message = request.into_inner();
+        let mut message = request.into_inner();
+        let once = CallerKey::from_message(
+            caller.organization_id,
+            &caller.subject,
+            "organization.create",
+            &mut message,
+            |message| &mut message.idempotency_key,
+        )?;
         let id = match message.id.trim() {
             "" => None,
             id => Some(parse_id("id", id)?),
@@ -290,16 +298,20 @@ impl ReferralService for ReferralApi {
         }
         let organization = self
             .store
-            .create_organization(NewOrganization {
-                id,
-                name: name(&message.name)?,
-                organization_type,
-                settlement,
-                created_by: caller.subject,
-            })
+            .create_organization(
+                NewOrganization {
+                    id,
+                    name: name(&message.name)?,
+                    organization_type,
+                    settlement,
+                    created_by: caller.subject,
+                },
+                once.as_ref(),
+            )
             .await?;
         Ok(Response::new(pb::CreateOrganizationResponse {
-            organization: Some(organization.to_proto()),
+            organization: Some(organization.record.to_proto()),
+            replayed: organization.replayed,
         }))
     }
 
@@ -350,7 +362,10 @@ impl ReferralService for ReferralApi {
         request: Request<pb::CreateFacilityRequest>,
     ) -> Result<Response<pb::CreateFacilityResponse>, Status> {
         let context = AuditContext::from_request(&request, Action::FacilityManage)?;
-        let message = request.into_inner();
+        let mut message = request.into_inner();
+        let once = caller_key(&context, "facility.create", &mut message, |message| {
+            &mut message.idempotency_key
+        })?;
         let organization_id = match message.organization_id.trim() {
             "" => context.principal.organization_id,
             id => {
@@ -365,10 +380,11 @@ impl ReferralService for ReferralApi {
         let details = self.facility_details(message.details)?;
         let facility = self
             .store
-            .create_facility(&context, organization_id, details)
+            .create_facility(&context, organization_id, details, once.as_ref())
             .await?;
         Ok(Response::new(pb::CreateFacilityResponse {
-            facility: Some(facility.to_proto()),
+            facility: Some(facility.record.to_proto()),
+            replayed: facility.replayed,
         }))
     }
 
@@ -568,7 +584,10 @@ impl ReferralService for ReferralApi {
         request: Request<pb::CreateReferralRequest>,
     ) -> Result<Response<pb::CreateReferralResponse>, Status> {
         let context = AuditContext::from_request(&request, Action::ReferralCreate)?;
-        let message = request.into_inner();
+        let mut message = request.into_inner();
+        let once = caller_key(&context, "referral.create", &mut message, |message| {
+            &mut message.idempotency_key
+        })?;
         let case_id = parse_id("case_id", &message.case_id)?;
         let facility_id = parse_id("facility_id", &message.facility_id)?;
         let kind = service_type("service_type", &message.service_type)?;
@@ -665,10 +684,12 @@ impl ReferralService for ReferralApi {
                     accept_by,
                     outcome_due_on,
                 },
+                once.as_ref(),
             )
             .await?;
         Ok(Response::new(pb::CreateReferralResponse {
-            referral: Some(referral.to_proto(now)),
+            referral: Some(referral.record.to_proto(now)),
+            replayed: referral.replayed,
         }))
     }
 
@@ -869,4 +890,20 @@ impl ReferralService for ReferralApi {
                 .collect(),
         }))
     }
+}
+
+/// The caller's idempotency key of a create, taken out of `message`.
+fn caller_key<M: prost::Message>(
+    context: &AuditContext,
+    operation: &str,
+    message: &mut M,
+    key_field: impl FnOnce(&mut M) -> &mut String,
+) -> Result<Option<CallerKey>, HavenError> {
+    CallerKey::from_message(
+        context.principal.organization_id,
+        &context.principal.subject,
+        operation,
+        message,
+        key_field,
+    )
 }

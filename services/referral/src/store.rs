@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use haven_error::{ErrorCode, HavenError, HavenResult};
 use haven_events::{EventSignal, NewEvent, OutboxWrite};
+use haven_storage::idempotency::{CallerKey, Claim, Created, claim};
 use haven_storage::{Database, ForgetDeleted, WritePool, db_error, is_unique_violation};
 
 use haven_audit::{AuditContext, AuditWrite, Receipt, SealingKey};
@@ -43,8 +44,13 @@ pub struct NewOrganization {
 /// Persistence of the directory. The directory is shared by every organisation.
 #[async_trait::async_trait]
 pub trait DirectoryStore: EventSink + Send + Sync + std::fmt::Debug {
-    /// Adds an organisation; a duplicate name is `AlreadyExists`.
-    async fn create_organization(&self, new: NewOrganization) -> HavenResult<Organization>;
+    /// Adds an organisation; a duplicate name is `AlreadyExists`. With `once`, a retry
+    /// answers with the organisation the first request added.
+    async fn create_organization(
+        &self,
+        new: NewOrganization,
+        once: Option<&CallerKey>,
+    ) -> HavenResult<Created<Organization>>;
     /// One organisation.
     async fn get_organization(&self, id: Uuid) -> HavenResult<Option<Organization>>;
     /// Organisations in creation order after the cursor position.
@@ -53,13 +59,15 @@ pub trait DirectoryStore: EventSink + Send + Sync + std::fmt::Debug {
         after: Option<i64>,
         limit: u32,
     ) -> HavenResult<Vec<Organization>>;
-    /// Adds a facility of a directory organisation.
+    /// Adds a facility of a directory organisation. With `once`, a retry answers with
+    /// the facility the first request added.
     async fn create_facility(
         &self,
         context: &AuditContext,
         organization_id: Uuid,
         details: FacilityDetails,
-    ) -> HavenResult<Facility>;
+        once: Option<&CallerKey>,
+    ) -> HavenResult<Created<Facility>>;
     /// One facility.
     async fn get_facility(&self, id: Uuid) -> HavenResult<Option<Facility>>;
     /// Facilities in creation order after the cursor position.
@@ -88,12 +96,15 @@ pub trait DirectoryStore: EventSink + Send + Sync + std::fmt::Debug {
     ) -> HavenResult<Vec<Facility>>;
     /// Id and position of every active facility offering `service_type`.
     async fn facility_points(&self, service_type: &str) -> HavenResult<Vec<(Uuid, Point)>>;
-    /// Records a referral (consent and case already checked by the caller).
+    /// Records a referral (consent and case already checked by the caller). With
+    /// `once`, a retry answers with the referral the first request recorded (its read
+    /// audited).
     async fn create_referral(
         &self,
         context: &AuditContext,
         new: NewReferral,
-    ) -> HavenResult<Referral>;
+        once: Option<&CallerKey>,
+    ) -> HavenResult<Created<Referral>>;
     /// A referral the organisation of `scope` sent or received, its texts decrypted;
     /// the read is audited in the same transaction.
     async fn get_referral(
@@ -280,6 +291,11 @@ struct FacilityRow {
     service_types: Option<String>,
 }
 
+/// The id an idempotency key recorded.
+fn replayed_id(record_id: &str) -> HavenResult<Uuid> {
+    Uuid::parse_str(record_id).map_err(|_| corrupt("idempotency key"))
+}
+
 fn corrupt(what: &str) -> HavenError {
     HavenError::internal(std::io::Error::other(format!(
         "stored {what} is not readable"
@@ -454,9 +470,14 @@ macro_rules! directory_store {
         #[async_trait::async_trait]
         impl DirectoryStore for $name {
             #[tracing::instrument(skip_all)]
-            async fn create_organization(&self, new: NewOrganization) -> HavenResult<Organization> {
+            async fn create_organization(&self, new: NewOrganization, once: Option<&CallerKey>) -> HavenResult<Created<Organization>> {
                 let id = new.id.unwrap_or_else(Uuid::now_v7);
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                if let Claim::Replay(earlier) = claim(&mut *tx, once, &id.to_string()).await? {
+                    let row: OrganizationRow =
+                        sqlx::query_as(SELECT_BY_ID).bind(replayed_id(&earlier)?).fetch_one(&mut *tx).await.map_err(db_error)?;
+                    return Organization::try_from(row).map(Created::replay);
+                }
                 let inserted = sqlx::query(INSERT)
                     .bind(id)
                     .bind(&new.name)
@@ -486,7 +507,7 @@ macro_rules! directory_store {
                 let row: OrganizationRow = sqlx::query_as(SELECT_BY_ID).bind(id).fetch_one(&mut *tx).await.map_err(db_error)?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
-                Organization::try_from(row)
+                Organization::try_from(row).map(Created::new)
             }
 
             #[tracing::instrument(skip_all, fields(organization_id = %id))]
@@ -508,8 +529,19 @@ macro_rules! directory_store {
             }
 
             #[tracing::instrument(skip_all, fields(organization_id = %organization_id))]
-            async fn create_facility(&self, context: &AuditContext, organization_id: Uuid, details: FacilityDetails) -> HavenResult<Facility> {
+            async fn create_facility(
+                &self,
+                context: &AuditContext,
+                organization_id: Uuid,
+                details: FacilityDetails,
+                once: Option<&CallerKey>,
+            ) -> HavenResult<Created<Facility>> {
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let id = Uuid::now_v7();
+                if let Claim::Replay(earlier) = claim(&mut *tx, once, &id.to_string()).await? {
+                    let facility = Self::facility(&mut tx, replayed_id(&earlier)?).await?.ok_or_else(|| corrupt("facility"))?;
+                    return Ok(Created::replay(facility));
+                }
                 let known: Option<(Uuid,)> = sqlx::query_as("SELECT id FROM organizations WHERE id = $1")
                     .bind(organization_id)
                     .fetch_optional(&mut *tx)
@@ -521,7 +553,6 @@ macro_rules! directory_store {
                         "is not in the directory: add the organisation first (POST /v1/organizations)",
                     ));
                 }
-                let id = Uuid::now_v7();
                 sqlx::query(
                     "INSERT INTO facilities (id, organization_id, name, address, settlement, latitude, longitude, capacity_total, \
                      capacity_free, accepts, languages, opening_hours, contact_phone, contact_email, active, version, created_by, created_at) \
@@ -562,7 +593,7 @@ macro_rules! directory_store {
                 let facility = Self::facility(&mut tx, id).await?.ok_or_else(|| corrupt("facility"))?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
-                Ok(facility)
+                Ok(Created::new(facility))
             }
 
             async fn get_facility(&self, id: Uuid) -> HavenResult<Option<Facility>> {
@@ -691,12 +722,21 @@ macro_rules! directory_store {
             }
 
             #[tracing::instrument(skip_all, fields(case_id = %new.case_id))]
-            async fn create_referral(&self, context: &AuditContext, new: NewReferral) -> HavenResult<Referral> {
+            async fn create_referral(&self, context: &AuditContext, new: NewReferral, once: Option<&CallerKey>) -> HavenResult<Created<Referral>> {
                 let id = Uuid::now_v7();
                 let now = OffsetDateTime::now_utc();
                 let (key, wrapped_key) = self.crypto.generate(id)?;
                 let purpose = crypto::seal(&key, TextColumn::Purpose, id, &new.purpose)?;
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                if let Claim::Replay(earlier) = claim(&mut *tx, once, &id.to_string()).await? {
+                    let sealed = self.referral(&mut tx, replayed_id(&earlier)?).await?.ok_or_else(|| corrupt("referral"))?;
+                    // The replay shows the referral again: a read, audited like one.
+                    let entry = context.entry(READ_ACTION, "referral", sealed.referral.id);
+                    let receipt = AuditWrite::append_audit(&mut *tx, SERVICE, &entry).await.map_err(db_error)?;
+                    let referral = sealed.open(&self.crypto, &receipt)?;
+                    tx.commit().await.map_err(db_error)?;
+                    return Ok(Created::replay(referral));
+                }
                 sqlx::query(
                     "INSERT INTO referrals (id, case_id, case_code, screening_id, from_organization_id, to_organization_id, facility_id, \
                      service_type, purpose, urgency, requested_by, requested_at, accept_by, outcome_due_on, status, version, updated_at, data_key) \
@@ -726,7 +766,7 @@ macro_rules! directory_store {
                 let referral = sealed.open(&self.crypto, &receipt)?;
                 tx.commit().await.map_err(db_error)?;
                 self.signal.notify();
-                Ok(referral)
+                Ok(Created::new(referral))
             }
 
             #[tracing::instrument(skip_all, fields(referral_id = %id))]

@@ -39,14 +39,18 @@ async fn setup(settings: &Settings) -> Fixture {
     let mut ids = Vec::new();
     for name in ["Sending centre", "Receiving shelter"] {
         let organization = store
-            .create_organization(NewOrganization {
-                id: Some(Uuid::new_v4()),
-                name: name.into(),
-                organization_type: OrganizationType::Ngo,
-                settlement: "Bakı".into(),
-                created_by: "admin".into(),
-            })
+            .create_organization(
+                NewOrganization {
+                    id: Some(Uuid::new_v4()),
+                    name: name.into(),
+                    organization_type: OrganizationType::Ngo,
+                    settlement: "Bakı".into(),
+                    created_by: "admin".into(),
+                },
+                None,
+            )
             .await
+            .map(|created| created.record)
             .unwrap();
         ids.push(organization.id);
     }
@@ -101,8 +105,10 @@ impl Fixture {
                 &staff(self.receiver, &[Role::ReferralCoordinator]),
                 self.receiver,
                 shelter(settlement, beds),
+                None,
             )
             .await
+            .map(|created| created.record)
             .unwrap()
     }
 
@@ -127,8 +133,10 @@ impl Fixture {
                     accept_by: now + Urgency::Emergency.answer_within(),
                     outcome_due_on: (now + Duration::days(30)).date(),
                 },
+                None,
             )
             .await
+            .map(|created| created.record)
             .unwrap()
     }
 
@@ -471,8 +479,10 @@ async fn overdue_answers_and_outcomes_are_listed_for_both_sides(fixture: Fixture
                 accept_by: now - Duration::hours(1),
                 outcome_due_on: (now - Duration::days(1)).date(),
             },
+            None,
         )
         .await
+        .map(|created| created.record)
         .unwrap();
     let on_time = fixture.refer(&facility, Uuid::new_v4()).await;
     let overdue = ReferralFilter {

@@ -31,16 +31,19 @@ fn organization(name: &str) -> NewOrganization {
 
 async fn organizations_are_listed_in_order_and_names_are_unique(store: Arc<dyn DirectoryStore>) {
     let shelter = store
-        .create_organization(organization("Clean World shelter"))
+        .create_organization(organization("Clean World shelter"), None)
         .await
+        .map(|created| created.record)
         .unwrap();
     let centre = store
-        .create_organization(organization("Ganja reintegration centre"))
+        .create_organization(organization("Ganja reintegration centre"), None)
         .await
+        .map(|created| created.record)
         .unwrap();
     let duplicate = store
-        .create_organization(organization("Clean World shelter"))
+        .create_organization(organization("Clean World shelter"), None)
         .await
+        .map(|created| created.record)
         .unwrap_err();
     assert_eq!(duplicate.code(), ErrorCode::AlreadyExists);
     let first_page = store.list_organizations(None, 1).await.unwrap();

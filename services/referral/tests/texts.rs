@@ -46,14 +46,18 @@ async fn setup(settings: &Settings) -> Fixture {
     let mut ids = Vec::new();
     for name in ["Sending centre", "Receiving shelter"] {
         let organization = store
-            .create_organization(NewOrganization {
-                id: Some(Uuid::new_v4()),
-                name: name.into(),
-                organization_type: OrganizationType::Ngo,
-                settlement: "Bakı".into(),
-                created_by: "admin".into(),
-            })
+            .create_organization(
+                NewOrganization {
+                    id: Some(Uuid::new_v4()),
+                    name: name.into(),
+                    organization_type: OrganizationType::Ngo,
+                    settlement: "Bakı".into(),
+                    created_by: "admin".into(),
+                },
+                None,
+            )
             .await
+            .map(|created| created.record)
             .unwrap();
         ids.push(organization.id);
     }
@@ -81,9 +85,11 @@ async fn setup(settings: &Settings) -> Fixture {
                 contact_email: String::new(),
                 active: true,
             },
+            None,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .record;
     Fixture {
         store,
         database,
@@ -126,8 +132,10 @@ impl Fixture {
                     accept_by: now + Urgency::Urgent.answer_within(),
                     outcome_due_on: (now + Duration::days(30)).date(),
                 },
+                None,
             )
             .await
+            .map(|created| created.record)
             .unwrap()
     }
 

@@ -524,6 +524,8 @@ impl AddAssessment {
     /// The gRPC request for case `case_id`.
     pub(crate) fn into_proto(self, case_id: uuid::Uuid) -> case::AddAssessmentRequest {
         case::AddAssessmentRequest {
+            // Set by the handler from the `Idempotency-Key` header.
+            idempotency_key: String::new(),
             case_id: case_id.to_string(),
             kind: self.kind.to_proto(),
             scores: self

@@ -165,6 +165,8 @@ fn groups_to_proto(groups: Vec<IndicatorGroup>) -> Vec<intake::IndicatorGroup> {
 impl From<PublishIndicatorSet> for intake::PublishIndicatorSetRequest {
     fn from(body: PublishIndicatorSet) -> Self {
         Self {
+            // Set by the handler from the `Idempotency-Key` header.
+            idempotency_key: String::new(),
             name: body.name,
             groups: groups_to_proto(body.groups),
         }

@@ -43,6 +43,8 @@ impl AddService {
         case_id: uuid::Uuid,
     ) -> Result<case::AddServiceRequest, HavenError> {
         Ok(case::AddServiceRequest {
+            // Set by the handler from the `Idempotency-Key` header.
+            idempotency_key: String::new(),
             case_id: case_id.to_string(),
             r#type: self.service_type.to_proto(),
             provider_organization_id: self.provider_organization_id.to_string(),
@@ -193,6 +195,8 @@ impl RecordPayment {
         require_date("paid_on", &self.paid_on)?;
         require_text("purpose", &self.purpose)?;
         Ok(case::RecordPaymentRequest {
+            // Set by the handler from the `Idempotency-Key` header.
+            idempotency_key: String::new(),
             case_id: case_id.to_string(),
             amount,
             currency,

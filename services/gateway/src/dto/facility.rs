@@ -298,6 +298,8 @@ impl CreateFacility {
             active: self.active,
         };
         Ok(referral::CreateFacilityRequest {
+            // Set by the handler from the `Idempotency-Key` header.
+            idempotency_key: String::new(),
             organization_id,
             details: Some(details.into_proto()?),
         })

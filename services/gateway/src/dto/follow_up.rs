@@ -34,6 +34,8 @@ impl ScheduleFollowUp {
             require_text("assigned_to", assigned_to)?;
         }
         Ok(case::ScheduleFollowUpRequest {
+            // Set by the handler from the `Idempotency-Key` header.
+            idempotency_key: String::new(),
             case_id: case_id.to_string(),
             kind: self.kind.to_proto(),
             due_on: self.due_on,

@@ -76,6 +76,8 @@ impl CreateOrganization {
     pub(crate) fn into_proto(self) -> Result<referral::CreateOrganizationRequest, HavenError> {
         require_text("name", &self.name)?;
         Ok(referral::CreateOrganizationRequest {
+            // Set by the handler from the `Idempotency-Key` header.
+            idempotency_key: String::new(),
             name: self.name,
             organization_type: self.organization_type.to_proto(),
             settlement: self.settlement.unwrap_or_default(),

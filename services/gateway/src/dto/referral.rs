@@ -139,6 +139,8 @@ impl CreateReferral {
         require_text("service_type", &self.service_type)?;
         require_text("purpose", &self.purpose)?;
         Ok(referral::CreateReferralRequest {
+            // Set by the handler from the `Idempotency-Key` header.
+            idempotency_key: String::new(),
             case_id: self.case_id.to_string(),
             facility_id: self.facility_id.to_string(),
             service_type: self.service_type,

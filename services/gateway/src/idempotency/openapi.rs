@@ -1,12 +1,12 @@
 //! The OpenAPI side of `Idempotency-Key`: the optional header, the
 //! `Idempotency-Replayed` response header and the 409 and 422 answers, added to
-//! exactly the operations of [`REPLAYABLE_ROUTES`].
+//! exactly the operations of [`KEYED_ROUTES`].
 
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::{Header, HeaderBuilder, ObjectBuilder, RefOr, Type};
 use utoipa::{IntoParams, IntoResponses};
 
-use super::{IDEMPOTENCY_REPLAYED, REPLAYABLE_ROUTES};
+use super::{IDEMPOTENCY_REPLAYED, KEYED_ROUTES};
 use crate::openapi::ProblemBody;
 
 /// The optional header, as documented on each replayable operation.
@@ -15,9 +15,10 @@ use crate::openapi::ProblemBody;
 #[allow(dead_code)]
 struct IdempotencyKeyHeader {
     /// Makes retrying this create safe: a retry with the same key and the same
-    /// request within 24 hours gets the first response again (with
-    /// `Idempotency-Replayed: true`) instead of creating a second record. The key is
-    /// scoped to the caller; use a fresh random value (e.g. a UUID) per create.
+    /// request gets the record the first request created (with
+    /// `Idempotency-Replayed: true`) instead of a second one, even if the first answer
+    /// was lost. The key is scoped to the caller; use a fresh random value (e.g. a
+    /// UUID) per create.
     #[param(
         rename = "Idempotency-Key",
         min_length = 1,
@@ -31,7 +32,7 @@ struct IdempotencyKeyHeader {
 #[derive(IntoResponses)]
 #[allow(dead_code)]
 enum IdempotencyErrors {
-    /// A request with this `Idempotency-Key` is still in progress.
+    /// A request with this `Idempotency-Key` was in progress at that very moment.
     #[response(
         status = 409,
         content_type = "application/problem+json",
@@ -46,7 +47,7 @@ enum IdempotencyErrors {
 /// Documents the header, the `Idempotency-Replayed` response header and the 409 and
 /// 422 answers on every replayable operation.
 pub(crate) fn document(openapi: &mut utoipa::openapi::OpenApi) {
-    for route in REPLAYABLE_ROUTES {
+    for route in KEYED_ROUTES {
         let operation = openapi
             .paths
             .paths
@@ -85,8 +86,8 @@ fn replayed_header() -> Header {
     HeaderBuilder::new()
         .schema(Some(ObjectBuilder::new().schema_type(Type::Boolean)))
         .description(Some(
-            "`true` when this is the stored response of an earlier request with the same \
-             `Idempotency-Key`",
+            "`true` when an earlier request with the same `Idempotency-Key` created the \
+             record (nothing was written this time)",
         ))
         .build()
 }
@@ -107,7 +108,7 @@ mod tests {
             let has_header = operation.parameters.iter().flatten().any(|parameter| {
                 matches!(parameter, RefOr::T(parameter) if parameter.name == HEADER_DISPLAY_NAME)
             });
-            let replayable = REPLAYABLE_ROUTES.contains(&path.as_str());
+            let replayable = KEYED_ROUTES.contains(&path.as_str());
             assert_eq!(has_header, replayable, "POST {path}");
             if replayable {
                 for status in ["409", "422"] {

@@ -17,6 +17,7 @@ use crate::dto::case::{
 use crate::dto::{missing_in_response, next_cursor};
 use crate::error::backend_error;
 use crate::extract::{Caller, Json, PathId, Query};
+use crate::idempotency::{ForwardedKey, mark_replayed};
 use crate::openapi::{BodyErrors, CommonErrors, NotFound};
 use crate::state::AppState;
 
@@ -191,19 +192,23 @@ pub(crate) async fn add_assessment(
     State(state): State<AppState>,
     caller: Caller,
     PathId(id): PathId,
+    ForwardedKey(idempotency_key): ForwardedKey,
     Json(body): Json<AddAssessment>,
 ) -> Result<Response, HavenError> {
-    let request = caller.grpc_request(body.into_proto(id))?;
+    let mut message = body.into_proto(id);
+    message.idempotency_key = idempotency_key;
+    let request = caller.grpc_request(message)?;
     let response = cases(&state)
         .add_assessment(request)
         .await
         .map_err(backend_error(BACKEND))?;
+    let response = response.into_inner();
+    let replayed = response.replayed;
     let assessment = response
-        .into_inner()
         .assessment
         .map(Assessment::from)
         .ok_or_else(|| missing_in_response("assessment"))?;
-    Ok(created(None, 0, assessment))
+    Ok(mark_replayed(created(None, 0, assessment), replayed))
 }
 
 /// A case's assessments, oldest first.

@@ -16,6 +16,7 @@ use crate::dto::clock::{
 use crate::dto::{missing_in_response, next_cursor};
 use crate::error::backend_error;
 use crate::extract::{Caller, Json, PathId, Query};
+use crate::idempotency::{ForwardedKey, mark_replayed};
 use crate::openapi::{BodyErrors, CommonErrors, NotFound};
 use crate::state::AppState;
 
@@ -168,18 +169,25 @@ pub(crate) async fn get_indicator_set(
 pub(crate) async fn publish_indicator_set(
     State(state): State<AppState>,
     caller: Caller,
+    ForwardedKey(idempotency_key): ForwardedKey,
     Json(body): Json<PublishIndicatorSet>,
 ) -> Result<Response, HavenError> {
-    let request = caller.grpc_request(intake::PublishIndicatorSetRequest::from(body))?;
+    let mut message = intake::PublishIndicatorSetRequest::from(body);
+    message.idempotency_key = idempotency_key;
+    let request = caller.grpc_request(message)?;
     let response = indicator_sets(&state)
         .publish_indicator_set(request)
         .await
         .map_err(backend_error(BACKEND))?;
+    let response = response.into_inner();
+    let replayed = response.replayed;
     let set = response
-        .into_inner()
         .set
         .map(IndicatorSet::from)
         .ok_or_else(|| missing_in_response("indicator set"))?;
     let location = format!("/v1/indicator_sets/{}", set.version);
-    Ok(created(Some(location), u64::from(set.version), set))
+    Ok(mark_replayed(
+        created(Some(location), u64::from(set.version), set),
+        replayed,
+    ))
 }

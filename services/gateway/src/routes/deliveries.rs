@@ -15,6 +15,7 @@ use crate::dto::delivery::{
 use crate::dto::missing_in_response;
 use crate::error::backend_error;
 use crate::extract::{Caller, Json, PathId, PathIds};
+use crate::idempotency::{ForwardedKey, mark_replayed};
 use crate::openapi::{BodyErrors, CommonErrors, NotFound};
 use crate::state::AppState;
 
@@ -45,15 +46,22 @@ pub(crate) async fn add_service(
     State(state): State<AppState>,
     caller: Caller,
     PathId(id): PathId,
+    ForwardedKey(idempotency_key): ForwardedKey,
     Json(body): Json<AddService>,
 ) -> Result<Response, HavenError> {
-    let request = caller.grpc_request(body.into_proto(id)?)?;
+    let mut message = body.into_proto(id)?;
+    message.idempotency_key = idempotency_key;
+    let request = caller.grpc_request(message)?;
     let response = cases(&state)
         .add_service(request)
         .await
         .map_err(backend_error(BACKEND))?;
-    let service = service_of(response.into_inner().service)?;
-    Ok(created(None, service.version, service))
+    let response = response.into_inner();
+    let service = service_of(response.service)?;
+    Ok(mark_replayed(
+        created(None, service.version, service),
+        response.replayed,
+    ))
 }
 
 /// A case's services.
@@ -154,19 +162,22 @@ pub(crate) async fn record_payment(
     State(state): State<AppState>,
     caller: Caller,
     PathId(id): PathId,
+    ForwardedKey(idempotency_key): ForwardedKey,
     Json(body): Json<RecordPayment>,
 ) -> Result<Response, HavenError> {
-    let request = caller.grpc_request(body.into_proto(id)?)?;
+    let mut message = body.into_proto(id)?;
+    message.idempotency_key = idempotency_key;
+    let request = caller.grpc_request(message)?;
     let response = cases(&state)
         .record_payment(request)
         .await
-        .map_err(backend_error(BACKEND))?;
+        .map_err(backend_error(BACKEND))?
+        .into_inner();
     let payment = response
-        .into_inner()
         .payment
         .map(Payment::from)
         .ok_or_else(|| missing_in_response("payment"))?;
-    Ok(created(None, 0, payment))
+    Ok(mark_replayed(created(None, 0, payment), response.replayed))
 }
 
 /// A case's cash-assistance ledger, with totals per currency.

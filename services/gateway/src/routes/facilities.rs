@@ -17,6 +17,7 @@ use crate::dto::facility::{
 use crate::dto::{missing_in_response, next_cursor};
 use crate::error::backend_error;
 use crate::extract::{Caller, Json, PathId, Query};
+use crate::idempotency::{ForwardedKey, mark_replayed};
 use crate::openapi::{BodyErrors, CommonErrors, NotFound};
 use crate::state::AppState;
 
@@ -47,17 +48,24 @@ fn facility_of(facility: Option<referral::Facility>) -> Result<Facility, HavenEr
 pub(crate) async fn create_facility(
     State(state): State<AppState>,
     caller: Caller,
+    ForwardedKey(idempotency_key): ForwardedKey,
     Json(body): Json<CreateFacility>,
 ) -> Result<Response, HavenError> {
-    let request = caller.grpc_request(body.into_proto()?)?;
+    let mut message = body.into_proto()?;
+    message.idempotency_key = idempotency_key;
+    let request = caller.grpc_request(message)?;
     let response = referral(&state)
         .create_facility(request)
         .await
         .map_err(backend_error(BACKEND))?;
-    let facility = facility_of(response.into_inner().facility)?;
-    tracing::info!(facility_id = %facility.id, "facility created");
+    let response = response.into_inner();
+    let facility = facility_of(response.facility)?;
+    tracing::info!(facility_id = %facility.id, replayed = response.replayed, "facility created");
     let location = format!("/v1/facilities/{}", facility.id);
-    Ok(created(Some(location), facility.version, facility))
+    Ok(mark_replayed(
+        created(Some(location), facility.version, facility),
+        response.replayed,
+    ))
 }
 
 /// List facilities of every organisation, oldest first, optionally filtered (all

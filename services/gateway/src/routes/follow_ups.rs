@@ -14,6 +14,7 @@ use crate::dto::follow_up::{
 use crate::dto::{missing_in_response, next_cursor};
 use crate::error::backend_error;
 use crate::extract::{Caller, Json, PathId, PathIds, Query};
+use crate::idempotency::{ForwardedKey, mark_replayed};
 use crate::openapi::{BodyErrors, CommonErrors, NotFound};
 use crate::state::AppState;
 
@@ -66,15 +67,22 @@ pub(crate) async fn schedule_follow_up(
     State(state): State<AppState>,
     caller: Caller,
     PathId(id): PathId,
+    ForwardedKey(idempotency_key): ForwardedKey,
     Json(body): Json<ScheduleFollowUp>,
 ) -> Result<Response, HavenError> {
-    let request = caller.grpc_request(body.into_proto(id)?)?;
+    let mut message = body.into_proto(id)?;
+    message.idempotency_key = idempotency_key;
+    let request = caller.grpc_request(message)?;
     let response = cases(&state)
         .schedule_follow_up(request)
         .await
         .map_err(backend_error(BACKEND))?;
-    let follow_up = follow_up_of(response.into_inner().follow_up)?;
-    Ok(created(None, follow_up.version, follow_up))
+    let response = response.into_inner();
+    let follow_up = follow_up_of(response.follow_up)?;
+    Ok(mark_replayed(
+        created(None, follow_up.version, follow_up),
+        response.replayed,
+    ))
 }
 
 /// A case's follow-ups, optionally only one caseworker's or only overdue ones.

@@ -42,7 +42,7 @@ pub(crate) enum BackendHealth {
     Timeout,
 }
 
-/// Whether the gateway's own database (idempotency records) answers.
+/// Whether the gateway's own database answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum DatabaseHealth {

@@ -12,6 +12,7 @@ use crate::dto::organization::{CreateOrganization, Organization, OrganizationPag
 use crate::dto::{PageQuery, missing_in_response, next_cursor};
 use crate::error::backend_error;
 use crate::extract::{Caller, Json, PathId, Query};
+use crate::idempotency::{ForwardedKey, mark_replayed};
 use crate::openapi::{BodyErrors, CommonErrors, NotFound};
 use crate::state::AppState;
 
@@ -83,17 +84,24 @@ pub(crate) async fn list_organizations(
 pub(crate) async fn create_organization(
     State(state): State<AppState>,
     caller: Caller,
+    ForwardedKey(idempotency_key): ForwardedKey,
     Json(body): Json<CreateOrganization>,
 ) -> Result<Response, HavenError> {
-    let request = caller.grpc_request(body.into_proto()?)?;
+    let mut message = body.into_proto()?;
+    message.idempotency_key = idempotency_key;
+    let request = caller.grpc_request(message)?;
     let response = referral(&state)
         .create_organization(request)
         .await
         .map_err(backend_error(BACKEND))?;
-    let organization = organization_of(response.into_inner().organization)?;
-    tracing::info!(organization_id = %organization.id, "organization created");
+    let response = response.into_inner();
+    let organization = organization_of(response.organization)?;
+    tracing::info!(organization_id = %organization.id, replayed = response.replayed, "organization created");
     let location = format!("/v1/organizations/{}", organization.id);
-    Ok(created(Some(location), organization.version, organization))
+    Ok(mark_replayed(
+        created(Some(location), organization.version, organization),
+        response.replayed,
+    ))
 }
 
 /// Get one organisation.

@@ -17,6 +17,7 @@ use crate::dto::referral::{
 use crate::dto::{missing_in_response, next_cursor};
 use crate::error::backend_error;
 use crate::extract::{Caller, Json, PathId, Query};
+use crate::idempotency::{ForwardedKey, mark_replayed};
 use crate::openapi::{BodyErrors, CommonErrors, NotFound};
 use crate::state::AppState;
 
@@ -50,17 +51,24 @@ fn referral_of(referral: Option<referral::Referral>) -> Result<Referral, HavenEr
 pub(crate) async fn create_referral(
     State(state): State<AppState>,
     caller: Caller,
+    ForwardedKey(idempotency_key): ForwardedKey,
     Json(body): Json<CreateReferral>,
 ) -> Result<Response, HavenError> {
-    let request = caller.grpc_request(body.into_proto()?)?;
+    let mut message = body.into_proto()?;
+    message.idempotency_key = idempotency_key;
+    let request = caller.grpc_request(message)?;
     let response = referral(&state)
         .create_referral(request)
         .await
         .map_err(backend_error(BACKEND))?;
-    let referral = referral_of(response.into_inner().referral)?;
-    tracing::info!(referral_id = %referral.id, "referral created");
+    let response = response.into_inner();
+    let referral = referral_of(response.referral)?;
+    tracing::info!(referral_id = %referral.id, replayed = response.replayed, "referral created");
     let location = format!("/v1/referrals/{}", referral.id);
-    Ok(created(Some(location), referral.version, referral))
+    Ok(mark_replayed(
+        created(Some(location), referral.version, referral),
+        response.replayed,
+    ))
 }
 
 /// List referrals sent by or to your organisation, oldest first, optionally filtered

@@ -3,7 +3,6 @@
 //! all four services, so the gateway can be tested end to end without the real
 //! services. It remembers the metadata of every call.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -33,13 +32,6 @@ pub const SLOW_ID: &str = "00000000-0000-4000-8000-000000000504";
 pub const SECRET_TEXT: &str = "connection to db-primary:5432 refused for user haven";
 /// Case opened when a decision identifies the person.
 pub const CASE_ID: &str = "5a1d2c3b-0000-4000-8000-00000000ca5e";
-/// Name of an indicator set whose first publication fails as if intake were
-/// restarting; later ones succeed.
-pub const FLAKY_NAME: &str = "Flaky";
-/// Name of an indicator set that takes [`SLOW_PUBLISH`] to publish.
-pub const SLOW_NAME: &str = "Slow";
-/// How long publishing [`SLOW_NAME`] takes.
-pub const SLOW_PUBLISH: Duration = Duration::from_millis(500);
 /// Version every publication answers with.
 pub const PUBLISHED_VERSION: u32 = 2;
 
@@ -59,6 +51,8 @@ pub struct FakeBackend {
     seen: Arc<Mutex<Vec<SeenCall>>>,
     referral_requests: Arc<Mutex<ReferralRequests>>,
     reporting_requests: Arc<Mutex<ReportingRequests>>,
+    /// `idempotency_key` of every publication of an indicator set, in order.
+    idempotency_keys: Arc<Mutex<Vec<String>>>,
     shutdown: CancellationToken,
 }
 
@@ -76,6 +70,7 @@ impl FakeBackend {
                 .await;
         }
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let idempotency_keys = Arc::new(Mutex::new(Vec::new()));
         let referral_requests = Arc::new(Mutex::new(ReferralRequests::default()));
         let reporting_requests = Arc::new(Mutex::new(ReportingRequests::default()));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -86,7 +81,7 @@ impl FakeBackend {
             .add_service(IntakeServiceServer::new(FakeIntake { seen: seen.clone() }))
             .add_service(IndicatorSetServiceServer::new(FakeIndicatorSets {
                 seen: seen.clone(),
-                flaky_failed: AtomicBool::new(false),
+                keys: idempotency_keys.clone(),
             }))
             .add_service(ReferralServiceServer::new(FakeReferral {
                 seen: seen.clone(),
@@ -106,8 +101,14 @@ impl FakeBackend {
             seen,
             referral_requests,
             reporting_requests,
+            idempotency_keys,
             shutdown,
         }
+    }
+
+    /// The `idempotency_key` of every indicator set publication so far.
+    pub fn idempotency_keys(&self) -> Vec<String> {
+        self.idempotency_keys.lock().unwrap().clone()
     }
 
     /// The calls received so far.
@@ -363,10 +364,10 @@ impl IntakeService for FakeIntake {
 }
 
 /// Indicator sets: publication only, which the idempotency tests use as their create.
+/// Like intake, it answers a key it has seen as a replay.
 struct FakeIndicatorSets {
     seen: Arc<Mutex<Vec<SeenCall>>>,
-    /// Whether the first publication of [`FLAKY_NAME`] has failed already.
-    flaky_failed: AtomicBool,
+    keys: Arc<Mutex<Vec<String>>>,
 }
 
 #[tonic::async_trait]
@@ -393,14 +394,14 @@ impl IndicatorSetService for FakeIndicatorSets {
     ) -> Result<Response<intake::PublishIndicatorSetResponse>, Status> {
         record_call(&self.seen, "publish_indicator_set", &request);
         let body = request.into_inner();
-        match body.name.as_str() {
-            FLAKY_NAME if !self.flaky_failed.swap(true, Ordering::SeqCst) => {
-                return Err(Status::unavailable("intake is restarting"));
-            }
-            SLOW_NAME => tokio::time::sleep(SLOW_PUBLISH).await,
-            _ => {}
-        }
+        let replayed = {
+            let mut keys = self.keys.lock().unwrap();
+            let replayed = !body.idempotency_key.is_empty() && keys.contains(&body.idempotency_key);
+            keys.push(body.idempotency_key.clone());
+            replayed
+        };
         Ok(Response::new(intake::PublishIndicatorSetResponse {
+            replayed,
             set: Some(intake::IndicatorSet {
                 version: PUBLISHED_VERSION,
                 name: body.name,

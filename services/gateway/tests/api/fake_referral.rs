@@ -149,6 +149,7 @@ impl ReferralService for FakeReferral {
         self.requests().facility_creates.push(body.clone());
         let details = body.details.unwrap_or_default();
         Ok(Response::new(referral::CreateFacilityResponse {
+            replayed: false,
             facility: Some(facility(FACILITY_ID, details, 1)),
         }))
     }
@@ -263,6 +264,7 @@ impl ReferralService for FakeReferral {
         let body = self.keep("create_referral", request);
         self.requests().referral_creates.push(body);
         Ok(Response::new(referral::CreateReferralResponse {
+            replayed: false,
             referral: Some(referral(
                 REFERRAL_ID,
                 referral::ReferralStatus::Requested,

@@ -662,7 +662,7 @@ async fn coverage_settlements_and_lists_are_translated() {
 }
 
 #[tokio::test]
-async fn a_referral_is_created_once_per_idempotency_key() {
+async fn the_idempotency_key_of_a_referral_or_facility_is_forwarded() {
     let backend = FakeBackend::start().await;
     let gateway = TestGateway::with_backends_at(&backend.endpoint).await;
     let token = gateway.token(&["case_worker"]);
@@ -688,14 +688,16 @@ async fn a_referral_is_created_once_per_idempotency_key() {
     let first: Value = first.json().await.unwrap();
     assert_eq!(first["status"], "requested");
     assert_eq!(first["case_code"], "HV-2026-000042");
+    // The referral service keeps the key: the gateway forwards it and stores nothing.
     let retry = create().await.unwrap();
     assert_eq!(retry.status(), StatusCode::CREATED);
-    assert_eq!(retry.headers()["idempotency-replayed"], "true");
-    assert_eq!(retry.headers()[ETAG], "\"1\"");
-    assert_eq!(retry.json::<Value>().await.unwrap(), first);
-
     let creates = backend.referral_requests().referral_creates;
-    assert_eq!(creates.len(), 1);
+    assert_eq!(creates.len(), 2);
+    assert!(
+        creates
+            .iter()
+            .all(|sent| sent.idempotency_key == "referral-1")
+    );
     let sent = &creates[0];
     assert_eq!(sent.urgency, referral::Urgency::Emergency as i32);
     assert_eq!(sent.accept_by.unwrap().seconds, 1_772_352_000);
@@ -716,7 +718,13 @@ async fn a_referral_is_created_once_per_idempotency_key() {
             .unwrap();
         assert_eq!(response.status(), StatusCode::CREATED);
     }
-    assert_eq!(backend.referral_requests().facility_creates.len(), 1);
+    let facility_creates = backend.referral_requests().facility_creates;
+    assert_eq!(facility_creates.len(), 2);
+    assert!(
+        facility_creates
+            .iter()
+            .all(|sent| sent.idempotency_key == "facility-1")
+    );
 }
 
 #[tokio::test]
