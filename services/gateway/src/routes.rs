@@ -120,6 +120,7 @@ pub(crate) fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(reports::list_releases))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
+        .routes(routes!(health::status))
 }
 
 /// A strong entity tag for a record version.
