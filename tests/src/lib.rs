@@ -9,6 +9,8 @@
     missing_debug_implementations
 )]
 
+pub mod child;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -133,11 +135,11 @@ impl TestStack {
         test
     }
 
+    /// Waits until the gateway is ready and reports every backend serving.
     async fn wait_ready(&self) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
-            let ready = self.http.get(self.url("/readyz")).send().await;
-            if ready.is_ok_and(|response| response.status() == 200) {
+            if self.everything_serves().await {
                 return;
             }
             assert!(
@@ -146,6 +148,20 @@ impl TestStack {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Whether the gateway is ready and `/status` reports its database and every
+    /// backend serving.
+    pub async fn everything_serves(&self) -> bool {
+        let ready = self.http.get(self.url("/readyz")).send().await;
+        if !ready.is_ok_and(|response| response.status() == 200) {
+            return false;
+        }
+        let Ok(response) = self.http.get(self.url("/status")).send().await else {
+            return false;
+        };
+        let status: serde_json::Value = response.json().await.unwrap_or_default();
+        status["status"] == "ok"
     }
 
     /// URL of a gateway path.

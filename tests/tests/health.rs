@@ -1,6 +1,7 @@
 //! gRPC health follows each service's own database: with Postgres refusing
-//! connections, every gRPC service reports NOT_SERVING; once it accepts them again,
-//! SERVING. Postgres only: the throwaway cluster can refuse connections for real.
+//! connections, every gRPC service reports NOT_SERVING (not ready) while staying
+//! live; once it accepts them again, SERVING. Postgres only: the throwaway cluster
+//! can refuse connections for real.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -30,6 +31,26 @@ async fn until_all(targets: &[String], serving: bool) {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+}
+
+/// Whether `target` (`grpc://host:port`) reports its liveness name SERVING.
+async fn live(target: &str) -> bool {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    let endpoint = target.replace("grpc://", "http://");
+    let channel = tonic::transport::Endpoint::from_shared(endpoint)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let response = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: haven_server::LIVENESS_SERVICE.to_owned(),
+        })
+        .await
+        .unwrap();
+    response.into_inner().status() == ServingStatus::Serving
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -75,6 +96,22 @@ async fn health_is_not_serving_while_the_database_is_unreachable() {
         .await
         .unwrap();
     until_all(&targets, false).await;
+    // Liveness is the process alone: a database outage must not get it restarted.
+    for target in &targets {
+        assert!(live(target).await, "{target} is not live");
+    }
+    // The gateway's dependency status shows each backend not serving.
+    let status: serde_json::Value = stack
+        .http
+        .get(stack.url("/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["status"], "degraded", "{status}");
+    assert_eq!(status["backends"]["intake"], "not_serving", "{status}");
 
     // Reachable again: serving again, without a restart.
     sqlx::query(allow(true)).execute(&mut admin).await.unwrap();

@@ -99,8 +99,9 @@ enum KeysCommand {
         /// `perturbation.key`.
         directory: std::path::PathBuf,
     },
-    /// Add a new master key version, make it active, and re-wrap every person's and
-    /// case's key under it. Restart the services afterwards so new persons use it too.
+    /// Add a new master key version, make it active, and re-wrap every person's,
+    /// case's and referral's key under it. Running services pick it up without a
+    /// restart; the command prints what is left to do, in order.
     Rotate,
     /// Remove an old master key version after re-wrapping anything still under it.
     Retire {

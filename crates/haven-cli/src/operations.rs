@@ -186,11 +186,47 @@ pub async fn rotate_keys(settings: &Settings) -> anyhow::Result<()> {
         .save(&path)
         .map_err(|error| anyhow::anyhow!("{error}"))?;
     let rewrapped = rewrap(settings).await?;
-    println!(
-        "master key version {version} is active; re-wrapped {rewrapped} person, case and referral keys"
-    );
-    println!("restart the services so that new persons are wrapped under version {version} too");
+    let previous = keyring
+        .versions()
+        .into_iter()
+        .filter(|held| *held != version)
+        .max();
+    for line in rotation_steps(&path, version, previous, rewrapped) {
+        println!("{line}");
+    }
     Ok(())
+}
+
+/// What `haven keys rotate` tells the operator: what it did, then what is left to
+/// do, in order.
+pub fn rotation_steps(
+    path: &Path,
+    version: u32,
+    previous: Option<u32>,
+    rewrapped: u64,
+) -> Vec<String> {
+    let path = path.display();
+    let mut steps = vec![
+        format!(
+            "master key version {version} is active in {path}; re-wrapped {rewrapped} person,              case and referral keys under it"
+        ),
+        "next, in order:".to_owned(),
+        format!(
+            "  1. nothing to restart: every running service that reads {path} picks version              {version} up by itself (at once for a key wrapped under it, within a second for new keys)"
+        ),
+        format!(
+            "  2. back up {path} now, beside the database backup: what is wrapped under version              {version} cannot be read without this file"
+        ),
+        format!(
+            "  3. if services read a copy of it (the Kubernetes Secret `haven-keys`, another host),              replace every copy with {path} now: until a copy is replaced, its services cannot              read the records re-wrapped under version {version}"
+        ),
+    ];
+    if let Some(previous) = previous {
+        steps.push(format!(
+            "  4. once every copy holds version {version}, retire the old one with              `haven keys retire {previous}`, then replace the copies and the backup again"
+        ));
+    }
+    steps
 }
 
 /// Retires an old master key version once nothing is wrapped under it any more.

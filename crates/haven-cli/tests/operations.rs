@@ -121,7 +121,19 @@ fn keys_rotate_then_retire_the_old_version_but_never_the_active_one() {
     let dir = tempfile::tempdir().unwrap();
     let rotated = haven(dir.path(), &["keys", "rotate"]);
     assert!(rotated.status.success(), "{}", text(&rotated.stderr));
-    assert!(text(&rotated.stdout).contains("master key version 2 is active"));
+    let told = text(&rotated.stdout);
+    assert!(told.contains("master key version 2 is active"), "{told}");
+    // What is left to do, in order, and never a restart.
+    let steps: Vec<usize> = ["  1. ", "  2. back up", "  3. ", "  4. "]
+        .iter()
+        .map(|step| {
+            told.find(step)
+                .unwrap_or_else(|| panic!("no step `{step}`: {told}"))
+        })
+        .collect();
+    assert!(steps.windows(2).all(|pair| pair[0] < pair[1]), "{told}");
+    assert!(told.contains("haven keys retire 1"), "{told}");
+    assert!(!told.contains("restart the services"), "{told}");
     let active = haven(dir.path(), &["keys", "retire", "2"]);
     assert!(!active.status.success());
     assert!(text(&active.stderr).contains("active master key"));

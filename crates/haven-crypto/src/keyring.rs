@@ -8,8 +8,9 @@
 //! ```
 //!
 //! Rotation is an operator action: load, [`MasterKeyring::rotate`],
-//! [`MasterKeyring::save`], restart (or reload) the services, re-wrap the stored
-//! data keys, then [`MasterKeyring::retire`] the old version and save again.
+//! [`MasterKeyring::save`], let every service see the new file (a running service
+//! holds a [`crate::ReloadingKeyring`], which follows it), re-wrap the stored data
+//! keys, then [`MasterKeyring::retire`] the old version and save again.
 //! Two processes rotating the same file at once would each lose the other's new
 //! key, so run rotation from one place.
 

@@ -7,7 +7,8 @@
 //! is a keyed hash of a phonetic skeleton of the name.
 //!
 //! - [`MasterKeyring`] holds versioned master keys and implements [`KeyWrapper`],
-//!   the interface a KMS can implement too.
+//!   the interface a KMS can implement too; [`ReloadingKeyring`] is the one a
+//!   running service holds, following rotations of the keyring file.
 //! - [`DataKey`]: one per person, stored as a [`WrappedKey`]; deleting the
 //!   wrapped key erases the person (crypto-shredding).
 //! - [`encrypt_field`] / [`decrypt_field`] bind each value to its table, column
@@ -51,6 +52,7 @@ mod keyring;
 mod normalise;
 mod perturbation_key;
 mod record_keys;
+mod reloading_keyring;
 mod secret;
 
 pub use blind_index::{
@@ -64,3 +66,4 @@ pub use keyring::MasterKeyring;
 pub use normalise::name_skeleton;
 pub use perturbation_key::PerturbationKey;
 pub use record_keys::{MASTER_KEYRING_FILE, RecordKeys};
+pub use reloading_keyring::{RELOAD_INTERVAL, ReloadingKeyring};

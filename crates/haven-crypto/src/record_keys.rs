@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::{DataKey, KeyWrapper, MasterKeyring, Result, WrappedKey};
+use crate::{DataKey, KeyWrapper, ReloadingKeyring, Result, WrappedKey};
 
 /// File of the master keyring under the keys directory, shared by every service that
 /// encrypts.
@@ -28,13 +28,15 @@ impl std::fmt::Debug for RecordKeys {
 }
 
 impl RecordKeys {
-    /// The master keyring of `keys_dir` (created there when missing: development).
+    /// The master keyring of `keys_dir` (created there when missing: development),
+    /// followed as it changes: a rotation is picked up without a restart (see
+    /// [`ReloadingKeyring`]).
     pub fn load(keys_dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(keys_dir).map_err(|source| crate::CryptoError::KeyFileIo {
             path: keys_dir.to_path_buf(),
             source,
         })?;
-        let keyring = MasterKeyring::load_or_create(&keys_dir.join(MASTER_KEYRING_FILE))?;
+        let keyring = ReloadingKeyring::load_or_create(&keys_dir.join(MASTER_KEYRING_FILE))?;
         Ok(Self::new(Arc::new(keyring)))
     }
 
@@ -66,6 +68,7 @@ impl RecordKeys {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::MasterKeyring;
 
     #[test]
     fn a_key_opens_only_for_its_owner_and_survives_a_rotation() {

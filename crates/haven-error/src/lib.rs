@@ -316,7 +316,17 @@ impl HavenError {
 
     /// Reads a status received from a Haven service (or any gRPC server) back into
     /// an error, keeping its code and field violations.
+    ///
+    /// A status the gRPC client made itself, because the call never got an answer
+    /// (connection refused, reset or closed with the call in flight, an HTTP/2
+    /// protocol error, a stream cancelled when the server went away), is
+    /// [`ErrorCode::Unavailable`]: retrying, on another replica or once the service
+    /// is back, may succeed. Only the client's own deadline expiring is
+    /// [`ErrorCode::DeadlineExceeded`]. A status the service sent keeps its code.
     pub fn from_status(status: &tonic::Status) -> Self {
+        if let Some(error) = Self::from_transport_failure(status) {
+            return error;
+        }
         let details = status.get_error_details();
         let code = details
             .error_info()
@@ -352,6 +362,59 @@ impl HavenError {
         }
     }
 }
+
+impl HavenError {
+    /// The error for a status the gRPC client produced locally, with the transport
+    /// failure as its cause; `None` for a status that came from the service.
+    ///
+    /// tonic attaches the underlying error (hyper, h2, I/O, a connection error or
+    /// the expired timeout) as the status's source whenever it builds a status from
+    /// a failure of its own; a status decoded from the service's answer has none.
+    fn from_transport_failure(status: &tonic::Status) -> Option<Self> {
+        let cause = std::error::Error::source(status)?;
+        let mut timed_out = false;
+        let mut current = Some(cause);
+        while let Some(link) = current {
+            timed_out |= link.is::<tonic::TimeoutExpired>();
+            current = link.source();
+        }
+        let (code, message) = if timed_out {
+            (
+                ErrorCode::DeadlineExceeded,
+                "a service did not answer in time",
+            )
+        } else {
+            (
+                ErrorCode::Unavailable,
+                "a service is unavailable, try again later",
+            )
+        };
+        let chain = format!(
+            "{:?}: {}: {}",
+            status.code(),
+            status.message(),
+            cause_chain(cause)
+        );
+        Some(Self {
+            code,
+            message: message.to_owned(),
+            violations: Vec::new(),
+            source: Some(Box::new(TransportFailure(chain))),
+        })
+    }
+}
+
+/// Why a call failed in the transport, for logs only.
+#[derive(Debug)]
+struct TransportFailure(String);
+
+impl fmt::Display for TransportFailure {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TransportFailure {}
 
 fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut chain = error.to_string();
@@ -422,6 +485,43 @@ mod tests {
                 description: "must be set".into()
             }]
         );
+    }
+
+    #[test]
+    fn a_call_that_never_got_an_answer_is_unavailable() {
+        for cause in [
+            std::io::Error::from(std::io::ErrorKind::ConnectionReset),
+            std::io::Error::other("connection closed before message completed"),
+        ] {
+            // What tonic builds when the connection fails with the call in flight.
+            let status = tonic::Status::from_error(Box::new(cause));
+            let error = HavenError::from_status(&status);
+            assert_eq!(error.code(), ErrorCode::Unavailable, "{status:?}");
+            assert_eq!(error.code().http_status().as_u16(), 503);
+            assert!(
+                !error.message().contains("connection"),
+                "{}",
+                error.message()
+            );
+        }
+    }
+
+    #[test]
+    fn only_the_clients_own_deadline_is_deadline_exceeded() {
+        let expired = tonic::Status::from_error(Box::new(tonic::TimeoutExpired(())));
+        assert_eq!(
+            HavenError::from_status(&expired).code(),
+            ErrorCode::DeadlineExceeded
+        );
+        // A cancellation the service itself sent keeps its meaning.
+        let sent = tonic::Status::cancelled("Timeout expired");
+        assert_eq!(
+            HavenError::from_status(&sent).code(),
+            ErrorCode::DeadlineExceeded
+        );
+        // A status the service sent is never second-guessed.
+        let sent = tonic::Status::unknown("transport error");
+        assert_eq!(HavenError::from_status(&sent).code(), ErrorCode::Internal);
     }
 
     #[test]

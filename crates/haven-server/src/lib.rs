@@ -41,6 +41,12 @@ pub use tls::{
     server_tls_config,
 };
 
+/// Name checked by liveness probes on the gRPC health protocol: SERVING as long as
+/// the process answers, whatever its database does. The overall status (`""`) and
+/// the service names are readiness: NOT_SERVING while the database is unreachable.
+/// A liveness probe on readiness would restart every pod during a database outage.
+pub const LIVENESS_SERVICE: &str = "liveness";
+
 /// Largest gRPC message a service accepts or sends.
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 /// Upper bound for one unary call when the caller sets no deadline.
@@ -81,7 +87,8 @@ impl Security {
 ///
 /// `health_name` is the fully qualified service name reported as SERVING, e.g.
 /// `haven.case.v1.CaseService`; every service in `routes` is reported too, and
-/// follows the routes' [`Readiness`] probe when one is set.
+/// follows the routes' [`Readiness`] probe when one is set (readiness), as does the
+/// overall status `""`. [`LIVENESS_SERVICE`] stays SERVING (liveness).
 /// Reflection (both `grpc.reflection.v1` and `grpc.reflection.v1alpha`) lists
 /// exactly the services in `routes`, health and reflection. `tls` is
 /// `settings.grpc_tls`: with a certificate the listener speaks only TLS, and with
@@ -124,6 +131,9 @@ pub async fn serve_grpc_with(
             .set_service_status(name, tonic_health::ServingStatus::Serving)
             .await;
     }
+    health_reporter
+        .set_service_status(LIVENESS_SERVICE, tonic_health::ServingStatus::Serving)
+        .await;
     let (reflection_v1, reflection_v1alpha) = reflection::services(&service_names)?;
     let follower = readiness.map(|readiness| {
         tokio::spawn(readiness::follow(

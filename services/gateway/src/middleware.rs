@@ -13,6 +13,9 @@ use crate::error::problem_for_status;
 
 /// Header carrying the request id, in both directions and to the services.
 pub(crate) const X_REQUEST_ID: &str = "x-request-id";
+/// `Retry-After` of every `503`: long enough for a killed backend's replacement or
+/// another replica to take the call, short enough not to stall a client.
+pub(crate) const UNAVAILABLE_RETRY_AFTER_SECONDS: &str = "1";
 /// Problem bodies are small; anything larger is not ours and is replaced.
 const MAX_PROBLEM_BYTES: usize = 64 * 1024;
 
@@ -57,7 +60,8 @@ impl MakeRequestId for MakeRequestUuid {
 
 /// Makes every error response a problem+json body carrying the request id: fills
 /// `request_id` into problems from handlers and extractors, and replaces the bodies
-/// of error responses from layers that do not speak problem+json.
+/// of error responses from layers that do not speak problem+json. Every `503` gets
+/// a `Retry-After`.
 pub(crate) async fn problem_details(request: Request, next: Next) -> Response {
     let request_id = request
         .headers()
@@ -99,6 +103,13 @@ pub(crate) async fn problem_details(request: Request, next: Next) -> Response {
     parts
         .headers
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    // A 503 is always worth retrying: a backend is restarting, draining or away.
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        parts
+            .headers
+            .entry(header::RETRY_AFTER)
+            .or_insert(HeaderValue::from_static(UNAVAILABLE_RETRY_AFTER_SECONDS));
+    }
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(body))
 }

@@ -106,10 +106,16 @@ pub(crate) enum CommonErrors {
     /// The caller's roles do not allow the operation.
     #[response(status = 403, content_type = "application/problem+json")]
     Forbidden(ProblemBody),
-    /// A service is unavailable; retry later.
-    #[response(status = 503, content_type = "application/problem+json")]
+    /// A service is unavailable (down, restarting, or gone with the call in
+    /// flight); retry after `Retry-After` seconds, with the same `Idempotency-Key`
+    /// for a create.
+    #[response(
+        status = 503,
+        content_type = "application/problem+json",
+        headers(("retry-after" = u64, description = "Seconds to wait before retrying"))
+    )]
     Unavailable(ProblemBody),
-    /// The request took longer than allowed.
+    /// The request took longer than allowed: a service was too slow to answer.
     #[response(status = 504, content_type = "application/problem+json")]
     Timeout(ProblemBody),
 }

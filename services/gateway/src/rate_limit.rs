@@ -37,7 +37,8 @@ use crate::state::AppState;
 /// the overflow bucket comes on top.
 pub(crate) const MAX_BUCKETS: usize = 100_000;
 /// Paths never limited: probes must work while a caller is throttled. (Metrics are
-/// on a listener of their own.)
+/// on a listener of their own.) `/status` is not a probe and calls every backend,
+/// so it is limited like any other anonymous call.
 const EXEMPT_PATHS: [&str; 2] = ["/healthz", "/readyz"];
 
 /// The client's address as seen on the TCP connection, set by the server for every

@@ -122,6 +122,7 @@ pub(crate) fn documented() -> OpenApiRouter<AppState> {
         .routes(routes!(reports::get_privacy_budget))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
+        .routes(routes!(health::status))
 }
 
 /// A strong entity tag for a record version.

@@ -23,7 +23,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// One backend service behind the gateway.
 #[derive(Debug, Clone)]
 pub(crate) struct Backend {
-    /// Short name used in logs and in the readiness report, e.g. `intake`.
+    /// Short name used in logs and in the dependency status, e.g. `intake`.
     pub(crate) name: &'static str,
     /// Fully qualified gRPC service name checked by the health protocol.
     pub(crate) health_service: &'static str,
@@ -69,7 +69,7 @@ pub(crate) struct Backends {
 }
 
 impl Backends {
-    /// All four, for readiness.
+    /// All four, for the dependency status (`/status`).
     pub(crate) fn all(&self) -> [&Backend; 4] {
         [&self.intake, &self.case, &self.referral, &self.reporting]
     }

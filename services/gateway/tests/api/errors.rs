@@ -240,6 +240,7 @@ async fn an_unreachable_backend_is_503_without_transport_details() {
     ] {
         let response = gateway.get_as_admin(path).await;
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
+        assert_eq!(response.headers()["retry-after"], "1", "{path}");
         let (_, body) = problem(response).await;
         assert_eq!(body["type"], "https://haven.dev/problems/unavailable");
         let detail = body["detail"].as_str().unwrap();
