@@ -17,10 +17,12 @@ pub const FIELD_CLASSES: &[(&str, FieldClass)] = &[
         "haven.case.v1.AddAssessmentResponse.assessment",
         Operational,
     ),
+    ("haven.case.v1.AddAssessmentResponse.replayed", Operational),
     // case.v1.AddNoteResponse
     ("haven.case.v1.AddNoteResponse.note", Operational),
     // case.v1.AddServiceResponse
     ("haven.case.v1.AddServiceResponse.service", Operational),
+    ("haven.case.v1.AddServiceResponse.replayed", Operational),
     // case.v1.Assessment
     ("haven.case.v1.Assessment.id", Operational),
     ("haven.case.v1.Assessment.case_id", Operational),
@@ -156,6 +158,7 @@ pub const FIELD_CLASSES: &[(&str, FieldClass)] = &[
     ),
     // case.v1.RecordPaymentResponse
     ("haven.case.v1.RecordPaymentResponse.payment", Operational),
+    ("haven.case.v1.RecordPaymentResponse.replayed", Operational),
     // case.v1.ReopenCaseResponse
     ("haven.case.v1.ReopenCaseResponse.case", Operational),
     // case.v1.RequestClosureResponse
@@ -172,6 +175,10 @@ pub const FIELD_CLASSES: &[(&str, FieldClass)] = &[
     // case.v1.ScheduleFollowUpResponse
     (
         "haven.case.v1.ScheduleFollowUpResponse.follow_up",
+        Operational,
+    ),
+    (
+        "haven.case.v1.ScheduleFollowUpResponse.replayed",
         Operational,
     ),
     // case.v1.SealCaseResponse
@@ -418,6 +425,10 @@ pub const FIELD_CLASSES: &[(&str, FieldClass)] = &[
         "haven.intake.v1.PublishIndicatorSetResponse.set",
         Operational,
     ),
+    (
+        "haven.intake.v1.PublishIndicatorSetResponse.replayed",
+        Operational,
+    ),
     // intake.v1.RecordConsentResponse
     (
         "haven.intake.v1.RecordConsentResponse.screening",
@@ -501,14 +512,26 @@ pub const FIELD_CLASSES: &[(&str, FieldClass)] = &[
         "haven.referral.v1.CreateFacilityResponse.facility",
         Operational,
     ),
+    (
+        "haven.referral.v1.CreateFacilityResponse.replayed",
+        Operational,
+    ),
     // referral.v1.CreateOrganizationResponse
     (
         "haven.referral.v1.CreateOrganizationResponse.organization",
         Operational,
     ),
+    (
+        "haven.referral.v1.CreateOrganizationResponse.replayed",
+        Operational,
+    ),
     // referral.v1.CreateReferralResponse
     (
         "haven.referral.v1.CreateReferralResponse.referral",
+        Operational,
+    ),
+    (
+        "haven.referral.v1.CreateReferralResponse.replayed",
         Operational,
     ),
     // referral.v1.DisclosedField
