@@ -10,6 +10,7 @@
 )]
 
 pub mod child;
+pub mod postgres_process;
 
 use std::io::Write;
 use std::net::SocketAddr;

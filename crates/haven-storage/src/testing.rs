@@ -153,7 +153,9 @@ rm -rf "$1"
     }
 }
 
-fn find_binaries() -> anyhow::Result<PathBuf> {
+/// The directory holding `initdb` and `postgres`: on PATH, else the newest
+/// `/usr/lib/postgresql/*/bin`.
+pub fn find_binaries() -> anyhow::Result<PathBuf> {
     let on_path = std::env::var_os("PATH")
         .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
         .unwrap_or_default();
