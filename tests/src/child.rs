@@ -117,6 +117,11 @@ impl ServiceProcess {
         Self { process, address }
     }
 
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.process.id()
+    }
+
     /// `http://address`, for a gRPC client or a gateway's endpoint setting.
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.address)

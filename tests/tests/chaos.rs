@@ -586,6 +586,33 @@ async fn nothing_acknowledged_is_lost_or_doubled_whatever_dies() {
         println!("  recovered from {what} in {took:?}");
     }
     println!("  reporting: {summary}");
+    // What each process used (debug build; the processes started last ran for less
+    // than the whole load): a basis for Kubernetes requests and limits.
+    for (name, process) in &topology.running {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", process.id())).unwrap_or_default();
+        let peak = status
+            .lines()
+            .find(|line| line.starts_with("VmHWM:"))
+            .unwrap_or("VmHWM: unknown")
+            .trim_start_matches("VmHWM:")
+            .trim()
+            .to_owned();
+        // utime and stime, fields 14 and 15 of /proc/<pid>/stat, in clock ticks.
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", process.id())).unwrap_or_default();
+        let fields: Vec<&str> = stat
+            .rsplit_once(") ")
+            .map_or(Vec::new(), |(_, rest)| rest.split(' ').collect());
+        let ticks: u64 = [11, 12]
+            .iter()
+            .filter_map(|index| fields.get(*index)?.parse::<u64>().ok())
+            .sum();
+        println!(
+            "  {name}: peak resident memory {peak}, CPU {:.1} s",
+            ticks as f64 / 100.0
+        );
+    }
 
     assert!(observed.lost.is_empty(), "lost: {:?}", observed.lost);
     assert!(
