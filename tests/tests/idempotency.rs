@@ -26,6 +26,7 @@ const PROMPT: Duration = Duration::from_secs(3);
 /// and a receiving shelter.
 struct Setting {
     worker: String,
+    coordinator: String,
     case_id: String,
     facility_id: String,
 }
@@ -40,10 +41,7 @@ async fn setting(stack: &TestStack) -> Setting {
     assert_eq!(registered.status(), 201);
     let coordinator = stack.token_as("farida", &["referral_coordinator"], receiver);
     let facility: Value = stack
-        .post(&coordinator, "/v1/facilities", json!({
-            "name": "Women's shelter Sumqayıt", "settlement": "Sumqayıt", "service_types": ["shelter"],
-            "capacity_total": 5, "accepts": {"genders": ["female"], "families": true}, "languages": ["az"],
-            "opening_hours": "24/7", "contact_phone": "+994 18 000 00 00"}))
+        .post(&coordinator, "/v1/facilities", shelter(true))
         .await
         .json()
         .await
@@ -60,9 +58,18 @@ async fn setting(stack: &TestStack) -> Setting {
     assert_eq!(shared.status(), 201);
     Setting {
         worker: stack.token_as("aysel", &["case_worker"], sender),
+        coordinator,
         case_id,
         facility_id: facility["id"].as_str().unwrap().to_owned(),
     }
+}
+
+/// The receiving shelter, taking referrals or not.
+fn shelter(active: bool) -> Value {
+    json!({
+        "name": "Women's shelter Sumqayıt", "settlement": "Sumqayıt", "service_types": ["shelter"],
+        "capacity_total": 5, "accepts": {"genders": ["female"], "families": true}, "languages": ["az"],
+        "opening_hours": "24/7", "contact_phone": "+994 18 000 00 00", "active": active})
 }
 
 fn today() -> String {
@@ -233,6 +240,46 @@ async fn a_referral_whose_answer_was_lost_is_replayed_at_once(stack: TestStack) 
     let answered: Value = retry.json().await.unwrap();
     assert_eq!(answered["id"], committed.id);
     assert_eq!(referrals(&stack, &setting).await.len(), 1);
+
+    // The shelter stops taking referrals: a new one is refused, but a retry of the
+    // one that was made still gets it, not a refusal the client would read as "no
+    // referral".
+    let path = format!("/v1/facilities/{}", setting.facility_id);
+    let etag = stack.get(&setting.coordinator, &path).await.headers()["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let closed = stack
+        .http
+        .patch(stack.url(&path))
+        .bearer_auth(&setting.coordinator)
+        .header("if-match", etag)
+        .json(&shelter(false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(closed.status(), 200, "{}", closed.text().await.unwrap());
+    let refused = post_with_key(
+        &stack,
+        &setting.worker,
+        "/v1/referrals",
+        "another",
+        &referral_body(&setting),
+    )
+    .await;
+    assert_eq!(refused.status(), 409);
+    let retry = post_with_key(
+        &stack,
+        &setting.worker,
+        "/v1/referrals",
+        key,
+        &referral_body(&setting),
+    )
+    .await;
+    assert_eq!(retry.status(), 201);
+    assert!(replayed(&retry));
+    let answered: Value = retry.json().await.unwrap();
+    assert_eq!(answered["id"], committed.id);
 }
 
 /// Ten identical requests with one key at once: one record, each answered with it

@@ -211,6 +211,20 @@ where
     }
 }
 
+/// Whether `once` was already used: the id of the record the first request created
+/// (`422` if with another request), without claiming anything. For the checks a
+/// create makes before its transaction (is the case still open?): a retry of a
+/// create that succeeded gets its record even if they would now refuse it.
+pub async fn earlier<C>(connection: &mut C, once: &CallerKey) -> Result<Option<String>, HavenError>
+where
+    C: KeyRows + Send,
+{
+    match connection.earlier_key(once).await.map_err(db_error)? {
+        Some(earlier) => Ok(same_request(once, earlier)?.replayed().map(str::to_owned)),
+        None => Ok(None),
+    }
+}
+
 /// The stored row of a key: its request fingerprint and record id.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EarlierKey {

@@ -622,6 +622,16 @@ impl ReferralService for ReferralApi {
                 )
             })?,
         };
+        // A retry of a referral that was made gets it, whatever the checks below
+        // would say now (the case may have closed since).
+        if let Some(once) = &once
+            && let Some(referral) = self.store.replayed_referral(&context, once).await?
+        {
+            return Ok(Response::new(pb::CreateReferralResponse {
+                referral: Some(referral.to_proto(now)),
+                replayed: true,
+            }));
+        }
         let scope = Scope::of(&context.principal);
         // The case, and only the owner's staff refer it.
         let case = self

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use haven_error::{ErrorCode, HavenError, HavenResult};
 use haven_events::{EventSignal, NewEvent, OutboxWrite};
-use haven_storage::idempotency::{CallerKey, Claim, Created, claim};
+use haven_storage::idempotency::{CallerKey, Claim, Created, claim, earlier};
 use haven_storage::{Database, ForgetDeleted, WritePool, db_error, is_unique_violation};
 
 use haven_audit::{AuditContext, AuditWrite, Receipt, SealingKey};
@@ -105,6 +105,15 @@ pub trait DirectoryStore: EventSink + Send + Sync + std::fmt::Debug {
         new: NewReferral,
         once: Option<&CallerKey>,
     ) -> HavenResult<Created<Referral>>;
+    /// The referral an earlier request with `once` recorded, if any (its read
+    /// audited), before the checks of a create: a retry of a referral that was made
+    /// gets it even if the case has closed since (`422` if the key came with
+    /// another request).
+    async fn replayed_referral(
+        &self,
+        context: &AuditContext,
+        once: &CallerKey,
+    ) -> HavenResult<Option<Referral>>;
     /// A referral the organisation of `scope` sent or received, its texts decrypted;
     /// the read is audited in the same transaction.
     async fn get_referral(
@@ -721,6 +730,16 @@ macro_rules! directory_store {
                     .collect()
             }
 
+            async fn replayed_referral(&self, context: &AuditContext, once: &CallerKey) -> HavenResult<Option<Referral>> {
+                let mut tx = self.pool.begin_write().await.map_err(db_error)?;
+                let Some(first) = earlier(&mut *tx, once).await? else {
+                    return Ok(None);
+                };
+                let referral = self.replay(&mut tx, context, &first).await?;
+                tx.commit().await.map_err(db_error)?;
+                Ok(Some(referral))
+            }
+
             #[tracing::instrument(skip_all, fields(case_id = %new.case_id))]
             async fn create_referral(&self, context: &AuditContext, new: NewReferral, once: Option<&CallerKey>) -> HavenResult<Created<Referral>> {
                 let id = Uuid::now_v7();
@@ -729,11 +748,7 @@ macro_rules! directory_store {
                 let purpose = crypto::seal(&key, TextColumn::Purpose, id, &new.purpose)?;
                 let mut tx = self.pool.begin_write().await.map_err(db_error)?;
                 if let Claim::Replay(earlier) = claim(&mut *tx, once, &id.to_string()).await? {
-                    let sealed = self.referral(&mut tx, replayed_id(&earlier)?).await?.ok_or_else(|| corrupt("referral"))?;
-                    // The replay shows the referral again: a read, audited like one.
-                    let entry = context.entry(READ_ACTION, "referral", sealed.referral.id);
-                    let receipt = AuditWrite::append_audit(&mut *tx, SERVICE, &entry).await.map_err(db_error)?;
-                    let referral = sealed.open(&self.crypto, &receipt)?;
+                    let referral = self.replay(&mut tx, context, &earlier).await?;
                     tx.commit().await.map_err(db_error)?;
                     return Ok(Created::replay(referral));
                 }
@@ -939,6 +954,15 @@ macro_rules! directory_store {
                     .await
                     .map_err(db_error)?;
                 row.map(Facility::try_from).transpose()
+            }
+
+            /// The referral an earlier request with the same key recorded, shown
+            /// again: a read, audited like one.
+            async fn replay(&self, connection: &mut $connection, context: &AuditContext, record_id: &str) -> HavenResult<Referral> {
+                let sealed = self.referral(&mut *connection, replayed_id(record_id)?).await?.ok_or_else(|| corrupt("referral"))?;
+                let entry = context.entry(READ_ACTION, "referral", sealed.referral.id);
+                let receipt = AuditWrite::append_audit(&mut *connection, SERVICE, &entry).await.map_err(db_error)?;
+                sealed.open(&self.crypto, &receipt)
             }
 
             /// The referral `id`, its texts still sealed.
