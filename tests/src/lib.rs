@@ -9,6 +9,8 @@
     missing_debug_implementations
 )]
 
+pub mod processes;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
