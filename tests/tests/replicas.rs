@@ -14,6 +14,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -23,11 +24,17 @@ use rand::{Rng as _, SeedableRng as _};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::postgres::PgPoolOptions;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
 use uuid::Uuid;
 
 use haven_auth::keys::{DevTokenRequest, KeyMaterial};
 use haven_cli::ServiceName;
 use haven_e2e::processes::{Cluster, ClusterSpec};
+use haven_e2e::{TestStack, authorized};
+use haven_intake::search_limit::SEARCHES_PER_WINDOW;
+use haven_proto::intake::v1 as intake;
+use haven_proto::intake::v1::intake_service_client::IntakeServiceClient;
 
 /// The child processes' entry point, run with `--exact`.
 const CHILD_TEST: &str = "replica_process";
@@ -551,4 +558,94 @@ async fn three_replicas_of_each_service_give_exactly_once_results_while_replicas
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_three_replicas_of_each_service_give_exactly_once_results_while_replicas_die() {
     three_replicas_of_each_service_give_exactly_once_results_while_replicas_die().await;
+}
+
+/// A second intake server on the stack's database, as another replica would be.
+async fn second_intake(
+    stack: &TestStack,
+    shutdown: CancellationToken,
+) -> IntakeServiceClient<Channel> {
+    let mut settings = stack.settings.clone();
+    settings.intake.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    let listener = haven_cli::bind(ServiceName::Intake, &settings)
+        .await
+        .unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(haven_cli::serve(
+        ServiceName::Intake,
+        listener,
+        settings,
+        shutdown,
+    ));
+    let target = format!("grpc://{address}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while haven_cli::healthcheck::check(&target).await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the second intake never became ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    IntakeServiceClient::new(channel)
+}
+
+/// The duplicate-search limit guards the blind index against guessing names one
+/// after another; a user who spreads searches over the replicas gets no more.
+async fn the_duplicate_search_limit_holds_across_intake_replicas(stack: TestStack) {
+    let organization = Uuid::new_v4();
+    let officer = stack.token_as("officer", &["intake_officer"], organization);
+    let screening: Value = stack
+        .post(
+            &officer,
+            "/v1/screenings",
+            json!({"referral_source": "police",
+            "person": {"given_name": "Leyla", "family_name": "Məmmədova", "birth_year": 1992}}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let request = || {
+        authorized(
+            intake::FindMatchesRequest {
+                screening_id: screening["id"].as_str().unwrap().to_owned(),
+            },
+            &officer,
+        )
+    };
+    let shutdown = CancellationToken::new();
+    let mut first = IntakeServiceClient::new(stack.channel(ServiceName::Intake).await);
+    let mut second = second_intake(&stack, shutdown.clone()).await;
+    for search in 0..SEARCHES_PER_WINDOW {
+        let replica = if search % 2 == 0 {
+            &mut first
+        } else {
+            &mut second
+        };
+        replica.find_matches(request()).await.unwrap();
+    }
+    for replica in [&mut first, &mut second] {
+        let refused = replica.find_matches(request()).await.unwrap_err();
+        assert_eq!(
+            refused.code(),
+            tonic::Code::ResourceExhausted,
+            "{refused:?}"
+        );
+    }
+    // Another user is not held back by this one.
+    let colleague = stack.token_as("colleague", &["intake_officer"], organization);
+    let mut other = request();
+    haven_auth::grpc::attach_bearer(&mut other, &colleague).unwrap();
+    second.find_matches(other).await.unwrap();
+    shutdown.cancel();
+    stack.stop().await;
+}
+
+haven_e2e::on_both_backends! {
+    the_duplicate_search_limit_holds_across_intake_replicas,
 }
