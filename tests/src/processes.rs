@@ -488,6 +488,36 @@ impl Cluster {
         exited
     }
 
+    /// Per running process: its name, peak resident memory (MiB) and CPU time used
+    /// (seconds), read from `/proc` (Linux), for sizing requests and limits. A
+    /// restarted process counts from its restart.
+    pub fn usage(&self) -> Vec<(String, u64, f64)> {
+        // Clock ticks per second: 100 on every Linux this runs on.
+        const TICKS: f64 = 100.0;
+        self.processes
+            .iter()
+            .filter_map(|process| {
+                let pid = process.pid()?;
+                let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+                let peak_kib: u64 = status
+                    .lines()
+                    .find_map(|line| line.strip_prefix("VmHWM:"))?
+                    .trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse()
+                    .ok()?;
+                let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+                // Fields after the command name (which may hold spaces): utime and
+                // stime are the 12th and 13th.
+                let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+                let ticks: u64 =
+                    fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+                Some((process.name(), peak_kib / 1024, ticks as f64 / TICKS))
+            })
+            .collect()
+    }
+
     /// The last lines a process logged.
     pub fn log_tail(&self, index: usize) -> String {
         let text = std::fs::read_to_string(&self.processes[index].log).unwrap_or_default();

@@ -367,6 +367,10 @@ async fn three_replicas_of_each_service_give_exactly_once_results_while_replicas
     };
     let (acknowledged, actions) = tokio::join!(drive, chaos(&mut cluster, &done, seed));
     eprintln!("chaos: {actions:#?}");
+    eprintln!(
+        "peak memory (MiB) and CPU (s) per process: {:?}",
+        cluster.usage()
+    );
     eprintln!("answers seen: {:?}", gateways.seen.lock().unwrap());
     assert!(
         actions
