@@ -35,6 +35,8 @@ use haven_e2e::{TestStack, authorized};
 use haven_intake::search_limit::SEARCHES_PER_WINDOW;
 use haven_proto::intake::v1 as intake;
 use haven_proto::intake::v1::intake_service_client::IntakeServiceClient;
+use haven_proto::reporting::v1 as reporting;
+use haven_proto::reporting::v1::reporting_service_client::ReportingServiceClient;
 
 /// The child processes' entry point, run with `--exact`.
 const CHILD_TEST: &str = "replica_process";
@@ -551,12 +553,110 @@ async fn three_replicas_of_each_service_give_exactly_once_results_while_replicas
     assert_eq!(table("referrals_by_status") as usize, people);
     assert_eq!(facts.days_to_identification.days.len(), people);
     reporting.close().await;
+
+    // The counters the replicas kept, taking turns under chaos, are what one
+    // reporting service applying every feed alone from the start computes.
+    let alone = alone_in_a_fresh_database(&cluster).await;
+    let mut replicas = ReportingServiceClient::new(
+        tonic::transport::Endpoint::from_shared(format!(
+            "http://{}",
+            cluster.service_address(ServiceName::Reporting)
+        ))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap(),
+    );
+    let mut alone_client = ReportingServiceClient::new(
+        tonic::transport::Endpoint::from_shared(format!("http://{}", alone.address))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+    );
+    let expected = figures(&mut replicas, &tokens.analyst, organization).await;
+    assert_eq!(expected.0.screenings_total as usize, people);
+    assert!(!expected.1.tables.is_empty(), "{:?}", expected.1);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = figures(&mut alone_client, &tokens.analyst, organization).await;
+        if got.0.checkpoints == expected.0.checkpoints {
+            assert_eq!(
+                got, expected,
+                "reporting replicas and a lone reporting disagree"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the lone reporting never caught up: {:?} of {:?}",
+            got.0.checkpoints,
+            expected.0.checkpoints
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    alone.shutdown.cancel();
     database.close().await;
     eprintln!(
         "{people} paths exactly once through {} actions in {:?}",
         actions.len(),
         started.elapsed()
     );
+}
+
+/// A reporting service of its own, on a fresh database, following the cluster's feeds.
+struct LoneReporting {
+    address: SocketAddr,
+    shutdown: CancellationToken,
+}
+
+async fn alone_in_a_fresh_database(cluster: &Cluster) -> LoneReporting {
+    let server = haven_storage::testing::postgres().await.unwrap();
+    let mut settings = cluster.settings.clone();
+    settings.database.url = Some(haven_config::Secret::new(server.fresh_database().await));
+    settings.reporting.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    let listener = haven_cli::bind(ServiceName::Reporting, &settings)
+        .await
+        .unwrap();
+    let address = listener.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    tokio::spawn(haven_cli::serve(
+        ServiceName::Reporting,
+        listener,
+        settings,
+        shutdown.clone(),
+    ));
+    LoneReporting { address, shutdown }
+}
+
+/// The summary and the organisation's indicators, without the time they were made.
+async fn figures(
+    client: &mut ReportingServiceClient<Channel>,
+    token: &str,
+    organization: Uuid,
+) -> (
+    reporting::GetSummaryResponse,
+    reporting::GetIndicatorsResponse,
+) {
+    let Ok(summary) = client
+        .get_summary(authorized(reporting::GetSummaryRequest::default(), token))
+        .await
+    else {
+        // Not serving yet.
+        return Default::default();
+    };
+    let mut summary = summary.into_inner();
+    summary.generated_at = None;
+    let mut indicators = client
+        .get_indicators(authorized(
+            reporting::GetIndicatorsRequest::default(),
+            token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    indicators.generated_at = None;
+    (summary, indicators)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
