@@ -5,7 +5,10 @@
 //! screening has exactly one case (opened by intake's call or by its reconciler,
 //! whichever replica ran it), every follower of every replica has applied every
 //! event once (the followers take turns on the shared checkpoints), and reporting's
-//! figures equal the truth.
+//! figures equal the truth: the hand counts, and every indicator a lone reporting
+//! service computes by applying every feed from the start on a database of its own.
+//! (Without reporting's advisory lock, replicas applying two feeds at once miscount
+//! a referral here.)
 //!
 //! Statutory clocks are rows with a due time whose state is computed when read: no
 //! timer fires, so there is nothing a second replica could fire twice. Haven sends
