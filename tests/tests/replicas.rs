@@ -652,7 +652,12 @@ async fn figures(
     summary.generated_at = None;
     let mut indicators = client
         .get_indicators(authorized(
-            reporting::GetIndicatorsRequest::default(),
+            reporting::GetIndicatorsRequest {
+                scope: Some(reporting::Scope {
+                    organization_id: organization.to_string(),
+                    ..reporting::Scope::default()
+                }),
+            },
             token,
         ))
         .await
