@@ -11,6 +11,7 @@
 
 pub mod child;
 pub mod postgres_process;
+pub mod processes;
 
 use std::io::Write;
 use std::net::SocketAddr;

@@ -212,3 +212,199 @@ async fn every_compose_service_starts_with_its_compose_environment() {
             .unwrap();
     }
 }
+
+/// The Kubernetes base: its manifests, where `kubectl apply -k deploy/kubernetes`
+/// takes them from.
+const KUBERNETES_BASE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/kubernetes/base");
+/// The production overlay (the base with a CloudNativePG cluster).
+const KUBERNETES_PRODUCTION: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../deploy/kubernetes/production"
+);
+
+/// Every YAML document of a file.
+fn yaml_documents(path: &std::path::Path) -> Vec<serde_yaml::Value> {
+    use serde::Deserialize as _;
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|document| {
+            serde_yaml::Value::deserialize(document)
+                .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+        })
+        .filter(|document| !document.is_null())
+        .collect()
+}
+
+/// The resources a kustomization lists.
+fn kustomization_resources(dir: &str) -> Vec<String> {
+    let kustomization = &yaml_documents(&std::path::Path::new(dir).join("kustomization.yaml"))[0];
+    kustomization["resources"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|resource| resource.as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Every object of the base, by kind.
+fn base_objects() -> Vec<serde_yaml::Value> {
+    kustomization_resources(KUBERNETES_BASE)
+        .iter()
+        .flat_map(|file| yaml_documents(&std::path::Path::new(KUBERNETES_BASE).join(file)))
+        .collect()
+}
+
+fn of_kind<'a>(
+    objects: &'a [serde_yaml::Value],
+    kind: &'a str,
+) -> impl Iterator<Item = &'a serde_yaml::Value> {
+    objects.iter().filter(move |object| object["kind"] == kind)
+}
+
+#[test]
+fn every_kubernetes_deployment_has_a_disruption_budget_and_prefers_other_nodes() {
+    // Every manifest of the base is applied.
+    let listed = kustomization_resources(KUBERNETES_BASE);
+    for entry in std::fs::read_dir(KUBERNETES_BASE).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(".yaml") && name != "kustomization.yaml" {
+            assert!(
+                listed.contains(&name),
+                "base/kustomization.yaml does not list {name}"
+            );
+        }
+    }
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/kubernetes");
+    assert_eq!(kustomization_resources(root), ["base"]);
+
+    let objects = base_objects();
+    let budgets: Vec<&serde_yaml::Value> = of_kind(&objects, "PodDisruptionBudget").collect();
+    let deployments: Vec<&serde_yaml::Value> = of_kind(&objects, "Deployment").collect();
+    assert_eq!(deployments.len(), ServiceName::ALL.len());
+    for deployment in deployments {
+        let name = deployment["metadata"]["name"].as_str().unwrap();
+        let selector = &deployment["spec"]["selector"]["matchLabels"];
+        let replicas = deployment["spec"]["replicas"].as_u64().unwrap();
+        assert!(
+            replicas >= 2,
+            "{name}: {replicas} replica(s); a drain or a crash stops the service"
+        );
+        assert_eq!(
+            deployment["spec"]["strategy"]["type"], "RollingUpdate",
+            "{name}: replicas are replaced one by one"
+        );
+        let budget = budgets
+            .iter()
+            .find(|budget| &budget["spec"]["selector"]["matchLabels"] == selector)
+            .unwrap_or_else(|| panic!("{name}: no PodDisruptionBudget selects its pods"));
+        // A drain may evict one pod at a time, and can make progress.
+        assert_eq!(budget["spec"]["maxUnavailable"], 1, "{name}");
+        let preferred = deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+            ["preferredDuringSchedulingIgnoredDuringExecution"]
+            .as_sequence()
+            .unwrap_or_else(|| panic!("{name}: no preferred pod anti-affinity"));
+        assert!(
+            preferred.iter().any(|term| {
+                term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+                    && &term["podAffinityTerm"]["labelSelector"]["matchLabels"] == selector
+            }),
+            "{name}: anti-affinity must keep its own replicas on different nodes"
+        );
+    }
+}
+
+#[test]
+fn the_production_overlay_puts_haven_on_a_cloudnativepg_cluster_with_backups() {
+    let dir = std::path::Path::new(KUBERNETES_PRODUCTION);
+    for resource in kustomization_resources(KUBERNETES_PRODUCTION) {
+        let path = dir.join(&resource);
+        assert!(
+            path.is_file() || path.join("kustomization.yaml").is_file(),
+            "production lists {resource}, which does not exist"
+        );
+    }
+    let objects: Vec<serde_yaml::Value> = kustomization_resources(KUBERNETES_PRODUCTION)
+        .iter()
+        .filter(|resource| resource.ends_with(".yaml"))
+        .flat_map(|file| yaml_documents(&dir.join(file)))
+        .collect();
+    let cluster = of_kind(&objects, "Cluster")
+        .next()
+        .expect("a CloudNativePG Cluster");
+    assert_eq!(cluster["apiVersion"], "postgresql.cnpg.io/v1");
+    let cluster_name = cluster["metadata"]["name"].as_str().unwrap();
+    assert_eq!(cluster["spec"]["instances"], 3);
+    let store = &cluster["spec"]["backup"]["barmanObjectStore"];
+    assert!(
+        store["destinationPath"]
+            .as_str()
+            .is_some_and(|path| !path.is_empty())
+    );
+    assert!(store["wal"].is_mapping(), "WAL is archived continuously");
+    let backup = of_kind(&objects, "ScheduledBackup")
+        .next()
+        .expect("a ScheduledBackup");
+    assert_eq!(backup["spec"]["cluster"]["name"], cluster_name);
+    let credentials = store["s3Credentials"]["accessKeyId"]["name"]
+        .as_str()
+        .unwrap();
+    assert!(
+        of_kind(&objects, "Secret").any(|secret| secret["metadata"]["name"] == credentials),
+        "the backup credentials Secret {credentials} is part of the overlay"
+    );
+
+    // The patch gives every Haven process the operator's app Secret as its database.
+    let kustomization = &yaml_documents(&dir.join("kustomization.yaml"))[0];
+    let patches = kustomization["patches"].as_sequence().unwrap();
+    let base = base_objects();
+    let mut patched = std::collections::BTreeSet::new();
+    for patch in patches {
+        let operations = yaml_documents(&dir.join(patch["path"].as_str().unwrap()));
+        let secret = &operations[0][0]["value"][0]["valueFrom"]["secretKeyRef"];
+        assert_eq!(operations[0][0]["value"][0]["name"], "HAVEN__DATABASE__URL");
+        assert_eq!(secret["name"], format!("{cluster_name}-app").as_str());
+        assert_eq!(secret["key"], "uri");
+        let target = &patch["target"];
+        for object in of_kind(&base, target["kind"].as_str().unwrap()) {
+            let by_name = target["name"]
+                .as_str()
+                .is_none_or(|name| object["metadata"]["name"] == name);
+            let by_label = target["labelSelector"].as_str().is_none_or(|selector| {
+                let (key, value) = selector.split_once('=').unwrap();
+                object["metadata"]["labels"][key] == value
+            });
+            if by_name && by_label {
+                patched.insert(object["metadata"]["name"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    let runs_haven: std::collections::BTreeSet<String> = base
+        .iter()
+        .filter(|object| object["kind"] == "Deployment" || object["kind"] == "Job")
+        .map(|object| object["metadata"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        patched, runs_haven,
+        "every Deployment and the migrate Job take the URL"
+    );
+
+    // Where kubectl is installed, the overlay renders with it.
+    let Ok(rendered) = std::process::Command::new("kubectl")
+        .args(["kustomize", KUBERNETES_PRODUCTION])
+        .output()
+    else {
+        eprintln!("kubectl not installed: rendering not checked");
+        return;
+    };
+    assert!(
+        rendered.status.success(),
+        "kubectl kustomize production: {}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
+    let text = String::from_utf8(rendered.stdout).unwrap();
+    assert_eq!(
+        text.matches(&format!("name: {cluster_name}-app")).count(),
+        runs_haven.len()
+    );
+}

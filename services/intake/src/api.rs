@@ -26,7 +26,6 @@ use crate::domain::{
     Screening,
 };
 use crate::persons::PersonDetails;
-use crate::search_limit::SearchLimit;
 use crate::store::{
     IdempotencyKey, NewConsent, NewDecision, NewScreening, ScreeningFilter, ScreeningStore,
 };
@@ -40,7 +39,6 @@ const CLOCK_SKEW: time::Duration = time::Duration::minutes(5);
 pub struct IntakeApi {
     store: Arc<dyn ScreeningStore>,
     cases: CaseOpener,
-    searches: Arc<SearchLimit>,
     settings: Arc<haven_config::IntakeSettings>,
     gazetteer: Arc<Gazetteer>,
 }
@@ -58,7 +56,6 @@ impl IntakeApi {
         Self {
             store,
             cases,
-            searches: Arc::new(SearchLimit::default()),
             settings: Arc::new(settings),
             gazetteer: Arc::new(gazetteer),
         }
@@ -555,7 +552,7 @@ impl IntakeService for IntakeApi {
         request: Request<pb::FindMatchesRequest>,
     ) -> Result<Response<pb::FindMatchesResponse>, Status> {
         let context = audit_context(&request, Action::DuplicateSearch)?;
-        self.searches.check(&context.principal.subject)?;
+        crate::search_limit::check(self.store.as_ref(), &context.principal.subject).await?;
         let id = parse_id("screening_id", &request.get_ref().screening_id)?;
         let matches = self
             .store

@@ -10,7 +10,7 @@ pub mod domain;
 mod indicator_api;
 pub mod persons;
 pub mod reach;
-mod search_limit;
+pub mod search_limit;
 pub mod store;
 
 use std::sync::Arc;

@@ -22,6 +22,7 @@ use haven_storage::{Database, ForgetDeleted, WritePool, db_error};
 use crate::assessment::{AssessmentParts, IndicatorSet, IndicatorSetDefinition};
 use crate::clocks::{self, Clock};
 use crate::persons::{ClearFields, EncryptedColumns, Gender, Person, PersonCrypto, PersonDetails};
+use crate::search_limit::SearchWindow;
 
 use crate::SERVICE;
 use crate::domain::{
@@ -224,6 +225,16 @@ pub trait ScreeningStore: EventSink + Send + Sync + std::fmt::Debug {
         id: Uuid,
         reason: &str,
     ) -> HavenResult<Option<Person>>;
+    /// Counts one duplicate search by `subject` at `now_ms` (Unix milliseconds) in
+    /// the user's window, starting a new window when the last one began `window_ms`
+    /// or more ago; returns the window with this search counted. One statement, so
+    /// concurrent searches on any replica are each counted.
+    async fn count_search(
+        &self,
+        subject: &str,
+        now_ms: i64,
+        window_ms: i64,
+    ) -> HavenResult<SearchWindow>;
     /// Persons inside `scope` whose blind indexes match the screening's person. Audited.
     /// `None` if the screening is not in scope.
     async fn find_matches(
@@ -802,6 +813,15 @@ const SEALED_CASE_OF_SCREENING: &str = "SELECT c.case_id FROM sealed_cases c \
 
 const BUMP_VERSION: &str = "UPDATE screenings SET version = version + 1 WHERE id = $1";
 const SET_STAGE: &str = "UPDATE screenings SET stage = $2, version = version + 1 WHERE id = $1";
+/// One more search in the user's window, or the first of a new window once the last
+/// began `$3` milliseconds or more before `$2`. Both backends evaluate every `SET`
+/// expression on the row as it was.
+const COUNT_SEARCH: &str = "INSERT INTO search_windows (subject, started_ms, searches) VALUES ($1, $2, 1) \
+    ON CONFLICT (subject) DO UPDATE SET \
+    searches = CASE WHEN search_windows.started_ms <= $2 - $3 THEN 1 ELSE search_windows.searches + 1 END, \
+    started_ms = CASE WHEN search_windows.started_ms <= $2 - $3 THEN $2 ELSE search_windows.started_ms END \
+    RETURNING started_ms, searches";
+
 const LINK_CASE: &str =
     "UPDATE screenings SET case_id = $2, version = version + 1 WHERE id = $1 AND case_id IS NULL";
 
@@ -1755,6 +1775,17 @@ macro_rules! screening_store {
                 // No copy of the destroyed keys may stay in the database files.
                 self.pool.forget_deleted().await?;
                 Ok(Some(person))
+            }
+
+            async fn count_search(&self, subject: &str, now_ms: i64, window_ms: i64) -> HavenResult<SearchWindow> {
+                let (started_ms, searches): (i64, i64) = sqlx::query_as(COUNT_SEARCH)
+                    .bind(subject)
+                    .bind(now_ms)
+                    .bind(window_ms)
+                    .fetch_one(&self.pool)
+                    .await
+                    .map_err(db_error)?;
+                Ok(SearchWindow { started_ms, searches })
             }
 
             #[tracing::instrument(skip_all, fields(screening_id = %screening_id))]
