@@ -17,7 +17,10 @@ use haven_config::Settings;
 use haven_proto::common::v1::Event;
 use haven_reporting::projections::{self, ReportScope};
 
-const QUERY_RUNS: usize = 30;
+/// Timed queries per scope, after a few untimed ones: enough that p99 is not simply
+/// the slowest run, which on a shared machine is noise.
+const QUERY_RUNS: usize = 200;
+const WARM_UP_RUNS: usize = 5;
 
 fn event(
     source: &str,
@@ -198,6 +201,9 @@ async fn run(backend: &str, settings: Settings, events: &[Event]) {
         ),
     ];
     for (name, scope) in scopes {
+        for _ in 0..WARM_UP_RUNS {
+            projections.facts(&scope).await.unwrap();
+        }
         let mut samples = Vec::with_capacity(QUERY_RUNS);
         for _ in 0..QUERY_RUNS {
             let started = Instant::now();
