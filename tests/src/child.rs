@@ -16,15 +16,17 @@ use haven_cli::ServiceName;
 use haven_config::Settings;
 
 /// Set (to the parent's process id) in the child's environment.
-const CHILD_ENV: &str = "HAVEN_E2E_SERVICE_CHILD";
+pub const CHILD_ENV: &str = "HAVEN_E2E_SERVICE_CHILD";
 /// Which service the child serves (`ServiceName::as_str`).
-const SERVICE_ENV: &str = "HAVEN_E2E_SERVICE";
+pub const SERVICE_ENV: &str = "HAVEN_E2E_SERVICE";
 /// The line the child prints once it listens.
 const LISTENING: &str = "haven child service listening on ";
 
 /// The body of the child's entry point: serves the service named in the
-/// environment until killed or stopped by SIGTERM. Without the child's environment
-/// it returns at once, so the ignored test is harmless when run by hand.
+/// environment, with settings from the environment exactly as `haven serve
+/// <service>` reads them, until killed or stopped by SIGTERM (which drains, as in
+/// production). Without the child's environment it returns at once, so the ignored
+/// test is harmless when run by hand.
 pub fn run_child_if_asked() {
     let Some(parent) = std::env::var_os(CHILD_ENV) else {
         return;
@@ -49,15 +51,52 @@ pub fn run_child_if_asked() {
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(async {
-        let settings = Settings::load().unwrap();
-        let listener = haven_cli::bind(service, &settings).await.unwrap();
-        println!("{LISTENING}{}", listener.local_addr().unwrap());
+    let served = runtime.block_on(async {
+        let settings = Settings::load()?;
+        let telemetry =
+            haven_telemetry::init(&settings.telemetry, &format!("haven-{}", service.as_str()))?;
+        let listener = haven_cli::bind(service, &settings).await?;
+        println!("{LISTENING}{}", listener.local_addr()?);
         let shutdown = haven_server::shutdown_on_signal();
-        haven_cli::serve(service, listener, settings, shutdown)
-            .await
-            .unwrap();
+        let served = haven_cli::serve(service, listener, settings, shutdown).await;
+        telemetry.shutdown();
+        served
     });
+    if let Err(error) = served {
+        eprintln!("{} process failed: {error:#}", service.as_str());
+        std::process::exit(2);
+    }
+}
+
+/// The command that runs `service` in a child: the ignored test `entry_point` of the
+/// current test binary, with exactly `environment` as its `HAVEN__` settings (none
+/// inherited from the test's own environment) and `dir` as its working directory.
+pub fn command(
+    entry_point: &str,
+    service: ServiceName,
+    environment: &[(String, String)],
+    dir: &Path,
+) -> Command {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args([
+            "--exact",
+            entry_point,
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .current_dir(dir)
+        .env(CHILD_ENV, std::process::id().to_string())
+        .env(SERVICE_ENV, service.as_str())
+        .stdin(Stdio::null());
+    for (name, _) in std::env::vars() {
+        if name.starts_with("HAVEN__") || name == haven_config::CONFIG_FILE_ENV {
+            command.env_remove(name);
+        }
+    }
+    command.envs(environment.iter().map(|(name, value)| (name, value)));
+    command
 }
 
 /// A running child service; killed (SIGKILL) when dropped, so it never outlives a
@@ -78,28 +117,11 @@ impl ServiceProcess {
         environment: &[(String, String)],
         dir: &Path,
     ) -> Self {
-        let mut command = Command::new(std::env::current_exe().unwrap());
-        command
-            .args([
-                "--exact",
-                entry_point,
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .current_dir(dir)
-            .env(CHILD_ENV, std::process::id().to_string())
-            .env(SERVICE_ENV, service.as_str())
-            .stdin(Stdio::null())
+        let mut process = command(entry_point, service, environment, dir)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        for (name, _) in std::env::vars() {
-            if name.starts_with("HAVEN__") || name == haven_config::CONFIG_FILE_ENV {
-                command.env_remove(name);
-            }
-        }
-        command.envs(environment.iter().map(|(name, value)| (name, value)));
-        let mut process = command.spawn().unwrap();
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
         let stdout = process.stdout.take().unwrap();
         let (sender, receiver) = std::sync::mpsc::channel();
         // Reads until the child exits, so its output never blocks it.

@@ -2,7 +2,8 @@
 //! Kubernetes deployment runs them, for tests that kill, freeze and restart them.
 //!
 //! Each process is this test binary again, running only the test named by
-//! [`ClusterSpec::child_test`], whose body calls [`child_main`]: it reads its
+//! [`ClusterSpec::child_test`], whose body calls
+//! [`crate::child::run_child_if_asked`]: it reads its
 //! settings from the environment exactly as `haven serve <service>` does and serves
 //! one service until it is killed. Every process has its own port. In front of the
 //! replicas of each gRPC service a [`Balancer`] stands in for the Kubernetes Service:
@@ -27,59 +28,10 @@ use tokio::task::JoinHandle;
 use haven_cli::ServiceName;
 use haven_config::Settings;
 
-/// Set in a child's environment to the service it runs.
-pub const SERVICE_ENV: &str = "HAVEN_E2E_PROCESS_SERVICE";
-/// Set in a child's environment to the test process's id.
-pub const PARENT_ENV: &str = "HAVEN_E2E_PROCESS_PARENT";
-
 /// How long a process may take to become ready after it was started.
 const READY_WITHIN: Duration = Duration::from_secs(60);
 /// How long a balancer waits for a replica to accept a connection.
 const CONNECT_WITHIN: Duration = Duration::from_secs(2);
-
-/// The body of a child process: serves the service named in [`SERVICE_ENV`] with
-/// settings from the environment until killed (SIGTERM drains as in production).
-/// Without that variable (an ordinary test run) it returns at once.
-pub fn child_main() {
-    let Some(service) = std::env::var_os(SERVICE_ENV) else {
-        return;
-    };
-    let service = ServiceName::ALL
-        .into_iter()
-        .find(|candidate| service.to_str() == Some(candidate.as_str()))
-        .expect("a known service name");
-    let parent: Option<u32> = std::env::var(PARENT_ENV)
-        .ok()
-        .and_then(|parent| parent.parse().ok());
-    // Never outlive the test that started us, however it ends.
-    std::thread::spawn(move || {
-        loop {
-            if parent.is_some_and(|parent| std::os::unix::process::parent_id() != parent) {
-                std::process::exit(1);
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    });
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    let served = runtime.block_on(async {
-        let settings = Settings::load()?;
-        let telemetry =
-            haven_telemetry::init(&settings.telemetry, &format!("haven-{}", service.as_str()))?;
-        let listener = haven_cli::bind(service, &settings).await?;
-        let shutdown = haven_server::shutdown_on_signal();
-        let served = haven_cli::serve(service, listener, settings, shutdown).await;
-        telemetry.shutdown();
-        served
-    });
-    if let Err(error) = served {
-        eprintln!("{} process failed: {error:#}", service.as_str());
-        std::process::exit(2);
-    }
-}
 
 /// What to start.
 #[derive(Debug, Clone)]
@@ -89,7 +41,7 @@ pub struct ClusterSpec {
     /// Gateway processes.
     pub gateways: usize,
     /// The `#[ignore]`d test of the calling test binary whose body is
-    /// [`child_main`].
+    /// [`crate::child::run_child_if_asked`].
     pub child_test: &'static str,
 }
 
@@ -349,28 +301,15 @@ impl Cluster {
             .append(true)
             .open(&process.log)
             .expect("log file");
-        let mut command = Command::new(std::env::current_exe().expect("test binary"));
+        let mut command = crate::child::command(
+            self.child_test,
+            process.service,
+            &self.environment,
+            self.dir.path(),
+        );
         command
-            .args([
-                "--exact",
-                self.child_test,
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .current_dir(self.dir.path())
-            .env(SERVICE_ENV, process.service.as_str())
-            .env(PARENT_ENV, std::process::id().to_string())
-            .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().expect("log file")))
             .stderr(Stdio::from(log));
-        // Only the settings given here: nothing inherited from the test's environment.
-        for (name, _) in std::env::vars() {
-            if name.starts_with("HAVEN__") || name == haven_config::CONFIG_FILE_ENV {
-                command.env_remove(name);
-            }
-        }
-        command.envs(self.environment.iter().map(|(name, value)| (name, value)));
         command.env(
             format!("HAVEN__{}__LISTEN", upper(process.service)),
             address.to_string(),

@@ -54,7 +54,7 @@ const RETRY_FOR: Duration = Duration::from_secs(90);
 #[test]
 #[ignore = "runs only as a child process of the replica tests"]
 fn replica_process() {
-    haven_e2e::processes::child_main();
+    haven_e2e::child::run_child_if_asked();
 }
 
 /// A REST client in front of several gateways: each attempt goes to the next one,

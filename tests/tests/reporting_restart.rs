@@ -2,7 +2,7 @@
 //!
 //! The stack runs in this process and records activity over REST. A second reporting
 //! service runs in a child process (this test binary again, running only
-//! [`reporting_child_process`]) with its own empty database, following the stack's
+//! [`reporting_child_process`], see `haven_e2e::child`) with its own empty database, following the stack's
 //! intake, case and referral feeds. It is killed with SIGKILL while catching up,
 //! started again on the same database, and once caught up its figures must equal the
 //! in-process reporting's exactly, and the hand counts: each event applied once,
@@ -11,144 +11,45 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
-use std::io::BufRead as _;
-use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use haven_cli::ServiceName;
 use haven_config::Settings;
+use haven_e2e::child::ServiceProcess;
 use haven_e2e::{Backend, TestStack, authorized};
 use haven_proto::reporting::v1 as pb;
 use haven_proto::reporting::v1::reporting_service_client::ReportingServiceClient;
 use haven_reporting::projections::{Facts, ReportScope};
 
-/// Set (to the parent's process id) in the child's environment.
-const CHILD_ENV: &str = "HAVEN_E2E_REPORTING_CHILD";
 /// The child's entry point, run with `--exact`.
 const CHILD_TEST: &str = "reporting_child_process";
-/// The line the child prints once it listens.
-const LISTENING: &str = "reporting child listening on ";
 
 /// The child process: the reporting service alone, with settings from the
-/// environment as `haven serve reporting` reads them, until it is killed. Without
-/// [`CHILD_ENV`] it returns at once.
+/// environment as `haven serve reporting` reads them, until it is killed.
 #[test]
 #[ignore = "runs only as the child process of the restart tests"]
 fn reporting_child_process() {
-    let Some(parent) = std::env::var_os(CHILD_ENV) else {
-        return;
-    };
-    let parent: u32 = parent.to_str().unwrap().parse().unwrap();
-    // Never outlive the test that started us, however it ends.
-    std::thread::spawn(move || {
-        loop {
-            if std::os::unix::process::parent_id() != parent {
-                std::process::exit(1);
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    });
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
+    haven_e2e::child::run_child_if_asked();
+}
+
+/// Starts the child reporting with `environment` (the `HAVEN__` settings) and waits
+/// until it listens; it is killed (SIGKILL) when dropped.
+fn start_child(environment: &[(String, String)], dir: &Path) -> ServiceProcess {
+    ServiceProcess::start(CHILD_TEST, ServiceName::Reporting, environment, dir)
+}
+
+/// A client of the child reporting.
+async fn client_of(child: &ServiceProcess) -> ReportingServiceClient<tonic::transport::Channel> {
+    let channel = tonic::transport::Endpoint::from_shared(child.endpoint())
+        .unwrap()
+        .connect()
+        .await
         .unwrap();
-    runtime.block_on(async {
-        let settings = Settings::load().unwrap();
-        let listener = haven_cli::bind(ServiceName::Reporting, &settings)
-            .await
-            .unwrap();
-        println!("{LISTENING}{}", listener.local_addr().unwrap());
-        // Shut down only by the kill.
-        let shutdown = CancellationToken::new();
-        haven_cli::serve(ServiceName::Reporting, listener, settings, shutdown)
-            .await
-            .unwrap();
-    });
-}
-
-/// A running child reporting process; killed (SIGKILL) when dropped, so it never
-/// outlives a failing test.
-struct Child {
-    process: std::process::Child,
-    address: SocketAddr,
-}
-
-impl Child {
-    /// Starts the child with `environment` (the `HAVEN__` settings) and waits until
-    /// it listens.
-    fn start(environment: &[(String, String)], dir: &Path) -> Child {
-        let mut command = Command::new(std::env::current_exe().unwrap());
-        command
-            .args([
-                "--exact",
-                CHILD_TEST,
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .current_dir(dir)
-            .env(CHILD_ENV, std::process::id().to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
-        // Only the settings given here: nothing inherited from the test's environment.
-        for (name, _) in std::env::vars() {
-            if name.starts_with("HAVEN__") || name == haven_config::CONFIG_FILE_ENV {
-                command.env_remove(name);
-            }
-        }
-        command.envs(environment.iter().map(|(name, value)| (name, value)));
-        let mut process = command.spawn().unwrap();
-        let stdout = process.stdout.take().unwrap();
-        let (sender, receiver) = std::sync::mpsc::channel();
-        // Reads until the child exits, so its output never blocks it.
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                // The harness may have begun the line ("test ... ").
-                if let Some((_, address)) = line.split_once(LISTENING) {
-                    let _ = sender.send(address.parse::<SocketAddr>().unwrap());
-                }
-            }
-        });
-        let mut child = Child {
-            process,
-            address: SocketAddr::from(([127, 0, 0, 1], 0)),
-        };
-        child.address = receiver
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the child reporting process did not start listening within 30 s");
-        child
-    }
-
-    /// Kills the process at once (SIGKILL), without letting it finish anything.
-    fn kill(mut self) {
-        self.process.kill().unwrap();
-        self.process.wait().unwrap();
-    }
-
-    async fn client(&self) -> ReportingServiceClient<tonic::transport::Channel> {
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", self.address))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        ReportingServiceClient::new(channel)
-    }
-}
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
+    ReportingServiceClient::new(channel)
 }
 
 /// Records activity over REST, one person after another so each feed mixes every
@@ -426,8 +327,8 @@ async fn applied(
 /// events but not all `end`. Returns how many it had applied when it died, or `None`
 /// if it caught up first (then it is killed caught up).
 async fn kill_mid_way(database: &ChildDatabase, token: &str, after: u64, end: u64) -> Option<u64> {
-    let child = Child::start(&database.environment, database.dir.path());
-    let mut client = child.client().await;
+    let child = start_child(&database.environment, database.dir.path());
+    let mut client = client_of(&child).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let killed = loop {
         if let Some(applied) = applied(&mut client, token).await {
@@ -516,8 +417,8 @@ async fn a_killed_reporting_process_double_counts_nothing(stack: TestStack) {
     let database = database.unwrap();
 
     // Started again on the same database, it catches up.
-    let child = Child::start(&database.environment, database.dir.path());
-    let mut client = child.client().await;
+    let child = start_child(&database.environment, database.dir.path());
+    let mut client = client_of(&child).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let expected = counts(summary(&mut reference, &analyst).await.unwrap());
