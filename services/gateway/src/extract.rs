@@ -442,3 +442,35 @@ mod tests {
         );
     }
 }
+
+/// The version an `If-Match: "<version>"` header names, for updates that must not
+/// overwrite a change the caller has not seen: `428` without the header, `400` when
+/// it is not an ETag this API returned (the service answers `412` for a stale one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IfMatch(pub(crate) u64);
+
+impl<S> FromRequestParts<S> for IfMatch
+where
+    S: Send + Sync,
+{
+    type Rejection = HavenError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(http::header::IF_MATCH) else {
+            return Err(HavenError::new(
+                ErrorCode::PreconditionRequired,
+                "send If-Match with the ETag you read",
+            ));
+        };
+        value
+            .to_str()
+            .ok()
+            .map(|value| value.trim().trim_start_matches("W/").trim_matches('"'))
+            .and_then(|version| version.parse::<u64>().ok())
+            .filter(|version| *version > 0)
+            .map(Self)
+            .ok_or_else(|| {
+                HavenError::invalid_field("if-match", "must be an ETag this API returned")
+            })
+    }
+}

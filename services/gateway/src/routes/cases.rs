@@ -16,7 +16,7 @@ use crate::dto::case::{
 };
 use crate::dto::{missing_in_response, next_cursor};
 use crate::error::backend_error;
-use crate::extract::{Caller, Json, PathId, Query};
+use crate::extract::{Caller, IfMatch, Json, PathId, Query};
 use crate::idempotency::{ForwardedKey, mark_replayed};
 use crate::openapi::{BodyErrors, CommonErrors, NotFound};
 use crate::state::AppState;
@@ -155,10 +155,9 @@ pub(crate) async fn change_stage(
     State(state): State<AppState>,
     caller: Caller,
     PathId(id): PathId,
-    headers: http::HeaderMap,
+    IfMatch(expected_version): IfMatch,
     Json(body): Json<ChangeStage>,
 ) -> Result<Response, HavenError> {
-    let expected_version = super::screenings::if_match(&headers)?;
     let request = caller.grpc_request(case::ChangeStageRequest {
         id: id.to_string(),
         expected_version,
@@ -275,10 +274,9 @@ pub(crate) async fn update_case(
     State(state): State<AppState>,
     caller: Caller,
     PathId(id): PathId,
-    headers: http::HeaderMap,
+    IfMatch(expected_version): IfMatch,
     Json(body): Json<UpdateCase>,
 ) -> Result<Response, HavenError> {
-    let expected_version = super::screenings::if_match(&headers)?;
     let request = caller.grpc_request(body.into_proto(id, expected_version)?)?;
     let response = cases(&state)
         .update_case(request)
@@ -317,10 +315,9 @@ pub(crate) async fn request_closure(
     State(state): State<AppState>,
     caller: Caller,
     PathId(id): PathId,
-    headers: http::HeaderMap,
+    IfMatch(expected_version): IfMatch,
     Json(body): Json<RequestClosure>,
 ) -> Result<Response, HavenError> {
-    let expected_version = super::screenings::if_match(&headers)?;
     let request = caller.grpc_request(body.into_proto(id, expected_version)?)?;
     let response = cases(&state)
         .request_closure(request)
@@ -335,10 +332,9 @@ async fn review_closure(
     state: &AppState,
     caller: &Caller,
     id: uuid::Uuid,
-    headers: &http::HeaderMap,
+    expected_version: u64,
     (decision, comment): (i32, String),
 ) -> Result<Response, HavenError> {
-    let expected_version = super::screenings::if_match(headers)?;
     let request = caller.grpc_request(case::ReviewClosureRequest {
         case_id: id.to_string(),
         expected_version,
@@ -381,10 +377,10 @@ pub(crate) async fn approve_closure(
     State(state): State<AppState>,
     caller: Caller,
     PathId(id): PathId,
-    headers: http::HeaderMap,
+    IfMatch(expected_version): IfMatch,
     Json(body): Json<Approve>,
 ) -> Result<Response, HavenError> {
-    review_closure(&state, &caller, id, &headers, body.decision()).await
+    review_closure(&state, &caller, id, expected_version, body.decision()).await
 }
 
 /// Reject the pending closure, saying why in `comment`: the case stays open. Needs
@@ -415,11 +411,11 @@ pub(crate) async fn reject_closure(
     State(state): State<AppState>,
     caller: Caller,
     PathId(id): PathId,
-    headers: http::HeaderMap,
+    IfMatch(expected_version): IfMatch,
     Json(body): Json<Reject>,
 ) -> Result<Response, HavenError> {
     let decision = body.decision()?;
-    review_closure(&state, &caller, id, &headers, decision).await
+    review_closure(&state, &caller, id, expected_version, decision).await
 }
 
 /// Reopen a closed case, saying why. Needs `If-Match` of the case.
@@ -449,10 +445,9 @@ pub(crate) async fn reopen_case(
     State(state): State<AppState>,
     caller: Caller,
     PathId(id): PathId,
-    headers: http::HeaderMap,
+    IfMatch(expected_version): IfMatch,
     Json(body): Json<ReopenCase>,
 ) -> Result<Response, HavenError> {
-    let expected_version = super::screenings::if_match(&headers)?;
     let request = caller.grpc_request(body.into_proto(id, expected_version)?)?;
     let response = cases(&state)
         .reopen_case(request)

@@ -14,7 +14,7 @@ use crate::dto::delivery::{
 };
 use crate::dto::missing_in_response;
 use crate::error::backend_error;
-use crate::extract::{Caller, Json, PathId, PathIds};
+use crate::extract::{Caller, IfMatch, Json, PathId, PathIds};
 use crate::idempotency::{ForwardedKey, mark_replayed};
 use crate::openapi::{BodyErrors, CommonErrors, NotFound};
 use crate::state::AppState;
@@ -129,10 +129,9 @@ pub(crate) async fn update_service(
     State(state): State<AppState>,
     caller: Caller,
     PathIds(case_id, id): PathIds,
-    headers: http::HeaderMap,
+    IfMatch(expected_version): IfMatch,
     Json(body): Json<UpdateService>,
 ) -> Result<Response, HavenError> {
-    let expected_version = super::screenings::if_match(&headers)?;
     let request = caller.grpc_request(body.into_proto(case_id, id, expected_version)?)?;
     let response = cases(&state)
         .update_service(request)

@@ -16,7 +16,7 @@ use crate::dto::facility::{
 };
 use crate::dto::{missing_in_response, next_cursor};
 use crate::error::backend_error;
-use crate::extract::{Caller, Json, PathId, Query};
+use crate::extract::{Caller, IfMatch, Json, PathId, Query};
 use crate::idempotency::{ForwardedKey, mark_replayed};
 use crate::openapi::{BodyErrors, CommonErrors, NotFound};
 use crate::state::AppState;
@@ -163,10 +163,9 @@ pub(crate) async fn update_facility(
     State(state): State<AppState>,
     caller: Caller,
     PathId(id): PathId,
-    headers: http::HeaderMap,
+    IfMatch(expected_version): IfMatch,
     Json(body): Json<FacilityDetails>,
 ) -> Result<Response, HavenError> {
-    let expected_version = super::screenings::if_match(&headers)?;
     let request = caller.grpc_request(body.into_update(id, expected_version)?)?;
     let response = referral(&state)
         .update_facility(request)

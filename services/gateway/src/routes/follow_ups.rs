@@ -13,7 +13,7 @@ use crate::dto::follow_up::{
 };
 use crate::dto::{missing_in_response, next_cursor};
 use crate::error::backend_error;
-use crate::extract::{Caller, Json, PathId, PathIds, Query};
+use crate::extract::{Caller, IfMatch, Json, PathId, PathIds, Query};
 use crate::idempotency::{ForwardedKey, mark_replayed};
 use crate::openapi::{BodyErrors, CommonErrors, NotFound};
 use crate::state::AppState;
@@ -157,10 +157,9 @@ pub(crate) async fn record_follow_up_outcome(
     State(state): State<AppState>,
     caller: Caller,
     PathIds(case_id, id): PathIds,
-    headers: http::HeaderMap,
+    IfMatch(expected_version): IfMatch,
     Json(body): Json<RecordFollowUpOutcome>,
 ) -> Result<Response, HavenError> {
-    let expected_version = super::screenings::if_match(&headers)?;
     let request = caller.grpc_request(body.into_proto(case_id, id, expected_version))?;
     let response = cases(&state)
         .record_follow_up_outcome(request)

@@ -12,7 +12,7 @@ use crate::dto::case::{Approve, Reject};
 use crate::dto::missing_in_response;
 use crate::dto::plan::{Plan, PlanList, SubmitPlan, UpdatePlanAction};
 use crate::error::backend_error;
-use crate::extract::{Caller, Json, PathId, PlanPath};
+use crate::extract::{Caller, IfMatch, Json, PathId, PlanPath};
 use crate::openapi::{BodyErrors, CommonErrors, NotFound};
 use crate::state::AppState;
 
@@ -90,10 +90,9 @@ async fn review(
     state: &AppState,
     caller: &Caller,
     path: PlanPath,
-    headers: &http::HeaderMap,
+    expected_version: u64,
     (decision, comment): (i32, String),
 ) -> Result<Response, HavenError> {
-    let expected_version = super::screenings::if_match(headers)?;
     let request = caller.grpc_request(case::ReviewPlanRequest {
         case_id: path.case_id.to_string(),
         plan_version: path.plan_version,
@@ -139,10 +138,10 @@ pub(crate) async fn approve_plan(
     State(state): State<AppState>,
     caller: Caller,
     path: PlanPath,
-    headers: http::HeaderMap,
+    IfMatch(expected_version): IfMatch,
     Json(body): Json<Approve>,
 ) -> Result<Response, HavenError> {
-    review(&state, &caller, path, &headers, body.decision()).await
+    review(&state, &caller, path, expected_version, body.decision()).await
 }
 
 /// Reject a submitted plan version, saying why in `comment`. Needs `If-Match` of the
@@ -174,11 +173,11 @@ pub(crate) async fn reject_plan(
     State(state): State<AppState>,
     caller: Caller,
     path: PlanPath,
-    headers: http::HeaderMap,
+    IfMatch(expected_version): IfMatch,
     Json(body): Json<Reject>,
 ) -> Result<Response, HavenError> {
     let decision = body.decision()?;
-    review(&state, &caller, path, &headers, decision).await
+    review(&state, &caller, path, expected_version, decision).await
 }
 
 /// Track an action of the approved plan: change its status. Needs `If-Match` of the
@@ -211,10 +210,9 @@ pub(crate) async fn update_plan_action(
     State(state): State<AppState>,
     caller: Caller,
     path: PlanPath,
-    headers: http::HeaderMap,
+    IfMatch(expected_version): IfMatch,
     Json(body): Json<UpdatePlanAction>,
 ) -> Result<Response, HavenError> {
-    let expected_version = super::screenings::if_match(&headers)?;
     let action_id = path
         .action_id
         .ok_or_else(|| HavenError::internal("route has no action id segment"))?;

@@ -16,7 +16,7 @@ use crate::dto::referral::{
 };
 use crate::dto::{missing_in_response, next_cursor};
 use crate::error::backend_error;
-use crate::extract::{Caller, Json, PathId, Query};
+use crate::extract::{Caller, IfMatch, Json, PathId, Query};
 use crate::idempotency::{ForwardedKey, mark_replayed};
 use crate::openapi::{BodyErrors, CommonErrors, NotFound};
 use crate::state::AppState;
@@ -142,11 +142,10 @@ async fn change_status(
     state: &AppState,
     caller: &Caller,
     id: uuid::Uuid,
-    headers: &http::HeaderMap,
+    expected_version: u64,
     status: referral::ReferralStatus,
     change: Change,
 ) -> Result<Response, HavenError> {
-    let expected_version = super::screenings::if_match(headers)?;
     let request = caller.grpc_request(referral::ChangeReferralStatusRequest {
         id: id.to_string(),
         expected_version,
@@ -194,11 +193,19 @@ pub(crate) async fn accept_referral(
     State(state): State<AppState>,
     caller: Caller,
     PathId(id): PathId,
-    headers: http::HeaderMap,
+    IfMatch(expected_version): IfMatch,
     Json(NoDetails {}): Json<NoDetails>,
 ) -> Result<Response, HavenError> {
     let status = referral::ReferralStatus::Accepted;
-    change_status(&state, &caller, id, &headers, status, Change::default()).await
+    change_status(
+        &state,
+        &caller,
+        id,
+        expected_version,
+        status,
+        Change::default(),
+    )
+    .await
 }
 
 /// Decline a referral to your organisation, saying why. From `requested`. Needs
@@ -229,7 +236,7 @@ pub(crate) async fn decline_referral(
     State(state): State<AppState>,
     caller: Caller,
     PathId(id): PathId,
-    headers: http::HeaderMap,
+    IfMatch(expected_version): IfMatch,
     Json(body): Json<StatusReason>,
 ) -> Result<Response, HavenError> {
     let change = Change {
@@ -237,7 +244,7 @@ pub(crate) async fn decline_referral(
         ..Change::default()
     };
     let status = referral::ReferralStatus::Declined;
-    change_status(&state, &caller, id, &headers, status, change).await
+    change_status(&state, &caller, id, expected_version, status, change).await
 }
 
 /// Record that the service has started for the person. From `accepted`. Needs
@@ -268,11 +275,19 @@ pub(crate) async fn start_referral(
     State(state): State<AppState>,
     caller: Caller,
     PathId(id): PathId,
-    headers: http::HeaderMap,
+    IfMatch(expected_version): IfMatch,
     Json(NoDetails {}): Json<NoDetails>,
 ) -> Result<Response, HavenError> {
     let status = referral::ReferralStatus::InProgress;
-    change_status(&state, &caller, id, &headers, status, Change::default()).await
+    change_status(
+        &state,
+        &caller,
+        id,
+        expected_version,
+        status,
+        Change::default(),
+    )
+    .await
 }
 
 /// Record what came of a referral; the place held is released. From `accepted` or
@@ -303,7 +318,7 @@ pub(crate) async fn complete_referral(
     State(state): State<AppState>,
     caller: Caller,
     PathId(id): PathId,
-    headers: http::HeaderMap,
+    IfMatch(expected_version): IfMatch,
     Json(body): Json<CompleteReferral>,
 ) -> Result<Response, HavenError> {
     let change = Change {
@@ -311,7 +326,7 @@ pub(crate) async fn complete_referral(
         ..Change::default()
     };
     let status = referral::ReferralStatus::Completed;
-    change_status(&state, &caller, id, &headers, status, change).await
+    change_status(&state, &caller, id, expected_version, status, change).await
 }
 
 /// Cancel a referral your organisation sent, saying why, before it ends. Needs
@@ -342,7 +357,7 @@ pub(crate) async fn cancel_referral(
     State(state): State<AppState>,
     caller: Caller,
     PathId(id): PathId,
-    headers: http::HeaderMap,
+    IfMatch(expected_version): IfMatch,
     Json(body): Json<StatusReason>,
 ) -> Result<Response, HavenError> {
     let change = Change {
@@ -350,7 +365,7 @@ pub(crate) async fn cancel_referral(
         ..Change::default()
     };
     let status = referral::ReferralStatus::Cancelled;
-    change_status(&state, &caller, id, &headers, status, change).await
+    change_status(&state, &caller, id, expected_version, status, change).await
 }
 
 /// Revoke a referral your organisation sent, e.g. because the person withdrew consent
@@ -382,7 +397,7 @@ pub(crate) async fn revoke_referral(
     State(state): State<AppState>,
     caller: Caller,
     PathId(id): PathId,
-    headers: http::HeaderMap,
+    IfMatch(expected_version): IfMatch,
     Json(body): Json<StatusReason>,
 ) -> Result<Response, HavenError> {
     let change = Change {
@@ -390,7 +405,7 @@ pub(crate) async fn revoke_referral(
         ..Change::default()
     };
     let status = referral::ReferralStatus::Revoked;
-    change_status(&state, &caller, id, &headers, status, change).await
+    change_status(&state, &caller, id, expected_version, status, change).await
 }
 
 /// What the referral discloses about the person to your organisation, the receiving

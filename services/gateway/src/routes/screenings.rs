@@ -14,7 +14,8 @@ use crate::dto::screening::{
 };
 use crate::dto::{missing_in_response, next_cursor};
 use crate::error::backend_error;
-use crate::extract::{Caller, Json, PathId, Query};
+use crate::extract::{Caller, IfMatch, Json, PathId, Query};
+use crate::idempotency::ForwardedKey;
 use crate::openapi::{BodyErrors, CommonErrors, NotFound};
 use crate::state::AppState;
 
@@ -55,11 +56,11 @@ fn screening_of(screening: Option<intake::Screening>) -> Result<Screening, Haven
 pub(crate) async fn create_screening(
     State(state): State<AppState>,
     caller: Caller,
-    headers: http::HeaderMap,
+    ForwardedKey(key): ForwardedKey,
     Json(body): Json<CreateScreening>,
 ) -> Result<Response, HavenError> {
     let mut message = intake::CreateScreeningRequest::from(body);
-    message.idempotency_key = idempotency_key(&headers)?;
+    message.idempotency_key = key;
     let request = caller.grpc_request(message)?;
     let response = intake(&state)
         .create_screening(request)
@@ -164,11 +165,11 @@ pub(crate) async fn record_consent(
     State(state): State<AppState>,
     caller: Caller,
     PathId(id): PathId,
-    headers: http::HeaderMap,
+    ForwardedKey(key): ForwardedKey,
     Json(body): Json<RecordConsent>,
 ) -> Result<Response, HavenError> {
     let mut message = body.into_proto(id);
-    message.idempotency_key = idempotency_key(&headers)?;
+    message.idempotency_key = key;
     let request = caller.grpc_request(message)?;
     let response = intake(&state)
         .record_consent(request)
@@ -200,11 +201,11 @@ pub(crate) async fn record_decision(
     State(state): State<AppState>,
     caller: Caller,
     PathId(id): PathId,
-    headers: http::HeaderMap,
+    ForwardedKey(key): ForwardedKey,
     Json(body): Json<RecordDecision>,
 ) -> Result<Response, HavenError> {
     let mut message = body.into_proto(id)?;
-    message.idempotency_key = idempotency_key(&headers)?;
+    message.idempotency_key = key;
     let request = caller.grpc_request(message)?;
     let response = intake(&state)
         .record_decision(request)
@@ -215,35 +216,6 @@ pub(crate) async fn record_decision(
         tracing::info!(case_id = %case_id, "screening has a case");
     }
     Ok(created(None, screening.version, screening))
-}
-
-/// The `Idempotency-Key` header, passed to intake, which keeps it (so no response copy
-/// with personal data is stored at the edge).
-fn idempotency_key(headers: &http::HeaderMap) -> Result<String, HavenError> {
-    match headers.get("idempotency-key") {
-        None => Ok(String::new()),
-        Some(key) => key
-            .to_str()
-            .map(str::to_owned)
-            .map_err(|_| HavenError::invalid_field("idempotency-key", "must be printable ASCII")),
-    }
-}
-
-/// The version an `If-Match: "<version>"` header names.
-pub(super) fn if_match(headers: &http::HeaderMap) -> Result<u64, HavenError> {
-    let Some(value) = headers.get(http::header::IF_MATCH) else {
-        return Err(HavenError::new(
-            haven_error::ErrorCode::PreconditionRequired,
-            "send If-Match with the ETag you read",
-        ));
-    };
-    value
-        .to_str()
-        .ok()
-        .map(|value| value.trim().trim_start_matches("W/").trim_matches('"'))
-        .and_then(|version| version.parse::<u64>().ok())
-        .filter(|version| *version > 0)
-        .ok_or_else(|| HavenError::invalid_field("if-match", "must be an ETag this API returned"))
 }
 
 /// Replace the assessment parts of a screening (indicators, exploitation, risk). Needs
@@ -274,10 +246,9 @@ pub(crate) async fn update_screening(
     State(state): State<AppState>,
     caller: Caller,
     PathId(id): PathId,
-    headers: http::HeaderMap,
+    IfMatch(expected_version): IfMatch,
     Json(body): Json<UpdateScreening>,
 ) -> Result<Response, HavenError> {
-    let expected_version = if_match(&headers)?;
     let request = caller.grpc_request(intake::UpdateScreeningRequest {
         id: id.to_string(),
         expected_version,

@@ -11,7 +11,7 @@ use super::created;
 use crate::dto::case::{Approve, Reject, RequestTransfer, Transfer, TransferList, TransferQuery};
 use crate::dto::missing_in_response;
 use crate::error::backend_error;
-use crate::extract::{Caller, Json, PathId, Query};
+use crate::extract::{Caller, IfMatch, Json, PathId, Query};
 use crate::openapi::{BodyErrors, CommonErrors, NotFound};
 use crate::state::AppState;
 
@@ -64,10 +64,9 @@ pub(crate) async fn request_transfer(
     State(state): State<AppState>,
     caller: Caller,
     PathId(id): PathId,
-    headers: http::HeaderMap,
+    IfMatch(expected_version): IfMatch,
     Json(body): Json<RequestTransfer>,
 ) -> Result<Response, HavenError> {
-    let expected_version = super::screenings::if_match(&headers)?;
     let request = caller.grpc_request(body.into_proto(id, expected_version)?)?;
     let response = cases(&state)
         .request_transfer(request)
