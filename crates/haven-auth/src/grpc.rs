@@ -57,11 +57,7 @@ impl CallerSlot {
 }
 
 fn bearer(metadata: &tonic::metadata::MetadataMap) -> Option<&str> {
-    let value = metadata.get("authorization")?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then_some(token.trim())
+    crate::bearer_token(metadata.get("authorization")?.to_str().ok()?)
 }
 
 /// The caller of a request that passed [`AuthInterceptor`].

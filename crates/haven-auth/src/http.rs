@@ -35,11 +35,7 @@ where
             .get(http::header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
             .ok_or(AuthError::Missing)?;
-        let (scheme, token) = header.split_once(' ').ok_or(AuthError::Missing)?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(AuthError::Missing.into());
-        }
-        let token = token.trim();
+        let token = crate::bearer_token(header).ok_or(AuthError::Missing)?;
         if let Some(verified) = parts.extensions.get::<Authenticated>()
             && verified.bearer == token
         {

@@ -26,3 +26,26 @@ pub use fields::FieldClass;
 pub use policy::{Action, Role};
 pub use principal::{Principal, PrincipalKind, Scope};
 pub use verifier::{AuthError, Claims, MAX_SUBJECT_BYTES, TokenVerifier};
+
+/// The token of an `Authorization: Bearer <token>` value (the scheme in any case),
+/// or `None` for another scheme or a malformed value: the one reading of the header
+/// for REST, gRPC and the gateway's rate limiter.
+pub fn bearer_token(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_bearer_token_is_read_in_any_case_of_the_scheme_and_nothing_else() {
+        assert_eq!(super::bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(super::bearer_token("bearer  abc "), Some("abc"));
+        assert_eq!(super::bearer_token("BEARER abc"), Some("abc"));
+        assert_eq!(super::bearer_token("Basic abc"), None);
+        assert_eq!(super::bearer_token("Bearer"), None);
+        assert_eq!(super::bearer_token(""), None);
+    }
+}

@@ -233,11 +233,7 @@ pub(crate) fn authenticate(state: &AppState, request: &Request) -> Option<Authen
         .get(header::AUTHORIZATION)?
         .to_str()
         .ok()?;
-    let (scheme, token) = header.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return None;
-    }
-    let token = token.trim();
+    let token = haven_auth::bearer_token(header)?;
     let principal = state.verifier().verify_user(token).ok()?;
     Some(Authenticated {
         principal,
