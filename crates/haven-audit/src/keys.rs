@@ -29,6 +29,7 @@ use haven_crypto::{
     CryptoError, DataKey, FieldContext, KeyWrapper, RecordKeys, decrypt_str, encrypt_str,
 };
 use haven_error::{HavenError, HavenResult};
+use haven_storage::{Database, db_error};
 
 use crate::entry::AuditEntry;
 
@@ -132,6 +133,37 @@ impl AuditedKeys {
         self.keys
             .rewrap(owner.as_bytes(), stored)
             .map_err(HavenError::internal)
+    }
+
+    /// Re-wraps every data key stored in `table` (columns `id` and `data_key`, a
+    /// destroyed key being NULL) under the keyring's active version, each row only if
+    /// its key is still the one read (a concurrent erasure wins). Returns how many
+    /// keys changed. Opens nothing: a re-wrap moves a key from one master key to
+    /// another without using it.
+    pub async fn rewrap_table(&self, database: &Database, table: &'static str) -> HavenResult<u64> {
+        let select = format!("SELECT id, data_key FROM {table} WHERE data_key IS NOT NULL");
+        let update = format!("UPDATE {table} SET data_key = $2 WHERE id = $1 AND data_key = $3");
+        on_pool!(database, |pool| {
+            let keys: Vec<(Uuid, Vec<u8>)> = sqlx::query_as(sqlx::AssertSqlSafe(select))
+                .fetch_all(pool)
+                .await
+                .map_err(db_error)?;
+            let mut rewrapped = 0;
+            for (owner, wrapped) in keys {
+                let new = self.rewrap(owner, &wrapped)?;
+                if new != wrapped {
+                    sqlx::query(sqlx::AssertSqlSafe(update.clone()))
+                        .bind(owner)
+                        .bind(new)
+                        .bind(wrapped)
+                        .execute(pool)
+                        .await
+                        .map_err(db_error)?;
+                    rewrapped += 1;
+                }
+            }
+            Ok(rewrapped)
+        })
     }
 }
 

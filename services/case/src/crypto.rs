@@ -53,8 +53,9 @@ impl CaseCrypto {
         self.keys.open(receipt, case_id, wrapped)
     }
 
-    /// Re-wraps the stored data key of a case under the active master version.
-    pub fn rewrap(&self, case_id: Uuid, wrapped: &[u8]) -> HavenResult<Vec<u8>> {
-        self.keys.rewrap(case_id, wrapped)
+    /// Re-wraps every stored data key of the cases under the active master
+    /// version; how many changed.
+    pub async fn rewrap_all(&self, database: &haven_storage::Database) -> HavenResult<u64> {
+        self.keys.rewrap_table(database, "cases").await
     }
 }

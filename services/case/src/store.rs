@@ -2618,25 +2618,7 @@ macro_rules! case_store {
             }
 
             async fn rewrap_keys(&self) -> HavenResult<u64> {
-                let keys: Vec<(Uuid, Vec<u8>)> = sqlx::query_as("SELECT id, data_key FROM cases WHERE data_key IS NOT NULL")
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(db_error)?;
-                let mut rewrapped = 0;
-                for (case_id, wrapped) in keys {
-                    let new = self.crypto.rewrap(case_id, &wrapped)?;
-                    if new != wrapped {
-                        sqlx::query("UPDATE cases SET data_key = $2 WHERE id = $1 AND data_key = $3")
-                            .bind(case_id)
-                            .bind(new)
-                            .bind(wrapped)
-                            .execute(&self.pool)
-                            .await
-                            .map_err(db_error)?;
-                        rewrapped += 1;
-                    }
-                }
-                Ok(rewrapped)
+                self.crypto.rewrap_all(&Database::from(self.pool.clone())).await
             }
         }
 

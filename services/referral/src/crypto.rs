@@ -128,9 +128,10 @@ impl ReferralCrypto {
         self.keys.open(receipt, referral_id, wrapped)
     }
 
-    /// Re-wraps the stored data key of a referral under the active master version.
-    pub fn rewrap(&self, referral_id: Uuid, wrapped: &[u8]) -> HavenResult<Vec<u8>> {
-        self.keys.rewrap(referral_id, wrapped)
+    /// Re-wraps every stored data key of the referrals under the active master
+    /// version; how many changed.
+    pub async fn rewrap_all(&self, database: &haven_storage::Database) -> HavenResult<u64> {
+        self.keys.rewrap_table(database, "referrals").await
     }
 
     /// The plaintext of stored texts, for the holder of a receipt of an audit entry

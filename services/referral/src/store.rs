@@ -924,25 +924,7 @@ macro_rules! directory_store {
 
             #[tracing::instrument(skip_all)]
             async fn rewrap_keys(&self) -> HavenResult<u64> {
-                let keys: Vec<(Uuid, Vec<u8>)> = sqlx::query_as("SELECT id, data_key FROM referrals WHERE data_key IS NOT NULL")
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(db_error)?;
-                let mut rewrapped = 0;
-                for (referral_id, wrapped) in keys {
-                    let new = self.crypto.rewrap(referral_id, &wrapped)?;
-                    if new != wrapped {
-                        sqlx::query("UPDATE referrals SET data_key = $2 WHERE id = $1 AND data_key = $3")
-                            .bind(referral_id)
-                            .bind(new)
-                            .bind(wrapped)
-                            .execute(&self.pool)
-                            .await
-                            .map_err(db_error)?;
-                        rewrapped += 1;
-                    }
-                }
-                Ok(rewrapped)
+                self.crypto.rewrap_all(&Database::from(self.pool.clone())).await
             }
         }
 
