@@ -377,6 +377,12 @@ async fn three_replicas_of_each_service_give_exactly_once_results_while_replicas
         cluster.usage()
     );
     eprintln!("answers seen: {:?}", gateways.seen.lock().unwrap());
+    // A replica that dies with a call in flight costs a 503 to retry, never a 500.
+    assert_eq!(
+        gateways.seen.lock().unwrap().get("500"),
+        None,
+        "a replica's death answered 500"
+    );
     assert!(
         actions
             .iter()
