@@ -13,7 +13,7 @@ use uuid::Uuid;
 use haven_config::{AuthSettings, Secret, Settings};
 use haven_error::{ErrorCode, HavenError};
 
-use crate::verifier::Claims;
+use crate::claims::Claims;
 
 /// `kid` of development user tokens.
 pub const DEV_KEY_ID: &str = "dev";

@@ -13,6 +13,7 @@
 //! - [`request_id`] is the one rule for which request ids are kept.
 //! - [`http`] is the axum extractor, [`grpc`] the tonic interceptor and client helpers.
 
+mod claims;
 pub mod fields;
 pub mod grpc;
 pub mod http;
@@ -22,10 +23,11 @@ mod principal;
 pub mod request_id;
 mod verifier;
 
+pub use claims::Claims;
 pub use fields::FieldClass;
 pub use policy::{Action, Role};
 pub use principal::{Principal, PrincipalKind, Scope};
-pub use verifier::{AuthError, Claims, MAX_SUBJECT_BYTES, TokenVerifier};
+pub use verifier::{AuthError, MAX_SUBJECT_BYTES, TokenVerifier};
 
 /// The token of an `Authorization: Bearer <token>` value (the scheme in any case),
 /// or `None` for another scheme or a malformed value: the one reading of the header

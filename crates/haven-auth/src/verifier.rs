@@ -4,12 +4,11 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
 use haven_config::AuthSettings;
 use haven_error::{ErrorCode, HavenError};
 
+use crate::claims::Claims;
 use crate::keys::{DEV_KEY_ID, KeyMaterial, SERVICE_KEY_ID};
 use crate::policy::Role;
 use crate::principal::{Principal, PrincipalKind};
@@ -33,29 +32,6 @@ impl From<AuthError> for HavenError {
         tracing::debug!(reason = ?error, "token refused");
         HavenError::new(ErrorCode::Unauthenticated, error.to_string())
     }
-}
-
-/// The claims Haven reads. `exp`, `iss`, `aud`, `sub` are required by validation.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Claims {
-    /// Subject: user id or `service:<name>`.
-    pub sub: String,
-    /// Issuer.
-    pub iss: String,
-    /// Audience.
-    pub aud: String,
-    /// Expiry, seconds since the epoch.
-    pub exp: i64,
-    /// Issued at.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub iat: Option<i64>,
-    /// Not before.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nbf: Option<i64>,
-    /// Organisation id.
-    pub org: Uuid,
-    /// Role names.
-    pub roles: Vec<String>,
 }
 
 struct VerifyingKey {
@@ -225,6 +201,8 @@ fn principal_from(claims: Claims, kind: PrincipalKind) -> Result<Principal, Auth
 #[cfg(test)]
 mod tests {
     use super::*;
+    use uuid::Uuid;
+
     use crate::keys::{DevTokenRequest, KeyMaterial, ServiceTokens};
     use base64::Engine;
     use haven_config::Settings;

@@ -188,7 +188,7 @@ fn with_layers(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         // inside request ids and problem bodies, so it names the request.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            rate_limit::limit,
+            rate_limit::limit::<AppState>,
         ));
     if let Some(cors) = cors_layer(state) {
         router = router.layer(cors);

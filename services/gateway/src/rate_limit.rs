@@ -31,8 +31,6 @@ use http::{HeaderValue, header};
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
-use crate::state::AppState;
-
 /// Most callers with a bucket of their own (a bucket is about a hundred bytes);
 /// the overflow bucket comes on top.
 pub(crate) const MAX_BUCKETS: usize = 100_000;
@@ -194,8 +192,8 @@ impl RateLimiter {
 ///
 /// A verified caller is passed on to the [`Authenticated`] extractor so the token
 /// is not verified twice.
-pub(crate) async fn limit(
-    State(state): State<AppState>,
+pub(crate) async fn limit<S: LimitState>(
+    State(state): State<S>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -226,8 +224,17 @@ pub(crate) async fn limit(
     }
 }
 
+/// What the limiter needs of the gateway's state: its buckets, and the verifier that
+/// tells a caller's token from none.
+pub(crate) trait LimitState: Clone + Send + Sync + 'static {
+    /// The buckets.
+    fn rate_limiter(&self) -> &RateLimiter;
+    /// The verifier of user tokens.
+    fn verifier(&self) -> &haven_auth::TokenVerifier;
+}
+
 /// The caller of a request with a valid bearer token, if any.
-pub(crate) fn authenticate(state: &AppState, request: &Request) -> Option<Authenticated> {
+pub(crate) fn authenticate(state: &impl LimitState, request: &Request) -> Option<Authenticated> {
     let header = request
         .headers()
         .get(header::AUTHORIZATION)?

@@ -15,7 +15,7 @@ use haven_storage::Database;
 use http::HeaderValue;
 use tonic::transport::Channel;
 
-use crate::rate_limit::RateLimiter;
+use crate::rate_limit::{LimitState, RateLimiter};
 
 /// How long to wait for a TCP (and HTTP/2) connection to a backend.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -221,4 +221,14 @@ fn cors_origins(origins: &[String]) -> anyhow::Result<Vec<HeaderValue>> {
             })
         })
         .collect()
+}
+
+impl LimitState for AppState {
+    fn rate_limiter(&self) -> &RateLimiter {
+        AppState::rate_limiter(self)
+    }
+
+    fn verifier(&self) -> &TokenVerifier {
+        AppState::verifier(self)
+    }
 }

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::projections::{Durations, Facts, ReportScope};
+use crate::facts::{Durations, Facts, ReportScope};
 use crate::publication::{Count, RawTable};
 
 /// File of the perturbation key under the keys directory.

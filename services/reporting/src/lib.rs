@@ -3,6 +3,7 @@
 
 mod api;
 mod counts;
+mod facts;
 pub mod privacy;
 pub mod projections;
 pub mod publication;
