@@ -26,6 +26,17 @@ pub struct AuditContext {
 }
 
 impl AuditContext {
+    /// The caller's `Idempotency-Key` of a create, taken out of `message` (so the
+    /// fingerprint is of the request without it), scoped to the caller.
+    pub fn caller_key<M: prost::Message>(
+        &self,
+        operation: &str,
+        message: &mut M,
+        key_field: impl FnOnce(&mut M) -> &mut String,
+    ) -> Result<Option<haven_storage::idempotency::CallerKey>, HavenError> {
+        caller_key(&self.principal, operation, message, key_field)
+    }
+
     /// The authenticated caller of a gRPC request, after checking the policy allows
     /// `action`, with the request id, stated purpose and (from a calling service)
     /// the user it acts for, from its metadata.
@@ -95,4 +106,21 @@ impl AuditContext {
             self.real_user().as_ref(),
         )
     }
+}
+
+/// The `Idempotency-Key` of a create by `principal`, taken out of `message` (so the
+/// fingerprint is of the request without it), scoped to the caller.
+pub fn caller_key<M: prost::Message>(
+    principal: &Principal,
+    operation: &str,
+    message: &mut M,
+    key_field: impl FnOnce(&mut M) -> &mut String,
+) -> Result<Option<haven_storage::idempotency::CallerKey>, HavenError> {
+    haven_storage::idempotency::CallerKey::from_message(
+        principal.organization_id,
+        &principal.subject,
+        operation,
+        message,
+        key_field,
+    )
 }

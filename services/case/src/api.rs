@@ -15,7 +15,6 @@ use haven_proto::case::v1 as pb;
 use haven_proto::case::v1::case_service_server::CaseService;
 use haven_proto::common::v1::PageResponse;
 use haven_storage::cursor;
-use haven_storage::idempotency::CallerKey;
 
 use time::OffsetDateTime;
 
@@ -367,7 +366,7 @@ impl CaseService for CaseApi {
     ) -> Result<Response<pb::AddAssessmentResponse>, Status> {
         let context = AuditContext::from_request(&request, Action::CaseUpdate)?;
         let mut message = request.into_inner();
-        let once = caller_key(&context, "assessment.add", &mut message, |message| {
+        let once = context.caller_key("assessment.add", &mut message, |message| {
             &mut message.idempotency_key
         })?;
         let case_id = parse_id("case_id", &message.case_id)?;
@@ -723,7 +722,7 @@ impl CaseService for CaseApi {
     ) -> Result<Response<pb::AddServiceResponse>, Status> {
         let context = AuditContext::from_request(&request, Action::CaseUpdate)?;
         let mut message = request.into_inner();
-        let once = caller_key(&context, "service.add", &mut message, |message| {
+        let once = context.caller_key("service.add", &mut message, |message| {
             &mut message.idempotency_key
         })?;
         let case_id = parse_id("case_id", &message.case_id)?;
@@ -826,7 +825,7 @@ impl CaseService for CaseApi {
     ) -> Result<Response<pb::RecordPaymentResponse>, Status> {
         let context = AuditContext::from_request(&request, Action::CaseUpdate)?;
         let mut message = request.into_inner();
-        let once = caller_key(&context, "payment.record", &mut message, |message| {
+        let once = context.caller_key("payment.record", &mut message, |message| {
             &mut message.idempotency_key
         })?;
         let case_id = parse_id("case_id", &message.case_id)?;
@@ -919,7 +918,7 @@ impl CaseService for CaseApi {
     ) -> Result<Response<pb::ScheduleFollowUpResponse>, Status> {
         let context = AuditContext::from_request(&request, Action::CaseUpdate)?;
         let mut message = request.into_inner();
-        let once = caller_key(&context, "follow_up.schedule", &mut message, |message| {
+        let once = context.caller_key("follow_up.schedule", &mut message, |message| {
             &mut message.idempotency_key
         })?;
         let case_id = parse_id("case_id", &message.case_id)?;
@@ -1205,20 +1204,4 @@ impl CaseService for CaseApi {
                 .collect(),
         }))
     }
-}
-
-/// The caller's idempotency key of a create, taken out of `message`.
-fn caller_key<M: prost::Message>(
-    context: &AuditContext,
-    operation: &str,
-    message: &mut M,
-    key_field: impl FnOnce(&mut M) -> &mut String,
-) -> Result<Option<CallerKey>, HavenError> {
-    CallerKey::from_message(
-        context.principal.organization_id,
-        &context.principal.subject,
-        operation,
-        message,
-        key_field,
-    )
 }

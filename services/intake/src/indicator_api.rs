@@ -9,7 +9,6 @@ use haven_auth::grpc::principal;
 use haven_error::HavenError;
 use haven_proto::intake::v1 as pb;
 use haven_proto::intake::v1::indicator_set_service_server::IndicatorSetService;
-use haven_storage::idempotency::CallerKey;
 
 use crate::assessment::IndicatorSetDefinition;
 use crate::store::ScreeningStore;
@@ -68,9 +67,8 @@ impl IndicatorSetService for IndicatorSetApi {
         let caller = principal(&request)?;
         caller.require(Action::IndicatorSetPublish)?;
         let mut message = request.into_inner();
-        let once = CallerKey::from_message(
-            caller.organization_id,
-            &caller.subject,
+        let once = haven_audit::context::caller_key(
+            &caller,
             "indicator_set.publish",
             &mut message,
             |message| &mut message.idempotency_key,

@@ -13,7 +13,6 @@ use haven_proto::common::v1::PageResponse;
 use haven_proto::referral::v1 as pb;
 use haven_proto::referral::v1::referral_service_server::ReferralService;
 use haven_storage::cursor;
-use haven_storage::idempotency::CallerKey;
 
 use haven_audit::AuditContext;
 use haven_auth::Scope;
@@ -265,9 +264,8 @@ impl ReferralService for ReferralApi {
         let caller = principal(&request)?;
         caller.require(Action::OrganizationCreate)?;
         let mut message = request.into_inner();
-        let once = CallerKey::from_message(
-            caller.organization_id,
-            &caller.subject,
+        let once = haven_audit::context::caller_key(
+            &caller,
             "organization.create",
             &mut message,
             |message| &mut message.idempotency_key,
@@ -363,7 +361,7 @@ impl ReferralService for ReferralApi {
     ) -> Result<Response<pb::CreateFacilityResponse>, Status> {
         let context = AuditContext::from_request(&request, Action::FacilityManage)?;
         let mut message = request.into_inner();
-        let once = caller_key(&context, "facility.create", &mut message, |message| {
+        let once = context.caller_key("facility.create", &mut message, |message| {
             &mut message.idempotency_key
         })?;
         let organization_id = match message.organization_id.trim() {
@@ -585,7 +583,7 @@ impl ReferralService for ReferralApi {
     ) -> Result<Response<pb::CreateReferralResponse>, Status> {
         let context = AuditContext::from_request(&request, Action::ReferralCreate)?;
         let mut message = request.into_inner();
-        let once = caller_key(&context, "referral.create", &mut message, |message| {
+        let once = context.caller_key("referral.create", &mut message, |message| {
             &mut message.idempotency_key
         })?;
         let case_id = parse_id("case_id", &message.case_id)?;
@@ -900,20 +898,4 @@ impl ReferralService for ReferralApi {
                 .collect(),
         }))
     }
-}
-
-/// The caller's idempotency key of a create, taken out of `message`.
-fn caller_key<M: prost::Message>(
-    context: &AuditContext,
-    operation: &str,
-    message: &mut M,
-    key_field: impl FnOnce(&mut M) -> &mut String,
-) -> Result<Option<CallerKey>, HavenError> {
-    CallerKey::from_message(
-        context.principal.organization_id,
-        &context.principal.subject,
-        operation,
-        message,
-        key_field,
-    )
 }
