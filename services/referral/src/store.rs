@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use sqlx::FromRow;
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 use time::OffsetDateTime;
@@ -21,10 +20,14 @@ use haven_proto::common::v1::Event;
 use crate::SERVICE;
 use crate::crypto::{self, ReferralCrypto, StoredKey, StoredTexts, TextColumn};
 use crate::domain::{
-    Acceptance, Facility, FacilityDetails, Organization, OrganizationType, Referral,
-    ReferralStatus, Side, Urgency,
+    Facility, FacilityDetails, Organization, OrganizationType, Referral, ReferralStatus, Side,
+    Urgency,
 };
 use crate::geo::{BoundingBox, Point};
+
+mod rows;
+
+use rows::{FacilityRow, OrganizationRow, ReferralRow, SealedReferral, corrupt, replayed_id};
 
 /// An organisation to add.
 #[derive(Debug, Clone)]
@@ -239,212 +242,6 @@ pub fn open(
             signal,
             crypto,
         }),
-    }
-}
-
-#[derive(Debug, FromRow)]
-struct OrganizationRow {
-    seq: i64,
-    id: Uuid,
-    name: String,
-    organization_type: String,
-    settlement: String,
-    active: bool,
-    created_at: OffsetDateTime,
-    version: i64,
-}
-
-impl TryFrom<OrganizationRow> for Organization {
-    type Error = HavenError;
-
-    fn try_from(row: OrganizationRow) -> HavenResult<Self> {
-        Ok(Organization {
-            id: row.id,
-            name: row.name,
-            organization_type: OrganizationType::parse(&row.organization_type).ok_or_else(
-                || {
-                    HavenError::internal(std::io::Error::other(
-                        "stored organisation has unknown type",
-                    ))
-                },
-            )?,
-            settlement: row.settlement,
-            active: row.active,
-            created_at: row.created_at,
-            version: row.version,
-            position: row.seq,
-        })
-    }
-}
-
-#[derive(Debug, FromRow)]
-struct FacilityRow {
-    seq: i64,
-    id: Uuid,
-    organization_id: Uuid,
-    name: String,
-    address: String,
-    settlement: String,
-    latitude: f64,
-    longitude: f64,
-    capacity_total: i64,
-    capacity_free: i64,
-    accepts: String,
-    languages: String,
-    opening_hours: String,
-    contact_phone: String,
-    contact_email: String,
-    active: bool,
-    version: i64,
-    created_at: OffsetDateTime,
-    service_types: Option<String>,
-}
-
-/// The id an idempotency key recorded.
-fn replayed_id(record_id: &str) -> HavenResult<Uuid> {
-    Uuid::parse_str(record_id).map_err(|_| corrupt("idempotency key"))
-}
-
-fn corrupt(what: &str) -> HavenError {
-    HavenError::internal(std::io::Error::other(format!(
-        "stored {what} is not readable"
-    )))
-}
-
-impl TryFrom<FacilityRow> for Facility {
-    type Error = HavenError;
-
-    fn try_from(row: FacilityRow) -> HavenResult<Self> {
-        let mut service_types: Vec<String> = row
-            .service_types
-            .unwrap_or_default()
-            .split(',')
-            .filter(|kind| !kind.is_empty())
-            .map(str::to_owned)
-            .collect();
-        service_types.sort();
-        Ok(Facility {
-            id: row.id,
-            organization_id: row.organization_id,
-            details: FacilityDetails {
-                name: row.name,
-                address: row.address,
-                settlement: row.settlement,
-                point: Point::new(row.latitude, row.longitude)
-                    .ok_or_else(|| corrupt("facility"))?,
-                service_types,
-                capacity_total: u32::try_from(row.capacity_total)
-                    .map_err(|_| corrupt("facility"))?,
-                accepts: serde_json::from_str::<Acceptance>(&row.accepts)
-                    .map_err(|_| corrupt("facility"))?,
-                languages: serde_json::from_str(&row.languages).map_err(|_| corrupt("facility"))?,
-                opening_hours: row.opening_hours,
-                contact_phone: row.contact_phone,
-                contact_email: row.contact_email,
-                active: row.active,
-            },
-            capacity_free: u32::try_from(row.capacity_free).map_err(|_| corrupt("facility"))?,
-            version: row.version,
-            created_at: row.created_at,
-            position: row.seq,
-        })
-    }
-}
-
-#[derive(Debug, FromRow)]
-struct ReferralRow {
-    seq: i64,
-    id: Uuid,
-    case_id: Uuid,
-    case_code: String,
-    screening_id: Uuid,
-    from_organization_id: Uuid,
-    to_organization_id: Uuid,
-    facility_id: Uuid,
-    service_type: String,
-    purpose: Vec<u8>,
-    urgency: String,
-    requested_by: String,
-    requested_at: OffsetDateTime,
-    accept_by: OffsetDateTime,
-    outcome_due_on: String,
-    status: String,
-    status_reason: Vec<u8>,
-    outcome: Vec<u8>,
-    capacity_reserved: bool,
-    version: i64,
-    updated_at: OffsetDateTime,
-    data_key: Option<Vec<u8>>,
-    shredded: bool,
-}
-
-/// A referral as stored, its texts still sealed: `referral` holds every other field,
-/// and its texts stay empty until [`SealedReferral::open`] opens them with the receipt
-/// of an audit entry about the referral. Authorising and moving a referral need only
-/// `referral`; what is returned to a caller is opened.
-#[derive(Debug)]
-struct SealedReferral {
-    /// The referral without its texts.
-    referral: Referral,
-    key: StoredKey,
-    texts: StoredTexts,
-}
-
-impl SealedReferral {
-    /// The referral with its texts (absent once the person was erased), for the holder
-    /// of a receipt of an audit entry about it.
-    fn open(self, crypto: &ReferralCrypto, receipt: &Receipt) -> HavenResult<Referral> {
-        let texts = crypto.open_texts(receipt, self.referral.id, &self.key, &self.texts)?;
-        Ok(Referral {
-            purpose: texts.purpose,
-            status_reason: texts.status_reason,
-            outcome: texts.outcome,
-            ..self.referral
-        })
-    }
-}
-
-impl ReferralRow {
-    /// The referral, its texts still sealed.
-    fn into_sealed(self) -> HavenResult<SealedReferral> {
-        let key = StoredKey::from_columns(self.data_key, self.shredded);
-        let texts = StoredTexts {
-            purpose: self.purpose,
-            status_reason: self.status_reason,
-            outcome: self.outcome,
-        };
-        let referral = Referral {
-            id: self.id,
-            case_id: self.case_id,
-            case_code: self.case_code,
-            screening_id: self.screening_id,
-            from_organization_id: self.from_organization_id,
-            to_organization_id: self.to_organization_id,
-            facility_id: self.facility_id,
-            service_type: self.service_type,
-            purpose: String::new(),
-            urgency: Urgency::parse(&self.urgency).ok_or_else(|| corrupt("referral"))?,
-            requested_by: self.requested_by,
-            requested_at: self.requested_at,
-            accept_by: self.accept_by,
-            outcome_due_on: time::Date::parse(
-                &self.outcome_due_on,
-                time::macros::format_description!("[year]-[month]-[day]"),
-            )
-            .map_err(|_| corrupt("referral"))?,
-            status: ReferralStatus::parse(&self.status).ok_or_else(|| corrupt("referral"))?,
-            status_reason: String::new(),
-            outcome: String::new(),
-            capacity_reserved: self.capacity_reserved,
-            version: self.version,
-            updated_at: self.updated_at,
-            position: self.seq,
-        };
-        Ok(SealedReferral {
-            referral,
-            key,
-            texts,
-        })
     }
 }
 
