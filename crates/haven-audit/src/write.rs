@@ -203,3 +203,17 @@ mod tests {
         assert!(next_link(Some((41, vec![9; 31]))).is_err());
     }
 }
+
+#[async_trait::async_trait]
+impl AuditWrite for haven_storage::sql::Tx {
+    async fn append_audit(
+        &mut self,
+        service: &str,
+        entry: &NewAuditEntry,
+    ) -> Result<Receipt, sqlx::Error> {
+        match self {
+            haven_storage::sql::Tx::Sqlite(tx) => tx.append_audit(service, entry).await,
+            haven_storage::sql::Tx::Postgres(tx) => tx.append_audit(service, entry).await,
+        }
+    }
+}

@@ -1,5 +1,6 @@
 //! Writing events and checkpoints inside a service's own transactions.
 
+use haven_storage::sql::Tx;
 use sqlx::{PgConnection, SqliteConnection};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -164,5 +165,43 @@ mod tests {
     fn lock_keys_are_stable_and_distinct() {
         assert_eq!(super::lock_key("case"), super::lock_key("case"));
         assert_ne!(super::lock_key("case"), super::lock_key("intake"));
+    }
+}
+
+#[async_trait::async_trait]
+impl OutboxWrite for Tx {
+    async fn append_event(&mut self, source: &str, event: &NewEvent) -> Result<i64, sqlx::Error> {
+        match self {
+            Tx::Sqlite(tx) => tx.append_event(source, event).await,
+            Tx::Postgres(tx) => tx.append_event(source, event).await,
+        }
+    }
+
+    async fn redact_events(&mut self, aggregate_ids: &[Uuid]) -> Result<u64, sqlx::Error> {
+        match self {
+            Tx::Sqlite(tx) => tx.redact_events(aggregate_ids).await,
+            Tx::Postgres(tx) => tx.redact_events(aggregate_ids).await,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl CheckpointWrite for Tx {
+    async fn advance_checkpoint(
+        &mut self,
+        source: &str,
+        sequence: i64,
+    ) -> Result<bool, sqlx::Error> {
+        match self {
+            Tx::Sqlite(tx) => tx.advance_checkpoint(source, sequence).await,
+            Tx::Postgres(tx) => tx.advance_checkpoint(source, sequence).await,
+        }
+    }
+
+    async fn checkpoint(&mut self, source: &str) -> Result<i64, sqlx::Error> {
+        match self {
+            Tx::Sqlite(tx) => tx.checkpoint(source).await,
+            Tx::Postgres(tx) => tx.checkpoint(source).await,
+        }
     }
 }

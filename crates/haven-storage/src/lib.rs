@@ -6,6 +6,7 @@
 //! this crate gives them the pool, migrations and transaction helpers.
 
 pub mod idempotency;
+pub mod sql;
 #[cfg(feature = "testing")]
 pub mod testing;
 
