@@ -172,6 +172,20 @@ impl_audit_write!(SqliteConnection, None::<&'static str>);
 // the next append reads this entry as the last one and no sequence is skipped.
 impl_audit_write!(PgConnection, Some("SELECT pg_advisory_xact_lock($1)"));
 
+#[async_trait::async_trait]
+impl AuditWrite for haven_storage::sql::Tx {
+    async fn append_audit(
+        &mut self,
+        service: &str,
+        entry: &NewAuditEntry,
+    ) -> Result<Receipt, sqlx::Error> {
+        match self {
+            haven_storage::sql::Tx::Sqlite(tx) => tx.append_audit(service, entry).await,
+            haven_storage::sql::Tx::Postgres(tx) => tx.append_audit(service, entry).await,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{lock_key, next_link};
@@ -201,19 +215,5 @@ mod tests {
             Some((42, AuditHash::from_bytes([9; 32])))
         );
         assert!(next_link(Some((41, vec![9; 31]))).is_err());
-    }
-}
-
-#[async_trait::async_trait]
-impl AuditWrite for haven_storage::sql::Tx {
-    async fn append_audit(
-        &mut self,
-        service: &str,
-        entry: &NewAuditEntry,
-    ) -> Result<Receipt, sqlx::Error> {
-        match self {
-            haven_storage::sql::Tx::Sqlite(tx) => tx.append_audit(service, entry).await,
-            haven_storage::sql::Tx::Postgres(tx) => tx.append_audit(service, entry).await,
-        }
     }
 }

@@ -159,15 +159,6 @@ impl_outbox!(SqliteConnection, None::<&'static str>);
 // so a reader never sees sequence N+1 committed before N.
 impl_outbox!(PgConnection, Some("SELECT pg_advisory_xact_lock($1)"));
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn lock_keys_are_stable_and_distinct() {
-        assert_eq!(super::lock_key("case"), super::lock_key("case"));
-        assert_ne!(super::lock_key("case"), super::lock_key("intake"));
-    }
-}
-
 #[async_trait::async_trait]
 impl OutboxWrite for Tx {
     async fn append_event(&mut self, source: &str, event: &NewEvent) -> Result<i64, sqlx::Error> {
@@ -203,5 +194,14 @@ impl CheckpointWrite for Tx {
             Tx::Sqlite(tx) => tx.checkpoint(source).await,
             Tx::Postgres(tx) => tx.checkpoint(source).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn lock_keys_are_stable_and_distinct() {
+        assert_eq!(super::lock_key("case"), super::lock_key("case"));
+        assert_ne!(super::lock_key("case"), super::lock_key("intake"));
     }
 }
