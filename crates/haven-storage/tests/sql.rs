@@ -2,6 +2,8 @@
 //! round-trips, NULLs keep their type, transactions commit or roll back, and a unique
 //! violation is told apart from other failures.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use haven_config::Settings;
 use haven_error::ErrorCode;
 use haven_storage::Database;
