@@ -86,7 +86,7 @@ async fn every_type_round_trips_and_nulls_keep_their_type(database: Database) {
         due: None,
     };
     sql::query(INSERT)
-        .bind(&empty.id)
+        .bind(empty.id)
         .bind(None::<i64>)
         .bind(None::<i32>)
         .bind(None::<f64>)
