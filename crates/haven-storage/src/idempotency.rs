@@ -313,6 +313,28 @@ macro_rules! impl_key_rows {
 impl_key_rows!(SqliteConnection);
 impl_key_rows!(PgConnection);
 
+#[async_trait::async_trait]
+impl KeyRows for crate::sql::Tx {
+    async fn earlier_key(&mut self, once: &CallerKey) -> Result<Option<EarlierKey>, sqlx::Error> {
+        match self {
+            crate::sql::Tx::Sqlite(tx) => tx.earlier_key(once).await,
+            crate::sql::Tx::Postgres(tx) => tx.earlier_key(once).await,
+        }
+    }
+
+    async fn insert_key(
+        &mut self,
+        once: &CallerKey,
+        record_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, sqlx::Error> {
+        match self {
+            crate::sql::Tx::Sqlite(tx) => tx.insert_key(once, record_id, now).await,
+            crate::sql::Tx::Postgres(tx) => tx.insert_key(once, record_id, now).await,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -295,6 +295,16 @@ impl ForgetDeleted for SqlitePool {
 }
 
 #[async_trait::async_trait]
+impl ForgetDeleted for Database {
+    async fn forget_deleted(&self) -> Result<(), HavenError> {
+        match self {
+            Database::Sqlite(pool) => pool.forget_deleted().await,
+            Database::Postgres(pool) => pool.forget_deleted().await,
+        }
+    }
+}
+
+#[async_trait::async_trait]
 impl ForgetDeleted for PgPool {
     async fn forget_deleted(&self) -> Result<(), HavenError> {
         Ok(())
