@@ -12,6 +12,7 @@ use haven_auth::keys::ServiceTokens;
 use haven_error::HavenError;
 use haven_proto::common::v1::event_feed_service_client::EventFeedServiceClient;
 use haven_proto::common::v1::{Event, WatchEventsRequest};
+use haven_server::retry::{Backoff, pause, retry};
 
 /// Where a consumer applies events. `apply` must advance the checkpoint in the same
 /// transaction as its effect and skip events at or below it (see
@@ -36,9 +37,22 @@ pub trait EventSink: Send + Sync + 'static {
 /// Most events handed to [`EventSink::apply_batch`] at once.
 pub const MAX_BATCH: usize = 256;
 
+/// Waits between attempts to follow a feed that is unreachable or broke off: 100 ms
+/// at first, doubling up to 2.5 s, each stretched at random by up to as much again
+/// (so never more than 5 s).
+pub const RECONNECT: Backoff =
+    Backoff::new(Duration::from_millis(100), Duration::from_millis(2_500));
+
 /// Follows the feed of `source` at `endpoint` (plain or TLS, as built by the caller)
-/// until `shutdown`, resuming after the
-/// stored checkpoint and reconnecting with backoff on any failure.
+/// until `shutdown`, resuming after the stored checkpoint every time it (re)connects,
+/// so no event is skipped.
+///
+/// A transient failure (the feed or this service's database unreachable, busy or
+/// too slow) is retried with [`RECONNECT`]'s backoff, which starts afresh once
+/// events have been applied. Any other failure (an event the sink cannot apply, an
+/// identity the feed refuses) will not pass by itself: it is logged as an error and
+/// the follower starts again from its checkpoint only after the longest wait, so
+/// that a fix (a deployment, a key) takes effect without a restart.
 pub async fn follow(
     source: &'static str,
     endpoint: Endpoint,
@@ -46,27 +60,47 @@ pub async fn follow(
     sink: Arc<dyn EventSink>,
     shutdown: CancellationToken,
 ) {
-    let mut backoff = Duration::from_millis(200);
     loop {
-        let outcome = tokio::select! {
-            outcome = follow_once(source, &endpoint, &tokens, sink.as_ref()) => outcome,
-            () = shutdown.cancelled() => return,
-        };
+        let outcome = retry(
+            RECONNECT,
+            &shutdown,
+            || follow_once(source, &endpoint, &tokens, sink.as_ref()),
+            |error, wait| {
+                tracing::warn!(source, code = %error.code(), message = error.message(),
+                    retry_in_ms = millis(wait), "event feed interrupted, retrying");
+            },
+        )
+        .await;
         match outcome {
-            Ok(applied) if applied > 0 => backoff = Duration::from_millis(200),
-            Ok(_) => {}
-            Err(error) => {
-                tracing::warn!(source, code = %error.code(), message = error.message(), "event feed interrupted, retrying");
+            None => return,
+            Some(Ok(applied)) => {
+                tracing::debug!(
+                    source,
+                    applied,
+                    "event feed ended after applying events, following again"
+                );
+            }
+            Some(Err(error)) => {
+                let wait = RECONNECT.longest_wait();
+                tracing::error!(source, code = %error.code(), message = error.message(),
+                    retry_in_ms = millis(wait), "event feed failed in a way a retry does not fix");
+                if !pause(wait, &shutdown).await {
+                    return;
+                }
             }
         }
-        tokio::select! {
-            () = tokio::time::sleep(backoff) => {}
-            () = shutdown.cancelled() => return,
-        }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }
 
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Follows the feed once, from the checkpoint, until the stream ends or breaks.
+/// `Ok` with the number of events applied if there were any: the caller follows
+/// again at once, from the new checkpoint. The failure otherwise; a stream that
+/// ends without an event applied counts as the feed being unavailable (its server
+/// is shutting down).
 async fn follow_once(
     source: &'static str,
     endpoint: &Endpoint,
@@ -90,7 +124,10 @@ async fn follow_once(
     // Events already received are applied together; a live feed gives one at a time.
     let mut batches = stream.ready_chunks(MAX_BATCH);
     let mut applied = 0;
-    while let Some(messages) = batches.next().await {
+    let failure = loop {
+        let Some(messages) = batches.next().await else {
+            break None;
+        };
         let mut events = Vec::with_capacity(messages.len());
         let mut interrupted = None;
         for message in messages {
@@ -103,12 +140,26 @@ async fn follow_once(
             }
         }
         if !events.is_empty() {
-            sink.apply_batch(&events).await?;
+            if let Err(error) = sink.apply_batch(&events).await {
+                break Some(error);
+            }
             applied += events.len() as u64;
         }
         if let Some(status) = interrupted {
-            return Err(status.into());
+            break Some(HavenError::from(status));
+        }
+    };
+    match failure {
+        None if applied == 0 => Err(HavenError::unavailable(
+            source,
+            std::io::Error::other("the event feed ended"),
+        )),
+        None => Ok(applied),
+        Some(error) if applied == 0 => Err(error),
+        Some(error) => {
+            tracing::warn!(source, applied, code = %error.code(), message = error.message(),
+                "event feed interrupted after applying events, following again");
+            Ok(applied)
         }
     }
-    Ok(applied)
 }

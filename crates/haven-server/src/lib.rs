@@ -2,13 +2,14 @@
 //! verification, health and reflection (both unauthenticated), request spans that
 //! continue the caller's trace, limits, TLS (mutual TLS when configured), and
 //! graceful shutdown; and for gRPC clients, endpoints with TLS applied
-//! ([`client_endpoint`]).
+//! ([`client_endpoint`]) and one way to retry what failed transiently ([`retry`]).
 
 mod credentials;
 pub mod field_classes;
 mod readiness;
 pub mod redaction;
 mod reflection;
+pub mod retry;
 mod routes;
 #[cfg(feature = "testing")]
 pub mod testing;

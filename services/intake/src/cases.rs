@@ -4,7 +4,9 @@
 //! eligible. The case service is idempotent on the screening id, so a retried call
 //! returns the same case. If the call fails (case service down), the screening stays
 //! eligible with no case, and [`reconcile`] retries until the case is opened: a lost
-//! call never means a lost case.
+//! call never means a lost case. While the case service is unreachable, its retries
+//! back off with jitter ([`RETRY_WHILE_UNREACHABLE`]) instead of calling it at a
+//! fixed pace.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,12 +21,22 @@ use haven_auth::keys::ServiceTokens;
 use haven_error::{HavenError, HavenResult};
 use haven_proto::case::v1::OpenCaseRequest;
 use haven_proto::case::v1::case_service_client::CaseServiceClient;
+use haven_server::retry::{Backoff, is_transient, pause, retry};
 
 use crate::domain::Screening;
 use crate::store::ScreeningStore;
 
-/// How often screenings still waiting for a case are retried.
+/// How often screenings still waiting for a case are looked for.
 pub const RECONCILE_EVERY: Duration = Duration::from_secs(5);
+/// Waits before another round while the case service (or intake's database) is
+/// unreachable or busy: 1 s at first, doubling up to 10 s, each stretched at random by
+/// up to as much again (so never more than 20 s).
+pub const RETRY_WHILE_UNREACHABLE: Backoff =
+    Backoff::new(Duration::from_secs(1), Duration::from_secs(10));
+/// Screenings handled in one round.
+const ROUND_SIZE: u32 = 50;
+/// Calls to the case service in a row failing transiently that end a round early.
+const UNREACHABLE_AFTER: u32 = 3;
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Client of the case service, calling as the intake service.
@@ -102,27 +114,82 @@ pub async fn open_if_due(
     }
 }
 
-/// Retries screenings that need a case until `shutdown`.
+/// Opens the cases of screenings still waiting for one, every `every` until
+/// `shutdown`. A round that meets a transient failure (the case service or the
+/// database unreachable or busy) runs again after [`RETRY_WHILE_UNREACHABLE`]'s
+/// backoff until it gets through; any other failure is logged and the screening
+/// waits for the next round.
 pub async fn reconcile(
     store: Arc<dyn ScreeningStore>,
     opener: CaseOpener,
     every: Duration,
     shutdown: CancellationToken,
 ) {
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(every) => {}
-            () = shutdown.cancelled() => return,
+    while pause(every, &shutdown).await {
+        let round = retry(
+            RETRY_WHILE_UNREACHABLE,
+            &shutdown,
+            || open_waiting_cases(store.as_ref(), &opener),
+            |error, wait| {
+                tracing::warn!(code = %error.code(), message = error.message(),
+                    retry_in_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                    "cases not opened yet; retrying");
+            },
+        )
+        .await;
+        match round {
+            None => return,
+            Some(Ok(())) => {}
+            Some(Err(error)) => {
+                tracing::warn!(code = %error.code(), message = error.message(),
+                    "cannot list screenings awaiting a case");
+            }
         }
-        let waiting = match store.awaiting_case(50, opener.when_presumed).await {
-            Ok(waiting) => waiting,
+    }
+}
+
+/// One round: opens the case of every screening waiting for one. A failure that is
+/// not transient is logged and the round goes on. A transient one fails the round
+/// (to be run again) once every screening had its try, or as soon as
+/// [`UNREACHABLE_AFTER`] calls in a row failed that way: the case service is away,
+/// and the remaining calls would only wait for the same answer.
+async fn open_waiting_cases(store: &dyn ScreeningStore, opener: &CaseOpener) -> HavenResult<()> {
+    let waiting = store
+        .awaiting_case(ROUND_SIZE, opener.when_presumed)
+        .await?;
+    let mut transient = None;
+    let mut failed_in_a_row = 0;
+    for screening in waiting {
+        let id = screening.id;
+        let case_id = match opener.open(&screening).await {
+            Ok(case_id) => {
+                failed_in_a_row = 0;
+                case_id
+            }
+            Err(error) if is_transient(&error) => {
+                failed_in_a_row += 1;
+                if failed_in_a_row >= UNREACHABLE_AFTER {
+                    return Err(error);
+                }
+                transient.get_or_insert(error);
+                continue;
+            }
             Err(error) => {
-                tracing::warn!(code = %error.code(), "cannot list screenings awaiting a case");
+                tracing::warn!(screening_id = %id, code = %error.code(), message = error.message(),
+                    "case service refused to open the case");
                 continue;
             }
         };
-        for screening in waiting {
-            open_if_due(store.as_ref(), &opener, screening).await;
+        match store.link_case(id, case_id).await {
+            Ok(_) => {}
+            Err(error) if is_transient(&error) => {
+                transient.get_or_insert(error);
+            }
+            Err(error) => {
+                tracing::warn!(screening_id = %id, code = %error.code(), message = error.message(),
+                    "case opened but not linked");
+            }
         }
     }
+    transient.map_or(Ok(()), Err)
 }
