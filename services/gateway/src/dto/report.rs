@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use haven_error::HavenError;
 use haven_proto::reporting::v1 as reporting;
+use haven_server::csv_file::{Cell, CsvFile, LineEnd};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
@@ -342,20 +343,24 @@ impl Indicators {
                 None => (small.clone(), &below),
             }
         };
-        let mut csv = String::from("table,labels,value,note\r\n");
+        let mut csv = CsvFile::new(["table", "labels", "value", "note"], LineEnd::CrLf);
         for table in &self.tables {
             for cell in &table.cells {
                 let (value, note) = count(cell.value, cell.complementary);
-                csv_row(
-                    &mut csv,
-                    &table.name,
-                    &cell.labels.join(" / "),
-                    &value,
-                    note,
-                );
+                csv.row([
+                    Cell::Text(&table.name),
+                    Cell::Text(&cell.labels.join(" / ")),
+                    Cell::Figure(&value),
+                    Cell::Text(note),
+                ]);
             }
             let (value, note) = count(table.total, table.total_complementary);
-            csv_row(&mut csv, &table.name, "total", &value, note);
+            csv.row([
+                Cell::Text(&table.name),
+                Cell::Text("total"),
+                Cell::Figure(&value),
+                Cell::Text(note),
+            ]);
         }
         for measure in &self.measures {
             let unit = measure.unit.as_deref().unwrap_or("");
@@ -366,9 +371,14 @@ impl Indicators {
                 ),
                 _ => (String::new(), format!("withheld: rests on {below}")),
             };
-            csv_row(&mut csv, "measures", &measure.name, &value, &note);
+            csv.row([
+                Cell::Text("measures"),
+                Cell::Text(&measure.name),
+                Cell::Figure(&value),
+                Cell::Text(&note),
+            ]);
         }
-        csv
+        csv.finish()
     }
 }
 
@@ -474,33 +484,6 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&quot;")
         .replace('\'', "&#39;")
-}
-
-/// Appends one CSV row (RFC 4180, CRLF line ends).
-fn csv_row(csv: &mut String, table: &str, labels: &str, value: &str, note: &str) {
-    let _ = write!(
-        csv,
-        "{},{},{value},{}\r\n",
-        csv_field(table),
-        csv_field(labels),
-        csv_field(note)
-    );
-}
-
-/// A text field of a CSV row: quoted when it holds a comma, a quote or a line break,
-/// and kept from being read as a formula by spreadsheets (a leading `=`, `+`, `-`,
-/// `@`, tab or carriage return gets a `'` in front).
-fn csv_field(text: &str) -> String {
-    let guarded = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}")
-    } else {
-        text.to_owned()
-    };
-    if guarded.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", guarded.replace('"', "\"\""))
-    } else {
-        guarded
-    }
 }
 
 /// Body of `POST /v1/exports/ctdc`: which records to export. Parts left out do not
@@ -783,6 +766,7 @@ impl From<reporting::GetPrivacyBudgetResponse> for PrivacyBudget {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use haven_server::csv_file::text_cell as csv_field;
 
     fn field_of(error: &HavenError) -> &str {
         &error.violations()[0].field
