@@ -25,6 +25,7 @@ impl Indicators {
     }
 }
 
+/// The whole page; parts of the scope left out read as not filtering.
 fn page(indicators: &Indicators, title: &str) -> Markup {
     let small = format!("<{}", indicators.threshold);
     let scope = &indicators.scope;

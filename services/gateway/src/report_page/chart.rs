@@ -33,12 +33,18 @@ const BAR_COLOUR: RGBColor = RGBColor(0x3b, 0x6e, 0xa5);
 
 /// Height of a chart of `rows` rows (an empty table keeps one, empty).
 pub(super) fn height(rows: usize) -> u32 {
-    ROW_HEIGHT * row_count(rows) + 2 * PADDING
+    row_top(rows.max(1)).saturating_add(PADDING)
 }
 
 /// The baseline of the texts of row `index`.
 pub(super) fn baseline(index: usize) -> u32 {
-    PADDING + ROW_HEIGHT * u32::try_from(index).unwrap_or(u32::MAX / ROW_HEIGHT) + BASELINE
+    row_top(index).saturating_add(BASELINE)
+}
+
+/// The top of row `index` (or the bottom of the rows above it), in pixels.
+fn row_top(index: usize) -> u32 {
+    let index = u32::try_from(index).unwrap_or(u32::MAX);
+    PADDING.saturating_add(ROW_HEIGHT.saturating_mul(index))
 }
 
 /// Where the figure of a row without a bar starts.
@@ -84,10 +90,10 @@ fn draw(
         .margin_right(FIGURES_WIDTH)
         .build_cartesian_2d(0.0..largest as f64, 0.0..rows)?;
     // Rows go down from the top, where the y axis ends.
-    let row_top = |index: usize| rows - index as f64;
+    let row_start = |index: usize| rows - index as f64;
     chart.draw_series(values.iter().enumerate().filter_map(|(index, value)| {
         let value = (*value).filter(|value| *value > 0)?;
-        let top = row_top(index);
+        let top = row_start(index);
         let mut bar = Rectangle::new([(0.0, top), (value as f64, top - 1.0)], BAR_COLOUR.filled());
         bar.set_margin(BAR_INSET, BAR_INSET, 0, 0);
         Some(bar)
@@ -97,7 +103,7 @@ fn draw(
         .enumerate()
         .map(|(index, value)| {
             let end = value.unwrap_or(0) as f64;
-            let (x, _) = chart.backend_coord(&(end, row_top(index)));
+            let (x, _) = chart.backend_coord(&(end, row_start(index)));
             u32::try_from(x).unwrap_or(LABELS_WIDTH) + FIGURE_GAP
         })
         .collect();
@@ -106,7 +112,7 @@ fn draw(
 
 /// Rows a chart of `cells` cells has: at least one.
 fn row_count(cells: usize) -> u32 {
-    u32::try_from(cells.max(1)).unwrap_or(u32::MAX / ROW_HEIGHT)
+    u32::try_from(cells.max(1)).unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]
@@ -134,17 +140,19 @@ mod tests {
         let rectangles = rectangles(&drawn.svg);
         // No bar for a suppressed count nor for a zero.
         assert_eq!(rectangles.len(), 2, "{}", drawn.svg);
-        for ([x, y, width, bar_height], row) in rectangles.into_iter().zip([0, 3]) {
+        for ([x, y, width, bar_height], row) in rectangles.into_iter().zip([0_usize, 3]) {
+            // Where the page writes the row's texts: plotters' bars line up with them.
             assert_eq!(x, LABELS_WIDTH);
-            assert_eq!(y, PADDING + ROW_HEIGHT * row + BAR_INSET, "row {row}");
+            assert_eq!(y, 2 + 22 * row as u32 + BAR_INSET, "row {row}");
+            assert_eq!(y, row_top(row) + BAR_INSET, "row {row}");
             assert_eq!(bar_height, ROW_HEIGHT - 2 * BAR_INSET);
+            assert!(
+                (y..y + bar_height).contains(&(baseline(row) - 4)),
+                "row {row}"
+            );
             let longest = WIDTH - LABELS_WIDTH - FIGURES_WIDTH - 1;
             let expected = if row == 0 { longest } else { longest / 2 };
             assert!(width.abs_diff(expected) <= 1, "row {row}: {width}");
-            // The row's text is written within the bar.
-            let row_top = PADDING + ROW_HEIGHT * row;
-            assert!((y..y + bar_height).contains(&(baseline(row as usize) - 4)));
-            assert!(baseline(row as usize) < row_top + ROW_HEIGHT);
         }
         assert_eq!(drawn.figure_x.len(), 4);
         assert_eq!(drawn.figure_x[1], FIGURE_WITHOUT_BAR);
