@@ -1,10 +1,13 @@
 //! What every Haven gRPC service needs around its own handlers: keys and token
 //! verification, health and reflection (both unauthenticated), request spans that
 //! continue the caller's trace, limits, TLS (mutual TLS when configured), and
-//! graceful shutdown; and for gRPC clients, endpoints with TLS applied
-//! ([`client_endpoint`]) and one way to retry what failed transiently ([`retry`]).
+//! graceful shutdown; for gRPC clients, endpoints with TLS applied
+//! ([`client_endpoint`]) and one way to retry what failed transiently ([`retry`]);
+//! and for what services hand out as CSV, files that are safe to open in a
+//! spreadsheet ([`csv_file`]).
 
 mod credentials;
+pub mod csv_file;
 pub mod field_classes;
 mod readiness;
 pub mod redaction;

@@ -32,6 +32,7 @@ mod middleware;
 mod openapi;
 pub mod policy;
 mod rate_limit;
+mod report_page;
 mod routes;
 mod state;
 mod tls;

@@ -32,6 +32,8 @@
 use std::collections::BTreeMap;
 use std::ops::{Add, AddAssign};
 
+use haven_server::csv_file::{self, Cell, CsvFile, LineEnd};
+
 /// A count with its cell key: how many records, and the sum of their record keys
 /// modulo 2³². Adding counts adds both, so a cell's key depends only on which
 /// records it holds, however it was summed.
@@ -399,8 +401,8 @@ pub fn ctdc_classes(records: &[CtdcRecord]) -> BTreeMap<String, u64> {
 /// The CSV file of released classes: each class's row as often as it is counted, in
 /// the order of the rows (which reveals no input order).
 pub fn release_csv(classes: &BTreeMap<String, u64>) -> String {
-    let mut csv = CTDC_COLUMNS.join(",");
-    csv.push('\n');
+    let mut csv = CsvFile::new(CTDC_COLUMNS, LineEnd::Lf).finish();
+    // Each class is a row `ctdc_row` wrote: repeated as it is.
     for (row, count) in classes {
         for _ in 0..*count {
             csv.push_str(row);
@@ -410,31 +412,38 @@ pub fn release_csv(classes: &BTreeMap<String, u64>) -> String {
     csv
 }
 
-/// One record's CSV row, without its line end.
+/// One record's CSV row, without its line end. It is also the record's class in the
+/// release ledger, so it must not change for the same record.
 pub fn ctdc_row(record: &CtdcRecord) -> String {
-    let flag = |value: bool| if value { "1" } else { "0" };
-    format!(
-        "{},Case Management,{},{},{},{},{},{},{}",
-        record.year_of_registration,
-        record.gender,
-        record.age_broad,
-        record.majority_status,
-        record.citizenship,
-        flag(record.is_forced_labour),
-        flag(record.is_sexual_exploit),
-        flag(record.is_other_exploit),
-    )
+    let year = record.year_of_registration.to_string();
+    csv_file::line(ctdc_cells(record, &year))
 }
 
 /// The CSV file of kept records.
 pub fn ctdc_csv(records: &[CtdcRecord]) -> String {
-    let mut csv = CTDC_COLUMNS.join(",");
-    csv.push('\n');
+    let mut csv = CsvFile::new(CTDC_COLUMNS, LineEnd::Lf);
     for record in records {
-        csv.push_str(&ctdc_row(record));
-        csv.push('\n');
+        let year = record.year_of_registration.to_string();
+        csv.row(ctdc_cells(record, &year));
     }
-    csv
+    csv.finish()
+}
+
+/// A record's cells in the order of [`CTDC_COLUMNS`]; `year` is its year of
+/// registration, written.
+fn ctdc_cells<'a>(record: &'a CtdcRecord, year: &'a str) -> [Cell<'a>; 9] {
+    let flag = |value: bool| Cell::Figure(if value { "1" } else { "0" });
+    [
+        Cell::Figure(year),
+        Cell::Text("Case Management"),
+        Cell::Text(&record.gender),
+        Cell::Text(&record.age_broad),
+        Cell::Text(&record.majority_status),
+        Cell::Text(&record.citizenship),
+        flag(record.is_forced_labour),
+        flag(record.is_sexual_exploit),
+        flag(record.is_other_exploit),
+    ]
 }
 
 #[cfg(test)]
@@ -608,6 +617,45 @@ mod tests {
             assert!(perturb(count(11, key * 21_474_836), 11) >= 11);
             assert!(perturb(count(12, key * 21_474_836), 11) >= 11);
         }
+    }
+
+    #[test]
+    fn ctdc_rows_keep_their_bytes_and_run_nothing_in_a_spreadsheet() {
+        let record =
+            |gender: &str, age_broad: &str, majority: &str, citizenship: &str| CtdcRecord {
+                year_of_registration: 2026,
+                gender: gender.to_owned(),
+                age_broad: age_broad.to_owned(),
+                majority_status: majority.to_owned(),
+                citizenship: citizenship.to_owned(),
+                is_forced_labour: true,
+                is_sexual_exploit: false,
+                is_other_exploit: true,
+            };
+        // The row is a class of the release ledger: these bytes must not change.
+        let known = record("Transgender/NonConforming", "18--20", "Adult", "AZ");
+        assert_eq!(
+            ctdc_row(&known),
+            "2026,Case Management,Transgender/NonConforming,18--20,Adult,AZ,1,0,1"
+        );
+        let unknown = record("", "", "", "");
+        assert_eq!(ctdc_row(&unknown), "2026,Case Management,,,,,1,0,1");
+        let hostile = record("Female", "9--17", "Minor", "=HYPERLINK(\"x\",\"y\")");
+        assert_eq!(
+            ctdc_row(&hostile),
+            "2026,Case Management,Female,9--17,Minor,\"'=HYPERLINK(\"\"x\"\",\"\"y\"\")\",1,0,1"
+        );
+        let header = "yearOfRegistration,Datasource,gender,ageBroad,majorityStatus,citizenship,\
+                      isForcedLabour,isSexualExploit,isOtherExploit\n";
+        let records = [unknown.clone(), known.clone(), known.clone()];
+        let expected = format!(
+            "{header}{}\n{}\n{}\n",
+            ctdc_row(&unknown),
+            ctdc_row(&known),
+            ctdc_row(&known)
+        );
+        assert_eq!(ctdc_csv(&records), expected);
+        assert_eq!(release_csv(&ctdc_classes(&records)), expected);
     }
 
     #[test]

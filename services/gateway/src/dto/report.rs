@@ -3,10 +3,10 @@
 //! suppression, and the export is k-anonymised.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 use haven_error::HavenError;
 use haven_proto::reporting::v1 as reporting;
+use haven_server::csv_file::{Cell, CsvFile, LineEnd};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
@@ -342,20 +342,24 @@ impl Indicators {
                 None => (small.clone(), &below),
             }
         };
-        let mut csv = String::from("table,labels,value,note\r\n");
+        let mut csv = CsvFile::new(["table", "labels", "value", "note"], LineEnd::CrLf);
         for table in &self.tables {
             for cell in &table.cells {
                 let (value, note) = count(cell.value, cell.complementary);
-                csv_row(
-                    &mut csv,
-                    &table.name,
-                    &cell.labels.join(" / "),
-                    &value,
-                    note,
-                );
+                csv.row([
+                    Cell::Text(&table.name),
+                    Cell::Text(&cell.labels.join(" / ")),
+                    Cell::Figure(&value),
+                    Cell::Text(note),
+                ]);
             }
             let (value, note) = count(table.total, table.total_complementary);
-            csv_row(&mut csv, &table.name, "total", &value, note);
+            csv.row([
+                Cell::Text(&table.name),
+                Cell::Text("total"),
+                Cell::Figure(&value),
+                Cell::Text(note),
+            ]);
         }
         for measure in &self.measures {
             let unit = measure.unit.as_deref().unwrap_or("");
@@ -366,140 +370,14 @@ impl Indicators {
                 ),
                 _ => (String::new(), format!("withheld: rests on {below}")),
             };
-            csv_row(&mut csv, "measures", &measure.name, &value, &note);
+            csv.row([
+                Cell::Text("measures"),
+                Cell::Text(&measure.name),
+                Cell::Figure(&value),
+                Cell::Text(&note),
+            ]);
         }
-        csv
-    }
-}
-
-impl Indicators {
-    /// A self-contained HTML page: each table as a horizontal bar chart (inline SVG)
-    /// with its figures, then the measures. Suppressed figures show as `<threshold`
-    /// and draw no bar.
-    /// A readable page with a chart per table, headed `title` (default "Indicators").
-    pub(crate) fn to_html(&self, title: Option<&str>) -> String {
-        let suppressed = format!("&lt;{}", self.threshold);
-        let title = escape(title.unwrap_or("Indicators"));
-        let mut html = format!(
-            "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\
-             <body style=\"font-family: sans-serif; max-width: 60em; margin: 2em auto; color: #222\">",
-        );
-        let scope = &self.scope;
-        let part = |value: &Option<String>, otherwise: &str| {
-            value
-                .as_deref()
-                .map_or_else(|| otherwise.to_owned(), escape)
-        };
-        let _ = write!(
-            html,
-            "<h1>{title}</h1><p>From {} to {}; organisation {}; region {}.</p>\
-             <p>Counts from 1 to {} are suppressed (shown as {suppressed}), and so is a second count wherever a total \
-             would reveal one. Figures resting on fewer people are withheld.</p>",
-            part(&scope.from, "the start"),
-            part(&scope.to, "today"),
-            part(&scope.organization_id, "all"),
-            part(&scope.region, "all"),
-            self.threshold.saturating_sub(1),
-        );
-        for table in &self.tables {
-            let largest = table
-                .cells
-                .iter()
-                .filter_map(|cell| cell.value)
-                .max()
-                .unwrap_or(0)
-                .max(1);
-            let row_height = 22;
-            let height = row_height * table.cells.len().max(1) + 4;
-            let _ = write!(
-                html,
-                "<h2>{}</h2><svg role=\"img\" aria-label=\"{}\" width=\"640\" height=\"{height}\" \
-                 xmlns=\"http://www.w3.org/2000/svg\" style=\"font-size: 12px\">",
-                escape(&table.name.replace('_', " ")),
-                escape(&table.name),
-            );
-            for (index, cell) in table.cells.iter().enumerate() {
-                let y = index * row_height + 2;
-                let label = escape(&cell.labels.join(" / "));
-                let _ = write!(html, "<text x=\"0\" y=\"{}\">{label}</text>", y + 15);
-                match cell.value {
-                    Some(value) => {
-                        let width = (value as f64 / largest as f64 * 340.0).round() as u64;
-                        let _ = write!(
-                            html,
-                            "<rect x=\"220\" y=\"{y}\" width=\"{width}\" height=\"18\" fill=\"#3b6ea5\"/>\
-                             <text x=\"{}\" y=\"{}\">{value}</text>",
-                            226 + width,
-                            y + 15
-                        );
-                    }
-                    None => {
-                        let _ = write!(
-                            html,
-                            "<text x=\"226\" y=\"{}\" fill=\"#777\">{suppressed}</text>",
-                            y + 15
-                        );
-                    }
-                }
-            }
-            let total = table
-                .total
-                .map_or_else(|| suppressed.clone(), |total| total.to_string());
-            let _ = write!(html, "</svg><p>Total: {total}</p>");
-        }
-        html.push_str("<h2>Measures</h2><table style=\"border-collapse: collapse\"><tr><th style=\"text-align: left\">measure</th><th>value</th><th>unit</th><th>based on</th></tr>");
-        for measure in &self.measures {
-            let value = measure
-                .value
-                .map_or_else(|| "withheld".to_owned(), |value| value.to_string());
-            let base = measure
-                .base
-                .map_or_else(|| suppressed.clone(), |base| base.to_string());
-            let _ = write!(
-                html,
-                "<tr><td>{}</td><td style=\"text-align: right; padding: 0 1em\">{value}</td><td>{}</td><td style=\"text-align: right\">{base}</td></tr>",
-                escape(&measure.name.replace('_', " ")),
-                escape(measure.unit.as_deref().unwrap_or("")),
-            );
-        }
-        html.push_str("</table></body></html>");
-        html
-    }
-}
-
-/// Text made safe inside HTML.
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
-/// Appends one CSV row (RFC 4180, CRLF line ends).
-fn csv_row(csv: &mut String, table: &str, labels: &str, value: &str, note: &str) {
-    let _ = write!(
-        csv,
-        "{},{},{value},{}\r\n",
-        csv_field(table),
-        csv_field(labels),
-        csv_field(note)
-    );
-}
-
-/// A text field of a CSV row: quoted when it holds a comma, a quote or a line break,
-/// and kept from being read as a formula by spreadsheets (a leading `=`, `+`, `-`,
-/// `@`, tab or carriage return gets a `'` in front).
-fn csv_field(text: &str) -> String {
-    let guarded = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}")
-    } else {
-        text.to_owned()
-    };
-    if guarded.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", guarded.replace('"', "\"\""))
-    } else {
-        guarded
+        csv.finish()
     }
 }
 
@@ -781,14 +659,17 @@ impl From<reporting::GetPrivacyBudgetResponse> for PrivacyBudget {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use haven_server::csv_file::text_cell as csv_field;
 
     fn field_of(error: &HavenError) -> &str {
         &error.violations()[0].field
     }
 
-    fn indicators() -> Indicators {
+    /// Indicators with a table of every kind of cell and a shown and a withheld
+    /// measure.
+    pub(crate) fn indicators() -> Indicators {
         Indicators::from(reporting::GetIndicatorsResponse {
             scope: Some(reporting::Scope {
                 from: "2026-01-01".to_owned(),
@@ -852,36 +733,6 @@ mod tests {
                 nanos: 0,
             }),
         })
-    }
-
-    #[test]
-    fn the_html_page_draws_published_counts_escapes_labels_and_fetches_nothing() {
-        let mut data = indicators();
-        data.tables[0].cells[0].labels[0] = "<script>alert(1)</script>".to_owned();
-        let html = data.to_html(Some("Project <Safe Return> 2025–2026"));
-        assert!(html.starts_with("<!DOCTYPE html>"));
-        assert!(
-            html.contains("<h1>Project &lt;Safe Return&gt; 2025–2026</h1>"),
-            "the title heads the page, escaped"
-        );
-        assert!(html.contains("<svg"), "a chart per table");
-        assert!(!html.contains("<script>"), "labels are escaped");
-        assert!(html.contains("&lt;script&gt;"));
-        assert!(html.contains(">24</text>"), "the published count is drawn");
-        assert!(
-            html.contains("&lt;11"),
-            "suppressed figures show as below the threshold"
-        );
-        assert!(
-            html.contains("withheld"),
-            "a suppressed measure has no value"
-        );
-        for fetch in ["src=", "href=", "@import", "url("] {
-            assert!(
-                !html.contains(fetch),
-                "nothing is fetched from elsewhere: {fetch}"
-            );
-        }
     }
 
     #[test]
