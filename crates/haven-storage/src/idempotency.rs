@@ -29,6 +29,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::db_error;
+use crate::sql::Tx;
 
 /// Longest key accepted.
 pub const MAX_KEY_CHARS: usize = 128;
@@ -312,6 +313,28 @@ macro_rules! impl_key_rows {
 
 impl_key_rows!(SqliteConnection);
 impl_key_rows!(PgConnection);
+
+#[async_trait::async_trait]
+impl KeyRows for Tx {
+    async fn earlier_key(&mut self, once: &CallerKey) -> Result<Option<EarlierKey>, sqlx::Error> {
+        match self {
+            Tx::Sqlite(tx) => tx.earlier_key(once).await,
+            Tx::Postgres(tx) => tx.earlier_key(once).await,
+        }
+    }
+
+    async fn insert_key(
+        &mut self,
+        once: &CallerKey,
+        record_id: &str,
+        now: OffsetDateTime,
+    ) -> Result<bool, sqlx::Error> {
+        match self {
+            Tx::Sqlite(tx) => tx.insert_key(once, record_id, now).await,
+            Tx::Postgres(tx) => tx.insert_key(once, record_id, now).await,
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {
