@@ -301,6 +301,16 @@ impl ForgetDeleted for PgPool {
     }
 }
 
+#[async_trait::async_trait]
+impl ForgetDeleted for Database {
+    async fn forget_deleted(&self) -> Result<(), HavenError> {
+        match self {
+            Self::Sqlite(pool) => pool.forget_deleted().await,
+            Self::Postgres(pool) => pool.forget_deleted().await,
+        }
+    }
+}
+
 /// Implements `as_str`/`parse` (the stored and REST spelling) and
 /// `to_proto`/`from_proto` for a domain enum that mirrors a protobuf enum.
 ///
