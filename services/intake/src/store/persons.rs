@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use haven_audit::{AuditContext, AuditEntry};
 use haven_crypto::BlindIndexKind;
-use haven_error::{ErrorCode, HavenError, HavenResult};
+use haven_error::{HavenError, HavenResult};
 use haven_events::{NewEvent, OutboxWrite};
 use haven_storage::sql::{self, On, Tx};
 use haven_storage::{ForgetDeleted, db_error};
@@ -240,12 +240,7 @@ impl Screenings {
         let Some(screening) = Self::load(&mut tx, scope, screening_id).await? else {
             return Ok(None);
         };
-        let Some(person_id) = screening.screening.person_id else {
-            return Err(HavenError::new(
-                ErrorCode::Conflict,
-                "this screening has no person details to compare",
-            ));
-        };
+        let person_id = screening.screening.person_to_compare()?;
         // Matches in every organisation: a re-trafficked person often reappears
         // elsewhere. Outside the caller's scope only the holder is disclosed.
         let rows: Vec<(Uuid, String, i32, Uuid)> = sql::query_as(MATCHING_PERSONS)
@@ -307,18 +302,7 @@ impl Screenings {
             return Ok(None);
         };
         let screening = screening.without_texts();
-        let Some(person_id) = screening.person_id else {
-            return Err(HavenError::new(
-                ErrorCode::Conflict,
-                "this screening has no person details to link",
-            ));
-        };
-        if person_id == other {
-            return Err(HavenError::invalid_field(
-                "person_id",
-                "is the screening's own person",
-            ));
-        }
+        let person_id = screening.person_to_link(other)?;
         if Self::load_person(&mut tx, scope, other).await?.is_none() {
             return Ok(None);
         }
