@@ -29,6 +29,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::db_error;
+use crate::sql::Tx;
 
 /// Longest key accepted.
 pub const MAX_KEY_CHARS: usize = 128;
@@ -314,11 +315,11 @@ impl_key_rows!(SqliteConnection);
 impl_key_rows!(PgConnection);
 
 #[async_trait::async_trait]
-impl KeyRows for crate::sql::Tx {
+impl KeyRows for Tx {
     async fn earlier_key(&mut self, once: &CallerKey) -> Result<Option<EarlierKey>, sqlx::Error> {
         match self {
-            crate::sql::Tx::Sqlite(tx) => tx.earlier_key(once).await,
-            crate::sql::Tx::Postgres(tx) => tx.earlier_key(once).await,
+            Tx::Sqlite(tx) => tx.earlier_key(once).await,
+            Tx::Postgres(tx) => tx.earlier_key(once).await,
         }
     }
 
@@ -329,8 +330,8 @@ impl KeyRows for crate::sql::Tx {
         now: OffsetDateTime,
     ) -> Result<bool, sqlx::Error> {
         match self {
-            crate::sql::Tx::Sqlite(tx) => tx.insert_key(once, record_id, now).await,
-            crate::sql::Tx::Postgres(tx) => tx.insert_key(once, record_id, now).await,
+            Tx::Sqlite(tx) => tx.insert_key(once, record_id, now).await,
+            Tx::Postgres(tx) => tx.insert_key(once, record_id, now).await,
         }
     }
 }

@@ -295,19 +295,19 @@ impl ForgetDeleted for SqlitePool {
 }
 
 #[async_trait::async_trait]
-impl ForgetDeleted for Database {
+impl ForgetDeleted for PgPool {
     async fn forget_deleted(&self) -> Result<(), HavenError> {
-        match self {
-            Database::Sqlite(pool) => pool.forget_deleted().await,
-            Database::Postgres(pool) => pool.forget_deleted().await,
-        }
+        Ok(())
     }
 }
 
 #[async_trait::async_trait]
-impl ForgetDeleted for PgPool {
+impl ForgetDeleted for Database {
     async fn forget_deleted(&self) -> Result<(), HavenError> {
-        Ok(())
+        match self {
+            Self::Sqlite(pool) => pool.forget_deleted().await,
+            Self::Postgres(pool) => pool.forget_deleted().await,
+        }
     }
 }
 

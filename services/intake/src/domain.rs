@@ -1,8 +1,9 @@
-//! Screening values and their stored and wire forms.
+//! Screening values, the rules about them, and their stored and wire forms.
 
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use haven_error::{ErrorCode, HavenError};
 use haven_proto::intake::v1 as pb;
 use haven_proto::timestamp;
 
@@ -251,6 +252,22 @@ impl Screening {
             && self.consent_for(ConsentPurpose::Assistance) == Some(true)
     }
 
+    /// The person whose duplicates a search looks for: the screening's own, which it
+    /// must have recorded.
+    pub fn person_to_compare(&self) -> Result<Uuid, MatchRefusal> {
+        self.person_id.ok_or(MatchRefusal::NothingToCompare)
+    }
+
+    /// The screening's person, to be linked to the person `other` as the same one
+    /// trafficked again: the screening must have recorded a person, and another one.
+    pub fn person_to_link(&self, other: Uuid) -> Result<Uuid, MatchRefusal> {
+        let person_id = self.person_id.ok_or(MatchRefusal::NothingToLink)?;
+        if person_id == other {
+            return Err(MatchRefusal::OwnPerson);
+        }
+        Ok(person_id)
+    }
+
     /// The wire form.
     pub fn to_proto(&self) -> pb::Screening {
         pb::Screening {
@@ -328,5 +345,101 @@ impl Screening {
                 contact: guardian.contact.clone(),
             }),
         }
+    }
+}
+
+/// Why a screening's person cannot be compared with others or linked to another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum MatchRefusal {
+    /// The screening recorded no person to search duplicates of.
+    #[error("this screening has no person details to compare")]
+    NothingToCompare,
+    /// The screening recorded no person to link.
+    #[error("this screening has no person details to link")]
+    NothingToLink,
+    /// The person to link is the screening's own.
+    #[error("is the screening's own person")]
+    OwnPerson,
+}
+
+impl From<MatchRefusal> for HavenError {
+    fn from(refusal: MatchRefusal) -> Self {
+        match refusal {
+            MatchRefusal::NothingToCompare | MatchRefusal::NothingToLink => {
+                HavenError::new(ErrorCode::Conflict, refusal.to_string())
+            }
+            MatchRefusal::OwnPerson => HavenError::invalid_field("person_id", refusal.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn screening(person_id: Option<Uuid>) -> Screening {
+        Screening {
+            id: Uuid::now_v7(),
+            organization_id: Uuid::now_v7(),
+            screened_by: "officer-1".into(),
+            referral_source: ReferralSource::Hotline,
+            screened_at: OffsetDateTime::UNIX_EPOCH,
+            settlement: "Chișinău".into(),
+            language: "ro".into(),
+            interpreter_used: false,
+            is_minor: false,
+            stage: IdentificationStage::Screened,
+            case_id: None,
+            consents: Vec::new(),
+            decisions: Vec::new(),
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            version: 1,
+            position: 1,
+            person_id,
+            person_code: None,
+            assessment: crate::assessment::AssessmentParts::default(),
+            re_trafficked: false,
+            coordinates: None,
+            guardian: None,
+        }
+    }
+
+    #[test]
+    fn only_a_screening_with_a_person_is_compared() {
+        let person = Uuid::now_v7();
+        assert_eq!(screening(Some(person)).person_to_compare(), Ok(person));
+        let refused = screening(None).person_to_compare().unwrap_err();
+        assert_eq!(refused, MatchRefusal::NothingToCompare);
+        let error = HavenError::from(refused);
+        assert_eq!(error.code(), ErrorCode::Conflict);
+        assert_eq!(
+            error.message(),
+            "this screening has no person details to compare"
+        );
+    }
+
+    #[test]
+    fn a_person_is_linked_only_to_another_person() {
+        let (person, other) = (Uuid::now_v7(), Uuid::now_v7());
+        assert_eq!(screening(Some(person)).person_to_link(other), Ok(person));
+
+        let without_person = screening(None).person_to_link(other).unwrap_err();
+        assert_eq!(without_person, MatchRefusal::NothingToLink);
+        let error = HavenError::from(without_person);
+        assert_eq!(error.code(), ErrorCode::Conflict);
+        assert_eq!(
+            error.message(),
+            "this screening has no person details to link"
+        );
+
+        let own = screening(Some(person)).person_to_link(person).unwrap_err();
+        assert_eq!(own, MatchRefusal::OwnPerson);
+        let error = HavenError::from(own);
+        assert_eq!(error.code(), ErrorCode::InvalidArgument);
+        assert_eq!(error.violations()[0].field, "person_id");
+        assert_eq!(
+            error.violations()[0].description,
+            "is the screening's own person"
+        );
     }
 }

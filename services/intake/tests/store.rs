@@ -1970,6 +1970,64 @@ async fn concurrent_retries_of_a_decision_record_it_once_and_all_get_it(fixture:
     assert_eq!(current.decisions.len(), 1);
 }
 
+/// A publication retried with its idempotency key gets the version it published,
+/// and publishes nothing more; the key with another definition is refused.
+async fn a_retried_publication_gets_the_version_it_published(fixture: Fixture) {
+    use haven_error::ErrorCode;
+    use haven_storage::idempotency::CallerKey;
+
+    fixture.store.ensure_default_indicator_set().await.unwrap();
+    let first = fixture
+        .store
+        .get_indicator_set(None)
+        .await
+        .unwrap()
+        .unwrap();
+    let organization = Uuid::new_v4();
+    let once = |request: &[u8]| {
+        let key = IdempotencyKey::from_request(
+            "idempotency_key",
+            "indicator_set.publish",
+            "publish-2027",
+            request,
+        )
+        .unwrap();
+        CallerKey::of(organization, "admin-1", key)
+    };
+    let mut revised = first.definition.clone();
+    revised.name = "Revised indicators".into();
+
+    let published = fixture
+        .store
+        .publish_indicator_set(revised.clone(), "admin-1", once(b"revised").as_ref())
+        .await
+        .unwrap();
+    assert!(!published.replayed);
+    assert_eq!(published.record.version, 2);
+    let retried = fixture
+        .store
+        .publish_indicator_set(revised, "admin-1", once(b"revised").as_ref())
+        .await
+        .unwrap();
+    assert!(retried.replayed);
+    assert_eq!(retried.record, published.record);
+    assert_eq!(
+        fixture.store.list_indicator_sets().await.unwrap().len(),
+        2,
+        "the retry published nothing"
+    );
+
+    let mut other = first.definition.clone();
+    other.name = "Other indicators".into();
+    let refused = fixture
+        .store
+        .publish_indicator_set(other, "admin-1", once(b"other").as_ref())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), ErrorCode::Unprocessable);
+    assert_eq!(fixture.store.list_indicator_sets().await.unwrap().len(), 2);
+}
+
 haven_storage::backend_suite! {
     setup = setup;
     a_screening_is_only_visible_to_its_organization,
@@ -1994,4 +2052,5 @@ haven_storage::backend_suite! {
     every_write_that_shows_a_screenings_texts_is_audited,
     concurrent_retries_of_a_decision_record_it_once_and_all_get_it,
     texts_written_in_the_clear_are_encrypted_once,
+    a_retried_publication_gets_the_version_it_published,
 }
