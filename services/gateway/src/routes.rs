@@ -16,6 +16,8 @@ pub(crate) mod reports;
 pub(crate) mod screenings;
 pub(crate) mod transfers;
 
+pub(crate) mod paths;
+
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use serde::Serialize;
