@@ -1,5 +1,5 @@
-//! The paths of the REST routes, written once: the handlers' `#[utoipa::path]`
-//! attributes and the `Location` of new records refer to these.
+//! The path of every REST route, written once: the route table, the handlers'
+//! `#[utoipa::path]` attributes and the `Location` of new records refer to these.
 //!
 //! A path is the template the router matches and the OpenAPI document shows, with
 //! `{name}` for each path parameter.
@@ -64,6 +64,13 @@ pub(crate) const REFERRAL_COMPLETE: &str = "/v1/referrals/{id}/complete";
 pub(crate) const REFERRAL_CANCEL: &str = "/v1/referrals/{id}/cancel";
 pub(crate) const REFERRAL_REVOKE: &str = "/v1/referrals/{id}/revoke";
 pub(crate) const REFERRAL_DISCLOSURE: &str = "/v1/referrals/{id}/disclosure";
+
+pub(crate) const REPORT_SUMMARY: &str = "/v1/reports/summary";
+pub(crate) const REPORT_INDICATORS: &str = "/v1/reports/indicators";
+pub(crate) const CTDC_EXPORT: &str = "/v1/exports/ctdc";
+pub(crate) const RELEASES: &str = "/v1/releases";
+pub(crate) const PRIVATE_COUNT_RELEASES: &str = "/v1/releases/private_counts";
+pub(crate) const PRIVACY_BUDGET: &str = "/v1/privacy_budget";
 
 pub(crate) const HEALTHZ: &str = "/healthz";
 pub(crate) const READYZ: &str = "/readyz";
