@@ -30,7 +30,7 @@ use haven_auth::keys::DevTokenRequest;
 use haven_auth::policy::Action;
 use haven_auth::{Role, policy};
 use haven_e2e::TestStack;
-use haven_gateway::policy::{ROUTE_POLICY, RouteRule};
+use haven_gateway::policy::{ROUTES, Route};
 
 struct Fixture {
     person: String,
@@ -415,7 +415,7 @@ async fn fixture(stack: &TestStack, owner: Uuid, stranger: Uuid) -> Fixture {
 
 /// The concrete request for a route, and whether its record belongs to one
 /// organisation (so a foreign caller must get 404).
-fn request(rule: &RouteRule, fixture: &Fixture) -> (String, Option<Value>, bool) {
+fn request(rule: &Route, fixture: &Fixture) -> (String, Option<Value>, bool) {
     let (id, scoped) = if rule.path == "/v1/cases/{id}/seal" {
         (fixture.case_to_seal.as_str(), true)
     } else if rule.path.starts_with("/v1/cases/{id}/transfers") {
@@ -567,7 +567,7 @@ struct Attempt {
 /// organisation, and fills in the ids and ETags of the attempt.
 async fn prepare(
     stack: &TestStack,
-    rule: &RouteRule,
+    rule: &Route,
     fixture: &mut Fixture,
     actors: &Actors,
     owner: Uuid,
@@ -846,7 +846,7 @@ async fn every_route_every_role_two_organizations(stack: TestStack) {
     let actors = actors(&stack, &fixture, owner);
     let mut outcomes = std::collections::BTreeMap::<&str, usize>::new();
 
-    for rule in ROUTE_POLICY {
+    for rule in ROUTES {
         for role in Role::ALL.into_iter().filter(|role| *role != Role::Service) {
             for organization in [owner, stranger] {
                 let token = stack.token(&[role.as_str()], organization);

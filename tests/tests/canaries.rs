@@ -831,7 +831,7 @@ async fn reads_returning_canaries(
     label: &str,
 ) -> BTreeMap<String, String> {
     let mut returned = BTreeMap::new();
-    for rule in haven_gateway::policy::ROUTE_POLICY
+    for rule in haven_gateway::policy::ROUTES
         .iter()
         .filter(|rule| rule.method == "GET")
     {

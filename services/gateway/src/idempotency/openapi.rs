@@ -1,13 +1,15 @@
 //! The OpenAPI side of `Idempotency-Key`: the optional header, the
 //! `Idempotency-Replayed` response header and the 409 and 422 answers, added to
-//! exactly the operations of [`KEYED_ROUTES`].
+//! exactly the operations the route table classes
+//! [`Keyed`](crate::routes::Idempotency::Keyed).
 
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::{Header, HeaderBuilder, ObjectBuilder, RefOr, Type};
 use utoipa::{IntoParams, IntoResponses};
 
-use super::{IDEMPOTENCY_REPLAYED, KEYED_ROUTES};
+use super::IDEMPOTENCY_REPLAYED;
 use crate::openapi::ProblemBody;
+use crate::routes::{Idempotency, ROUTES, operation_mut};
 
 /// The optional header, as documented on each replayable operation.
 #[derive(IntoParams)]
@@ -47,13 +49,21 @@ enum IdempotencyErrors {
 /// Documents the header, the `Idempotency-Replayed` response header and the 409 and
 /// 422 answers on every replayable operation.
 pub(crate) fn document(openapi: &mut utoipa::openapi::OpenApi) {
-    for route in KEYED_ROUTES {
+    let keyed = ROUTES
+        .iter()
+        .filter(|route| route.idempotency == Idempotency::Keyed);
+    for route in keyed {
         let operation = openapi
             .paths
             .paths
-            .get_mut(*route)
-            .and_then(|item| item.post.as_mut());
-        debug_assert!(operation.is_some(), "{route} is not a documented POST");
+            .get_mut(route.path)
+            .and_then(|item| operation_mut(item, route.method));
+        debug_assert!(
+            operation.is_some(),
+            "{} {} is not documented",
+            route.method,
+            route.path
+        );
         if let Some(operation) = operation {
             document_operation(operation);
         }
@@ -108,7 +118,11 @@ mod tests {
             let has_header = operation.parameters.iter().flatten().any(|parameter| {
                 matches!(parameter, RefOr::T(parameter) if parameter.name == HEADER_DISPLAY_NAME)
             });
-            let replayable = KEYED_ROUTES.contains(&path.as_str());
+            let replayable = ROUTES.iter().any(|route| {
+                route.method == "POST"
+                    && route.path == path
+                    && route.idempotency == Idempotency::Keyed
+            });
             assert_eq!(has_header, replayable, "POST {path}");
             if replayable {
                 for status in ["409", "422"] {

@@ -9,7 +9,7 @@ use haven_proto::case::v1 as case;
 use haven_proto::case::v1::case_service_client::CaseServiceClient;
 use tonic::transport::Channel;
 
-use super::{created, with_etag};
+use super::{created, paths, with_etag};
 use crate::dto::case::{
     AddAssessment, Approve, Assessment, AssessmentList, Case, CasePage, CaseQuery, ChangeStage,
     Reject, ReopenCase, RequestClosure, SealCase, Timeline, TimelineEntry, UpdateCase,
@@ -39,7 +39,7 @@ pub(super) fn case_of(case: Option<case::Case>) -> Result<Case, HavenError> {
 /// or plan actions. Callers who see every organisation may name another one.
 #[utoipa::path(
     get,
-    path = "/v1/cases",
+    path = paths::CASES,
     tag = "cases",
     params(CaseQuery),
     responses(
@@ -68,7 +68,7 @@ pub(crate) async fn list_cases(
 /// Get one case.
 #[utoipa::path(
     get,
-    path = "/v1/cases/{id}",
+    path = paths::CASE,
     tag = "cases",
     params(("id" = uuid::Uuid, Path, description = "Case id")),
     responses(
@@ -98,7 +98,7 @@ pub(crate) async fn get_case(
 /// read it; to everyone else it answers 404, like a missing case.
 #[utoipa::path(
     post,
-    path = "/v1/cases/{id}/seal",
+    path = paths::CASE_SEAL,
     tag = "cases",
     params(("id" = uuid::Uuid, Path, description = "Case id")),
     request_body = SealCase,
@@ -131,7 +131,7 @@ pub(crate) async fn seal_case(
 /// `409` naming the current stage if the move is not allowed from there.
 #[utoipa::path(
     post,
-    path = "/v1/cases/{id}/stage",
+    path = paths::CASE_STAGE,
     tag = "cases",
     params(
         ("id" = uuid::Uuid, Path, description = "Case id"),
@@ -175,7 +175,7 @@ pub(crate) async fn change_stage(
 /// Repeatable: the scores over time are the case's outcome measure.
 #[utoipa::path(
     post,
-    path = "/v1/cases/{id}/assessments",
+    path = paths::CASE_ASSESSMENTS,
     tag = "cases",
     params(("id" = uuid::Uuid, Path, description = "Case id")),
     request_body = AddAssessment,
@@ -213,7 +213,7 @@ pub(crate) async fn add_assessment(
 /// A case's assessments, oldest first.
 #[utoipa::path(
     get,
-    path = "/v1/cases/{id}/assessments",
+    path = paths::CASE_ASSESSMENTS,
     tag = "cases",
     params(("id" = uuid::Uuid, Path, description = "Case id")),
     responses(
@@ -251,7 +251,7 @@ pub(crate) async fn list_assessments(
 /// without it, `412` if someone changed the case since you read it.
 #[utoipa::path(
     patch,
-    path = "/v1/cases/{id}",
+    path = paths::CASE,
     tag = "cases",
     params(
         ("id" = uuid::Uuid, Path, description = "Case id"),
@@ -291,7 +291,7 @@ pub(crate) async fn update_case(
 /// supervisor then approves or rejects it. Needs `If-Match` of the case.
 #[utoipa::path(
     post,
-    path = "/v1/cases/{id}/closure",
+    path = paths::CASE_CLOSURE,
     tag = "cases",
     params(
         ("id" = uuid::Uuid, Path, description = "Case id"),
@@ -353,7 +353,7 @@ async fn review_closure(
 /// asked (unless the deployment allows self-approval). Needs `If-Match` of the case.
 #[utoipa::path(
     post,
-    path = "/v1/cases/{id}/closure/approve",
+    path = paths::CASE_CLOSURE_APPROVE,
     tag = "cases",
     params(
         ("id" = uuid::Uuid, Path, description = "Case id"),
@@ -387,7 +387,7 @@ pub(crate) async fn approve_closure(
 /// `If-Match` of the case.
 #[utoipa::path(
     post,
-    path = "/v1/cases/{id}/closure/reject",
+    path = paths::CASE_CLOSURE_REJECT,
     tag = "cases",
     params(
         ("id" = uuid::Uuid, Path, description = "Case id"),
@@ -421,7 +421,7 @@ pub(crate) async fn reject_closure(
 /// Reopen a closed case, saying why. Needs `If-Match` of the case.
 #[utoipa::path(
     post,
-    path = "/v1/cases/{id}/reopen",
+    path = paths::CASE_REOPEN,
     tag = "cases",
     params(
         ("id" = uuid::Uuid, Path, description = "Case id"),
@@ -461,7 +461,7 @@ pub(crate) async fn reopen_case(
 /// details are the events' fields: codes, ids and dates, never narratives.
 #[utoipa::path(
     get,
-    path = "/v1/cases/{id}/timeline",
+    path = paths::CASE_TIMELINE,
     tag = "cases",
     params(("id" = uuid::Uuid, Path, description = "Case id")),
     responses(

@@ -9,7 +9,7 @@ use haven_proto::intake::v1::clock_service_client::ClockServiceClient;
 use haven_proto::intake::v1::indicator_set_service_client::IndicatorSetServiceClient;
 use tonic::transport::Channel;
 
-use super::created;
+use super::{created, paths};
 use crate::dto::clock::{
     Clock, ClockPage, ClockQuery, IndicatorSet, IndicatorSetList, PublishIndicatorSet,
 };
@@ -33,7 +33,7 @@ fn indicator_sets(state: &AppState) -> IndicatorSetServiceClient<Channel> {
 /// Statutory clocks of your organisation, soonest due first: what is due or overdue.
 #[utoipa::path(
     get,
-    path = "/v1/clocks",
+    path = paths::CLOCKS,
     tag = "clocks",
     params(ClockQuery),
     responses(
@@ -62,7 +62,7 @@ pub(crate) async fn list_clocks(
 /// Record that a clock's obligation was met.
 #[utoipa::path(
     post,
-    path = "/v1/clocks/{id}/complete",
+    path = paths::CLOCK_COMPLETE,
     tag = "clocks",
     params(("id" = uuid::Uuid, Path, description = "Clock id")),
     responses(
@@ -93,7 +93,7 @@ pub(crate) async fn complete_clock(
 /// Every published indicator set version, newest first.
 #[utoipa::path(
     get,
-    path = "/v1/indicator_sets",
+    path = paths::INDICATOR_SETS,
     tag = "screenings",
     responses(
         (status = 200, description = "Indicator set versions", body = IndicatorSetList),
@@ -119,7 +119,7 @@ pub(crate) async fn list_indicator_sets(
 /// One indicator set version.
 #[utoipa::path(
     get,
-    path = "/v1/indicator_sets/{version}",
+    path = paths::INDICATOR_SET,
     tag = "screenings",
     params(("version" = u32, Path, description = "Version")),
     responses(
@@ -156,7 +156,7 @@ pub(crate) async fn get_indicator_set(
 /// version they were assessed with).
 #[utoipa::path(
     post,
-    path = "/v1/indicator_sets",
+    path = paths::INDICATOR_SETS,
     tag = "screenings",
     request_body = PublishIndicatorSet,
     responses(
@@ -185,7 +185,7 @@ pub(crate) async fn publish_indicator_set(
         .set
         .map(IndicatorSet::from)
         .ok_or_else(|| missing_in_response("indicator set"))?;
-    let location = format!("/v1/indicator_sets/{}", set.version);
+    let location = paths::expand(paths::INDICATOR_SET, set.version);
     Ok(mark_replayed(
         created(Some(location), u64::from(set.version), set),
         replayed,

@@ -7,7 +7,7 @@ use haven_error::HavenError;
 use haven_proto::case::v1 as case;
 
 use super::cases::{BACKEND, cases};
-use super::{created, with_etag};
+use super::{created, paths, with_etag};
 use crate::dto::delivery::{
     AddService, CurrencyTotal, Payment, PaymentLedger, RecordPayment, ServiceDelivery, ServiceList,
     UpdateService,
@@ -28,7 +28,7 @@ fn service_of(service: Option<case::ServiceDelivery>) -> Result<ServiceDelivery,
 /// Record a service delivered (or planned) for a case.
 #[utoipa::path(
     post,
-    path = "/v1/cases/{id}/services",
+    path = paths::CASE_SERVICES,
     tag = "cases",
     params(("id" = uuid::Uuid, Path, description = "Case id")),
     request_body = AddService,
@@ -67,7 +67,7 @@ pub(crate) async fn add_service(
 /// A case's services.
 #[utoipa::path(
     get,
-    path = "/v1/cases/{id}/services",
+    path = paths::CASE_SERVICES,
     tag = "cases",
     params(("id" = uuid::Uuid, Path, description = "Case id")),
     responses(
@@ -104,7 +104,7 @@ pub(crate) async fn list_services(
 /// since you read it.
 #[utoipa::path(
     patch,
-    path = "/v1/cases/{id}/services/{service_id}",
+    path = paths::CASE_SERVICE,
     tag = "cases",
     params(
         ("id" = uuid::Uuid, Path, description = "Case id"),
@@ -145,7 +145,7 @@ pub(crate) async fn update_service(
 /// a mistake is corrected by a reversal (`reverses_payment_id`).
 #[utoipa::path(
     post,
-    path = "/v1/cases/{id}/payments",
+    path = paths::CASE_PAYMENTS,
     tag = "cases",
     params(("id" = uuid::Uuid, Path, description = "Case id")),
     request_body = RecordPayment,
@@ -182,7 +182,7 @@ pub(crate) async fn record_payment(
 /// A case's cash-assistance ledger, with totals per currency.
 #[utoipa::path(
     get,
-    path = "/v1/cases/{id}/payments",
+    path = paths::CASE_PAYMENTS,
     tag = "cases",
     params(("id" = uuid::Uuid, Path, description = "Case id")),
     responses(

@@ -9,7 +9,7 @@ use haven_error::HavenError;
 use haven_proto::referral::v1 as referral;
 
 use super::organizations::{BACKEND, referral};
-use super::{created, with_etag};
+use super::{created, paths, with_etag};
 use crate::dto::facility::{
     Coverage, CoverageQuery, CreateFacility, Facility, FacilityDetails, FacilityPage,
     FacilityQuery, FacilitySearch, SearchQuery, SettlementList,
@@ -32,7 +32,7 @@ fn facility_of(facility: Option<referral::Facility>) -> Result<Facility, HavenEr
 /// its capacity and whom it accepts.
 #[utoipa::path(
     post,
-    path = "/v1/facilities",
+    path = paths::FACILITIES,
     tag = "facilities",
     request_body = CreateFacility,
     responses(
@@ -61,7 +61,7 @@ pub(crate) async fn create_facility(
     let response = response.into_inner();
     let facility = facility_of(response.facility)?;
     tracing::info!(facility_id = %facility.id, replayed = response.replayed, "facility created");
-    let location = format!("/v1/facilities/{}", facility.id);
+    let location = paths::expand(paths::FACILITY, &facility.id);
     Ok(mark_replayed(
         created(Some(location), facility.version, facility),
         response.replayed,
@@ -73,7 +73,7 @@ pub(crate) async fn create_facility(
 /// only.
 #[utoipa::path(
     get,
-    path = "/v1/facilities",
+    path = paths::FACILITIES,
     tag = "facilities",
     params(FacilityQuery),
     responses(
@@ -106,7 +106,7 @@ pub(crate) async fn list_facilities(
 /// Get one facility, of any organisation.
 #[utoipa::path(
     get,
-    path = "/v1/facilities/{id}",
+    path = paths::FACILITY,
     tag = "facilities",
     params(("id" = uuid::Uuid, Path, description = "Facility id")),
     responses(
@@ -139,7 +139,7 @@ pub(crate) async fn get_facility(
 /// the facility since you read it. Another organisation's facility answers `404`.
 #[utoipa::path(
     patch,
-    path = "/v1/facilities/{id}",
+    path = paths::FACILITY,
     tag = "facilities",
     params(
         ("id" = uuid::Uuid, Path, description = "Facility id"),
@@ -181,7 +181,7 @@ pub(crate) async fn update_facility(
 /// together.
 #[utoipa::path(
     get,
-    path = "/v1/facilities/search",
+    path = paths::FACILITY_SEARCH,
     tag = "facilities",
     params(SearchQuery),
     responses(
@@ -209,7 +209,7 @@ pub(crate) async fn search_facilities(
 /// the nearest facility).
 #[utoipa::path(
     get,
-    path = "/v1/coverage",
+    path = paths::COVERAGE,
     tag = "facilities",
     params(CoverageQuery),
     responses(
@@ -235,7 +235,7 @@ pub(crate) async fn get_coverage(
 /// The gazetteer: the settlements facilities and searches name.
 #[utoipa::path(
     get,
-    path = "/v1/settlements",
+    path = paths::SETTLEMENTS,
     tag = "facilities",
     responses(
         (status = 200, description = "Every settlement", body = SettlementList),

@@ -7,7 +7,7 @@ use haven_error::HavenError;
 use haven_proto::case::v1 as case;
 
 use super::cases::{BACKEND, cases};
-use super::{created, with_etag};
+use super::{created, paths, with_etag};
 use crate::dto::follow_up::{
     FollowUp, FollowUpPage, FollowUpQuery, RecordFollowUpOutcome, ScheduleFollowUp,
 };
@@ -49,7 +49,7 @@ async fn list(
 /// to another caseworker.
 #[utoipa::path(
     post,
-    path = "/v1/cases/{id}/follow_ups",
+    path = paths::CASE_FOLLOW_UPS,
     tag = "cases",
     params(("id" = uuid::Uuid, Path, description = "Case id")),
     request_body = ScheduleFollowUp,
@@ -88,7 +88,7 @@ pub(crate) async fn schedule_follow_up(
 /// A case's follow-ups, optionally only one caseworker's or only overdue ones.
 #[utoipa::path(
     get,
-    path = "/v1/cases/{id}/follow_ups",
+    path = paths::CASE_FOLLOW_UPS,
     tag = "cases",
     params(("id" = uuid::Uuid, Path, description = "Case id"), FollowUpQuery),
     responses(
@@ -111,7 +111,7 @@ pub(crate) async fn list_case_follow_ups(
 /// caseworker (`assigned_to=...&overdue=true`).
 #[utoipa::path(
     get,
-    path = "/v1/follow_ups",
+    path = paths::FOLLOW_UPS,
     tag = "cases",
     params(FollowUpQuery),
     responses(
@@ -132,7 +132,7 @@ pub(crate) async fn list_follow_ups(
 /// it, `412` if someone changed it since you read it.
 #[utoipa::path(
     post,
-    path = "/v1/cases/{id}/follow_ups/{follow_up_id}/outcome",
+    path = paths::CASE_FOLLOW_UP_OUTCOME,
     tag = "cases",
     params(
         ("id" = uuid::Uuid, Path, description = "Case id"),

@@ -27,6 +27,7 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use utoipa::ToSchema;
 
+use super::paths;
 use crate::extract::Json;
 use crate::openapi::ProblemBody;
 use crate::state::{AppState, Backend};
@@ -101,7 +102,7 @@ pub(crate) struct DependencyStatus {
 /// Liveness: the process answers.
 #[utoipa::path(
     get,
-    path = "/healthz",
+    path = paths::HEALTHZ,
     tag = "operations",
     security(()),
     responses((status = 200, description = "The gateway is alive", body = Liveness))
@@ -115,7 +116,7 @@ pub(crate) async fn healthz() -> Json<Liveness> {
 /// call that does not need it, and answers the others 503 with `Retry-After`.
 #[utoipa::path(
     get,
-    path = "/readyz",
+    path = paths::READYZ,
     tag = "operations",
     security(()),
     responses(
@@ -142,7 +143,7 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
 /// use it as a probe (one backend down would take every gateway out of service).
 #[utoipa::path(
     get,
-    path = "/status",
+    path = paths::STATUS,
     tag = "operations",
     security(()),
     responses(

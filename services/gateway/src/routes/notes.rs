@@ -8,7 +8,7 @@ use haven_error::HavenError;
 use haven_proto::case::v1 as case;
 
 use super::cases::{BACKEND, cases};
-use super::created;
+use super::{created, paths};
 use crate::dto::missing_in_response;
 use crate::dto::note::{AddNote, Note, NoteList};
 use crate::error::backend_error;
@@ -20,7 +20,7 @@ use crate::state::AppState;
 /// are kept encrypted and never appear in events or logs.
 #[utoipa::path(
     post,
-    path = "/v1/cases/{id}/notes",
+    path = paths::CASE_NOTES,
     tag = "cases",
     params(("id" = uuid::Uuid, Path, description = "Case id")),
     request_body = AddNote,
@@ -57,7 +57,7 @@ pub(crate) async fn add_note(
 /// the notes restricted to them.
 #[utoipa::path(
     get,
-    path = "/v1/cases/{id}/notes",
+    path = paths::CASE_NOTES,
     tag = "cases",
     params(("id" = uuid::Uuid, Path, description = "Case id")),
     responses(

@@ -7,7 +7,7 @@ use haven_proto::referral::v1 as referral;
 use haven_proto::referral::v1::referral_service_client::ReferralServiceClient;
 use tonic::transport::Channel;
 
-use super::{created, with_etag};
+use super::{created, paths, with_etag};
 use crate::dto::organization::{CreateOrganization, Organization, OrganizationPage};
 use crate::dto::{PageQuery, missing_in_response, next_cursor};
 use crate::error::backend_error;
@@ -34,7 +34,7 @@ fn organization_of(
 /// List organisations in the directory.
 #[utoipa::path(
     get,
-    path = "/v1/organizations",
+    path = paths::ORGANIZATIONS,
     tag = "organizations",
     params(PageQuery),
     responses(
@@ -68,7 +68,7 @@ pub(crate) async fn list_organizations(
 /// Add an organisation to the directory.
 #[utoipa::path(
     post,
-    path = "/v1/organizations",
+    path = paths::ORGANIZATIONS,
     tag = "organizations",
     request_body = CreateOrganization,
     responses(
@@ -97,7 +97,7 @@ pub(crate) async fn create_organization(
     let response = response.into_inner();
     let organization = organization_of(response.organization)?;
     tracing::info!(organization_id = %organization.id, replayed = response.replayed, "organization created");
-    let location = format!("/v1/organizations/{}", organization.id);
+    let location = paths::expand(paths::ORGANIZATION, &organization.id);
     Ok(mark_replayed(
         created(Some(location), organization.version, organization),
         response.replayed,
@@ -107,7 +107,7 @@ pub(crate) async fn create_organization(
 /// Get one organisation.
 #[utoipa::path(
     get,
-    path = "/v1/organizations/{id}",
+    path = paths::ORGANIZATION,
     tag = "organizations",
     params(("id" = uuid::Uuid, Path, description = "Organisation id")),
     responses(

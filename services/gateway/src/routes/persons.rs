@@ -7,6 +7,7 @@ use haven_proto::intake::v1 as intake;
 use haven_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use tonic::transport::Channel;
 
+use super::paths;
 use crate::dto::person::{AccessLog, ConfirmMatch, ErasePerson, Matches, Person};
 use crate::dto::{PageQuery, missing_in_response, next_cursor, require_text};
 use crate::error::backend_error;
@@ -30,7 +31,7 @@ fn person_of(person: Option<intake::Person>) -> Result<Person, HavenError> {
 /// purpose stated in `X-Haven-Purpose` (default `assistance`).
 #[utoipa::path(
     get,
-    path = "/v1/persons/{id}",
+    path = paths::PERSON,
     tag = "persons",
     params(
         ("id" = uuid::Uuid, Path, description = "Person id"),
@@ -60,7 +61,7 @@ pub(crate) async fn get_person(
 /// duplicate-search index. The pseudonymous code and aggregates remain.
 #[utoipa::path(
     delete,
-    path = "/v1/persons/{id}",
+    path = paths::PERSON,
     tag = "persons",
     params(("id" = uuid::Uuid, Path, description = "Person id")),
     request_body = ErasePerson,
@@ -93,7 +94,7 @@ pub(crate) async fn erase_person(
 /// Who accessed a person: the audit trail entries about them, oldest first.
 #[utoipa::path(
     get,
-    path = "/v1/persons/{id}/access_log",
+    path = paths::PERSON_ACCESS_LOG,
     tag = "persons",
     params(("id" = uuid::Uuid, Path, description = "Person id"), PageQuery),
     responses(
@@ -129,7 +130,7 @@ pub(crate) async fn access_log(
 /// and audited.
 #[utoipa::path(
     get,
-    path = "/v1/screenings/{id}/matches",
+    path = paths::SCREENING_MATCHES,
     tag = "screenings",
     params(("id" = uuid::Uuid, Path, description = "Screening id")),
     responses(
@@ -159,7 +160,7 @@ pub(crate) async fn find_matches(
 /// your organisation's.
 #[utoipa::path(
     post,
-    path = "/v1/screenings/{id}/matches/confirm",
+    path = paths::SCREENING_MATCHES_CONFIRM,
     tag = "screenings",
     params(("id" = uuid::Uuid, Path, description = "Screening id")),
     request_body = ConfirmMatch,

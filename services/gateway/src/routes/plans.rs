@@ -7,7 +7,7 @@ use haven_error::HavenError;
 use haven_proto::case::v1 as case;
 
 use super::cases::{BACKEND, cases};
-use super::{created, with_etag};
+use super::{created, paths, with_etag};
 use crate::dto::case::{Approve, Reject};
 use crate::dto::missing_in_response;
 use crate::dto::plan::{Plan, PlanList, SubmitPlan, UpdatePlanAction};
@@ -25,7 +25,7 @@ fn plan_of(plan: Option<case::Plan>) -> Result<Plan, HavenError> {
 /// to approve. The plan is kept encrypted with the person's data.
 #[utoipa::path(
     post,
-    path = "/v1/cases/{id}/plans",
+    path = paths::CASE_PLANS,
     tag = "cases",
     params(("id" = uuid::Uuid, Path, description = "Case id")),
     request_body = SubmitPlan,
@@ -57,7 +57,7 @@ pub(crate) async fn submit_plan(
 /// A case's plan versions, oldest first.
 #[utoipa::path(
     get,
-    path = "/v1/cases/{id}/plans",
+    path = paths::CASE_PLANS,
     tag = "cases",
     params(("id" = uuid::Uuid, Path, description = "Case id")),
     responses(
@@ -113,7 +113,7 @@ async fn review(
 /// (unless the deployment allows self-approval). Needs `If-Match` of the plan.
 #[utoipa::path(
     post,
-    path = "/v1/cases/{id}/plans/{plan_version}/approve",
+    path = paths::CASE_PLAN_APPROVE,
     tag = "cases",
     params(
         ("id" = uuid::Uuid, Path, description = "Case id"),
@@ -148,7 +148,7 @@ pub(crate) async fn approve_plan(
 /// plan.
 #[utoipa::path(
     post,
-    path = "/v1/cases/{id}/plans/{plan_version}/reject",
+    path = paths::CASE_PLAN_REJECT,
     tag = "cases",
     params(
         ("id" = uuid::Uuid, Path, description = "Case id"),
@@ -184,7 +184,7 @@ pub(crate) async fn reject_plan(
 /// plan: `428` without it, `412` if the plan changed since you read it.
 #[utoipa::path(
     patch,
-    path = "/v1/cases/{id}/plans/{plan_version}/actions/{action_id}",
+    path = paths::CASE_PLAN_ACTION,
     tag = "cases",
     params(
         ("id" = uuid::Uuid, Path, description = "Case id"),

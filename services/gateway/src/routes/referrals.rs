@@ -9,7 +9,7 @@ use haven_error::HavenError;
 use haven_proto::referral::v1 as referral;
 
 use super::organizations::{BACKEND, referral};
-use super::{created, with_etag};
+use super::{created, paths, with_etag};
 use crate::dto::referral::{
     CompleteReferral, CreateReferral, Disclosure, NoDetails, Referral, ReferralPage, ReferralQuery,
     StatusReason,
@@ -33,7 +33,7 @@ fn referral_of(referral: Option<referral::Referral>) -> Result<Referral, HavenEr
 /// organisation's type, and when the facility is inactive or the case closed.
 #[utoipa::path(
     post,
-    path = "/v1/referrals",
+    path = paths::REFERRALS,
     tag = "referrals",
     request_body = CreateReferral,
     responses(
@@ -64,7 +64,7 @@ pub(crate) async fn create_referral(
     let response = response.into_inner();
     let referral = referral_of(response.referral)?;
     tracing::info!(referral_id = %referral.id, replayed = response.replayed, "referral created");
-    let location = format!("/v1/referrals/{}", referral.id);
+    let location = paths::expand(paths::REFERRAL, &referral.id);
     Ok(mark_replayed(
         created(Some(location), referral.version, referral),
         response.replayed,
@@ -75,7 +75,7 @@ pub(crate) async fn create_referral(
 /// (all filters given must match).
 #[utoipa::path(
     get,
-    path = "/v1/referrals",
+    path = paths::REFERRALS,
     tag = "referrals",
     params(ReferralQuery),
     responses(
@@ -104,7 +104,7 @@ pub(crate) async fn list_referrals(
 /// Get one referral sent by or to your organisation.
 #[utoipa::path(
     get,
-    path = "/v1/referrals/{id}",
+    path = paths::REFERRAL,
     tag = "referrals",
     params(("id" = uuid::Uuid, Path, description = "Referral id")),
     responses(
@@ -169,7 +169,7 @@ async fn change_status(
 /// read it, `409` if the move is not allowed from its status.
 #[utoipa::path(
     post,
-    path = "/v1/referrals/{id}/accept",
+    path = paths::REFERRAL_ACCEPT,
     tag = "referrals",
     params(
         ("id" = uuid::Uuid, Path, description = "Referral id"),
@@ -212,7 +212,7 @@ pub(crate) async fn accept_referral(
 /// `If-Match` of the referral.
 #[utoipa::path(
     post,
-    path = "/v1/referrals/{id}/decline",
+    path = paths::REFERRAL_DECLINE,
     tag = "referrals",
     params(
         ("id" = uuid::Uuid, Path, description = "Referral id"),
@@ -251,7 +251,7 @@ pub(crate) async fn decline_referral(
 /// `If-Match` of the referral.
 #[utoipa::path(
     post,
-    path = "/v1/referrals/{id}/start",
+    path = paths::REFERRAL_START,
     tag = "referrals",
     params(
         ("id" = uuid::Uuid, Path, description = "Referral id"),
@@ -294,7 +294,7 @@ pub(crate) async fn start_referral(
 /// `in_progress`. Needs `If-Match` of the referral.
 #[utoipa::path(
     post,
-    path = "/v1/referrals/{id}/complete",
+    path = paths::REFERRAL_COMPLETE,
     tag = "referrals",
     params(
         ("id" = uuid::Uuid, Path, description = "Referral id"),
@@ -333,7 +333,7 @@ pub(crate) async fn complete_referral(
 /// `If-Match` of the referral.
 #[utoipa::path(
     post,
-    path = "/v1/referrals/{id}/cancel",
+    path = paths::REFERRAL_CANCEL,
     tag = "referrals",
     params(
         ("id" = uuid::Uuid, Path, description = "Referral id"),
@@ -373,7 +373,7 @@ pub(crate) async fn cancel_referral(
 /// `If-Match` of the referral.
 #[utoipa::path(
     post,
-    path = "/v1/referrals/{id}/revoke",
+    path = paths::REFERRAL_REVOKE,
     tag = "referrals",
     params(
         ("id" = uuid::Uuid, Path, description = "Referral id"),
@@ -416,7 +416,7 @@ pub(crate) async fn revoke_referral(
 /// one included, it answers `404`.
 #[utoipa::path(
     get,
-    path = "/v1/referrals/{id}/disclosure",
+    path = paths::REFERRAL_DISCLOSURE,
     tag = "referrals",
     params(("id" = uuid::Uuid, Path, description = "Referral id")),
     responses(

@@ -7,7 +7,7 @@ use haven_proto::intake::v1 as intake;
 use haven_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use tonic::transport::Channel;
 
-use super::{created, with_etag};
+use super::{created, paths, with_etag};
 use crate::dto::assessment::UpdateScreening;
 use crate::dto::screening::{
     CreateScreening, RecordConsent, RecordDecision, Screening, ScreeningPage, ScreeningQuery,
@@ -37,7 +37,7 @@ fn screening_of(screening: Option<intake::Screening>) -> Result<Screening, Haven
 /// request is `422`. Intake keeps the key, so no copy of the response is stored.
 #[utoipa::path(
     post,
-    path = "/v1/screenings",
+    path = paths::SCREENINGS,
     tag = "screenings",
     params(("idempotency-key" = Option<String>, Header, description = "Your key for this create, 1 to 128 printable ASCII characters")),
     request_body = CreateScreening,
@@ -70,7 +70,7 @@ pub(crate) async fn create_screening(
     let replayed = response.replayed;
     let screening = screening_of(response.screening)?;
     tracing::info!(screening_id = %screening.id, replayed, "screening created");
-    let location = format!("/v1/screenings/{}", screening.id);
+    let location = paths::expand(paths::SCREENING, &screening.id);
     let mut reply = created(Some(location), screening.version, screening);
     if replayed {
         reply.headers_mut().insert(
@@ -85,7 +85,7 @@ pub(crate) async fn create_screening(
 /// optionally filtered.
 #[utoipa::path(
     get,
-    path = "/v1/screenings",
+    path = paths::SCREENINGS,
     tag = "screenings",
     params(ScreeningQuery),
     responses(
@@ -118,7 +118,7 @@ pub(crate) async fn list_screenings(
 /// Get one screening.
 #[utoipa::path(
     get,
-    path = "/v1/screenings/{id}",
+    path = paths::SCREENING,
     tag = "screenings",
     params(("id" = uuid::Uuid, Path, description = "Screening id")),
     responses(
@@ -147,7 +147,7 @@ pub(crate) async fn get_screening(
 /// Record that the person gave, refused or withdrew consent.
 #[utoipa::path(
     post,
-    path = "/v1/screenings/{id}/consents",
+    path = paths::SCREENING_CONSENTS,
     tag = "screenings",
     params(("id" = uuid::Uuid, Path, description = "Screening id")),
     request_body = RecordConsent,
@@ -183,7 +183,7 @@ pub(crate) async fn record_consent(
 /// consented to assistance, intake opens a case and the screening's `case_id` is set.
 #[utoipa::path(
     post,
-    path = "/v1/screenings/{id}/decisions",
+    path = paths::SCREENING_DECISIONS,
     tag = "screenings",
     params(("id" = uuid::Uuid, Path, description = "Screening id")),
     request_body = RecordDecision,
@@ -223,7 +223,7 @@ pub(crate) async fn record_decision(
 /// the screening since.
 #[utoipa::path(
     patch,
-    path = "/v1/screenings/{id}",
+    path = paths::SCREENING,
     tag = "screenings",
     params(
         ("id" = uuid::Uuid, Path, description = "Screening id"),

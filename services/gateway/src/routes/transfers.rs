@@ -7,7 +7,7 @@ use haven_error::HavenError;
 use haven_proto::case::v1 as case;
 
 use super::cases::{BACKEND, cases};
-use super::created;
+use super::{created, paths};
 use crate::dto::case::{Approve, Reject, RequestTransfer, Transfer, TransferList, TransferQuery};
 use crate::dto::missing_in_response;
 use crate::error::backend_error;
@@ -42,7 +42,7 @@ async fn list(
 /// someone changed the case since you read it.
 #[utoipa::path(
     post,
-    path = "/v1/cases/{id}/transfers",
+    path = paths::CASE_TRANSFERS,
     tag = "cases",
     params(
         ("id" = uuid::Uuid, Path, description = "Case id"),
@@ -79,7 +79,7 @@ pub(crate) async fn request_transfer(
 /// The transfers of a case, for its owning organisation.
 #[utoipa::path(
     get,
-    path = "/v1/cases/{id}/transfers",
+    path = paths::CASE_TRANSFERS,
     tag = "cases",
     params(("id" = uuid::Uuid, Path, description = "Case id"), TransferQuery),
     responses(
@@ -103,7 +103,7 @@ pub(crate) async fn list_case_transfers(
 /// only.
 #[utoipa::path(
     get,
-    path = "/v1/transfers",
+    path = paths::TRANSFERS,
     tag = "cases",
     params(TransferQuery),
     responses(
@@ -142,7 +142,7 @@ async fn decide(
 /// Accept a transfer offered to your organisation: from then on it owns the case.
 #[utoipa::path(
     post,
-    path = "/v1/transfers/{id}/accept",
+    path = paths::TRANSFER_ACCEPT,
     tag = "cases",
     params(("id" = uuid::Uuid, Path, description = "Transfer id")),
     request_body = Approve,
@@ -167,7 +167,7 @@ pub(crate) async fn accept_transfer(
 /// Reject a transfer offered to your organisation, saying why in `comment`.
 #[utoipa::path(
     post,
-    path = "/v1/transfers/{id}/reject",
+    path = paths::TRANSFER_REJECT,
     tag = "cases",
     params(("id" = uuid::Uuid, Path, description = "Transfer id")),
     request_body = Reject,
