@@ -28,8 +28,7 @@ use sqlx::{PgConnection, SqliteConnection};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::db_error;
-use crate::sql::Tx;
+use crate::sql::{self, DbResult, Tx};
 
 /// Longest key accepted.
 pub const MAX_KEY_CHARS: usize = 128;
@@ -180,10 +179,11 @@ impl<T> Created<T> {
 }
 
 /// Claims `once` (if any) for the record `record_id` the create is about to write,
-/// in the create's write transaction `connection`. Call it before any other write of
+/// in the create's write transaction `tx` (a [`Tx`]; a store still on sqlx
+/// transactions passes its connection, `&mut *tx`). Call it before any other write of
 /// the transaction, so a concurrent duplicate waits here holding nothing.
 pub async fn claim<C>(
-    connection: &mut C,
+    tx: &mut C,
     once: Option<&CallerKey>,
     record_id: &str,
 ) -> Result<Claim, HavenError>
@@ -193,20 +193,16 @@ where
     let Some(once) = once else {
         return Ok(Claim::Run);
     };
-    if let Some(earlier) = connection.earlier_key(once).await.map_err(db_error)? {
+    if let Some(earlier) = tx.earlier_key(once).await? {
         return same_request(once, earlier);
     }
     let now = OffsetDateTime::now_utc();
-    if connection
-        .insert_key(once, record_id, now)
-        .await
-        .map_err(db_error)?
-    {
+    if tx.insert_key(once, record_id, now).await? {
         return Ok(Claim::Run);
     }
     // A concurrent request with this key committed first (this insert waited for it):
     // read committed, so this statement sees its row.
-    match connection.earlier_key(once).await.map_err(db_error)? {
+    match tx.earlier_key(once).await? {
         Some(earlier) => same_request(once, earlier),
         None => Err(in_progress()),
     }
@@ -216,11 +212,11 @@ where
 /// (`422` if with another request), without claiming anything. For the checks a
 /// create makes before its transaction (is the case still open?): a retry of a
 /// create that succeeded gets its record even if they would now refuse it.
-pub async fn earlier<C>(connection: &mut C, once: &CallerKey) -> Result<Option<String>, HavenError>
+pub async fn earlier<C>(tx: &mut C, once: &CallerKey) -> Result<Option<String>, HavenError>
 where
     C: KeyRows + Send,
 {
-    match connection.earlier_key(once).await.map_err(db_error)? {
+    match tx.earlier_key(once).await? {
         Some(earlier) => Ok(same_request(once, earlier)?.replayed().map(str::to_owned)),
         None => Ok(None),
     }
@@ -254,18 +250,18 @@ fn in_progress() -> HavenError {
     )
 }
 
-/// The rows of `idempotency_keys` on one backend's connection.
+/// The rows of `idempotency_keys`, read and written inside a create's transaction.
 #[async_trait::async_trait]
 pub trait KeyRows {
     /// The row of `once`, if any.
-    async fn earlier_key(&mut self, once: &CallerKey) -> Result<Option<EarlierKey>, sqlx::Error>;
+    async fn earlier_key(&mut self, once: &CallerKey) -> DbResult<Option<EarlierKey>>;
     /// Inserts the row of `once`; `false` if a row for the key already exists.
     async fn insert_key(
         &mut self,
         once: &CallerKey,
         record_id: &str,
         now: OffsetDateTime,
-    ) -> Result<bool, sqlx::Error>;
+    ) -> DbResult<bool>;
 }
 
 const SELECT_KEY: &str = "SELECT request_hash, record_id FROM idempotency_keys \
@@ -274,53 +270,15 @@ const INSERT_KEY: &str = "INSERT INTO idempotency_keys \
     (organization_id, subject, key, request_hash, record_id, created_at) \
     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING";
 
-macro_rules! impl_key_rows {
-    ($connection:ty) => {
-        #[async_trait::async_trait]
-        impl KeyRows for $connection {
-            async fn earlier_key(
-                &mut self,
-                once: &CallerKey,
-            ) -> Result<Option<EarlierKey>, sqlx::Error> {
-                sqlx::query_as(SELECT_KEY)
-                    .bind(once.organization_id)
-                    .bind(&once.subject)
-                    .bind(&once.key.key)
-                    .fetch_optional(&mut *self)
-                    .await
-            }
-
-            async fn insert_key(
-                &mut self,
-                once: &CallerKey,
-                record_id: &str,
-                now: OffsetDateTime,
-            ) -> Result<bool, sqlx::Error> {
-                let inserted = sqlx::query(INSERT_KEY)
-                    .bind(once.organization_id)
-                    .bind(&once.subject)
-                    .bind(&once.key.key)
-                    .bind(&once.key.request_hash)
-                    .bind(record_id)
-                    .bind(now)
-                    .execute(&mut *self)
-                    .await?;
-                Ok(inserted.rows_affected() == 1)
-            }
-        }
-    };
-}
-
-impl_key_rows!(SqliteConnection);
-impl_key_rows!(PgConnection);
-
 #[async_trait::async_trait]
 impl KeyRows for Tx {
-    async fn earlier_key(&mut self, once: &CallerKey) -> Result<Option<EarlierKey>, sqlx::Error> {
-        match self {
-            Tx::Sqlite(tx) => tx.earlier_key(once).await,
-            Tx::Postgres(tx) => tx.earlier_key(once).await,
-        }
+    async fn earlier_key(&mut self, once: &CallerKey) -> DbResult<Option<EarlierKey>> {
+        sql::query_as(SELECT_KEY)
+            .bind(once.organization_id)
+            .bind(&once.subject)
+            .bind(&once.key.key)
+            .fetch_optional(self)
+            .await
     }
 
     async fn insert_key(
@@ -328,11 +286,82 @@ impl KeyRows for Tx {
         once: &CallerKey,
         record_id: &str,
         now: OffsetDateTime,
-    ) -> Result<bool, sqlx::Error> {
-        match self {
-            Tx::Sqlite(tx) => tx.insert_key(once, record_id, now).await,
-            Tx::Postgres(tx) => tx.insert_key(once, record_id, now).await,
-        }
+    ) -> DbResult<bool> {
+        let inserted = sql::query(INSERT_KEY)
+            .bind(once.organization_id)
+            .bind(&once.subject)
+            .bind(&once.key.key)
+            .bind(&once.key.request_hash)
+            .bind(record_id)
+            .bind(now)
+            .execute(self)
+            .await?;
+        Ok(inserted == 1)
+    }
+}
+
+// Stores still running on sqlx transactions pass the transaction's connection; these
+// two go once every store runs on `Tx`.
+
+#[async_trait::async_trait]
+impl KeyRows for SqliteConnection {
+    async fn earlier_key(&mut self, once: &CallerKey) -> DbResult<Option<EarlierKey>> {
+        let row = sqlx::query_as(SELECT_KEY)
+            .bind(once.organization_id)
+            .bind(&once.subject)
+            .bind(&once.key.key)
+            .fetch_optional(self)
+            .await?;
+        Ok(row)
+    }
+
+    async fn insert_key(
+        &mut self,
+        once: &CallerKey,
+        record_id: &str,
+        now: OffsetDateTime,
+    ) -> DbResult<bool> {
+        let inserted = sqlx::query(INSERT_KEY)
+            .bind(once.organization_id)
+            .bind(&once.subject)
+            .bind(&once.key.key)
+            .bind(&once.key.request_hash)
+            .bind(record_id)
+            .bind(now)
+            .execute(self)
+            .await?;
+        Ok(inserted.rows_affected() == 1)
+    }
+}
+
+#[async_trait::async_trait]
+impl KeyRows for PgConnection {
+    async fn earlier_key(&mut self, once: &CallerKey) -> DbResult<Option<EarlierKey>> {
+        let row = sqlx::query_as(SELECT_KEY)
+            .bind(once.organization_id)
+            .bind(&once.subject)
+            .bind(&once.key.key)
+            .fetch_optional(self)
+            .await?;
+        Ok(row)
+    }
+
+    async fn insert_key(
+        &mut self,
+        once: &CallerKey,
+        record_id: &str,
+        now: OffsetDateTime,
+    ) -> DbResult<bool> {
+        let inserted = sqlx::query(INSERT_KEY)
+            .bind(once.organization_id)
+            .bind(&once.subject)
+            .bind(&once.key.key)
+            .bind(&once.key.request_hash)
+            .bind(record_id)
+            .bind(now)
+            .execute(self)
+            .await?;
+        Ok(inserted.rows_affected() == 1)
     }
 }
 

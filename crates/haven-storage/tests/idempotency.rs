@@ -1,14 +1,15 @@
-//! A key claimed inside a [`Tx`] on either backend: the first create runs, a retry of
-//! the same request replays it, another request under the key is refused, and a claim
-//! whose transaction rolled back leaves no key behind.
+//! Idempotency keys claimed in a create's transaction behave the same on SQLite and
+//! Postgres, on a `Tx` and on the connection of a store still on sqlx transactions:
+//! the first claim runs, a retry replays, another request with the key is refused,
+//! and a key whose create rolled back is free again.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use haven_config::Settings;
 use haven_error::ErrorCode;
 use haven_storage::Database;
-use haven_storage::idempotency::{CallerKey, Claim, IdempotencyKey, claim};
-use haven_storage::sql::{self, Tx};
+use haven_storage::idempotency::{CallerKey, Claim, IdempotencyKey, claim, earlier};
+use haven_storage::sql::{self, Connection, Tx};
 use uuid::Uuid;
 
 async fn setup(settings: &Settings) -> Database {
@@ -29,49 +30,114 @@ async fn setup(settings: &Settings) -> Database {
     database
 }
 
-fn caller_key(organization_id: Uuid, request: &[u8]) -> CallerKey {
-    let key = IdempotencyKey::from_request("key", "thing.create", "retry-1", request)
+fn caller_key(organization_id: Uuid, key: &str, request: &[u8]) -> CallerKey {
+    let key = IdempotencyKey::from_request("idempotency_key", "thing.create", key, request)
         .unwrap()
         .unwrap();
-    CallerKey::of(organization_id, "officer-1", Some(key)).unwrap()
+    CallerKey::of(organization_id, "user-1", Some(key)).unwrap()
 }
 
-async fn claim_in(database: &Database, once: &CallerKey, record_id: &str) -> (Tx, Claim) {
+async fn keys_stored(database: &Database) -> i64 {
+    sql::query_scalar("SELECT COUNT(*) FROM idempotency_keys")
+        .fetch_one(database)
+        .await
+        .unwrap()
+}
+
+async fn a_claim_runs_once_and_replays_after(database: Database) {
+    let organization = Uuid::new_v4();
+    let once = caller_key(organization, "order-1", b"first");
+
     let mut tx = database.begin_write().await.unwrap();
-    let claimed = claim(&mut tx, Some(once), record_id).await.unwrap();
-    (tx, claimed)
-}
-
-async fn a_key_claimed_in_a_transaction_replays_its_record(database: Database) {
-    let organization_id = Uuid::new_v4();
-    let once = caller_key(organization_id, b"{\"name\":\"first\"}");
-
-    // Rolled back: the key was never used.
-    let (tx, claimed) = claim_in(&database, &once, "dropped").await;
-    assert_eq!(claimed, Claim::Run);
-    tx.rollback().await.unwrap();
-
-    let (tx, claimed) = claim_in(&database, &once, "kept").await;
-    assert_eq!(claimed, Claim::Run);
+    assert_eq!(claim(&mut tx, None, "ignored").await.unwrap(), Claim::Run);
+    assert_eq!(
+        claim(&mut tx, Some(&once), "record-1").await.unwrap(),
+        Claim::Run
+    );
     tx.commit().await.unwrap();
+    assert_eq!(keys_stored(&database).await, 1, "no key, no row");
 
-    let (tx, claimed) = claim_in(&database, &once, "again").await;
-    assert_eq!(claimed, Claim::Replay("kept".to_owned()));
-    drop(tx);
-
-    let other_request = caller_key(organization_id, b"{\"name\":\"second\"}");
     let mut tx = database.begin_write().await.unwrap();
-    let refused = claim(&mut tx, Some(&other_request), "other")
+    assert_eq!(
+        claim(&mut tx, Some(&once), "record-2").await.unwrap(),
+        Claim::Replay("record-1".to_owned())
+    );
+    assert_eq!(
+        earlier(&mut tx, &once).await.unwrap().as_deref(),
+        Some("record-1")
+    );
+    let other_request = caller_key(organization, "order-1", b"second");
+    let refused = claim(&mut tx, Some(&other_request), "record-3")
         .await
         .unwrap_err();
     assert_eq!(refused.code(), ErrorCode::Unprocessable);
-    drop(tx);
+    assert_eq!(
+        earlier(&mut tx, &other_request).await.unwrap_err().code(),
+        ErrorCode::Unprocessable
+    );
+    // The key belongs to its organisation: another one may use the same.
+    let elsewhere = caller_key(Uuid::new_v4(), "order-1", b"first");
+    assert_eq!(earlier(&mut tx, &elsewhere).await.unwrap(), None);
+    tx.commit().await.unwrap();
+    assert_eq!(keys_stored(&database).await, 1);
+}
+
+async fn a_key_whose_create_rolled_back_is_free(database: Database) {
+    let once = caller_key(Uuid::new_v4(), "order-2", b"body");
+    let mut tx = database.begin_write().await.unwrap();
+    assert_eq!(
+        claim(&mut tx, Some(&once), "record-1").await.unwrap(),
+        Claim::Run
+    );
+    tx.rollback().await.unwrap();
+    assert_eq!(keys_stored(&database).await, 0);
 
     let mut tx = database.begin_write().await.unwrap();
-    assert_eq!(claim(&mut tx, None, "unkeyed").await.unwrap(), Claim::Run);
+    assert_eq!(earlier(&mut tx, &once).await.unwrap(), None);
+    assert_eq!(
+        claim(&mut tx, Some(&once), "record-2").await.unwrap(),
+        Claim::Run
+    );
+    tx.commit().await.unwrap();
+    let mut tx = database.begin_read().await.unwrap();
+    assert_eq!(
+        earlier(&mut tx, &once).await.unwrap().as_deref(),
+        Some("record-2")
+    );
+}
+
+/// Claims on the backend's own connection, as a store on sqlx transactions does.
+async fn claim_on_connection(tx: &mut Tx, once: &CallerKey, record_id: &str) -> Claim {
+    match tx.connection() {
+        Connection::Sqlite(connection) => claim(connection, Some(once), record_id).await,
+        Connection::Postgres(connection) => claim(connection, Some(once), record_id).await,
+    }
+    .unwrap()
+}
+
+async fn connections_and_tx_share_the_keys(database: Database) {
+    let once = caller_key(Uuid::new_v4(), "order-3", b"body");
+    let mut tx = database.begin_write().await.unwrap();
+    assert_eq!(
+        claim_on_connection(&mut tx, &once, "record-1").await,
+        Claim::Run
+    );
+    tx.commit().await.unwrap();
+
+    let mut tx = database.begin_write().await.unwrap();
+    assert_eq!(
+        claim(&mut tx, Some(&once), "record-2").await.unwrap(),
+        Claim::Replay("record-1".to_owned())
+    );
+    assert_eq!(
+        claim_on_connection(&mut tx, &once, "record-3").await,
+        Claim::Replay("record-1".to_owned())
+    );
 }
 
 haven_storage::backend_suite! {
     setup = setup;
-    a_key_claimed_in_a_transaction_replays_its_record,
+    a_claim_runs_once_and_replays_after,
+    a_key_whose_create_rolled_back_is_free,
+    connections_and_tx_share_the_keys,
 }

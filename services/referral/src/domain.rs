@@ -3,6 +3,7 @@
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use haven_error::{ErrorCode, HavenError};
 use haven_proto::referral::v1 as pb;
 
 /// Kind of organisation (HTCDS organisation types).
@@ -204,6 +205,13 @@ impl Facility {
             && (!profile.family || accepts.families)
     }
 
+    /// Free places once the total becomes `capacity_total`: places already held stay
+    /// held, and free places follow the new total (never below none).
+    pub fn free_places_with_total(&self, capacity_total: u32) -> i64 {
+        let held = i64::from(self.details.capacity_total) - i64::from(self.capacity_free);
+        (i64::from(capacity_total) - held).max(0)
+    }
+
     /// Whether a place is free (or capacity is not limited).
     pub fn has_room(&self) -> bool {
         self.details.capacity_total == 0 || self.capacity_free > 0
@@ -326,6 +334,32 @@ impl ReferralStatus {
         )
     }
 
+    /// Checks that the lifecycle allows moving from this status to `to`.
+    pub fn check_move_to(self, to: ReferralStatus) -> Result<(), MoveRefused> {
+        if self.can_move_to(to) {
+            Ok(())
+        } else {
+            Err(MoveRefused::Lifecycle { from: self, to })
+        }
+    }
+
+    /// Checks that a caller acting for the sender (`sender`) and/or the receiver
+    /// (`receiver`) of a referral may move it to this status.
+    pub fn check_mover(self, sender: bool, receiver: bool) -> Result<(), MoveRefused> {
+        let allowed = match self.moved_by() {
+            Side::Sender => sender,
+            Side::Receiver => receiver,
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(MoveRefused::OtherSide {
+                to: self,
+                side: self.moved_by(),
+            })
+        }
+    }
+
     /// Whether a place held for the referral is released by moving to `to`.
     pub fn releases_place(self, to: ReferralStatus) -> bool {
         matches!(self, ReferralStatus::Accepted | ReferralStatus::InProgress)
@@ -333,6 +367,66 @@ impl ReferralStatus {
                 to,
                 ReferralStatus::Completed | ReferralStatus::Cancelled | ReferralStatus::Revoked
             )
+    }
+}
+
+/// Why a referral cannot make a move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoveRefused {
+    /// The lifecycle has no move from `from` to `to`.
+    Lifecycle {
+        /// Where the referral stands.
+        from: ReferralStatus,
+        /// Where it was asked to go.
+        to: ReferralStatus,
+    },
+    /// Only `side` makes a referral `to`, and the caller does not act for it.
+    OtherSide {
+        /// Where the referral was asked to go.
+        to: ReferralStatus,
+        /// The side that makes that move.
+        side: Side,
+    },
+}
+
+impl std::fmt::Display for MoveRefused {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Lifecycle { from, to } => write!(
+                formatter,
+                "a `{}` referral cannot become `{}`",
+                from.as_str(),
+                to.as_str()
+            ),
+            Self::OtherSide {
+                to,
+                side: Side::Sender,
+            } => write!(
+                formatter,
+                "only the referring organisation can make a referral `{}`",
+                to.as_str()
+            ),
+            Self::OtherSide {
+                to,
+                side: Side::Receiver,
+            } => write!(
+                formatter,
+                "only the receiving organisation can make a referral `{}`",
+                to.as_str()
+            ),
+        }
+    }
+}
+
+impl std::error::Error for MoveRefused {}
+
+impl From<MoveRefused> for HavenError {
+    fn from(refused: MoveRefused) -> Self {
+        let code = match refused {
+            MoveRefused::Lifecycle { .. } => ErrorCode::Conflict,
+            MoveRefused::OtherSide { .. } => ErrorCode::PermissionDenied,
+        };
+        HavenError::new(code, refused.to_string())
     }
 }
 
@@ -477,6 +571,80 @@ mod tests {
             assert_eq!(ReferralStatus::parse(status.as_str()), Some(status));
             assert!(!status.can_move_to(status), "{status:?}");
         }
+    }
+
+    #[test]
+    fn moves_are_refused_with_the_reason_a_client_reads() {
+        use ReferralStatus::*;
+        assert_eq!(Requested.check_move_to(Accepted), Ok(()));
+        let refused = Declined.check_move_to(Accepted).unwrap_err();
+        assert_eq!(
+            refused,
+            MoveRefused::Lifecycle {
+                from: Declined,
+                to: Accepted
+            }
+        );
+        let error = HavenError::from(refused);
+        assert_eq!(error.code(), ErrorCode::Conflict);
+        assert_eq!(
+            refused.to_string(),
+            "a `declined` referral cannot become `accepted`"
+        );
+
+        // The receiver answers, the sender withdraws; acting for both sides is enough.
+        assert_eq!(Accepted.check_mover(false, true), Ok(()));
+        assert_eq!(Cancelled.check_mover(true, false), Ok(()));
+        assert_eq!(Completed.check_mover(true, true), Ok(()));
+        let refused = Accepted.check_mover(true, false).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "only the receiving organisation can make a referral `accepted`"
+        );
+        assert_eq!(
+            HavenError::from(refused).code(),
+            ErrorCode::PermissionDenied
+        );
+        assert_eq!(
+            Revoked.check_mover(false, true).unwrap_err().to_string(),
+            "only the referring organisation can make a referral `revoked`"
+        );
+    }
+
+    #[test]
+    fn free_places_follow_a_new_total_and_held_places_stay_held() {
+        let facility = |capacity_total: u32, capacity_free: u32| Facility {
+            id: Uuid::nil(),
+            organization_id: Uuid::nil(),
+            details: FacilityDetails {
+                name: "Shelter".into(),
+                address: String::new(),
+                settlement: "Baku".into(),
+                point: crate::geo::Point::new(40.4, 49.9).unwrap(),
+                service_types: vec!["shelter".into()],
+                capacity_total,
+                accepts: Acceptance::default(),
+                languages: Vec::new(),
+                opening_hours: String::new(),
+                contact_phone: String::new(),
+                contact_email: String::new(),
+                active: true,
+            },
+            capacity_free,
+            version: 1,
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            position: 1,
+        };
+        // Six of ten places held.
+        assert_eq!(facility(10, 4).free_places_with_total(12), 6);
+        assert_eq!(facility(10, 4).free_places_with_total(8), 2);
+        assert_eq!(
+            facility(10, 4).free_places_with_total(3),
+            0,
+            "held places are never taken back"
+        );
+        // Unlimited until now: nothing was held.
+        assert_eq!(facility(0, 0).free_places_with_total(5), 5);
     }
 
     #[test]
