@@ -3,13 +3,18 @@
 //! continue the caller's trace, limits, TLS (mutual TLS when configured), and
 //! graceful shutdown; and for gRPC clients, endpoints with TLS applied
 //! ([`client_endpoint`]).
+//!
+//! [`Service`] assembles a domain service from these: its database and migrations,
+//! the feeds it follows, its event feed, its audit trail and its APIs.
 
 mod credentials;
 pub mod field_classes;
+mod message_limits;
 mod readiness;
 pub mod redaction;
 mod reflection;
 mod routes;
+mod service;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tls;
@@ -34,8 +39,10 @@ pub use credentials::{
     MAX_AUTHORIZATION_BYTES, MAX_HEADER_LIST_BYTES, authorization_too_large,
     oversized_authorization_message,
 };
+pub use message_limits::MessageLimits;
 pub use readiness::Readiness;
-pub use routes::GrpcRoutes;
+pub use routes::{GrpcRoutes, RoutedService};
+pub use service::Service;
 pub use tls::{
     TLS_HANDSHAKE_TIMEOUT, client_endpoint, client_endpoint_with, client_tls_config,
     server_tls_config,
