@@ -9,6 +9,7 @@
 
 pub mod fields;
 mod problem;
+pub mod retry;
 
 use std::fmt;
 

@@ -10,9 +10,9 @@ use tonic::transport::Endpoint;
 use haven_auth::grpc::ServiceIdentity;
 use haven_auth::keys::ServiceTokens;
 use haven_error::HavenError;
+use haven_error::retry::{Backoff, pause, retry};
 use haven_proto::common::v1::event_feed_service_client::EventFeedServiceClient;
 use haven_proto::common::v1::{Event, WatchEventsRequest};
-use haven_server::retry::{Backoff, pause, retry};
 
 /// Where a consumer applies events. `apply` must advance the checkpoint in the same
 /// transaction as its effect and skip events at or below it (see

@@ -2,18 +2,23 @@
 //! verification, health and reflection (both unauthenticated), request spans that
 //! continue the caller's trace, limits, TLS (mutual TLS when configured), and
 //! graceful shutdown; for gRPC clients, endpoints with TLS applied
-//! ([`client_endpoint`]) and one way to retry what failed transiently ([`retry`]);
-//! and for what services hand out as CSV, files that are safe to open in a
-//! spreadsheet ([`csv_file`]).
+//! ([`client_endpoint`]) and one way to retry what failed transiently ([`retry`],
+//! from `haven-error` so that the event followers share it); and for what services
+//! hand out as CSV, files that are safe to open in a spreadsheet ([`csv_file`]).
+//!
+//! [`Service`] assembles a domain service from these: its database and migrations,
+//! the feeds it follows, its event feed, its audit trail and its APIs.
 
 mod credentials;
 pub mod csv_file;
 pub mod field_classes;
+mod message_limits;
 mod readiness;
 pub mod redaction;
 mod reflection;
-pub mod retry;
 mod routes;
+pub use haven_error::retry;
+mod service;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tls;
@@ -38,8 +43,10 @@ pub use credentials::{
     MAX_AUTHORIZATION_BYTES, MAX_HEADER_LIST_BYTES, authorization_too_large,
     oversized_authorization_message,
 };
+pub use message_limits::MessageLimits;
 pub use readiness::Readiness;
-pub use routes::GrpcRoutes;
+pub use routes::{GrpcRoutes, RoutedService};
+pub use service::Service;
 pub use tls::{
     TLS_HANDSHAKE_TIMEOUT, client_endpoint, client_endpoint_with, client_tls_config,
     server_tls_config,

@@ -12,6 +12,36 @@ use tonic::service::Routes;
 
 use crate::readiness::Readiness;
 
+/// A gRPC service one port can serve: a tower service of HTTP requests that answers
+/// every request (errors are gRPC statuses), under its fully qualified name.
+pub trait RoutedService:
+    tower::Service<
+        http::Request<Body>,
+        Error = Infallible,
+        Response: axum::response::IntoResponse,
+        Future: Send + 'static,
+    > + NamedService
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> RoutedService for S where
+    S: tower::Service<
+            http::Request<Body>,
+            Error = Infallible,
+            Response: axum::response::IntoResponse,
+            Future: Send + 'static,
+        > + NamedService
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// The services of one gRPC port. Every service is added through [`GrpcRoutes::add_service`],
 /// which records its fully qualified name; reflection then lists exactly these
 /// (plus health and reflection itself), never a hand-kept list that could drift.
@@ -32,17 +62,7 @@ impl GrpcRoutes {
     /// Adds a service (typically wrapped in the service's auth interceptor) and
     /// records its name.
     #[must_use]
-    pub fn add_service<S>(mut self, service: S) -> Self
-    where
-        S: tower::Service<http::Request<Body>, Error = Infallible>
-            + NamedService
-            + Clone
-            + Send
-            + Sync
-            + 'static,
-        S::Response: axum::response::IntoResponse,
-        S::Future: Send + 'static,
-    {
+    pub fn add_service<S: RoutedService>(mut self, service: S) -> Self {
         self.names.push(S::NAME);
         self.routes = self.routes.add_service(service);
         self

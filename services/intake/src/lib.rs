@@ -13,19 +13,14 @@ pub mod reach;
 pub mod search_limit;
 pub mod store;
 
-use std::sync::Arc;
-
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tonic::service::interceptor::InterceptedService;
 
 use haven_config::Settings;
-use haven_events::{EventFeed, EventSignal, EventSink};
-use haven_proto::common::v1::event_feed_service_server::EventFeedServiceServer;
 use haven_proto::intake::v1::clock_service_server::ClockServiceServer;
 use haven_proto::intake::v1::indicator_set_service_server::IndicatorSetServiceServer;
 use haven_proto::intake::v1::intake_service_server::IntakeServiceServer;
-use haven_server::{GrpcRoutes, MAX_MESSAGE_BYTES, Readiness, Security, serve_grpc_with};
+use haven_server::Service;
 use haven_storage::{Database, MigrationSet};
 
 pub use api::IntakeApi;
@@ -40,18 +35,17 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
     postgres: || sqlx::migrate!("migrations/postgres"),
 };
 
+/// Everything in the intake database, in the order it is migrated: the event outbox
+/// and feed checkpoints, the audit trail, then intake's own tables.
+const ALL_MIGRATIONS: &[MigrationSet] = &[
+    haven_events::MIGRATIONS,
+    haven_audit::MIGRATIONS,
+    MIGRATIONS,
+];
+
 /// Opens (and migrates) the intake database.
 pub async fn connect(settings: &Settings) -> anyhow::Result<Database> {
-    Database::connect(
-        settings,
-        SERVICE,
-        &[
-            haven_events::MIGRATIONS,
-            haven_audit::MIGRATIONS,
-            MIGRATIONS,
-        ],
-    )
-    .await
+    Database::connect(settings, SERVICE, ALL_MIGRATIONS).await
 }
 
 /// Serves the intake service on `listener` until `shutdown` is cancelled.
@@ -60,13 +54,11 @@ pub async fn serve(
     settings: Settings,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let security = Security::load(&settings, SERVICE)?;
-    let database = connect(&settings).await?;
-    let signal = EventSignal::default();
-    let crypto = persons::PersonCrypto::load(&haven_auth::keys::keys_dir(&settings.data_dir))?;
+    let service = Service::open(SERVICE, &settings, ALL_MIGRATIONS).await?;
+    let crypto = persons::PersonCrypto::load(service.keys_dir())?;
     let store = store::open(
-        database.clone(),
-        signal.clone(),
+        service.database().clone(),
+        service.event_signal().clone(),
         crypto,
         &settings.case.code_prefix,
     );
@@ -75,24 +67,7 @@ pub async fn serve(
         .encrypt_plaintext_texts()
         .await
         .map_err(|error| anyhow::anyhow!("encrypting typed texts written in the clear: {error}"))?;
-    let opener = cases::CaseOpener::new(&settings, security.service_tokens.clone())?;
-    // A case sealed in the case service seals its screenings and person here.
-    let case_feed = haven_server::client_endpoint(&settings.case.endpoint, &settings)
-        .map_err(|error| anyhow::anyhow!("case.endpoint: {error:#}"))?;
-    let sink: Arc<dyn EventSink> = store.clone();
-    let follower = tokio::spawn(haven_events::follow(
-        "case",
-        case_feed,
-        security.service_tokens.clone(),
-        sink,
-        shutdown.clone(),
-    ));
-    let reconciler = tokio::spawn(cases::reconcile(
-        store.clone(),
-        opener.clone(),
-        cases::RECONCILE_EVERY,
-        shutdown.clone(),
-    ));
+    let opener = cases::CaseOpener::new(&settings, service.service_tokens())?;
     store
         .ensure_default_indicator_set()
         .await
@@ -106,49 +81,22 @@ pub async fn serve(
         None => haven_geo::Gazetteer::default_settlements(),
     };
     let api = IntakeServiceServer::new(IntakeApi::new(
-        store,
-        opener,
+        store.clone(),
+        opener.clone(),
         settings.intake.clone(),
         gazetteer,
-    ))
-    .max_decoding_message_size(MAX_MESSAGE_BYTES)
-    .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    let feed = EventFeedServiceServer::new(EventFeed::new(
-        SERVICE,
-        database.clone(),
-        signal,
-        shutdown.clone(),
     ));
-    // Denied and not-found calls go to the audit trail, aggregated per window.
-    let refusals = haven_audit::RefusalRecorder::start(database.clone(), SERVICE, shutdown.clone());
-    let routes = GrpcRoutes::new()
-        .readiness(Readiness::database(database.clone()))
-        .refusals(refusals)
-        .add_service(InterceptedService::new(api, security.interceptor()))
-        .add_service(InterceptedService::new(feed, security.interceptor()))
-        .add_service(InterceptedService::new(clock_api, security.interceptor()))
-        .add_service(InterceptedService::new(
-            indicator_api,
-            security.interceptor(),
-        ));
-    // Signs the audit chain's head under a key the database does not hold.
-    let head_signer = haven_audit::HeadSigner::start(
-        database.clone(),
-        SERVICE,
-        &haven_auth::keys::keys_dir(&settings.data_dir),
-        shutdown.clone(),
-    )?;
-    let served = serve_grpc_with(
-        listener,
-        routes,
-        "haven.intake.v1.IntakeService",
-        shutdown,
-        &settings.grpc_tls,
-    )
-    .await;
-    let _ = reconciler.await;
-    let _ = follower.await;
-    head_signer.finish().await;
-    database.close().await;
-    served
+    service
+        // A case sealed in the case service seals its screenings and person here.
+        .follow("case", &settings.case.endpoint, store.clone())
+        // Screenings whose case could not be opened yet are retried.
+        .background(move |shutdown| {
+            cases::reconcile(store, opener, cases::RECONCILE_EVERY, shutdown)
+        })
+        .event_feed()
+        .audit_trail()
+        .add_service(clock_api)
+        .add_service(indicator_api)
+        .serve(listener, api, shutdown)
+        .await
 }

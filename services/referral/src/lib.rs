@@ -8,17 +8,12 @@ pub mod geo;
 pub mod peers;
 pub mod store;
 
-use std::sync::Arc;
-
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tonic::service::interceptor::InterceptedService;
 
 use haven_config::Settings;
-use haven_events::{EventFeed, EventSignal, EventSink};
-use haven_proto::common::v1::event_feed_service_server::EventFeedServiceServer;
 use haven_proto::referral::v1::referral_service_server::ReferralServiceServer;
-use haven_server::{GrpcRoutes, MAX_MESSAGE_BYTES, Readiness, Security, serve_grpc_with};
+use haven_server::Service;
 use haven_storage::{Database, MigrationSet};
 
 pub use api::ReferralApi;
@@ -33,18 +28,17 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
     postgres: || sqlx::migrate!("migrations/postgres"),
 };
 
+/// Everything in the referral database, in the order it is migrated: the event outbox
+/// and feed checkpoints, the audit trail, then the referral service's own tables.
+const ALL_MIGRATIONS: &[MigrationSet] = &[
+    haven_events::MIGRATIONS,
+    haven_audit::MIGRATIONS,
+    MIGRATIONS,
+];
+
 /// Opens (and migrates) the referral database.
 pub async fn connect(settings: &Settings) -> anyhow::Result<Database> {
-    Database::connect(
-        settings,
-        SERVICE,
-        &[
-            haven_events::MIGRATIONS,
-            haven_audit::MIGRATIONS,
-            MIGRATIONS,
-        ],
-    )
-    .await
+    Database::connect(settings, SERVICE, ALL_MIGRATIONS).await
 }
 
 /// Serves the referral service on `listener` until `shutdown` is cancelled.
@@ -53,11 +47,13 @@ pub async fn serve(
     settings: Settings,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let security = Security::load(&settings, SERVICE)?;
-    let database = connect(&settings).await?;
-    let signal = EventSignal::default();
-    let crypto = crypto::ReferralCrypto::load(&haven_auth::keys::keys_dir(&settings.data_dir))?;
-    let store = store::open(database.clone(), signal.clone(), crypto);
+    let service = Service::open(SERVICE, &settings, ALL_MIGRATIONS).await?;
+    let crypto = crypto::ReferralCrypto::load(service.keys_dir())?;
+    let store = store::open(
+        service.database().clone(),
+        service.event_signal().clone(),
+        crypto,
+    );
     // Referrals written before their texts were encrypted are encrypted once.
     store
         .encrypt_legacy_texts()
@@ -67,56 +63,18 @@ pub async fn serve(
         Some(path) => geo::Gazetteer::load(path)?,
         None => geo::Gazetteer::default_settlements(),
     };
-    let peers = peers::Peers::new(&settings, security.service_tokens.clone())?;
-    // A withdrawn data-sharing consent in intake revokes the open referrals.
-    let intake = haven_server::client_endpoint(&settings.intake.endpoint, &settings)
-        .map_err(|error| anyhow::anyhow!("intake.endpoint: {error:#}"))?;
-    let sink: Arc<dyn EventSink> = store.clone();
-    let follower = tokio::spawn(haven_events::follow(
-        "intake",
-        intake,
-        security.service_tokens.clone(),
-        sink,
-        shutdown.clone(),
-    ));
+    let peers = peers::Peers::new(&settings, service.service_tokens())?;
     let api = ReferralServiceServer::new(ReferralApi::new(
-        store,
+        store.clone(),
         peers,
         gazetteer,
         settings.referral.clone(),
-    ))
-    .max_decoding_message_size(MAX_MESSAGE_BYTES)
-    .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    let feed = EventFeedServiceServer::new(EventFeed::new(
-        SERVICE,
-        database.clone(),
-        signal,
-        shutdown.clone(),
     ));
-    // Denied and not-found calls go to the audit trail, aggregated per window.
-    let refusals = haven_audit::RefusalRecorder::start(database.clone(), SERVICE, shutdown.clone());
-    let routes = GrpcRoutes::new()
-        .readiness(Readiness::database(database.clone()))
-        .refusals(refusals)
-        .add_service(InterceptedService::new(api, security.interceptor()))
-        .add_service(InterceptedService::new(feed, security.interceptor()));
-    // Signs the audit chain's head under a key the database does not hold.
-    let head_signer = haven_audit::HeadSigner::start(
-        database.clone(),
-        SERVICE,
-        &haven_auth::keys::keys_dir(&settings.data_dir),
-        shutdown.clone(),
-    )?;
-    let served = serve_grpc_with(
-        listener,
-        routes,
-        "haven.referral.v1.ReferralService",
-        shutdown,
-        &settings.grpc_tls,
-    )
-    .await;
-    let _ = follower.await;
-    head_signer.finish().await;
-    database.close().await;
-    served
+    service
+        // A withdrawn data-sharing consent in intake revokes the open referrals.
+        .follow("intake", &settings.intake.endpoint, store)
+        .event_feed()
+        .audit_trail()
+        .serve(listener, api, shutdown)
+        .await
 }

@@ -8,16 +8,12 @@ pub mod privacy;
 pub mod projections;
 pub mod publication;
 
-use std::sync::Arc;
-
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tonic::service::interceptor::InterceptedService;
 
 use haven_config::Settings;
-use haven_events::EventSink;
 use haven_proto::reporting::v1::reporting_service_server::ReportingServiceServer;
-use haven_server::{GrpcRoutes, MAX_MESSAGE_BYTES, Readiness, Security, serve_grpc_with};
+use haven_server::Service;
 use haven_storage::{Database, MigrationSet};
 
 pub use api::ReportingApi;
@@ -33,9 +29,13 @@ pub const MIGRATIONS: MigrationSet = MigrationSet {
     postgres: || sqlx::migrate!("migrations/postgres"),
 };
 
+/// Everything in the reporting database, in the order it is migrated: the event
+/// outbox and feed checkpoints, then the projections.
+const ALL_MIGRATIONS: &[MigrationSet] = &[haven_events::MIGRATIONS, MIGRATIONS];
+
 /// Opens (and migrates) the reporting database.
 pub async fn connect(settings: &Settings) -> anyhow::Result<Database> {
-    Database::connect(settings, SERVICE, &[haven_events::MIGRATIONS, MIGRATIONS]).await
+    Database::connect(settings, SERVICE, ALL_MIGRATIONS).await
 }
 
 /// Serves the reporting service on `listener`, following the intake, case and
@@ -45,54 +45,23 @@ pub async fn serve(
     settings: Settings,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let security = Security::load(&settings, SERVICE)?;
-    let database = connect(&settings).await?;
-    let keys = RecordKeys::load(&haven_auth::keys::keys_dir(&settings.data_dir))?;
-    let projections = projections::open(database.clone(), keys);
-    let feeds = [
-        ("intake", settings.intake.endpoint.clone()),
-        ("case", settings.case.endpoint.clone()),
-        ("referral", settings.referral.endpoint.clone()),
-    ];
-    let mut followers = Vec::new();
-    for (source, url) in feeds {
-        let endpoint = haven_server::client_endpoint(&url, &settings)
-            .map_err(|error| anyhow::anyhow!("{source}.endpoint: {error:#}"))?;
-        let sink: Arc<dyn EventSink> = projections.clone();
-        followers.push(tokio::spawn(haven_events::follow(
-            source,
-            endpoint,
-            security.service_tokens.clone(),
-            sink,
-            shutdown.clone(),
-        )));
-    }
+    let service = Service::open(SERVICE, &settings, ALL_MIGRATIONS).await?;
+    let keys = RecordKeys::load(service.keys_dir())?;
+    let projections = projections::open(service.database().clone(), keys);
     // Regions in report scopes are settlements of the gazetteer intake records.
     let gazetteer = match &settings.referral.gazetteer_file {
         Some(path) => haven_geo::Gazetteer::load(path)?,
         None => haven_geo::Gazetteer::default_settlements(),
     };
     let api = ReportingServiceServer::new(ReportingApi::new(
-        projections,
+        projections.clone(),
         &settings.reporting,
         gazetteer,
-    ))
-    .max_decoding_message_size(MAX_MESSAGE_BYTES)
-    .max_encoding_message_size(MAX_MESSAGE_BYTES);
-    let routes = GrpcRoutes::new()
-        .readiness(Readiness::database(database.clone()))
-        .add_service(InterceptedService::new(api, security.interceptor()));
-    let served = serve_grpc_with(
-        listener,
-        routes,
-        "haven.reporting.v1.ReportingService",
-        shutdown,
-        &settings.grpc_tls,
-    )
-    .await;
-    for follower in followers {
-        let _ = follower.await;
-    }
-    database.close().await;
-    served
+    ));
+    service
+        .follow("intake", &settings.intake.endpoint, projections.clone())
+        .follow("case", &settings.case.endpoint, projections.clone())
+        .follow("referral", &settings.referral.endpoint, projections)
+        .serve(listener, api, shutdown)
+        .await
 }

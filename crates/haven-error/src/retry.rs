@@ -12,7 +12,7 @@ use std::time::Duration;
 use backon::{ExponentialBuilder, Retryable as _};
 use tokio_util::sync::CancellationToken;
 
-use haven_error::{ErrorCode, HavenError};
+use crate::{ErrorCode, HavenError};
 
 /// The waits between attempts: the first step is `first`, each next step twice the
 /// last, up to `longest`. Jitter stretches every wait by a random part of its step
