@@ -402,3 +402,59 @@ fn parse_amount(text: &str) -> Option<i64> {
     let value = units.checked_mul(100)?.checked_add(cents)?;
     Some(if negative { -value } else { value })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(event_type: &str, payload: serde_json::Value) -> Event {
+        Event {
+            source: "intake".to_owned(),
+            event_type: event_type.to_owned(),
+            payload_json: payload.to_string(),
+            ..Event::default()
+        }
+    }
+
+    fn written(event: &Event) -> HavenResult<usize> {
+        let at = time::macros::datetime!(2026-11-02 09:00 UTC);
+        statements(event, Uuid::nil(), Uuid::nil(), at).map(|writes| writes.len())
+    }
+
+    #[test]
+    fn amounts_are_read_in_hundredths() {
+        assert_eq!(parse_amount("150.00"), Some(15_000));
+        assert_eq!(parse_amount("-12.5"), Some(-1_250));
+        assert_eq!(parse_amount("7"), Some(700));
+        assert_eq!(parse_amount("1.234"), None);
+        assert_eq!(parse_amount("twelve"), None);
+        assert_eq!(parse_amount("92233720368547758.07"), Some(i64::MAX));
+        assert_eq!(parse_amount("92233720368547758.08"), None, "overflow");
+    }
+
+    #[test]
+    fn a_screening_writes_itself_and_one_label_per_value() {
+        let created = event(
+            "screening.created",
+            serde_json::json!({
+                "referral_source": "police",
+                "exploitation_types": ["forced_labour", "sexual_exploitation"],
+                "means_of_control": ["debt_bondage"],
+            }),
+        );
+        assert_eq!(written(&created).ok(), Some(4));
+    }
+
+    #[test]
+    fn a_missing_field_is_an_error_and_an_erased_event_writes_nothing() {
+        let without_source = event("screening.created", serde_json::json!({}));
+        assert!(written(&without_source).is_err());
+        let erased = event(
+            "screening.created",
+            serde_json::from_str(haven_events::REDACTED_PAYLOAD).unwrap_or_default(),
+        );
+        assert_eq!(written(&erased).ok(), Some(0));
+        let unknown = event("screening.viewed", serde_json::json!({}));
+        assert_eq!(written(&unknown).ok(), Some(0));
+    }
+}
