@@ -18,6 +18,7 @@ use crate::dto::report::{
 use crate::error::backend_error;
 use crate::extract::{Caller, Json, Query};
 use crate::openapi::{BodyErrors, CommonErrors};
+use crate::routes::paths;
 use crate::state::AppState;
 
 /// Name of the backend in logs.
@@ -74,7 +75,7 @@ fn csv(status: StatusCode, body: String) -> Response {
 /// indicators, which are perturbed and suppressed.
 #[utoipa::path(
     get,
-    path = "/v1/reports/summary",
+    path = paths::REPORT_SUMMARY,
     tag = "reports",
     params(SummaryQuery),
     responses(
@@ -111,7 +112,7 @@ pub(crate) async fn get_summary(
 /// elsewhere to view it).
 #[utoipa::path(
     get,
-    path = "/v1/reports/indicators",
+    path = paths::REPORT_INDICATORS,
     tag = "reports",
     params(IndicatorsQuery),
     responses(
@@ -160,7 +161,7 @@ pub(crate) async fn get_indicators(
 /// honoured, and re-running the export is the retry.
 #[utoipa::path(
     post,
-    path = "/v1/exports/ctdc",
+    path = paths::CTDC_EXPORT,
     tag = "reports",
     request_body = ExportCtdc,
     responses(
@@ -238,7 +239,7 @@ fn export_headers(export: &reporting::ExportCtdcResponse) -> Result<HeaderMap, H
 /// The release ledger: every export published, newest first.
 #[utoipa::path(
     get,
-    path = "/v1/releases",
+    path = paths::RELEASES,
     tag = "reports",
     params(ReleaseQuery),
     responses(
@@ -267,7 +268,7 @@ pub(crate) async fn list_releases(
 /// would be exceeded. Recorded in the release ledger.
 #[utoipa::path(
     post,
-    path = "/v1/releases/private_counts",
+    path = paths::PRIVATE_COUNT_RELEASES,
     tag = "reports",
     request_body = PrivateCountsRequest,
     responses(
@@ -297,7 +298,7 @@ pub(crate) async fn release_private_counts(
 /// calendar year) and what releases under differential privacy have spent of it.
 #[utoipa::path(
     get,
-    path = "/v1/privacy_budget",
+    path = paths::PRIVACY_BUDGET,
     tag = "reports",
     responses(
         (status = 200, description = "The privacy budget ledger", body = PrivacyBudget),
