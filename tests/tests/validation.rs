@@ -1,0 +1,96 @@
+//! Field rules live in the services: a gRPC client is refused with `InvalidArgument`
+//! and a `google.rpc.BadRequest` naming the field, and a REST client through the
+//! gateway gets the same field and description in its problem body.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::{Value, json};
+use tonic_types::StatusExt;
+use uuid::Uuid;
+
+use haven_cli::ServiceName;
+use haven_e2e::{TestStack, authorized};
+use haven_proto::intake::v1::RecordDecisionRequest;
+use haven_proto::intake::v1::intake_service_client::IntakeServiceClient;
+
+const OFFICER: &[&str] = &["intake_officer", "case_worker"];
+
+fn violation_of(field: &str, description: &str) -> (String, String) {
+    (field.to_owned(), description.to_owned())
+}
+
+/// The single field violation of an `InvalidArgument` status: `(field, description)`.
+fn violation(status: &tonic::Status) -> (String, String) {
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    let details = status.get_error_details();
+    let bad_request = details.bad_request().expect("a BadRequest detail");
+    assert_eq!(bad_request.field_violations.len(), 1, "{bad_request:?}");
+    let violation = &bad_request.field_violations[0];
+    (violation.field.clone(), violation.description.clone())
+}
+
+/// The single field error of a 400 problem body: `(field, description)`.
+async fn problem_violation(response: reqwest::Response) -> (String, String) {
+    assert_eq!(response.status(), 400);
+    let problem: Value = response.json().await.unwrap();
+    let errors = problem["errors"].as_array().expect("field errors");
+    assert_eq!(errors.len(), 1, "{problem}");
+    let field = errors[0]["field"].as_str().unwrap().to_owned();
+    let description = errors[0]["message"].as_str().unwrap().to_owned();
+    (field, description)
+}
+
+async fn send(
+    stack: &TestStack,
+    token: &str,
+    path: &str,
+    if_match: Option<&str>,
+    body: Value,
+) -> reqwest::Response {
+    let mut request = stack
+        .http
+        .post(stack.url(path))
+        .bearer_auth(token)
+        .json(&body);
+    if let Some(etag) = if_match {
+        request = request.header("if-match", etag);
+    }
+    request.send().await.unwrap()
+}
+
+async fn a_decision_without_legal_basis_is_refused_over_grpc_and_rest(stack: TestStack) {
+    let organization = Uuid::new_v4();
+    let officer = stack.token(OFFICER, organization);
+    let mut intake = IntakeServiceClient::new(stack.channel(ServiceName::Intake).await);
+    let screening = Uuid::new_v4();
+    let status = intake
+        .record_decision(authorized(
+            RecordDecisionRequest {
+                screening_id: screening.to_string(),
+                stage: haven_proto::intake::v1::IdentificationStage::Identified as i32,
+                deciding_organization_type:
+                    haven_proto::intake::v1::DecidingOrganizationType::Police as i32,
+                legal_basis: "   ".to_owned(),
+                ..Default::default()
+            },
+            &officer,
+        ))
+        .await
+        .unwrap_err();
+    let over_grpc = violation(&status);
+    assert_eq!(over_grpc, violation_of("legal_basis", "must not be empty"));
+
+    let response = send(
+        &stack,
+        &officer,
+        &format!("/v1/screenings/{screening}/decisions"),
+        None,
+        json!({"stage": "identified", "deciding_organization_type": "police", "legal_basis": "  "}),
+    )
+    .await;
+    assert_eq!(problem_violation(response).await, over_grpc);
+}
+
+haven_e2e::on_both_backends!(
+    a_decision_without_legal_basis_is_refused_over_grpc_and_rest,
+);
