@@ -10,10 +10,13 @@ use uuid::Uuid;
 
 use haven_cli::ServiceName;
 use haven_e2e::{TestStack, authorized};
+use haven_proto::case::v1::case_service_client::CaseServiceClient;
+use haven_proto::case::v1::{ReopenCaseRequest, RequestTransferRequest, SealCaseRequest};
 use haven_proto::intake::v1::RecordDecisionRequest;
 use haven_proto::intake::v1::intake_service_client::IntakeServiceClient;
 
 const OFFICER: &[&str] = &["intake_officer", "case_worker"];
+const SUPERVISOR: &[&str] = &["supervisor"];
 
 fn violation_of(field: &str, description: &str) -> (String, String) {
     (field.to_owned(), description.to_owned())
@@ -91,6 +94,84 @@ async fn a_decision_without_legal_basis_is_refused_over_grpc_and_rest(stack: Tes
     assert_eq!(problem_violation(response).await, over_grpc);
 }
 
+async fn case_texts_are_refused_over_grpc_and_rest(stack: TestStack) {
+    let organization = Uuid::new_v4();
+    let worker = stack.token(OFFICER, organization);
+    let supervisor = stack.token(SUPERVISOR, organization);
+    let mut cases = CaseServiceClient::new(stack.channel(ServiceName::Case).await);
+    let case = Uuid::new_v4();
+
+    let status = cases
+        .seal_case(authorized(
+            SealCaseRequest {
+                id: case.to_string(),
+                legal_basis: " ".to_owned(),
+            },
+            &supervisor,
+        ))
+        .await
+        .unwrap_err();
+    let sealed = violation(&status);
+    assert_eq!(sealed, violation_of("legal_basis", "is required"));
+    let response = send(
+        &stack,
+        &supervisor,
+        &format!("/v1/cases/{case}/seal"),
+        None,
+        json!({"legal_basis": " "}),
+    )
+    .await;
+    assert_eq!(problem_violation(response).await, sealed);
+
+    let status = cases
+        .request_transfer(authorized(
+            RequestTransferRequest {
+                case_id: case.to_string(),
+                expected_version: 1,
+                to_organization_id: Uuid::new_v4().to_string(),
+                reason: String::new(),
+            },
+            &worker,
+        ))
+        .await
+        .unwrap_err();
+    let transferred = violation(&status);
+    assert_eq!(transferred, violation_of("reason", "must not be empty"));
+    let response = send(
+        &stack,
+        &worker,
+        &format!("/v1/cases/{case}/transfers"),
+        Some("\"1\""),
+        json!({"to_organization_id": Uuid::new_v4(), "reason": ""}),
+    )
+    .await;
+    assert_eq!(problem_violation(response).await, transferred);
+
+    let status = cases
+        .reopen_case(authorized(
+            ReopenCaseRequest {
+                case_id: case.to_string(),
+                expected_version: 1,
+                reason: "\t".to_owned(),
+            },
+            &worker,
+        ))
+        .await
+        .unwrap_err();
+    let reopened = violation(&status);
+    assert_eq!(reopened, violation_of("reason", "must not be empty"));
+    let response = send(
+        &stack,
+        &worker,
+        &format!("/v1/cases/{case}/reopen"),
+        Some("\"1\""),
+        json!({"reason": "\t"}),
+    )
+    .await;
+    assert_eq!(problem_violation(response).await, reopened);
+}
+
 haven_e2e::on_both_backends!(
     a_decision_without_legal_basis_is_refused_over_grpc_and_rest,
+    case_texts_are_refused_over_grpc_and_rest,
 );

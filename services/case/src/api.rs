@@ -166,12 +166,13 @@ impl CaseService for CaseApi {
         let message = request.into_inner();
         let id = parse_id("id", &message.id)?;
         let legal_basis = message.legal_basis.trim();
-        if legal_basis.is_empty() || legal_basis.chars().count() > 500 {
-            return Err(HavenError::invalid_field(
-                "legal_basis",
-                "is required, at most 500 characters",
-            )
-            .into());
+        if legal_basis.is_empty() {
+            return Err(HavenError::invalid_field("legal_basis", "is required").into());
+        }
+        if legal_basis.chars().count() > 500 {
+            return Err(
+                HavenError::invalid_field("legal_basis", "is longer than 500 characters").into(),
+            );
         }
         let case = self
             .store
