@@ -14,6 +14,8 @@ use haven_proto::case::v1::case_service_client::CaseServiceClient;
 use haven_proto::case::v1::{ReopenCaseRequest, RequestTransferRequest, SealCaseRequest};
 use haven_proto::intake::v1::RecordDecisionRequest;
 use haven_proto::intake::v1::intake_service_client::IntakeServiceClient;
+use haven_proto::referral::v1::referral_service_client::ReferralServiceClient;
+use haven_proto::referral::v1::{CreateOrganizationRequest, OrganizationType};
 
 const OFFICER: &[&str] = &["intake_officer", "case_worker"];
 const SUPERVISOR: &[&str] = &["supervisor"];
@@ -171,7 +173,35 @@ async fn case_texts_are_refused_over_grpc_and_rest(stack: TestStack) {
     assert_eq!(problem_violation(response).await, reopened);
 }
 
+async fn an_organization_without_name_is_refused_over_grpc_and_rest(stack: TestStack) {
+    let admin = stack.token(&["admin"], Uuid::new_v4());
+    let mut referral = ReferralServiceClient::new(stack.channel(ServiceName::Referral).await);
+    let status = referral
+        .create_organization(authorized(
+            CreateOrganizationRequest {
+                name: "  ".to_owned(),
+                organization_type: OrganizationType::Ngo as i32,
+                ..Default::default()
+            },
+            &admin,
+        ))
+        .await
+        .unwrap_err();
+    let over_grpc = violation(&status);
+    assert_eq!(over_grpc, violation_of("name", "must not be empty"));
+    let response = send(
+        &stack,
+        &admin,
+        "/v1/organizations",
+        None,
+        json!({"name": "  ", "organization_type": "ngo"}),
+    )
+    .await;
+    assert_eq!(problem_violation(response).await, over_grpc);
+}
+
 haven_e2e::on_both_backends!(
     a_decision_without_legal_basis_is_refused_over_grpc_and_rest,
     case_texts_are_refused_over_grpc_and_rest,
+    an_organization_without_name_is_refused_over_grpc_and_rest,
 );
