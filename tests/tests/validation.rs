@@ -11,7 +11,10 @@ use uuid::Uuid;
 use haven_cli::ServiceName;
 use haven_e2e::{TestStack, authorized};
 use haven_proto::case::v1::case_service_client::CaseServiceClient;
-use haven_proto::case::v1::{ReopenCaseRequest, RequestTransferRequest, SealCaseRequest};
+use haven_proto::case::v1::{
+    NeedDomain, PlanAction, PlanGoal, ReopenCaseRequest, RequestTransferRequest, SealCaseRequest,
+    SubmitPlanRequest,
+};
 use haven_proto::intake::v1::RecordDecisionRequest;
 use haven_proto::intake::v1::intake_service_client::IntakeServiceClient;
 use haven_proto::referral::v1::referral_service_client::ReferralServiceClient;
@@ -173,6 +176,65 @@ async fn case_texts_are_refused_over_grpc_and_rest(stack: TestStack) {
     assert_eq!(problem_violation(response).await, reopened);
 }
 
+async fn plan_texts_are_named_by_their_place_over_grpc_and_rest(stack: TestStack) {
+    let organization = Uuid::new_v4();
+    let worker = stack.token(OFFICER, organization);
+    let mut cases = CaseServiceClient::new(stack.channel(ServiceName::Case).await);
+    let case = Uuid::new_v4();
+    let action = |description: &str| PlanAction {
+        description: description.to_owned(),
+        responsible_organization_id: organization.to_string(),
+        due_on: "2026-06-30".to_owned(),
+        ..Default::default()
+    };
+    let goal = |goal: &str, actions: Vec<PlanAction>| PlanGoal {
+        domain: NeedDomain::Housing as i32,
+        goal: goal.to_owned(),
+        actions,
+    };
+    let rest_action = |description: &str| {
+        json!({"description": description, "responsible_organization_id": organization,
+               "due_on": "2026-06-30"})
+    };
+    let cases_to_refuse = [
+        (
+            vec![goal("A flat", vec![action("Find one")]), goal(" ", vec![])],
+            json!([{"domain": "housing", "goal": "A flat", "actions": [rest_action("Find one")]},
+                   {"domain": "housing", "goal": " ", "actions": []}]),
+            "goals[1].goal",
+        ),
+        (
+            vec![goal("A flat", vec![action("Find one"), action("")])],
+            json!([{"domain": "housing", "goal": "A flat",
+                    "actions": [rest_action("Find one"), rest_action("")]}]),
+            "goals[0].actions[1].description",
+        ),
+    ];
+    for (goals, rest_goals, field) in cases_to_refuse {
+        let status = cases
+            .submit_plan(authorized(
+                SubmitPlanRequest {
+                    case_id: case.to_string(),
+                    goals,
+                },
+                &worker,
+            ))
+            .await
+            .unwrap_err();
+        let over_grpc = violation(&status);
+        assert_eq!(over_grpc, violation_of(field, "must not be empty"));
+        let response = send(
+            &stack,
+            &worker,
+            &format!("/v1/cases/{case}/plans"),
+            Some("\"1\""),
+            json!({"goals": rest_goals}),
+        )
+        .await;
+        assert_eq!(problem_violation(response).await, over_grpc);
+    }
+}
+
 async fn an_organization_without_name_is_refused_over_grpc_and_rest(stack: TestStack) {
     let admin = stack.token(&["admin"], Uuid::new_v4());
     let mut referral = ReferralServiceClient::new(stack.channel(ServiceName::Referral).await);
@@ -203,5 +265,6 @@ async fn an_organization_without_name_is_refused_over_grpc_and_rest(stack: TestS
 haven_e2e::on_both_backends!(
     a_decision_without_legal_basis_is_refused_over_grpc_and_rest,
     case_texts_are_refused_over_grpc_and_rest,
+    plan_texts_are_named_by_their_place_over_grpc_and_rest,
     an_organization_without_name_is_refused_over_grpc_and_rest,
 );
