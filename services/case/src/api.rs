@@ -166,12 +166,13 @@ impl CaseService for CaseApi {
         let message = request.into_inner();
         let id = parse_id("id", &message.id)?;
         let legal_basis = message.legal_basis.trim();
-        if legal_basis.is_empty() || legal_basis.chars().count() > 500 {
-            return Err(HavenError::invalid_field(
-                "legal_basis",
-                "is required, at most 500 characters",
-            )
-            .into());
+        if legal_basis.is_empty() {
+            return Err(HavenError::invalid_field("legal_basis", "is required").into());
+        }
+        if legal_basis.chars().count() > 500 {
+            return Err(
+                HavenError::invalid_field("legal_basis", "is longer than 500 characters").into(),
+            );
         }
         let case = self
             .store
@@ -450,40 +451,45 @@ impl CaseService for CaseApi {
         if message.goals.is_empty() || message.goals.len() > MAX_GOALS {
             return Err(HavenError::invalid_field("goals", "a plan has 1 to 20 goals").into());
         }
+        // Fields are named by their place in the request, e.g.
+        // `goals[0].actions[1].due_on`, so a client can point at the one to fix.
         let mut goals = Vec::with_capacity(message.goals.len());
-        for goal in message.goals {
-            let domain = required_enum(goal.domain, "goals.domain", |value| {
+        for (goal_index, goal) in message.goals.into_iter().enumerate() {
+            let at = format!("goals[{goal_index}]");
+            let domain = required_enum(goal.domain, &format!("{at}.domain"), |value| {
                 pb::NeedDomain::try_from(value)
                     .ok()
                     .map(NeedDomain::from_proto)
             })?;
+            let goal_text = required_text(&format!("{at}.goal"), &goal.goal, MAX_REASON)?;
             if goal.actions.len() > MAX_GOALS {
                 return Err(HavenError::invalid_field(
-                    "goals.actions",
+                    format!("{at}.actions"),
                     "at most 20 actions per goal",
                 )
                 .into());
             }
             let mut actions = Vec::with_capacity(goal.actions.len());
-            for action in goal.actions {
+            for (action_index, action) in goal.actions.into_iter().enumerate() {
+                let at = format!("{at}.actions[{action_index}]");
                 actions.push(PlanAction {
                     id: Uuid::now_v7(),
                     description: required_text(
-                        "goals.actions.description",
+                        &format!("{at}.description"),
                         &action.description,
                         MAX_REASON,
                     )?,
                     responsible_organization_id: parse_id(
-                        "goals.actions.responsible_organization_id",
+                        &format!("{at}.responsible_organization_id"),
                         &action.responsible_organization_id,
                     )?,
-                    due_on: date_field("goals.actions.due_on", &action.due_on)?,
+                    due_on: date_field(&format!("{at}.due_on"), &action.due_on)?,
                     status: ActionStatus::Planned,
                 });
             }
             goals.push(PlanGoal {
                 domain,
-                goal: required_text("goals.goal", &goal.goal, MAX_REASON)?,
+                goal: goal_text,
                 actions,
             });
         }

@@ -474,7 +474,7 @@ impl IntakeService for IntakeApi {
         }
         let legal_basis = text("legal_basis", message.legal_basis, 500)?;
         if legal_basis.is_empty() {
-            return Err(HavenError::invalid_field("legal_basis", "is required").into());
+            return Err(HavenError::invalid_field("legal_basis", "must not be empty").into());
         }
         let decision = NewDecision {
             stage,

@@ -246,7 +246,10 @@ impl ReferralApi {
 
 fn name(value: &str) -> Result<String, HavenError> {
     let value = value.trim();
-    if value.is_empty() || value.chars().count() > 200 || value.chars().any(char::is_control) {
+    if value.is_empty() {
+        return Err(HavenError::invalid_field("name", "must not be empty"));
+    }
+    if value.chars().count() > 200 || value.chars().any(char::is_control) {
         return Err(HavenError::invalid_field(
             "name",
             "must be 1 to 200 printable characters",

@@ -45,7 +45,7 @@ pub(super) fn required_enum<T>(
 pub(super) fn required_text(field: &str, value: &str, max: usize) -> Result<String, HavenError> {
     let text = optional_text(field, value, max)?;
     if text.is_empty() {
-        return Err(HavenError::invalid_field(field, "is required"));
+        return Err(HavenError::invalid_field(field, "must not be empty"));
     }
     Ok(text)
 }

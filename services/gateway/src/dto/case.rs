@@ -229,20 +229,19 @@ pub(crate) struct RequestTransfer {
 }
 
 impl RequestTransfer {
-    /// Validates the body into the gRPC request for case `case_id` at
-    /// `expected_version`.
+    /// The gRPC request for case `case_id` at `expected_version`; the case service
+    /// checks its fields.
     pub(crate) fn into_proto(
         self,
         case_id: uuid::Uuid,
         expected_version: u64,
-    ) -> Result<case::RequestTransferRequest, HavenError> {
-        require_text("reason", &self.reason)?;
-        Ok(case::RequestTransferRequest {
+    ) -> case::RequestTransferRequest {
+        case::RequestTransferRequest {
             case_id: case_id.to_string(),
             expected_version,
             to_organization_id: self.to_organization_id.to_string(),
             reason: self.reason,
-        })
+        }
     }
 }
 
@@ -327,19 +326,18 @@ pub(crate) struct ReopenCase {
 }
 
 impl ReopenCase {
-    /// Validates the body into the gRPC request for case `case_id` at
-    /// `expected_version`.
+    /// The gRPC request for case `case_id` at `expected_version`; the case service
+    /// checks the reason.
     pub(crate) fn into_proto(
         self,
         case_id: uuid::Uuid,
         expected_version: u64,
-    ) -> Result<case::ReopenCaseRequest, HavenError> {
-        require_text("reason", &self.reason)?;
-        Ok(case::ReopenCaseRequest {
+    ) -> case::ReopenCaseRequest {
+        case::ReopenCaseRequest {
             case_id: case_id.to_string(),
             expected_version,
             reason: self.reason,
-        })
+        }
     }
 }
 
@@ -405,15 +403,12 @@ pub(crate) struct SealCase {
 }
 
 impl SealCase {
-    /// Validates the body into the gRPC request.
-    pub(crate) fn into_proto(self, id: uuid::Uuid) -> Result<case::SealCaseRequest, HavenError> {
-        if self.legal_basis.trim().is_empty() {
-            return Err(HavenError::invalid_field("legal_basis", "is required"));
-        }
-        Ok(case::SealCaseRequest {
+    /// The gRPC request for case `id`; the case service checks the legal basis.
+    pub(crate) fn into_proto(self, id: uuid::Uuid) -> case::SealCaseRequest {
+        case::SealCaseRequest {
             id: id.to_string(),
             legal_basis: self.legal_basis,
-        })
+        }
     }
 }
 

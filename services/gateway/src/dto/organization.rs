@@ -1,13 +1,12 @@
 //! The directory of organisations.
 
-use haven_error::HavenError;
 use haven_proto::referral::v1 as referral;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use super::enums::OrganizationType;
-use super::{from_timestamp, non_empty, require_text};
+use super::{from_timestamp, non_empty};
 
 /// An organisation that assists victims.
 #[derive(Debug, Serialize, ToSchema)]
@@ -72,16 +71,15 @@ pub(crate) struct CreateOrganization {
 }
 
 impl CreateOrganization {
-    /// Validates the body into the gRPC request.
-    pub(crate) fn into_proto(self) -> Result<referral::CreateOrganizationRequest, HavenError> {
-        require_text("name", &self.name)?;
-        Ok(referral::CreateOrganizationRequest {
+    /// The gRPC request; the referral service checks its fields.
+    pub(crate) fn into_proto(self) -> referral::CreateOrganizationRequest {
+        referral::CreateOrganizationRequest {
             // Set by the handler from the `Idempotency-Key` header.
             idempotency_key: String::new(),
             name: self.name,
             organization_type: self.organization_type.to_proto(),
             settlement: self.settlement.unwrap_or_default(),
             id: self.id.map(|id| id.to_string()).unwrap_or_default(),
-        })
+        }
     }
 }

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use super::enums::{ActionStatus, ApprovalStatus, NeedDomain};
-use super::{from_timestamp, non_empty, require_date, require_text};
+use super::{from_timestamp, non_empty, require_date};
 
 /// Body of `POST /v1/cases/{id}/plans`: a new version of the plan.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -53,11 +53,9 @@ impl SubmitPlan {
         let mut goals = Vec::with_capacity(self.goals.len());
         for (goal_index, goal) in self.goals.into_iter().enumerate() {
             let at = format!("goals[{goal_index}]");
-            require_text(&format!("{at}.goal"), &goal.goal)?;
             let mut actions = Vec::with_capacity(goal.actions.len());
             for (action_index, action) in goal.actions.into_iter().enumerate() {
                 let at = format!("{at}.actions[{action_index}]");
-                require_text(&format!("{at}.description"), &action.description)?;
                 require_date(&format!("{at}.due_on"), &action.due_on)?;
                 actions.push(case::PlanAction {
                     id: String::new(),

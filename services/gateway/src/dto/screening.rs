@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use super::enums::{
     ConsentMethod, ConsentPurpose, DecidingOrganizationType, IdentificationStage, ReferralSource,
 };
-use super::{from_timestamp, non_empty, require_text, to_timestamp};
+use super::{from_timestamp, non_empty, to_timestamp};
 
 /// A screening of a presumed victim, with its consents and decisions.
 #[derive(Debug, Serialize, ToSchema)]
@@ -367,13 +367,9 @@ pub(crate) struct RecordDecision {
 }
 
 impl RecordDecision {
-    /// Validates the body into the gRPC request for screening `screening_id`.
-    pub(crate) fn into_proto(
-        self,
-        screening_id: uuid::Uuid,
-    ) -> Result<intake::RecordDecisionRequest, HavenError> {
-        require_text("legal_basis", &self.legal_basis)?;
-        Ok(intake::RecordDecisionRequest {
+    /// The gRPC request for screening `screening_id`; intake checks its fields.
+    pub(crate) fn into_proto(self, screening_id: uuid::Uuid) -> intake::RecordDecisionRequest {
+        intake::RecordDecisionRequest {
             screening_id: screening_id.to_string(),
             stage: self.stage.to_proto(),
             deciding_organization_type: self.deciding_organization_type.to_proto(),
@@ -386,7 +382,7 @@ impl RecordDecision {
                 .deciding_organization_id
                 .map(|id| id.to_string())
                 .unwrap_or_default(),
-        })
+        }
     }
 }
 
@@ -435,20 +431,6 @@ mod tests {
         assert_eq!(screened_at.nanos, 500_000_000);
         assert!(request.is_minor);
         assert!(!request.interpreter_used);
-    }
-
-    #[test]
-    fn a_blank_legal_basis_is_refused() {
-        let body = RecordDecision {
-            stage: IdentificationStage::Identified,
-            deciding_organization_type: DecidingOrganizationType::Police,
-            legal_basis: "  ".into(),
-            decided_at: None,
-            reasons: None,
-            deciding_organization_id: None,
-        };
-        let error = body.into_proto(uuid::Uuid::nil()).unwrap_err();
-        assert_eq!(error.violations()[0].field, "legal_basis");
     }
 }
 

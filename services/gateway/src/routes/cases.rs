@@ -116,7 +116,7 @@ pub(crate) async fn seal_case(
     PathId(id): PathId,
     Json(body): Json<SealCase>,
 ) -> Result<Response, HavenError> {
-    let request = caller.grpc_request(body.into_proto(id)?)?;
+    let request = caller.grpc_request(body.into_proto(id))?;
     let response = cases(&state)
         .seal_case(request)
         .await
@@ -448,7 +448,7 @@ pub(crate) async fn reopen_case(
     IfMatch(expected_version): IfMatch,
     Json(body): Json<ReopenCase>,
 ) -> Result<Response, HavenError> {
-    let request = caller.grpc_request(body.into_proto(id, expected_version)?)?;
+    let request = caller.grpc_request(body.into_proto(id, expected_version))?;
     let response = cases(&state)
         .reopen_case(request)
         .await

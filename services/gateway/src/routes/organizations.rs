@@ -87,7 +87,7 @@ pub(crate) async fn create_organization(
     ForwardedKey(idempotency_key): ForwardedKey,
     Json(body): Json<CreateOrganization>,
 ) -> Result<Response, HavenError> {
-    let mut message = body.into_proto()?;
+    let mut message = body.into_proto();
     message.idempotency_key = idempotency_key;
     let request = caller.grpc_request(message)?;
     let response = referral(&state)

@@ -204,7 +204,7 @@ pub(crate) async fn record_decision(
     ForwardedKey(key): ForwardedKey,
     Json(body): Json<RecordDecision>,
 ) -> Result<Response, HavenError> {
-    let mut message = body.into_proto(id)?;
+    let mut message = body.into_proto(id);
     message.idempotency_key = key;
     let request = caller.grpc_request(message)?;
     let response = intake(&state)

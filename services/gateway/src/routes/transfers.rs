@@ -67,7 +67,7 @@ pub(crate) async fn request_transfer(
     IfMatch(expected_version): IfMatch,
     Json(body): Json<RequestTransfer>,
 ) -> Result<Response, HavenError> {
-    let request = caller.grpc_request(body.into_proto(id, expected_version)?)?;
+    let request = caller.grpc_request(body.into_proto(id, expected_version))?;
     let response = cases(&state)
         .request_transfer(request)
         .await
