@@ -19,13 +19,13 @@ use haven_storage::cursor;
 use time::OffsetDateTime;
 
 use crate::domain::{
-    ActionStatus, Amount, AssessmentKind, CaseStage, CaseStatus, ClosureReason, FollowUpKind,
-    FollowUpOutcome, NeedDomain, NoteVisibility, PlanAction, PlanGoal, RiskLevel, ServiceStatus,
-    ServiceType, payment_totals,
+    ActionStatus, Amount, AssessmentKind, CaseStage, ClosureReason, FollowUpKind, FollowUpOutcome,
+    NeedDomain, NoteVisibility, PlanAction, PlanGoal, RiskLevel, ServiceStatus, ServiceType,
+    payment_totals,
 };
 use crate::store::{
-    CaseChanges, CaseFilter, CaseStore, ClosureRequest, FollowUpFilter, NewCase, NewPayment,
-    NewService, ServiceChanges,
+    CaseChanges, CaseStore, ClosureRequest, FollowUpFilter, NewCase, NewPayment, NewService,
+    ServiceChanges,
 };
 
 /// Implements `haven.case.v1.CaseService`.
@@ -98,51 +98,13 @@ impl CaseService for CaseApi {
         let context = AuditContext::from_request(&request, Action::CaseRead)?;
         let caller = &context.principal;
         let message = request.into_inner();
-        let page = message.page.unwrap_or_default();
+        let page = message.page.clone().unwrap_or_default();
         let limit = cursor::limit(page.limit)?;
         let after = cursor::decode(&page.cursor)?;
-        let status = optional_enum(message.status, "status", |value| {
-            pb::CaseStatus::try_from(value)
-                .ok()
-                .map(CaseStatus::from_proto)
-        })?;
-        let stage = optional_enum(message.stage, "stage", |value| {
-            pb::CaseStage::try_from(value)
-                .ok()
-                .map(CaseStage::from_proto)
-        })?;
-        let risk_level = optional_enum(message.risk_level, "risk_level", |value| {
-            pb::RiskLevel::try_from(value)
-                .ok()
-                .map(RiskLevel::from_proto)
-        })?;
-        let caseworker = match message.caseworker.trim() {
-            "" => None,
-            subject => Some(subject_text("caseworker", subject)?),
-        };
-        let organization_id = match message.organization_id.as_str() {
-            "" => None,
-            id => Some(parse_id("organization_id", id)?),
-        };
+        let filter = case_filter(&message, caller.can(Action::CaseReadSealed))?;
         let cases = self
             .store
-            .list_cases(
-                &context,
-                Scope::of(caller),
-                &CaseFilter {
-                    status,
-                    stage,
-                    caseworker,
-                    risk_level,
-                    overdue_follow_up: message.overdue_follow_up,
-                    overdue_plan_action: message.overdue_plan_action,
-                    organization_id,
-                    today: None,
-                    include_sealed: caller.can(Action::CaseReadSealed),
-                },
-                after,
-                limit,
-            )
+            .list_cases(&context, Scope::of(caller), &filter, after, limit)
             .await?;
         let next_cursor = if cases.len() == limit as usize {
             cases
@@ -236,42 +198,8 @@ impl CaseService for CaseApi {
             .ok_or_else(|| {
                 HavenError::invalid_field("kind", "is required: individual, household or community")
             })?;
-        if message.scores.is_empty() {
-            return Err(HavenError::invalid_field("scores", "score at least one domain").into());
-        }
-        let mut scores = Vec::with_capacity(message.scores.len());
-        for score in message.scores {
-            let domain = pb::NeedDomain::try_from(score.domain)
-                .ok()
-                .and_then(NeedDomain::from_proto)
-                .ok_or_else(|| HavenError::invalid_field("scores.domain", "unknown domain"))?;
-            if scores.iter().any(|(seen, _)| *seen == domain) {
-                return Err(HavenError::invalid_field(
-                    "scores.domain",
-                    "each domain is scored once",
-                )
-                .into());
-            }
-            let value = u8::try_from(score.score)
-                .ok()
-                .filter(|value| (1..=5).contains(value))
-                .ok_or_else(|| {
-                    HavenError::invalid_field(
-                        "scores.score",
-                        "must be 1 (critical) to 5 (fully met)",
-                    )
-                })?;
-            scores.push((domain, value));
-        }
-        let now = time::OffsetDateTime::now_utc();
-        let assessed_at = match message.assessed_at {
-            None => now,
-            Some(at) => haven_proto::from_timestamp(&at)
-                .filter(|at| *at <= now + time::Duration::minutes(5))
-                .ok_or_else(|| {
-                    HavenError::invalid_field("assessed_at", "must be a time, not in the future")
-                })?,
-        };
+        let scores = assessment_scores(message.scores)?;
+        let assessed_at = assessed_at(message.assessed_at)?;
         let scope = Scope::of(&context.principal);
         let assessment = self
             .store

@@ -5,7 +5,10 @@ use haven_error::HavenError;
 use haven_proto::case::v1 as pb;
 use time::OffsetDateTime;
 
-use crate::domain::ReviewDecision;
+use haven_error::fields::parse_id;
+
+use crate::domain::{CaseStage, CaseStatus, NeedDomain, ReviewDecision, RiskLevel};
+use crate::store::CaseFilter;
 
 /// Longest free text accepted in reasons and comments.
 pub(super) const MAX_REASON: usize = 1_000;
@@ -150,4 +153,94 @@ pub(super) fn flags(values: Vec<String>) -> Result<Vec<String>, HavenError> {
         }
     }
     Ok(flags)
+}
+
+/// The filter of a case list request; `include_sealed` if the caller reads sealed cases.
+pub(super) fn case_filter(
+    message: &pb::ListCasesRequest,
+    include_sealed: bool,
+) -> Result<CaseFilter, HavenError> {
+    let status = optional_enum(message.status, "status", |value| {
+        pb::CaseStatus::try_from(value)
+            .ok()
+            .map(CaseStatus::from_proto)
+    })?;
+    let stage = optional_enum(message.stage, "stage", |value| {
+        pb::CaseStage::try_from(value)
+            .ok()
+            .map(CaseStage::from_proto)
+    })?;
+    let risk_level = optional_enum(message.risk_level, "risk_level", |value| {
+        pb::RiskLevel::try_from(value)
+            .ok()
+            .map(RiskLevel::from_proto)
+    })?;
+    let caseworker = match message.caseworker.trim() {
+        "" => None,
+        subject => Some(subject_text("caseworker", subject)?),
+    };
+    let organization_id = match message.organization_id.as_str() {
+        "" => None,
+        id => Some(parse_id("organization_id", id)?),
+    };
+    Ok(CaseFilter {
+        status,
+        stage,
+        caseworker,
+        risk_level,
+        overdue_follow_up: message.overdue_follow_up,
+        overdue_plan_action: message.overdue_plan_action,
+        organization_id,
+        today: None,
+        include_sealed,
+    })
+}
+
+/// The scores of an assessment: at least one, each domain once, each 1 to 5.
+pub(super) fn assessment_scores(
+    scores: Vec<pb::DomainScore>,
+) -> Result<Vec<(NeedDomain, u8)>, HavenError> {
+    if scores.is_empty() {
+        return Err(HavenError::invalid_field(
+            "scores",
+            "score at least one domain",
+        ));
+    }
+    let mut parsed = Vec::with_capacity(scores.len());
+    for score in scores {
+        let domain = pb::NeedDomain::try_from(score.domain)
+            .ok()
+            .and_then(NeedDomain::from_proto)
+            .ok_or_else(|| HavenError::invalid_field("scores.domain", "unknown domain"))?;
+        if parsed.iter().any(|(seen, _)| *seen == domain) {
+            return Err(HavenError::invalid_field(
+                "scores.domain",
+                "each domain is scored once",
+            ));
+        }
+        let value = u8::try_from(score.score)
+            .ok()
+            .filter(|value| (1..=5).contains(value))
+            .ok_or_else(|| {
+                HavenError::invalid_field("scores.score", "must be 1 (critical) to 5 (fully met)")
+            })?;
+        parsed.push((domain, value));
+    }
+    Ok(parsed)
+}
+
+/// When an assessment was made: now if not given, and never in the future (five
+/// minutes of clock skew allowed).
+pub(super) fn assessed_at(
+    at: Option<prost_types::Timestamp>,
+) -> Result<OffsetDateTime, HavenError> {
+    let now = OffsetDateTime::now_utc();
+    match at {
+        None => Ok(now),
+        Some(at) => haven_proto::from_timestamp(&at)
+            .filter(|at| *at <= now + time::Duration::minutes(5))
+            .ok_or_else(|| {
+                HavenError::invalid_field("assessed_at", "must be a time, not in the future")
+            }),
+    }
 }
