@@ -13,7 +13,10 @@ type BuildResult<T> = Result<T, Box<dyn std::error::Error>>;
 
 /// Text fields whose empty proto string the REST API writes as `null` (proto3 cannot
 /// tell an absent string from an empty one without `optional`).
-const OPTIONAL_TEXT_FIELDS: &[&str] = &[".haven.referral.v1.Organization.settlement"];
+const OPTIONAL_TEXT_FIELDS: &[&str] = &[
+    ".haven.case.v1.Note.body",
+    ".haven.referral.v1.Organization.settlement",
+];
 
 /// String fields named like ids (`id`, `*_id`) that are not UUIDs.
 const NON_UUID_ID_FIELDS: &[&str] = &["request_id"];

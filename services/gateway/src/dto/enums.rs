@@ -164,7 +164,7 @@ mod tests {
     #[test]
     #[allow(
         clippy::useless_conversion,
-        reason = "OrganizationType is the proto enum itself; the others are converted"
+        reason = "some of these enums are the proto enums themselves"
     )]
     fn rest_names_are_proto_names_without_prefix_lowercased() {
         assert_spelling(
@@ -488,7 +488,6 @@ api_enum! {
     FollowUpOutcome => case::FollowUpOutcome { Completed, NotReached, Declined, Cancelled }
 }
 
-api_enum! {
-    /// Who may read a note: the case team, or supervisors and admins only.
-    NoteVisibility => case::NoteVisibility { CaseTeam, Supervisors }
-}
+/// Who may read a note: the proto enum itself, spelled for REST by `haven-proto`'s
+/// `rest` feature.
+pub(crate) use case::NoteVisibility;
