@@ -2,11 +2,15 @@
 //!
 //! One module per versioned package (`haven.case.v1` → [`case::v1`]), plus the
 //! encoded file descriptor set that every service serves through gRPC reflection.
-
-#![allow(missing_docs, clippy::all, missing_debug_implementations)]
+//!
+//! With the `rest` feature, every message also derives `serde::Serialize` and
+//! `utoipa::ToSchema`, and every enum `Serialize`, `Deserialize` and `ToSchema`, in
+//! the REST API's spelling (see [`rest`]), so the gateway returns these types as its
+//! JSON bodies.
 
 /// `haven.common.v1`: the event feed every domain service exposes, paging.
 pub mod common {
+    #[allow(missing_docs, clippy::all, missing_debug_implementations)]
     pub mod v1 {
         tonic::include_proto!("haven.common.v1");
     }
@@ -14,6 +18,7 @@ pub mod common {
 
 /// `haven.intake.v1`: screenings, consent, identification decisions.
 pub mod intake {
+    #[allow(missing_docs, clippy::all, missing_debug_implementations)]
     pub mod v1 {
         tonic::include_proto!("haven.intake.v1");
     }
@@ -21,6 +26,7 @@ pub mod intake {
 
 /// `haven.case.v1`: cases.
 pub mod case {
+    #[allow(missing_docs, clippy::all, missing_debug_implementations)]
     pub mod v1 {
         tonic::include_proto!("haven.case.v1");
     }
@@ -28,6 +34,7 @@ pub mod case {
 
 /// `haven.referral.v1`: directory of organisations, referrals.
 pub mod referral {
+    #[allow(missing_docs, clippy::all, missing_debug_implementations)]
     pub mod v1 {
         tonic::include_proto!("haven.referral.v1");
     }
@@ -35,10 +42,18 @@ pub mod referral {
 
 /// `haven.reporting.v1`: statistics from events.
 pub mod reporting {
+    #[allow(missing_docs, clippy::all, missing_debug_implementations)]
     pub mod v1 {
         tonic::include_proto!("haven.reporting.v1");
     }
 }
+
+/// serde helpers of the REST spelling, named by the generated field attributes.
+#[cfg(feature = "rest")]
+pub mod rest;
+
+#[cfg(feature = "rest")]
+include!(concat!(env!("OUT_DIR"), "/rest_enums.rs"));
 
 /// Encoded `FileDescriptorSet` of every Haven proto file, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("haven_descriptor");

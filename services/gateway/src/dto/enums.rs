@@ -115,16 +115,9 @@ api_enum! {
     CaseStage => case::CaseStage { New, Assessment, Plan, Services, Monitoring, Closed }
 }
 
-api_enum! {
-    /// Kind of organisation in the directory.
-    OrganizationType => referral::OrganizationType {
-        Government,
-        Ngo,
-        InternationalOrganization,
-        Private,
-        Other,
-    }
-}
+/// Kind of organisation in the directory: the proto enum itself, spelled for REST by
+/// `haven-proto`'s `rest` feature.
+pub(crate) use referral::OrganizationType;
 
 api_enum! {
     /// Where a referral stands: `requested` → `accepted` or `declined`; `accepted` →
@@ -169,6 +162,10 @@ mod tests {
     }
 
     #[test]
+    #[allow(
+        clippy::useless_conversion,
+        reason = "some of these enums are the proto enums themselves"
+    )]
     fn rest_names_are_proto_names_without_prefix_lowercased() {
         assert_spelling(
             ReferralSource::ALL,
@@ -491,7 +488,6 @@ api_enum! {
     FollowUpOutcome => case::FollowUpOutcome { Completed, NotReached, Declined, Cancelled }
 }
 
-api_enum! {
-    /// Who may read a note: the case team, or supervisors and admins only.
-    NoteVisibility => case::NoteVisibility { CaseTeam, Supervisors }
-}
+/// Who may read a note: the proto enum itself, spelled for REST by `haven-proto`'s
+/// `rest` feature.
+pub(crate) use case::NoteVisibility;

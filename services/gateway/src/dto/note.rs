@@ -1,14 +1,14 @@
 //! Narrative notes on a case. The case service keeps them encrypted; they never
-//! appear in events, logs or the idempotency store.
+//! appear in events, logs or the idempotency store. A note itself is `case::Note`;
+//! here are the REST shapes that differ from the proto messages.
 
 use haven_error::HavenError;
 use haven_proto::case::v1 as case;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use super::enums::NoteVisibility;
-use super::{from_timestamp, non_empty, require_text};
+use super::require_text;
 
 /// Body of `POST /v1/cases/{id}/notes`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -33,42 +33,9 @@ impl AddNote {
             body: self.body,
             visibility: self
                 .visibility
-                .map(NoteVisibility::to_proto)
+                .map(|visibility| visibility as i32)
                 .unwrap_or_default(),
         })
-    }
-}
-
-/// A note on a case.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct Note {
-    /// Id.
-    #[schema(format = Uuid)]
-    pub(crate) id: String,
-    /// The case.
-    #[schema(format = Uuid)]
-    pub(crate) case_id: String,
-    /// Who may read it.
-    pub(crate) visibility: Option<NoteVisibility>,
-    /// The note; `null` once the person's data was erased.
-    pub(crate) body: Option<String>,
-    /// Who wrote it.
-    pub(crate) written_by: String,
-    /// When.
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub(crate) written_at: Option<OffsetDateTime>,
-}
-
-impl From<case::Note> for Note {
-    fn from(note: case::Note) -> Self {
-        Self {
-            id: note.id,
-            case_id: note.case_id,
-            visibility: NoteVisibility::from_proto(note.visibility),
-            body: non_empty(note.body),
-            written_by: note.written_by,
-            written_at: from_timestamp(note.written_at),
-        }
     }
 }
 
@@ -76,5 +43,5 @@ impl From<case::Note> for Note {
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct NoteList {
     /// Notes.
-    pub(crate) items: Vec<Note>,
+    pub(crate) items: Vec<case::Note>,
 }

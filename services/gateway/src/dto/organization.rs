@@ -1,55 +1,20 @@
-//! The directory of organisations.
+//! The directory of organisations: the REST shapes that differ from the proto
+//! messages (a page, a create body without the server-set idempotency key); an
+//! organisation itself is `referral::Organization`.
 
 use haven_proto::referral::v1 as referral;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use utoipa::ToSchema;
 
 use super::enums::OrganizationType;
-use super::{from_timestamp, non_empty};
-
-/// An organisation that assists victims.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct Organization {
-    /// Organisation id.
-    #[schema(format = Uuid)]
-    pub(crate) id: String,
-    /// Name.
-    pub(crate) name: String,
-    /// Kind of organisation.
-    pub(crate) organization_type: Option<OrganizationType>,
-    /// Settlement where it is based.
-    pub(crate) settlement: Option<String>,
-    /// Whether it currently takes part.
-    pub(crate) active: bool,
-    /// When it was added to the directory.
-    #[serde(with = "time::serde::rfc3339::option")]
-    pub(crate) created_at: Option<OffsetDateTime>,
-    /// Incremented by every change; also sent as the `ETag`.
-    pub(crate) version: u64,
-}
 
 /// One page of organisations.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct OrganizationPage {
     /// Organisations of this page.
-    pub(crate) items: Vec<Organization>,
+    pub(crate) items: Vec<referral::Organization>,
     /// Cursor of the next page; `null` on the last page.
     pub(crate) next_cursor: Option<String>,
-}
-
-impl From<referral::Organization> for Organization {
-    fn from(organization: referral::Organization) -> Self {
-        Self {
-            id: organization.id,
-            name: organization.name,
-            organization_type: OrganizationType::from_proto(organization.organization_type),
-            settlement: non_empty(organization.settlement),
-            active: organization.active,
-            created_at: from_timestamp(organization.created_at),
-            version: organization.version,
-        }
-    }
 }
 
 /// Body of `POST /v1/organizations`.
@@ -77,7 +42,7 @@ impl CreateOrganization {
             // Set by the handler from the `Idempotency-Key` header.
             idempotency_key: String::new(),
             name: self.name,
-            organization_type: self.organization_type.to_proto(),
+            organization_type: self.organization_type as i32,
             settlement: self.settlement.unwrap_or_default(),
             id: self.id.map(|id| id.to_string()).unwrap_or_default(),
         }

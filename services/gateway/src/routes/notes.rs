@@ -10,7 +10,7 @@ use haven_proto::case::v1 as case;
 use super::cases::{BACKEND, cases};
 use super::{created, paths};
 use crate::dto::missing_in_response;
-use crate::dto::note::{AddNote, Note, NoteList};
+use crate::dto::note::{AddNote, NoteList};
 use crate::error::backend_error;
 use crate::extract::{Caller, Json, PathId};
 use crate::openapi::{BodyErrors, CommonErrors, NotFound};
@@ -25,7 +25,7 @@ use crate::state::AppState;
     params(("id" = uuid::Uuid, Path, description = "Case id")),
     request_body = AddNote,
     responses(
-        (status = 201, description = "The note", body = Note, headers(
+        (status = 201, description = "The note", body = case::Note, headers(
             ("cache-control" = String, description = "`no-store`"),
         )),
         CommonErrors,
@@ -48,7 +48,6 @@ pub(crate) async fn add_note(
     let note = response
         .into_inner()
         .note
-        .map(Note::from)
         .ok_or_else(|| missing_in_response("note"))?;
     Ok(created(None, 0, note))
 }
@@ -83,6 +82,6 @@ pub(crate) async fn list_notes(
         .map_err(backend_error(BACKEND))?
         .into_inner();
     Ok(Json(NoteList {
-        items: response.notes.into_iter().map(Note::from).collect(),
+        items: response.notes,
     }))
 }

@@ -8,7 +8,7 @@ use haven_proto::referral::v1::referral_service_client::ReferralServiceClient;
 use tonic::transport::Channel;
 
 use super::{created, paths, with_etag};
-use crate::dto::organization::{CreateOrganization, Organization, OrganizationPage};
+use crate::dto::organization::{CreateOrganization, OrganizationPage};
 use crate::dto::{PageQuery, missing_in_response, next_cursor};
 use crate::error::backend_error;
 use crate::extract::{Caller, Json, PathId, Query};
@@ -25,10 +25,8 @@ pub(super) fn referral(state: &AppState) -> ReferralServiceClient<Channel> {
 
 fn organization_of(
     organization: Option<referral::Organization>,
-) -> Result<Organization, HavenError> {
-    organization
-        .map(Organization::from)
-        .ok_or_else(|| missing_in_response("organization"))
+) -> Result<referral::Organization, HavenError> {
+    organization.ok_or_else(|| missing_in_response("organization"))
 }
 
 /// List organisations in the directory.
@@ -56,11 +54,7 @@ pub(crate) async fn list_organizations(
         .map_err(backend_error(BACKEND))?
         .into_inner();
     Ok(Json(OrganizationPage {
-        items: response
-            .organizations
-            .into_iter()
-            .map(Organization::from)
-            .collect(),
+        items: response.organizations,
         next_cursor: next_cursor(response.page),
     }))
 }
@@ -72,7 +66,7 @@ pub(crate) async fn list_organizations(
     tag = "organizations",
     request_body = CreateOrganization,
     responses(
-        (status = 201, description = "Organisation added", body = Organization, headers(
+        (status = 201, description = "Organisation added", body = referral::Organization, headers(
             ("location" = String, description = "URL of the new organisation"),
             ("etag" = String, description = "Version of the organisation"),
         )),
@@ -111,7 +105,7 @@ pub(crate) async fn create_organization(
     tag = "organizations",
     params(("id" = uuid::Uuid, Path, description = "Organisation id")),
     responses(
-        (status = 200, description = "The organisation", body = Organization, headers(
+        (status = 200, description = "The organisation", body = referral::Organization, headers(
             ("etag" = String, description = "Version of the organisation"),
         )),
         CommonErrors,
