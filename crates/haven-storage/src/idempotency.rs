@@ -24,7 +24,6 @@
 
 use haven_error::{ErrorCode, HavenError};
 use sha2::{Digest as _, Sha256};
-use sqlx::{PgConnection, SqliteConnection};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -297,71 +296,6 @@ impl KeyRows for Tx {
             .execute(self)
             .await?;
         Ok(inserted == 1)
-    }
-}
-
-// Stores still running on sqlx transactions pass the transaction's connection; these
-// two go once every store runs on `Tx`.
-
-#[async_trait::async_trait]
-impl KeyRows for SqliteConnection {
-    async fn earlier_key(&mut self, once: &CallerKey) -> DbResult<Option<EarlierKey>> {
-        let row = sqlx::query_as(SELECT_KEY)
-            .bind(once.organization_id)
-            .bind(&once.subject)
-            .bind(&once.key.key)
-            .fetch_optional(self)
-            .await?;
-        Ok(row)
-    }
-
-    async fn insert_key(
-        &mut self,
-        once: &CallerKey,
-        record_id: &str,
-        now: OffsetDateTime,
-    ) -> DbResult<bool> {
-        let inserted = sqlx::query(INSERT_KEY)
-            .bind(once.organization_id)
-            .bind(&once.subject)
-            .bind(&once.key.key)
-            .bind(&once.key.request_hash)
-            .bind(record_id)
-            .bind(now)
-            .execute(self)
-            .await?;
-        Ok(inserted.rows_affected() == 1)
-    }
-}
-
-#[async_trait::async_trait]
-impl KeyRows for PgConnection {
-    async fn earlier_key(&mut self, once: &CallerKey) -> DbResult<Option<EarlierKey>> {
-        let row = sqlx::query_as(SELECT_KEY)
-            .bind(once.organization_id)
-            .bind(&once.subject)
-            .bind(&once.key.key)
-            .fetch_optional(self)
-            .await?;
-        Ok(row)
-    }
-
-    async fn insert_key(
-        &mut self,
-        once: &CallerKey,
-        record_id: &str,
-        now: OffsetDateTime,
-    ) -> DbResult<bool> {
-        let inserted = sqlx::query(INSERT_KEY)
-            .bind(once.organization_id)
-            .bind(&once.subject)
-            .bind(&once.key.key)
-            .bind(&once.key.request_hash)
-            .bind(record_id)
-            .bind(now)
-            .execute(self)
-            .await?;
-        Ok(inserted.rows_affected() == 1)
     }
 }
 

@@ -19,8 +19,8 @@
 
 use std::marker::PhantomData;
 
-use sqlx::postgres::{PgConnection, PgRow};
-use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
 use sqlx::{Decode, FromRow, Postgres, SqlSafeStr, SqlStr, Sqlite, Transaction, Type};
 use time::{Date, OffsetDateTime};
 use uuid::Uuid;
@@ -202,23 +202,6 @@ impl Tx {
         }
         Ok(())
     }
-
-    /// The connection the transaction runs on, for code written per backend.
-    pub fn connection(&mut self) -> Connection<'_> {
-        match self {
-            Tx::Sqlite(tx) => Connection::Sqlite(tx),
-            Tx::Postgres(tx) => Connection::Postgres(tx),
-        }
-    }
-}
-
-/// A borrowed connection of either backend.
-#[derive(Debug)]
-pub enum Connection<'c> {
-    /// On SQLite.
-    Sqlite(&'c mut SqliteConnection),
-    /// On Postgres.
-    Postgres(&'c mut PgConnection),
 }
 
 impl Database {

@@ -9,7 +9,7 @@ use haven_config::Settings;
 use haven_error::ErrorCode;
 use haven_storage::Database;
 use haven_storage::idempotency::{CallerKey, Claim, IdempotencyKey, claim, earlier};
-use haven_storage::sql::{self, Connection, Tx};
+use haven_storage::sql;
 use uuid::Uuid;
 
 async fn setup(settings: &Settings) -> Database {
@@ -106,38 +106,8 @@ async fn a_key_whose_create_rolled_back_is_free(database: Database) {
     );
 }
 
-/// Claims on the backend's own connection, as a store on sqlx transactions does.
-async fn claim_on_connection(tx: &mut Tx, once: &CallerKey, record_id: &str) -> Claim {
-    match tx.connection() {
-        Connection::Sqlite(connection) => claim(connection, Some(once), record_id).await,
-        Connection::Postgres(connection) => claim(connection, Some(once), record_id).await,
-    }
-    .unwrap()
-}
-
-async fn connections_and_tx_share_the_keys(database: Database) {
-    let once = caller_key(Uuid::new_v4(), "order-3", b"body");
-    let mut tx = database.begin_write().await.unwrap();
-    assert_eq!(
-        claim_on_connection(&mut tx, &once, "record-1").await,
-        Claim::Run
-    );
-    tx.commit().await.unwrap();
-
-    let mut tx = database.begin_write().await.unwrap();
-    assert_eq!(
-        claim(&mut tx, Some(&once), "record-2").await.unwrap(),
-        Claim::Replay("record-1".to_owned())
-    );
-    assert_eq!(
-        claim_on_connection(&mut tx, &once, "record-3").await,
-        Claim::Replay("record-1".to_owned())
-    );
-}
-
 haven_storage::backend_suite! {
     setup = setup;
     a_claim_runs_once_and_replays_after,
     a_key_whose_create_rolled_back_is_free,
-    connections_and_tx_share_the_keys,
 }
